@@ -1,0 +1,117 @@
+//! One URL picks the database: `sqlite://path/to/file.db` (embedded, the default) or
+//! `postgres://...` (production). Each service connects with its own name, which is
+//! its schema on PostgreSQL; on SQLite each service has its own file, so no service
+//! can reach another's tables.
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Result<Self, DbErr> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Self::Postgres)
+        } else {
+            Err(DbErr::Custom(
+                "database url must start with sqlite: or postgres: (other schemes are not supported)".into(),
+            ))
+        }
+    }
+}
+
+/// How to reach the database.
+#[derive(Clone, Debug)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+/// Connects a service to its own part of the database, creating it if needed:
+/// the SQLite file (in WAL mode) or the PostgreSQL schema named `service`.
+pub async fn connect(settings: &DatabaseSettings, service: &str) -> Result<DatabaseConnection, DbErr> {
+    if !service.chars().all(|c| c.is_ascii_lowercase() || c == '_') || service.is_empty() {
+        return Err(DbErr::Custom(format!("invalid service schema name {service:?}")));
+    }
+    let backend = Backend::of_url(&settings.url)?;
+    let mut options = ConnectOptions::new(settings.url.clone());
+    options
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .sqlx_logging(false);
+    match backend {
+        Backend::Sqlite => {
+            if let Some(path) = sqlite_path(&settings.url) {
+                if let Some(parent) = std::path::Path::new(path).parent() {
+                    std::fs::create_dir_all(parent).map_err(|err| {
+                        DbErr::Custom(format!("cannot create data directory {}: {err}", parent.display()))
+                    })?;
+                }
+            }
+            options.map_sqlx_sqlite_opts(|opts| {
+                opts.create_if_missing(true)
+                    // WAL lets readers run beside the one writer; NORMAL sync is safe under WAL.
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10))
+            });
+        }
+        Backend::Postgres => {
+            let bootstrap = Database::connect(settings.url.clone()).await?;
+            bootstrap.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {service}")).await?;
+            bootstrap.close().await?;
+            options.set_schema_search_path(service.to_owned());
+        }
+    }
+    Database::connect(options).await
+}
+
+/// The file part of a `sqlite://` URL, without query parameters.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_backends() {
+        assert_eq!(Backend::of_url("sqlite://data/x.db").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::of_url("postgres://u@h/db").unwrap(), Backend::Postgres);
+        assert!(Backend::of_url("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn extracts_sqlite_paths() {
+        assert_eq!(sqlite_path("sqlite://data/p.db?mode=rwc"), Some("data/p.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+
+    #[tokio::test]
+    async fn sqlite_file_is_created_in_wal_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/nested/test.db", dir.path().display());
+        let settings = DatabaseSettings { url, max_connections: 2, acquire_timeout: Duration::from_secs(5) };
+        let db = connect(&settings, "profiles").await.unwrap();
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), "PRAGMA journal_mode"))
+            .await
+            .unwrap()
+            .unwrap();
+        let mode: String = row.try_get_by_index(0).unwrap();
+        assert_eq!(mode, "wal");
+    }
+}

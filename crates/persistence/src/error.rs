@@ -1,0 +1,48 @@
+//! Database failures, classified once so every service maps them the same way.
+
+use sea_orm::{DbErr, SqlErr};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write: the thing already exists.
+    #[error("a unique constraint was violated: {0}")]
+    UniqueViolation(String),
+    /// A foreign key refused the write: something it refers to is missing.
+    #[error("a foreign key constraint was violated: {0}")]
+    ForeignKeyViolation(String),
+    /// A row an invariant says is there was not.
+    #[error("row not found: {0}")]
+    RowNotFound(String),
+    /// Stored data could not be decoded (a bug or a hand edit, never user input).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The database could not be reached or timed out: worth a retry.
+    #[error("database unavailable")]
+    Unavailable(#[source] DbErr),
+    /// Anything else.
+    #[error("database error")]
+    Database(#[source] DbErr),
+}
+
+impl StoreError {
+    pub fn corrupt(what: impl std::fmt::Display) -> Self {
+        Self::Corrupt(what.to_string())
+    }
+}
+
+impl From<DbErr> for StoreError {
+    fn from(err: DbErr) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(detail)) => return Self::UniqueViolation(detail),
+            Some(SqlErr::ForeignKeyConstraintViolation(detail)) => {
+                return Self::ForeignKeyViolation(detail);
+            }
+            Some(_) | None => {}
+        }
+        match err {
+            DbErr::RecordNotFound(detail) => Self::RowNotFound(detail),
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(err),
+            other => Self::Database(other),
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Persistence shared by every Involve service.
+//!
+//! Each service owns its tables and its migrations; this crate only knows how to
+//! connect (SQLite or PostgreSQL from one URL), run a service's migrator, page with
+//! keyset tokens, derive etags, remember idempotency keys and write the audit log.
+//! Those last two are tables every service keeps in its own schema, created by the
+//! migrations exported from [`shared_migrations`].
+
+pub mod audit;
+pub mod connect;
+pub mod error;
+pub mod etag;
+pub mod idempotency;
+pub mod paging;
+pub mod scope;
+pub mod shared_migrations;
+
+pub use audit::{Actor, AuditEntry};
+pub use connect::{Backend, DatabaseSettings, connect};
+pub use error::StoreError;
+pub use etag::Etag;
+pub use paging::{PageRequest, PageToken, PageTokenError, PageTokenKey};
+pub use scope::Scope;
