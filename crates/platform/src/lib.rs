@@ -1,1 +1,15 @@
-//! placeholder
+//! What every Involve service shares at run time: configuration, telemetry, the
+//! server bootstrap (health, reflection, limits, graceful shutdown), the caller's
+//! principal, and the one mapping from errors to `tonic::Status`.
+
+pub mod config;
+pub mod error;
+pub mod principal;
+pub mod rpc;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::Settings;
+pub use error::{ApiError, FieldViolation};
+pub use principal::{Principal, RequestContext, Role};

@@ -1,0 +1,246 @@
+//! Layered configuration: built-in defaults, then an optional `involve.toml`, then
+//! `INVOLVE__SECTION__KEY` environment variables. With nothing configured the suite
+//! runs all-in-one on SQLite files under `./data`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use persistence::DatabaseSettings;
+use serde::Deserialize;
+
+/// Everything an Involve process can be told.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where the public gRPC listener binds.
+    pub listen: SocketAddr,
+    /// Where embedded SQLite files live when no database URL is given.
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub server: ServerConfig,
+    pub telemetry: TelemetryConfig,
+    pub security: SecurityConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://...` for production; unset means SQLite files in `data_dir`.
+    pub url: Option<String>,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Deadline for a call that brings none of its own.
+    pub request_timeout_secs: u64,
+    /// Calls served at once across all connections; more wait their turn.
+    pub concurrency_limit: usize,
+    /// Largest message accepted or sent, in bytes.
+    pub max_message_bytes: usize,
+    pub http2_keepalive_interval_secs: u64,
+    pub http2_keepalive_timeout_secs: u64,
+    /// How long a shutdown waits for calls in flight before it gives up on them.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC collector, for example `http://127.0.0.1:4317`; unset means logs only.
+    pub otlp_endpoint: Option<String>,
+    /// `pretty` for people, `json` for log shippers.
+    pub log_format: LogFormat,
+    /// Default filter when `RUST_LOG` is unset.
+    pub log_filter: String,
+    /// How often metrics are pushed to the collector.
+    pub metrics_interval_secs: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// DEVELOPMENT AND TESTS ONLY: take the caller's principal from the
+    /// `x-involve-organisation` / `x-involve-role` / `x-involve-areas` /
+    /// `x-involve-subject` request metadata, unauthenticated. Until the gateway
+    /// exists this is the only way to name a caller; never enable it on a
+    /// listener that anyone but you can reach.
+    pub trust_principal_metadata: bool,
+    /// Secret that signs page tokens. Instances serving the same data must share it;
+    /// unset means a random key per process (tokens then die with the process).
+    pub page_token_secret: Option<String>,
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (if given, it must exist; otherwise `involve.toml`
+    /// in the working directory if present), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment passed in (tests pass their own).
+    pub fn load_from(
+        file: Option<&Path>,
+        environment: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        use config::{Config, Environment, File, FileFormat, Map};
+
+        let file_source = match file {
+            Some(path) => File::from(path).format(FileFormat::Toml).required(true),
+            None => File::with_name("involve.toml").format(FileFormat::Toml).required(false),
+        };
+        let environment: Map<String, String> =
+            environment.into_iter().filter(|(key, _)| key.starts_with("INVOLVE__")).collect();
+        let settings: Settings = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(file_source)
+            .add_source(
+                Environment::with_prefix("INVOLVE")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(environment)),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |what: &str| Err(ConfigError::Invalid(what.to_owned()));
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections must be at least 1");
+        }
+        if self.server.concurrency_limit == 0 {
+            return invalid("server.concurrency_limit must be at least 1");
+        }
+        if self.server.max_message_bytes < 1024 {
+            return invalid("server.max_message_bytes must be at least 1024");
+        }
+        if self.server.request_timeout_secs == 0 {
+            return invalid("server.request_timeout_secs must be at least 1");
+        }
+        if let Some(url) = &self.database.url {
+            if persistence::Backend::of_url(url).is_err() {
+                return invalid("database.url must start with sqlite: or postgres:");
+            }
+        }
+        Ok(())
+    }
+
+    /// Database settings for one service: the configured URL, or its own SQLite file.
+    pub fn database_for(&self, service: &str) -> DatabaseSettings {
+        let url =
+            self.database.url.clone().unwrap_or_else(|| {
+                format!("sqlite://{}", self.data_dir.join(format!("{service}.db")).display())
+            });
+        DatabaseSettings {
+            url,
+            max_connections: self.database.max_connections,
+            acquire_timeout: Duration::from_secs(self.database.acquire_timeout_secs),
+        }
+    }
+}
+
+/// The built-in defaults, documented in the README.
+pub const DEFAULTS: &str = r#"
+listen = "127.0.0.1:50051"
+data_dir = "./data"
+
+[database]
+max_connections = 8
+acquire_timeout_secs = 10
+
+[server]
+request_timeout_secs = 30
+concurrency_limit = 1024
+max_message_bytes = 4194304
+http2_keepalive_interval_secs = 30
+http2_keepalive_timeout_secs = 20
+shutdown_grace_secs = 20
+
+[telemetry]
+log_format = "pretty"
+log_filter = "info"
+metrics_interval_secs = 30
+
+[security]
+trust_principal_metadata = true
+"#;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let settings = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:50051".parse().unwrap());
+        assert!(settings.database.url.is_none());
+        assert_eq!(settings.database_for("profiles").url, "sqlite://./data/profiles.db");
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("INVOLVE__DATABASE__URL", "postgres://u@127.0.0.1/involve"),
+                ("INVOLVE__SERVER__CONCURRENCY_LIMIT", "7"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.database_for("profiles").url, "postgres://u@127.0.0.1/involve");
+        assert_eq!(settings.server.concurrency_limit, 7);
+    }
+
+    #[test]
+    fn a_file_sits_between_defaults_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("involve.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:6000\"\n[server]\nconcurrency_limit = 3\n").unwrap();
+        let settings =
+            Settings::load_from(Some(&path), env(&[("INVOLVE__SERVER__CONCURRENCY_LIMIT", "9")])).unwrap();
+        assert_eq!(settings.listen.port(), 6000);
+        assert_eq!(settings.server.concurrency_limit, 9);
+    }
+
+    #[test]
+    fn bad_values_fail_fast() {
+        assert!(Settings::load_from(None, env(&[("INVOLVE__SERVER__CONCURRENCY_LIMIT", "0")])).is_err());
+        assert!(Settings::load_from(None, env(&[("INVOLVE__DATABASE__URL", "mysql://x")])).is_err());
+        assert!(Settings::load_from(None, env(&[("INVOLVE__LISTEN", "not an address")])).is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("involve.toml");
+        std::fs::write(&path, "[server]\nconcurency_limit = 3\n").unwrap();
+        assert!(Settings::load_from(Some(&path), env(&[])).is_err());
+    }
+}

@@ -1,0 +1,115 @@
+//! Structured logs always; OpenTelemetry traces and metrics over OTLP when a
+//! collector is configured. W3C trace context is the propagation format.
+
+use std::time::Duration;
+
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
+
+use crate::config::{LogFormat, TelemetryConfig};
+
+/// Keeps exporters alive; flushes and shuts them down when dropped.
+#[derive(Debug, Default)]
+pub struct TelemetryGuard {
+    tracer_provider: Option<SdkTracerProvider>,
+    meter_provider: Option<SdkMeterProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        // Errors here have nowhere left to go: the process is ending.
+        if let Some(provider) = self.tracer_provider.take() {
+            let _ = provider.force_flush();
+            let _ = provider.shutdown_with_timeout(Duration::from_secs(5));
+        }
+        if let Some(provider) = self.meter_provider.take() {
+            let _ = provider.force_flush();
+            let _ = provider.shutdown_with_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("invalid log filter: {0}")]
+    Filter(String),
+    #[error("cannot build the OTLP exporter")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("a global tracing subscriber is already installed")]
+    AlreadyInstalled,
+}
+
+/// Installs the global subscriber. `service_name` labels every span and metric.
+/// Call once per process, from inside a Tokio runtime.
+pub fn init(config: &TelemetryConfig, service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(filter) if !filter.is_empty() => filter,
+        Ok(_) | Err(_) => config.log_filter.clone(),
+    };
+    let filter = EnvFilter::try_new(&filter).map_err(|err| TelemetryError::Filter(err.to_string()))?;
+    let fmt_layer = match config.log_format {
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+
+    let mut guard = TelemetryGuard::default();
+    let otel_layer = match &config.otlp_endpoint {
+        Some(endpoint) => {
+            let resource = Resource::builder().with_service_name(service_name.to_owned()).build();
+            let spans = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint.clone())
+                .build()?;
+            let tracer_provider = SdkTracerProvider::builder()
+                .with_batch_exporter(spans)
+                .with_resource(resource.clone())
+                .build();
+            let metrics = opentelemetry_otlp::MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint.clone())
+                .build()?;
+            let reader = PeriodicReader::builder(metrics)
+                .with_interval(Duration::from_secs(config.metrics_interval_secs.max(1)))
+                .build();
+            let meter_provider =
+                SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build();
+            opentelemetry::global::set_meter_provider(meter_provider.clone());
+            let tracer = tracer_provider.tracer("involve");
+            guard.tracer_provider = Some(tracer_provider);
+            guard.meter_provider = Some(meter_provider);
+            Some(tracing_opentelemetry::layer().with_tracer(tracer))
+        }
+        None => None,
+    };
+
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt_layer)
+        .with(otel_layer)
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    Ok(guard)
+}
+
+/// The W3C trace id of the current span, or an empty string outside any trace.
+pub fn current_trace_id() -> String {
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    if span_context.is_valid() { span_context.trace_id().to_string() } else { String::new() }
+}
