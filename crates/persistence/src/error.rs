@@ -10,6 +10,9 @@ pub enum StoreError {
     /// A foreign key refused the write: something it refers to is missing.
     #[error("a foreign key constraint was violated: {0}")]
     ForeignKeyViolation(String),
+    /// A concurrent write changed the rows this one was based on; retrying may succeed.
+    #[error("a concurrent write won: {0}")]
+    Conflict(String),
     /// A row an invariant says is there was not.
     #[error("row not found: {0}")]
     RowNotFound(String),

@@ -1,0 +1,577 @@
+//! The gRPC face of the service: authenticate the call, validate and convert the
+//! request, ask the store, convert the answer. No rules live here.
+
+mod convert;
+mod import;
+
+pub use self::import::ImportResponses;
+mod update_mask;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use contracts::involve::profiles::v1 as pb;
+use contracts::involve::profiles::v1::customer_profiles_server::CustomerProfiles;
+use persistence::paging::finish_page;
+use persistence::{AuditEntry, Etag, PageToken, PageTokenError, PageTokenKey};
+use platform::{ApiError, FieldViolation, RequestContext};
+use tonic::{Request, Response, Status, Streaming};
+use uuid::Uuid;
+
+use self::convert::{Violations, customer_details, customer_to_proto, timestamp};
+use crate::domain::profile_map::{self, Characteristic, MapCell};
+use crate::domain::reference::ReferenceValue;
+use crate::domain::tenure::TenureChange;
+use crate::domain::{Code, Customer, CustomerId, EqualityField, ReferenceSet, access, validate};
+use crate::error::{ERROR_DOMAIN, ProfileError};
+use crate::store::{CustomerFilter, NewCustomer, Store};
+
+/// The `CustomerProfiles` service.
+#[derive(Debug, Clone)]
+pub struct ProfilesApi {
+    store: Arc<Store>,
+    page_tokens: PageTokenKey,
+}
+
+impl ProfilesApi {
+    pub fn new(store: Arc<Store>, page_tokens: PageTokenKey) -> Self {
+        Self { store, page_tokens }
+    }
+}
+
+fn status(err: impl Into<ApiError>) -> Status {
+    err.into().into_status(ERROR_DOMAIN)
+}
+
+fn invalid(violations: Vec<FieldViolation>) -> Status {
+    status(ApiError::InvalidArgument(violations))
+}
+
+fn context<T>(request: &Request<T>) -> Result<RequestContext, Status> {
+    RequestContext::of(request).map_err(status)
+}
+
+fn permission_denied(reason: &'static str, message: &str) -> Status {
+    status(ProfileError::PermissionDenied { reason, message: message.to_owned() })
+}
+
+fn customer_id(field: &str, name: &str) -> Result<CustomerId, Status> {
+    if name.is_empty() {
+        return Err(invalid(vec![FieldViolation::required(field)]));
+    }
+    CustomerId::from_name(name).ok_or_else(|| {
+        invalid(vec![FieldViolation::new(
+            field,
+            "INVALID_NAME",
+            format!("{field} must look like customers/{{uuid}}"),
+        )])
+    })
+}
+
+fn etag(field: &str, text: &str) -> Result<Option<i64>, FieldViolation> {
+    Etag::parse_optional(text).map(|etag| etag.map(Etag::version)).map_err(|_| {
+        FieldViolation::new(field, "INVALID_ETAG", format!("{field} is not an etag this service issued"))
+    })
+}
+
+/// A `request_id` must be a UUID (AIP-155).
+fn request_id(field: &str, text: &str) -> Result<Option<String>, FieldViolation> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    Uuid::parse_str(text)
+        .map(|uuid| Some(uuid.as_hyphenated().to_string()))
+        .map_err(|_| FieldViolation::new(field, "INVALID_FORMAT", format!("{field} must be a UUID")))
+}
+
+fn page_violation(err: PageTokenError) -> Status {
+    let field = match err {
+        PageTokenError::NegativePageSize => "page_size",
+        PageTokenError::Invalid => "page_token",
+    };
+    invalid(vec![FieldViolation::new(field, "INVALID_PAGE", err.to_string())])
+}
+
+/// Whether this customer's response carries equality answers someone will read.
+fn reads_equality(customer: &Customer, show: bool) -> bool {
+    show && customer.details.equality.any_recorded()
+}
+
+#[tonic::async_trait]
+impl CustomerProfiles for ProfilesApi {
+    async fn create_customer(
+        &self,
+        request: Request<pb::CreateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let ctx = context(&request)?;
+        let pb::CreateCustomerRequest {
+            customer,
+            request_id: raw_request_id,
+            validate_only,
+            tenure_start_date,
+        } = request.into_inner();
+        let Some(message) = customer else { return Err(invalid(vec![FieldViolation::required("customer")])) };
+        let role = ctx.principal.role;
+        let today = Utc::now().date_naive();
+
+        let mut v = Violations::default();
+        let request_id = v.take(request_id("request_id", &raw_request_id), None);
+        let landlord = v.take(
+            convert::organisation("customer.landlord_organisation", &message.landlord_organisation),
+            None,
+        );
+        let tenure = v.take(convert::required_code("customer.tenure", &message.tenure).map(Some), None);
+        let tenure_start = v
+            .take(convert::date_from_proto("tenure_start_date", tenure_start_date.as_ref()), None)
+            .unwrap_or(today);
+        let details = match customer_details(&message, "customer", today) {
+            Ok(details) => Some(details),
+            Err(violations) => {
+                v.extend(violations);
+                None
+            }
+        };
+        let refs = self.store.reference_data().await.map_err(|err| status(ProfileError::Store(err)))?;
+        if let Some(tenure) = &tenure {
+            v.extend(refs.check(ReferenceSet::Tenures, tenure, false, "customer.tenure"));
+        }
+        if let Some(details) = &details {
+            v.extend(refs.check_details(details, None).into_iter().map(|vio| vio.nested_under("customer")));
+        }
+        let (Some(tenure), Some(details)) = (tenure, v.into_result(details).map_err(invalid)?) else {
+            return Err(invalid(vec![FieldViolation::required("customer.tenure")]));
+        };
+
+        // A partner creates customers of its own; no landlord named means theirs.
+        let landlord = match (role, landlord) {
+            (platform::Role::PartnerIntegration, None) => {
+                Some(ctx.principal.organisation.parse().map_err(|_| {
+                    permission_denied("ORGANISATION_INVALID", "your organisation name is not valid")
+                })?)
+            }
+            (_, landlord) => landlord,
+        };
+        if details.equality.any_recorded() && !access::may_write_equality(role) {
+            return Err(permission_denied(
+                "EQUALITY_NOT_PERMITTED",
+                "your role may not record equality information",
+            ));
+        }
+        let scope = ctx.principal.landlord_scope();
+        if !scope.admits(landlord.as_ref().map(|l| l.as_str()), details.area.as_ref().map(Code::as_str)) {
+            return Err(permission_denied(
+                "OUTSIDE_SCOPE",
+                "you may only create customers of your own organisation and areas",
+            ));
+        }
+        if validate_only {
+            return Ok(Response::new(pb::Customer { name: String::new(), etag: String::new(), ..message }));
+        }
+        let new = NewCustomer { landlord, tenure, tenure_start, details };
+        let customer = self
+            .store
+            .create_customer(&scope, &ctx.actor(), request_id.as_deref(), new)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(customer_to_proto(&customer, access::may_read_equality(role))))
+    }
+
+    async fn get_customer(
+        &self,
+        request: Request<pb::GetCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let ctx = context(&request)?;
+        let id = customer_id("name", &request.get_ref().name)?;
+        let customer = self.store.get_customer(&ctx.principal.landlord_scope(), id).await.map_err(status)?;
+        let show = access::may_read_equality(ctx.principal.role);
+        if reads_equality(&customer, show) {
+            let entry = AuditEntry::new(id.name()).special_category(true);
+            self.store
+                .record_reads(&ctx.actor(), vec![entry])
+                .await
+                .map_err(|err| status(ProfileError::Store(err)))?;
+        }
+        Ok(Response::new(customer_to_proto(&customer, show)))
+    }
+
+    async fn update_customer(
+        &self,
+        request: Request<pb::UpdateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let ctx = context(&request)?;
+        let pb::UpdateCustomerRequest { customer, update_mask, validate_only } = request.into_inner();
+        let Some(message) = customer else { return Err(invalid(vec![FieldViolation::required("customer")])) };
+        let id = customer_id("customer.name", &message.name)?;
+        let supplied_etag = etag("customer.etag", &message.etag).map_err(|v| invalid(vec![v]))?;
+        let role = ctx.principal.role;
+        let show = access::may_read_equality(role);
+        let paths = update_mask::paths(update_mask.as_ref(), &message, show).map_err(invalid)?;
+        if paths.contains(&update_mask::Path::Equality) && !access::may_write_equality(role) {
+            return Err(permission_denied(
+                "EQUALITY_NOT_PERMITTED",
+                "your role may not record equality information",
+            ));
+        }
+
+        let scope = ctx.principal.landlord_scope();
+        let current = self.store.get_customer(&scope, id).await.map_err(status)?;
+        if supplied_etag.is_some_and(|version| version != current.version) {
+            return Err(status(ProfileError::EtagMismatch));
+        }
+        let mut merged = customer_to_proto(&current, true);
+        update_mask::apply(&paths, message, &mut merged);
+        let today = Utc::now().date_naive();
+        let details = customer_details(&merged, "customer", today).map_err(invalid)?;
+        let refs = self.store.reference_data().await.map_err(|err| status(ProfileError::Store(err)))?;
+        let violations: Vec<FieldViolation> = refs
+            .check_details(&details, Some(&current.details))
+            .into_iter()
+            .map(|violation| violation.nested_under("customer"))
+            .collect();
+        if !violations.is_empty() {
+            return Err(invalid(violations));
+        }
+        if !scope
+            .admits(current.landlord.as_ref().map(|l| l.as_str()), details.area.as_ref().map(Code::as_str))
+        {
+            return Err(permission_denied("OUTSIDE_SCOPE", "you may not move a customer outside your areas"));
+        }
+        if validate_only {
+            let mut preview = current.clone();
+            preview.details = details;
+            return Ok(Response::new(customer_to_proto(&preview, show)));
+        }
+        let updated = self
+            .store
+            .update_customer(&scope, &ctx.actor(), id, supplied_etag.unwrap_or(current.version), details)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(customer_to_proto(&updated, show)))
+    }
+
+    async fn delete_customer(
+        &self,
+        request: Request<pb::DeleteCustomerRequest>,
+    ) -> Result<Response<()>, Status> {
+        let ctx = context(&request)?;
+        let pb::DeleteCustomerRequest { name, etag: raw_etag } = request.into_inner();
+        let id = customer_id("name", &name)?;
+        let version = etag("etag", &raw_etag).map_err(|v| invalid(vec![v]))?;
+        self.store
+            .delete_customer(&ctx.principal.landlord_scope(), &ctx.actor(), id, version)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(()))
+    }
+
+    async fn list_customers(
+        &self,
+        request: Request<pb::ListCustomersRequest>,
+    ) -> Result<Response<pb::ListCustomersResponse>, Status> {
+        let ctx = context(&request)?;
+        let pb::ListCustomersRequest { page_size, page_token, landlord_organisation, tenure, area, search } =
+            request.into_inner();
+        let mut v = Violations::default();
+        let filter = CustomerFilter {
+            landlord: v.take(convert::organisation("landlord_organisation", &landlord_organisation), None),
+            tenure: v.take(convert::code("tenure", &tenure), None),
+            area: v.take(convert::code("area", &area), None),
+            search: v.take(validate::search_term("search", &search), None),
+        };
+        let filter = v.into_result(filter).map_err(invalid)?;
+        // The token is bound to the caller and every filter.
+        let fingerprint = format!(
+            "ListCustomers|{}|{}|{landlord_organisation}|{tenure}|{area}|{}",
+            ctx.principal.organisation,
+            ctx.principal.role.as_str(),
+            filter.search.as_deref().unwrap_or_default(),
+        );
+        let tokens = PageToken::for_query(&self.page_tokens, fingerprint);
+        let page = tokens.request::<Uuid>(page_size, &page_token).map_err(page_violation)?;
+        let rows = self
+            .store
+            .list_customers(&ctx.principal.landlord_scope(), &filter, page.after, page.size + 1)
+            .await
+            .map_err(status)?;
+        let (customers, next_page_token) =
+            finish_page(rows, page.size, &tokens, |customer| customer.id.uuid());
+        let show = access::may_read_equality(ctx.principal.role);
+        let reads: Vec<AuditEntry> = customers
+            .iter()
+            .filter(|customer| reads_equality(customer, show))
+            .map(|customer| AuditEntry::new(customer.id.name()).special_category(true))
+            .collect();
+        self.store.record_reads(&ctx.actor(), reads).await.map_err(|err| status(ProfileError::Store(err)))?;
+        Ok(Response::new(pb::ListCustomersResponse {
+            customers: customers.iter().map(|customer| customer_to_proto(customer, show)).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn change_tenure(
+        &self,
+        request: Request<pb::ChangeTenureRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let ctx = context(&request)?;
+        let pb::ChangeTenureRequest {
+            name,
+            tenure,
+            landlord_organisation,
+            effective_date,
+            reason,
+            etag: raw_etag,
+            request_id: raw_request_id,
+        } = request.into_inner();
+        let id = customer_id("name", &name)?;
+        let mut v = Violations::default();
+        let tenure = v.take(convert::required_code("tenure", &tenure).map(Some), None);
+        let landlord = v.take(convert::organisation("landlord_organisation", &landlord_organisation), None);
+        let effective_date = v.take(
+            convert::date_from_proto("effective_date", effective_date.as_ref())
+                .and_then(|date| date.ok_or_else(|| FieldViolation::required("effective_date")).map(Some)),
+            None,
+        );
+        let reason = v.take(validate::optional_text("reason", &reason, validate::MAX_REASON_LEN), None);
+        let version = v.take(etag("etag", &raw_etag), None);
+        let request_id = v.take(request_id("request_id", &raw_request_id), None);
+        let refs = self.store.reference_data().await.map_err(|err| status(ProfileError::Store(err)))?;
+        if let Some(tenure) = &tenure {
+            v.extend(refs.check(ReferenceSet::Tenures, tenure, false, "tenure"));
+        }
+        let (Some(tenure), Some(effective_date)) =
+            v.into_result((tenure, effective_date)).map_err(invalid)?
+        else {
+            return Err(invalid(vec![FieldViolation::required("tenure")]));
+        };
+        // A partner may end its own tenancy or keep it, never hand a customer to another landlord.
+        if ctx.principal.role == platform::Role::PartnerIntegration
+            && landlord.as_ref().is_some_and(|landlord| landlord.as_str() != ctx.principal.organisation)
+        {
+            return Err(permission_denied(
+                "OUTSIDE_SCOPE",
+                "a partner may only record tenures with its own organisation or with none",
+            ));
+        }
+        let change = TenureChange { tenure, landlord, effective_date, reason };
+        let customer = self
+            .store
+            .change_tenure(
+                &ctx.principal.landlord_scope(),
+                &ctx.actor(),
+                id,
+                version,
+                change,
+                request_id.as_deref(),
+            )
+            .await
+            .map_err(status)?;
+        let show = access::may_read_equality(ctx.principal.role)
+            && ctx.principal.landlord_scope().admits(
+                customer.landlord.as_ref().map(|l| l.as_str()),
+                customer.details.area.as_ref().map(Code::as_str),
+            );
+        Ok(Response::new(customer_to_proto(&customer, show)))
+    }
+
+    type ImportCustomersStream = ImportResponses;
+
+    async fn import_customers(
+        &self,
+        request: Request<Streaming<pb::ImportCustomersRequest>>,
+    ) -> Result<Response<Self::ImportCustomersStream>, Status> {
+        let ctx = context(&request)?;
+        Ok(Response::new(import::start(Arc::clone(&self.store), ctx, request.into_inner())))
+    }
+
+    async fn get_profile_map(
+        &self,
+        request: Request<pb::GetProfileMapRequest>,
+    ) -> Result<Response<pb::ProfileMap>, Status> {
+        let ctx = context(&request)?;
+        let pb::GetProfileMapRequest { landlord_organisation, characteristic } = request.into_inner();
+        let mut v = Violations::default();
+        let landlord = v.take(convert::organisation("landlord_organisation", &landlord_organisation), None);
+        let parsed = v.take(characteristic_from_proto(characteristic), None);
+        let (landlord, parsed) = v.into_result((landlord, parsed)).map_err(invalid)?;
+        let counts = self
+            .store
+            .profile_map(landlord.as_ref(), parsed)
+            .await
+            .map_err(|err| status(ProfileError::Store(err)))?;
+        let cells = profile_map::present(counts.cells, access::suppresses_small_counts(ctx.principal.role));
+        Ok(Response::new(pb::ProfileMap {
+            characteristic,
+            cells: cells.into_iter().map(cell_to_proto).collect(),
+            completeness: counts
+                .completeness
+                .iter()
+                .map(|field| pb::FieldCompleteness {
+                    field: field.field.path(),
+                    recorded: field.recorded,
+                    total: field.total,
+                    percent: field.percent(),
+                })
+                .collect(),
+            total_customers: counts.total,
+            compute_time: Some(timestamp(Utc::now())),
+        }))
+    }
+
+    async fn export_customer_data(
+        &self,
+        request: Request<pb::ExportCustomerDataRequest>,
+    ) -> Result<Response<pb::CustomerDataExport>, Status> {
+        let ctx = context(&request)?;
+        if !access::may_handle_data_protection_requests(ctx.principal.role) {
+            return Err(permission_denied("ROLE_NOT_PERMITTED", "your role may not export personal data"));
+        }
+        let id = customer_id("name", &request.get_ref().name)?;
+        let (customer, events) = self
+            .store
+            .export_customer(&ctx.principal.landlord_scope(), &ctx.actor(), id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::CustomerDataExport {
+            customer: Some(customer_to_proto(&customer, true)),
+            audit_events: events.into_iter().map(convert::audit_event_to_proto).collect(),
+            export_time: Some(timestamp(Utc::now())),
+        }))
+    }
+
+    async fn erase_customer(
+        &self,
+        request: Request<pb::EraseCustomerRequest>,
+    ) -> Result<Response<pb::Erasure>, Status> {
+        let ctx = context(&request)?;
+        if !access::may_handle_data_protection_requests(ctx.principal.role) {
+            return Err(permission_denied("ROLE_NOT_PERMITTED", "your role may not erase personal data"));
+        }
+        let pb::EraseCustomerRequest { name, reason, etag: raw_etag } = request.into_inner();
+        let id = customer_id("name", &name)?;
+        let mut v = Violations::default();
+        let reason =
+            v.take(validate::required_text("reason", &reason, validate::MAX_REASON_LEN), String::new());
+        let version = v.take(etag("etag", &raw_etag), None);
+        let (reason, version) = v.into_result((reason, version)).map_err(invalid)?;
+        let erasure = self
+            .store
+            .erase_customer(&ctx.principal.landlord_scope(), &ctx.actor(), id, reason, version)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::Erasure {
+            customer: erasure.customer.name(),
+            reason: erasure.reason,
+            erase_time: Some(timestamp(erasure.erase_time)),
+        }))
+    }
+
+    async fn list_reference_values(
+        &self,
+        request: Request<pb::ListReferenceValuesRequest>,
+    ) -> Result<Response<pb::ListReferenceValuesResponse>, Status> {
+        let _ctx = context(&request)?;
+        let pb::ListReferenceValuesRequest { parent, page_size, page_token } = request.into_inner();
+        let set = reference_set("parent", &parent)?;
+        let tokens = PageToken::for_query(&self.page_tokens, format!("ListReferenceValues|{parent}"));
+        let page = tokens.request::<String>(page_size, &page_token).map_err(page_violation)?;
+        let rows = self
+            .store
+            .list_reference_values(set, page.after, page.size + 1)
+            .await
+            .map_err(|err| status(ProfileError::Store(err)))?;
+        let (values, next_page_token) = finish_page(rows, page.size, &tokens, |value| value.code.to_string());
+        Ok(Response::new(pb::ListReferenceValuesResponse {
+            values: values.into_iter().map(reference_value_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn create_reference_value(
+        &self,
+        request: Request<pb::CreateReferenceValueRequest>,
+    ) -> Result<Response<pb::ReferenceValue>, Status> {
+        let ctx = context(&request)?;
+        if !access::may_manage_reference_data(ctx.principal.role) {
+            return Err(permission_denied("ROLE_NOT_PERMITTED", "only operators may add reference values"));
+        }
+        let pb::CreateReferenceValueRequest { parent, value } = request.into_inner();
+        let set = reference_set("parent", &parent)?;
+        let Some(pb::ReferenceValue { name: _, code, display_name, retired }) = value else {
+            return Err(invalid(vec![FieldViolation::required("value")]));
+        };
+        let mut v = Violations::default();
+        let code = v.take(convert::required_code("value.code", &code).map(Some), None);
+        if code.as_ref().is_some_and(ReferenceSet::is_reserved) {
+            v.push(FieldViolation::new(
+                "value.code",
+                "RESERVED_CODE",
+                "this code is reserved for equality answers",
+            ));
+        }
+        let display_name =
+            v.take(validate::required_text("value.display_name", &display_name, 200), String::new());
+        let (Some(code), display_name) = v.into_result((code, display_name)).map_err(invalid)? else {
+            return Err(invalid(vec![FieldViolation::required("value.code")]));
+        };
+        let value = ReferenceValue { set, code, display_name, retired };
+        let created = self.store.create_reference_value(&ctx.actor(), value).await.map_err(status)?;
+        Ok(Response::new(reference_value_to_proto(created)))
+    }
+}
+
+fn reference_set(field: &str, parent: &str) -> Result<ReferenceSet, Status> {
+    if parent.is_empty() {
+        return Err(invalid(vec![FieldViolation::required(field)]));
+    }
+    ReferenceSet::from_name(parent).ok_or_else(|| {
+        let known: Vec<&str> = ReferenceSet::ALL.iter().map(|set| set.id()).collect();
+        invalid(vec![FieldViolation::new(
+            field,
+            "UNKNOWN_REFERENCE_SET",
+            format!("{field} must be referenceSets/{{set}}, one of: {}", known.join(", ")),
+        )])
+    })
+}
+
+fn reference_value_to_proto(value: ReferenceValue) -> pb::ReferenceValue {
+    pb::ReferenceValue {
+        name: format!("{}/values/{}", value.set.name(), value.code),
+        code: value.code.to_string(),
+        display_name: value.display_name,
+        retired: value.retired,
+    }
+}
+
+fn characteristic_from_proto(value: i32) -> Result<Option<Characteristic>, FieldViolation> {
+    use pb::Characteristic as P;
+    let parsed = P::try_from(value).map_err(|_| {
+        FieldViolation::new(
+            "characteristic",
+            "UNKNOWN_ENUM_VALUE",
+            format!("characteristic has no value {value}"),
+        )
+    })?;
+    Ok(match parsed {
+        P::Unspecified => None,
+        P::Ethnicity => Some(Characteristic::Equality(EqualityField::Ethnicity)),
+        P::Disability => Some(Characteristic::Equality(EqualityField::Disability)),
+        P::Sex => Some(Characteristic::Equality(EqualityField::Sex)),
+        P::GenderIdentity => Some(Characteristic::Equality(EqualityField::GenderIdentity)),
+        P::AgeBand => Some(Characteristic::Equality(EqualityField::AgeBand)),
+        P::Religion => Some(Characteristic::Equality(EqualityField::Religion)),
+        P::SexualOrientation => Some(Characteristic::Equality(EqualityField::SexualOrientation)),
+        P::CaringResponsibilities => Some(Characteristic::Equality(EqualityField::CaringResponsibilities)),
+        P::PreferredLanguage => Some(Characteristic::PreferredLanguage),
+        P::PreferredContactChannel => Some(Characteristic::PreferredContactChannel),
+    })
+}
+
+fn cell_to_proto(cell: MapCell) -> pb::ProfileCell {
+    pb::ProfileCell {
+        tenure: cell.tenure,
+        area: cell.area.unwrap_or_default(),
+        value: cell.value.unwrap_or_default(),
+        count: cell.count.unwrap_or(0),
+        suppressed: cell.count.is_none(),
+    }
+}

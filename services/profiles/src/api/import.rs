@@ -1,0 +1,227 @@
+//! `ImportCustomers`: a bidirectional stream processed in bounded batches.
+//!
+//! Rows are read in chunks of whatever has arrived, up to `BATCH_ROWS`; each chunk
+//! is validated, committed in one transaction and answered row by row. Answers go
+//! through a bounded channel, so a caller that stops reading answers stops the
+//! import reading rows: memory stays flat however long the stream is.
+
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Utc};
+use contracts::involve::profiles::v1 as pb;
+use futures::StreamExt as _;
+use opentelemetry::KeyValue;
+use platform::{FieldViolation, RequestContext, Role};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Status, Streaming};
+use tracing::Instrument as _;
+
+use super::convert::{self, Violations, customer_details, violation_to_proto};
+use crate::domain::{OrganisationName, ReferenceData, ReferenceSet, access};
+use crate::error::ProfileError;
+use crate::store::{ImportOutcome, ImportRow, Store};
+
+/// Rows committed per transaction at most.
+pub(crate) const BATCH_ROWS: usize = 500;
+/// Answers buffered for a slow reader before the import pauses.
+const ANSWER_BUFFER: usize = 2 * BATCH_ROWS;
+
+pub type ImportResponses = ReceiverStream<Result<pb::ImportCustomersResponse, Status>>;
+
+type Outcome = pb::import_customers_response::Outcome;
+
+pub(crate) fn start(
+    store: Arc<Store>,
+    ctx: RequestContext,
+    inbound: Streaming<pb::ImportCustomersRequest>,
+) -> ImportResponses {
+    let (answers, receiver) = mpsc::channel(ANSWER_BUFFER);
+    tokio::spawn(run(store, ctx, inbound, answers).instrument(tracing::Span::current()));
+    ReceiverStream::new(receiver)
+}
+
+/// Who the rows are checked against.
+struct Importer {
+    ctx: RequestContext,
+    /// A partner's own organisation: its rows default to it and may name no other.
+    own_organisation: Option<OrganisationName>,
+}
+
+async fn run(
+    store: Arc<Store>,
+    ctx: RequestContext,
+    inbound: Streaming<pb::ImportCustomersRequest>,
+    answers: mpsc::Sender<Result<pb::ImportCustomersResponse, Status>>,
+) {
+    let rows_counter = opentelemetry::global::meter("involve")
+        .u64_counter("profiles.import.rows")
+        .with_description("Customer rows imported, by outcome")
+        .build();
+    let actor = ctx.actor();
+    let may_write_equality = access::may_write_equality(ctx.principal.role);
+    let own_organisation = match ctx.principal.role {
+        Role::PartnerIntegration => ctx.principal.organisation.parse().ok(),
+        Role::NeighbourhoodOfficer | Role::TenantParticipationOfficer | Role::Operator => None,
+    };
+    let importer = Importer { ctx, own_organisation };
+    let mut batches = inbound.ready_chunks(BATCH_ROWS);
+    let mut row_number: i64 = 0;
+    while let Some(batch) = batches.next().await {
+        let refs = match store.reference_data().await {
+            Ok(refs) => refs,
+            Err(err) => {
+                let _ = answers.send(Err(ProfileError::Store(err).into())).await;
+                return;
+            }
+        };
+        let today = Utc::now().date_naive();
+        let mut valid = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut references = std::collections::HashMap::new();
+        let mut broken = None;
+        for item in batch {
+            let message = match item {
+                Ok(message) => message,
+                Err(status) => {
+                    broken = Some(status);
+                    break;
+                }
+            };
+            row_number += 1;
+            let reference =
+                message.customer.as_ref().map(|c| c.external_reference.clone()).unwrap_or_default();
+            match importer.row(row_number, message, &refs, today) {
+                Ok(row) => {
+                    references.insert(row.row, reference);
+                    valid.push(row);
+                }
+                Err(violations) => {
+                    replies.push(answer(row_number, reference, Outcome::Failed, String::new(), violations))
+                }
+            }
+        }
+        match store.import_batch(&actor, may_write_equality, valid).await {
+            Ok(outcomes) => {
+                for (row, outcome) in outcomes {
+                    let reference = references.remove(&row).unwrap_or_default();
+                    replies.push(match outcome {
+                        ImportOutcome::Created(id) => {
+                            answer(row, reference, Outcome::Created, id.name(), Vec::new())
+                        }
+                        ImportOutcome::Updated(id) => {
+                            answer(row, reference, Outcome::Updated, id.name(), Vec::new())
+                        }
+                        ImportOutcome::Unchanged(id) => {
+                            answer(row, reference, Outcome::Unchanged, id.name(), Vec::new())
+                        }
+                        ImportOutcome::Failed(violations) => {
+                            answer(row, reference, Outcome::Failed, String::new(), violations)
+                        }
+                    });
+                }
+            }
+            Err(err) => {
+                // Nothing of this batch was written; earlier batches stand.
+                let _ = answers.send(Err(ProfileError::Store(err).into())).await;
+                return;
+            }
+        }
+        replies.sort_by_key(|reply| reply.row);
+        for reply in replies {
+            let outcome = Outcome::try_from(reply.outcome).map_or("unknown", |outcome| outcome.as_str_name());
+            rows_counter.add(1, &[KeyValue::new("outcome", outcome)]);
+            if answers.send(Ok(reply)).await.is_err() {
+                // The caller went away; what was committed stays committed.
+                return;
+            }
+        }
+        if let Some(status) = broken {
+            tracing::info!(code = ?status.code(), "import stream ended with an error from the caller");
+            return;
+        }
+    }
+}
+
+fn answer(
+    row: i64,
+    external_reference: String,
+    outcome: Outcome,
+    customer: String,
+    violations: Vec<FieldViolation>,
+) -> pb::ImportCustomersResponse {
+    pb::ImportCustomersResponse {
+        row,
+        external_reference,
+        outcome: outcome.into(),
+        customer,
+        violations: violations.into_iter().map(violation_to_proto).collect(),
+    }
+}
+
+impl Importer {
+    /// Validates one row as `CreateCustomer` would, plus the import's own rules:
+    /// an external reference and a landlord are required.
+    fn row(
+        &self,
+        row: i64,
+        message: pb::ImportCustomersRequest,
+        refs: &ReferenceData,
+        today: NaiveDate,
+    ) -> Result<ImportRow, Vec<FieldViolation>> {
+        let pb::ImportCustomersRequest { customer } = message;
+        let Some(customer) = customer else { return Err(vec![FieldViolation::required("customer")]) };
+        let mut v = Violations::default();
+        let named = v.take(
+            convert::organisation("customer.landlord_organisation", &customer.landlord_organisation),
+            None,
+        );
+        let landlord = match (&self.own_organisation, named) {
+            (Some(own), None) => Some(own.clone()),
+            (Some(own), Some(named)) if &named != own => {
+                v.push(FieldViolation::new(
+                    "customer.landlord_organisation",
+                    "OUTSIDE_SCOPE",
+                    "a partner imports only into its own organisation",
+                ));
+                None
+            }
+            (_, named) => named,
+        };
+        if landlord.is_none() && self.own_organisation.is_none() {
+            v.push(FieldViolation::required("customer.landlord_organisation"));
+        }
+        if customer.external_reference.trim().is_empty() {
+            v.push(FieldViolation::required("customer.external_reference"));
+        }
+        let tenure = v.take(convert::required_code("customer.tenure", &customer.tenure).map(Some), None);
+        if let Some(tenure) = &tenure {
+            v.extend(refs.check(ReferenceSet::Tenures, tenure, false, "customer.tenure"));
+        }
+        let details = match customer_details(&customer, "customer", today) {
+            Ok(details) => {
+                v.extend(
+                    refs.check_details(&details, None).into_iter().map(|vio| vio.nested_under("customer")),
+                );
+                Some(details)
+            }
+            Err(violations) => {
+                v.extend(violations);
+                None
+            }
+        };
+        let (landlord, tenure, details) = v.into_result((landlord, tenure, details))?;
+        let (Some(landlord), Some(tenure), Some(details)) = (landlord, tenure, details) else {
+            return Err(vec![FieldViolation::required("customer")]);
+        };
+        let scope = self.ctx.principal.landlord_scope();
+        if !scope.admits(Some(landlord.as_str()), details.area.as_ref().map(|area| area.as_str())) {
+            return Err(vec![FieldViolation::new(
+                "customer",
+                "OUTSIDE_SCOPE",
+                "this customer is outside your organisation or areas",
+            )]);
+        }
+        Ok(ImportRow { row, landlord, tenure, details })
+    }
+}

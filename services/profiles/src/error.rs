@@ -1,0 +1,98 @@
+//! What can go wrong in the profiles service, and its one mapping to a status.
+
+use persistence::StoreError;
+use platform::{ApiError, FieldViolation};
+
+use crate::domain::tenure::TenureRuleError;
+
+/// The `ErrorInfo.domain` of every status this service returns.
+pub const ERROR_DOMAIN: &str = "profiles.involve.dev";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("invalid request")]
+    Invalid(Vec<FieldViolation>),
+    /// The resource does not exist, or the caller may not know that it does.
+    #[error("{resource_type} {name} not found")]
+    NotFound { resource_type: &'static str, name: String },
+    #[error("the landlord already has a customer with external reference {external_reference:?}")]
+    ExternalReferenceTaken { external_reference: String },
+    #[error("reference value {name} already exists")]
+    ReferenceValueExists { name: String },
+    #[error("the customer changed since the etag was read")]
+    EtagMismatch,
+    #[error("permission denied: {message}")]
+    PermissionDenied { reason: &'static str, message: String },
+    #[error(transparent)]
+    Tenure(#[from] TenureRuleError),
+    #[error("storage failed")]
+    Store(#[from] StoreError),
+}
+
+impl ProfileError {
+    pub fn customer_not_found(name: impl Into<String>) -> Self {
+        Self::NotFound { resource_type: "involve.profiles.v1.Customer", name: name.into() }
+    }
+
+    pub fn invalid(violation: FieldViolation) -> Self {
+        Self::Invalid(vec![violation])
+    }
+}
+
+impl From<ProfileError> for ApiError {
+    fn from(err: ProfileError) -> Self {
+        match err {
+            ProfileError::Invalid(violations) => ApiError::InvalidArgument(violations),
+            ProfileError::NotFound { resource_type, name } => ApiError::NotFound { resource_type, name },
+            ProfileError::ExternalReferenceTaken { .. } => ApiError::AlreadyExists {
+                resource_type: "involve.profiles.v1.Customer",
+                message: err.to_string(),
+                name: String::new(),
+                reason: "EXTERNAL_REFERENCE_TAKEN",
+            },
+            ProfileError::ReferenceValueExists { ref name } => ApiError::AlreadyExists {
+                resource_type: "involve.profiles.v1.ReferenceValue",
+                name: name.clone(),
+                reason: "REFERENCE_VALUE_EXISTS",
+                message: err.to_string(),
+            },
+            ProfileError::EtagMismatch => ApiError::Aborted {
+                reason: "ETAG_MISMATCH",
+                message: "the customer changed since you read it; read it again and retry".to_owned(),
+            },
+            ProfileError::PermissionDenied { reason, message } => {
+                ApiError::PermissionDenied { reason, message }
+            }
+            ProfileError::Tenure(rule) => {
+                let reason = match rule {
+                    TenureRuleError::NotAfterCurrentStart { .. } => "TENURE_DATE_BEFORE_CURRENT",
+                    TenureRuleError::TooFarAhead => "TENURE_DATE_TOO_FAR_AHEAD",
+                    TenureRuleError::NoChange => "TENURE_UNCHANGED",
+                };
+                ApiError::FailedPrecondition {
+                    reason,
+                    subject: "effective_date".into(),
+                    message: rule.to_string(),
+                }
+            }
+            ProfileError::Store(StoreError::Unavailable(_)) => ApiError::Unavailable {
+                reason: "DATABASE_UNAVAILABLE",
+                retry_after: std::time::Duration::from_secs(1),
+            },
+            ProfileError::Store(
+                store @ (StoreError::UniqueViolation(_)
+                | StoreError::ForeignKeyViolation(_)
+                | StoreError::Conflict(_)
+                | StoreError::RowNotFound(_)
+                | StoreError::Corrupt(_)
+                | StoreError::Database(_)),
+            ) => ApiError::internal(store),
+        }
+    }
+}
+
+impl From<ProfileError> for tonic::Status {
+    fn from(err: ProfileError) -> Self {
+        ApiError::from(err).into_status(ERROR_DOMAIN)
+    }
+}

@@ -1,0 +1,604 @@
+//! The only door to the profiles tables. Every query takes the caller's scope;
+//! every write runs in one transaction together with its audit rows and its
+//! idempotency key, so a failed request leaves nothing half-written.
+
+pub mod entities;
+mod import;
+mod migrations;
+mod profile_map;
+mod rows;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use persistence::audit::{self, AuditEvent};
+use persistence::idempotency::{self, IdempotencyKey};
+use persistence::{Actor, AuditEntry, Scope, StoreError, begin_write};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Set,
+    TransactionTrait as _,
+};
+use sea_orm_migration::MigratorTrait as _;
+use tokio::sync::RwLock;
+use uuid::Uuid;
+
+use self::entities::{customers, erasures, reference_values, tenure_periods};
+pub use self::import::{ImportOutcome, ImportRow};
+pub use self::migrations::Migrator;
+pub use self::profile_map::ProfileCounts;
+use self::rows::{RowParts, customer_from_row, first_period, new_row, period_row, write_details};
+use crate::domain::reference::ReferenceValue;
+use crate::domain::tenure::{TenureChange, plan_change};
+use crate::domain::{
+    Code, Customer, CustomerDetails, CustomerId, CustomerState, OrganisationName, ReferenceData, ReferenceSet,
+};
+use crate::error::ProfileError;
+
+/// How long a reference-data snapshot is trusted before it is read again. Local
+/// writes refresh it at once; this bounds staleness across instances.
+const REFERENCE_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Filters of `ListCustomers`, already validated.
+#[derive(Clone, Debug, Default)]
+pub struct CustomerFilter {
+    pub landlord: Option<OrganisationName>,
+    pub tenure: Option<Code>,
+    pub area: Option<Code>,
+    /// Lower-cased search term.
+    pub search: Option<String>,
+}
+
+/// A customer to create.
+#[derive(Clone, Debug)]
+pub struct NewCustomer {
+    pub landlord: Option<OrganisationName>,
+    pub tenure: Code,
+    pub tenure_start: NaiveDate,
+    pub details: CustomerDetails,
+}
+
+/// The record kept of an erasure.
+#[derive(Clone, Debug)]
+pub struct Erasure {
+    pub customer: CustomerId,
+    pub reason: String,
+    pub erase_time: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+    reference_cache: RwLock<Option<(Instant, Arc<ReferenceData>)>>,
+}
+
+impl Store {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db, reference_cache: RwLock::new(None) }
+    }
+
+    /// Applies every pending migration of this service.
+    pub async fn migrate(&self) -> Result<(), DbErr> {
+        Migrator::up(&self.db, None).await
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    // ---- reference data ----
+
+    /// A snapshot of every reference set, cached briefly.
+    pub async fn reference_data(&self) -> Result<Arc<ReferenceData>, StoreError> {
+        if let Some((loaded, data)) = self.reference_cache.read().await.as_ref() {
+            if loaded.elapsed() < REFERENCE_CACHE_TTL {
+                return Ok(Arc::clone(data));
+            }
+        }
+        let rows = reference_values::Entity::find().all(&self.db).await?;
+        let data = Arc::new(ReferenceData::from_values(rows.into_iter().filter_map(reference_from_row)));
+        *self.reference_cache.write().await = Some((Instant::now(), Arc::clone(&data)));
+        Ok(data)
+    }
+
+    pub async fn list_reference_values(
+        &self,
+        set: ReferenceSet,
+        after: Option<String>,
+        limit: u64,
+    ) -> Result<Vec<ReferenceValue>, StoreError> {
+        let mut query = reference_values::Entity::find().filter(reference_values::Column::SetId.eq(set.id()));
+        if let Some(after) = after {
+            query = query.filter(reference_values::Column::Code.gt(after));
+        }
+        let rows = query.order_by_asc(reference_values::Column::Code).limit(limit).all(&self.db).await?;
+        Ok(rows.into_iter().filter_map(reference_from_row).collect())
+    }
+
+    pub async fn create_reference_value(
+        &self,
+        actor: &Actor,
+        value: ReferenceValue,
+    ) -> Result<ReferenceValue, ProfileError> {
+        let name = format!("{}/values/{}", value.set.name(), value.code);
+        let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
+        let inserted = reference_values::ActiveModel {
+            set_id: Set(value.set.id().to_owned()),
+            code: Set(value.code.to_string()),
+            display_name: Set(value.display_name.clone()),
+            retired: Set(value.retired),
+            create_time: Set(Utc::now()),
+        }
+        .insert(&txn)
+        .await;
+        match inserted.map_err(StoreError::from) {
+            Ok(_) => {}
+            Err(StoreError::UniqueViolation(_)) => return Err(ProfileError::ReferenceValueExists { name }),
+            Err(other) => return Err(other.into()),
+        }
+        audit::record(&txn, actor, [AuditEntry::new(name)]).await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        *self.reference_cache.write().await = None;
+        Ok(value)
+    }
+
+    // ---- customers ----
+
+    /// A current (active) customer inside the scope.
+    pub async fn get_customer(&self, scope: &Scope, id: CustomerId) -> Result<Customer, ProfileError> {
+        let row = find_row(&self.db, scope, id, &[CustomerState::Active]).await?;
+        Ok(with_history(&self.db, row).await?)
+    }
+
+    pub async fn create_customer(
+        &self,
+        scope: &Scope,
+        actor: &Actor,
+        request_id: Option<&str>,
+        new: NewCustomer,
+    ) -> Result<Customer, ProfileError> {
+        let key = request_id.map(|request_id| IdempotencyKey {
+            organisation: &actor.organisation,
+            method: &actor.method,
+            request_id,
+        });
+        if let Some(existing) = self.replay(scope, key).await? {
+            return Ok(existing);
+        }
+        let now = Utc::now();
+        let id = CustomerId::generate();
+        let result: Result<(), StoreError> = async {
+            let txn = begin_write(&self.db).await?;
+            let consent_time = new.details.contact_consent.then_some(now);
+            let parts = RowParts {
+                landlord: new.landlord.as_ref(),
+                tenure: &new.tenure,
+                details: &new.details,
+                consent_time,
+            };
+            customers::Entity::insert(new_row(id, parts, now)?).exec_without_returning(&txn).await?;
+            let period = first_period(&new.tenure, new.landlord.as_ref(), new.tenure_start, now);
+            tenure_periods::Entity::insert(period_row(id, &period)).exec_without_returning(&txn).await?;
+            let special = new.details.equality.any_recorded();
+            audit::record(&txn, actor, [AuditEntry::new(id.name()).special_category(special)]).await?;
+            if let Some(key) = key {
+                idempotency::remember(&txn, key, &id.name()).await?;
+            }
+            txn.commit().await?;
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => self.get_customer(&Scope::partnership(), id).await,
+            Err(StoreError::UniqueViolation(detail)) if detail.contains("idempotency_keys") => {
+                // A concurrent retry of the same request won; answer as it did.
+                self.replay(scope, key)
+                    .await?
+                    .ok_or_else(|| ProfileError::Store(StoreError::UniqueViolation(detail)))
+            }
+            Err(StoreError::UniqueViolation(_)) => Err(ProfileError::ExternalReferenceTaken {
+                external_reference: new.details.external_reference.unwrap_or_default(),
+            }),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The customer an earlier request with this idempotency key produced.
+    async fn replay(
+        &self,
+        scope: &Scope,
+        key: Option<IdempotencyKey<'_>>,
+    ) -> Result<Option<Customer>, ProfileError> {
+        let Some(key) = key else { return Ok(None) };
+        let Some(name) = idempotency::find(&self.db, key).await? else { return Ok(None) };
+        let id = CustomerId::from_name(&name)
+            .ok_or_else(|| StoreError::corrupt(format!("idempotent resource {name}")))?;
+        self.get_customer(scope, id).await.map(Some)
+    }
+
+    /// Replaces a customer's details. `expected_version` is the version the caller's
+    /// change was based on; if the row moved on since, the change is ABORTED.
+    pub async fn update_customer(
+        &self,
+        scope: &Scope,
+        actor: &Actor,
+        id: CustomerId,
+        expected_version: i64,
+        details: CustomerDetails,
+    ) -> Result<Customer, ProfileError> {
+        let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
+        let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
+        if current.version != expected_version {
+            return Err(ProfileError::EtagMismatch);
+        }
+        let now = Utc::now();
+        let consent_time =
+            if current.contact_consent == details.contact_consent { current.consent_time } else { Some(now) };
+        let landlord = current
+            .landlord_organisation
+            .as_deref()
+            .map(str::parse::<OrganisationName>)
+            .transpose()
+            .map_err(StoreError::corrupt)?;
+        let tenure = Code::trusted(&current.tenure);
+        let previous = customer_from_row(current.clone(), Vec::new())?;
+        // Special-category data is written when it changes, and read back when it is held.
+        let special = previous.details.equality != details.equality || details.equality.any_recorded();
+        let mut row = current.into_active_model();
+        write_details(
+            &mut row,
+            RowParts { landlord: landlord.as_ref(), tenure: &tenure, details: &details, consent_time },
+        )?;
+        save_versioned(&txn, row, id, expected_version, now, details.external_reference.as_deref()).await?;
+        audit::record(&txn, actor, [AuditEntry::new(id.name()).special_category(special)]).await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        self.get_customer(scope, id).await
+    }
+
+    pub async fn delete_customer(
+        &self,
+        scope: &Scope,
+        actor: &Actor,
+        id: CustomerId,
+        etag_version: Option<i64>,
+    ) -> Result<(), ProfileError> {
+        let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
+        let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
+        if etag_version.is_some_and(|version| version != current.version) {
+            return Err(ProfileError::EtagMismatch);
+        }
+        let now = Utc::now();
+        let version = current.version;
+        let mut row = current.into_active_model();
+        row.state = Set(CustomerState::Deleted.code().to_owned());
+        row.delete_time = Set(Some(now));
+        save_versioned(&txn, row, id, version, now, None).await?;
+        audit::record(&txn, actor, [AuditEntry::new(id.name())]).await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// One page of active customers in creation order, after `after`.
+    pub async fn list_customers(
+        &self,
+        scope: &Scope,
+        filter: &CustomerFilter,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<Customer>, ProfileError> {
+        let mut condition =
+            scope_condition(scope).add(customers::Column::State.eq(CustomerState::Active.code()));
+        if let Some(landlord) = &filter.landlord {
+            condition = condition.add(customers::Column::LandlordOrganisation.eq(landlord.as_str()));
+        }
+        if let Some(tenure) = &filter.tenure {
+            condition = condition.add(customers::Column::Tenure.eq(tenure.as_str()));
+        }
+        if let Some(area) = &filter.area {
+            condition = condition.add(customers::Column::Area.eq(area.as_str()));
+        }
+        if let Some(search) = &filter.search {
+            // The search term holds no LIKE wildcards: validation refuses them.
+            let postcode = crate::domain::validate::postcode_key(search);
+            condition = condition.add(
+                Condition::any()
+                    .add(customers::Column::NameKey.like(format!("% {search}%")))
+                    .add(customers::Column::PostcodeKey.like(format!("{postcode}%"))),
+            );
+        }
+        if let Some(after) = after {
+            condition = condition.add(customers::Column::Id.gt(after));
+        }
+        let rows = customers::Entity::find()
+            .filter(condition)
+            .order_by_asc(customers::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(StoreError::from)?;
+        let mut histories = load_histories(&self.db, rows.iter().map(|row| row.id).collect()).await?;
+        let customers = rows
+            .into_iter()
+            .map(|row| {
+                let history = histories.remove(&row.id).unwrap_or_default();
+                customer_from_row(row, history)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(customers)
+    }
+
+    pub async fn change_tenure(
+        &self,
+        scope: &Scope,
+        actor: &Actor,
+        id: CustomerId,
+        etag_version: Option<i64>,
+        change: TenureChange,
+        request_id: Option<&str>,
+    ) -> Result<Customer, ProfileError> {
+        let key = request_id.map(|request_id| IdempotencyKey {
+            organisation: &actor.organisation,
+            method: &actor.method,
+            request_id,
+        });
+        if let Some(existing) = self.replay(scope, key).await? {
+            return Ok(existing);
+        }
+        let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
+        let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
+        if etag_version.is_some_and(|version| version != current.version) {
+            return Err(ProfileError::EtagMismatch);
+        }
+        let history = tenure_periods::Entity::find()
+            .filter(tenure_periods::Column::CustomerId.eq(id.uuid()))
+            .order_by_asc(tenure_periods::Column::StartDate)
+            .all(&txn)
+            .await
+            .map_err(StoreError::from)?;
+        let customer = customer_from_row(current.clone(), history.clone())?;
+        let now = Utc::now();
+        let transition =
+            plan_change(&customer.tenure_history, customer.landlord.as_ref(), &customer.tenure, change, now)?;
+        if let (Some(end), Some(open)) = (transition.close_current_on, history.last()) {
+            let mut open = open.clone().into_active_model();
+            open.end_date = Set(Some(end));
+            open.update(&txn).await.map_err(StoreError::from)?;
+        }
+        tenure_periods::Entity::insert(period_row(id, &transition.next))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(StoreError::from)?;
+        let version = current.version;
+        let mut row = current.into_active_model();
+        row.tenure = Set(transition.next.tenure.to_string());
+        row.landlord_organisation = Set(transition.next.landlord.as_ref().map(|org| org.as_str().to_owned()));
+        // Moving to a landlord that already uses this external reference collides.
+        let reference = customer.details.external_reference.as_deref();
+        save_versioned(&txn, row, id, version, now, reference).await?;
+        audit::record(&txn, actor, [AuditEntry::new(id.name())]).await?;
+        if let Some(key) = key {
+            idempotency::remember(&txn, key, &id.name()).await?;
+        }
+        txn.commit().await.map_err(StoreError::from)?;
+        // The caller may have moved the customer out of their own scope.
+        self.get_customer(&Scope::partnership(), id).await
+    }
+
+    /// Records reads of special-category data.
+    pub async fn record_reads(&self, actor: &Actor, entries: Vec<AuditEntry>) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let txn = begin_write(&self.db).await?;
+        audit::record(&txn, actor, entries).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Everything held on a customer (deleted ones included), with its audit trail;
+    /// the export itself is audited first, so it appears in its own trail.
+    pub async fn export_customer(
+        &self,
+        scope: &Scope,
+        actor: &Actor,
+        id: CustomerId,
+    ) -> Result<(Customer, Vec<AuditEvent>), ProfileError> {
+        let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
+        let row = find_row(&txn, scope, id, &[CustomerState::Active, CustomerState::Deleted]).await?;
+        audit::record(&txn, actor, [AuditEntry::new(id.name()).special_category(true)]).await?;
+        let customer = with_history(&txn, row).await?;
+        let events = audit::for_resource(&txn, &id.name()).await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        Ok((customer, events))
+    }
+
+    /// Removes a customer's personal data for good. What stays: the id, tenure,
+    /// landlord, area and tenure dates, which aggregate figures over time need and
+    /// which identify nobody on their own; and the record of the erasure.
+    pub async fn erase_customer(
+        &self,
+        scope: &Scope,
+        actor: &Actor,
+        id: CustomerId,
+        reason: String,
+        etag_version: Option<i64>,
+    ) -> Result<Erasure, ProfileError> {
+        let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
+        let current = find_row(&txn, scope, id, &[CustomerState::Active, CustomerState::Deleted]).await?;
+        if etag_version.is_some_and(|version| version != current.version) {
+            return Err(ProfileError::EtagMismatch);
+        }
+        let now = Utc::now();
+        let version = current.version;
+        let landlord = current.landlord_organisation.clone();
+        let tenure = Code::trusted(&current.tenure);
+        let area = current.area.clone();
+        let delete_time = current.delete_time.unwrap_or(now);
+        let mut row = current.into_active_model();
+        let blank =
+            CustomerDetails { area: area.as_deref().map(Code::trusted), ..CustomerDetails::default() };
+        let landlord = landlord
+            .as_deref()
+            .map(str::parse::<OrganisationName>)
+            .transpose()
+            .map_err(StoreError::corrupt)?;
+        write_details(
+            &mut row,
+            RowParts { landlord: landlord.as_ref(), tenure: &tenure, details: &blank, consent_time: None },
+        )?;
+        row.state = Set(CustomerState::Erased.code().to_owned());
+        row.delete_time = Set(Some(delete_time));
+        save_versioned(&txn, row, id, version, now, None).await?;
+        tenure_periods::Entity::update_many()
+            .col_expr(tenure_periods::Column::Reason, Expr::value(Option::<String>::None))
+            .filter(tenure_periods::Column::CustomerId.eq(id.uuid()))
+            .exec(&txn)
+            .await
+            .map_err(StoreError::from)?;
+        erasures::ActiveModel {
+            customer_id: Set(id.uuid()),
+            reason: Set(reason.clone()),
+            erase_time: Set(now),
+            organisation: Set(actor.organisation.clone()),
+        }
+        .insert(&txn)
+        .await
+        .map_err(StoreError::from)?;
+        audit::record(&txn, actor, [AuditEntry::new(id.name()).special_category(true)]).await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        Ok(Erasure { customer: id, reason, erase_time: now })
+    }
+
+    /// Counts for a profile map.
+    pub async fn profile_map(
+        &self,
+        landlord: Option<&OrganisationName>,
+        characteristic: Option<crate::domain::profile_map::Characteristic>,
+    ) -> Result<ProfileCounts, StoreError> {
+        profile_map::count(&self.db, landlord, characteristic).await
+    }
+
+    /// Applies one batch of import rows in one transaction.
+    pub async fn import_batch(
+        &self,
+        actor: &Actor,
+        may_write_equality: bool,
+        rows: Vec<ImportRow>,
+    ) -> Result<Vec<(i64, ImportOutcome)>, StoreError> {
+        // A concurrent import of the same references can win a unique index race;
+        // the retry then sees its rows as existing.
+        match import::apply(&self.db, actor, may_write_equality, rows.clone()).await {
+            Err(StoreError::UniqueViolation(_)) => {
+                import::apply(&self.db, actor, may_write_equality, rows).await
+            }
+            other => other,
+        }
+    }
+
+    /// Whether a transaction can be opened at all (used by readiness checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        txn.commit().await?;
+        Ok(())
+    }
+}
+
+fn reference_from_row(row: reference_values::Model) -> Option<ReferenceValue> {
+    Some(ReferenceValue {
+        set: ReferenceSet::from_id(&row.set_id)?,
+        code: Code::trusted(&row.code),
+        display_name: row.display_name,
+        retired: row.retired,
+    })
+}
+
+/// The caller's scope as a condition on `customers`.
+pub(crate) fn scope_condition(scope: &Scope) -> Condition {
+    let mut condition = Condition::all();
+    if let Some(organisation) = &scope.organisation {
+        condition = condition.add(customers::Column::LandlordOrganisation.eq(organisation.as_str()));
+    }
+    if let Some(areas) = &scope.areas {
+        condition = condition.add(customers::Column::Area.is_in(areas.iter().map(String::as_str)));
+    }
+    condition
+}
+
+/// The row of `id` if it is inside `scope` and in one of `states`; NOT_FOUND
+/// otherwise, so a caller cannot tell "not yours" from "not there".
+async fn find_row<C: ConnectionTrait>(
+    conn: &C,
+    scope: &Scope,
+    id: CustomerId,
+    states: &[CustomerState],
+) -> Result<customers::Model, ProfileError> {
+    customers::Entity::find_by_id(id.uuid())
+        .filter(scope_condition(scope))
+        .filter(customers::Column::State.is_in(states.iter().map(|state| state.code())))
+        .one(conn)
+        .await
+        .map_err(StoreError::from)?
+        .ok_or_else(|| ProfileError::customer_not_found(id.name()))
+}
+
+async fn with_history<C: ConnectionTrait>(conn: &C, row: customers::Model) -> Result<Customer, StoreError> {
+    let mut histories = load_histories(conn, vec![row.id]).await?;
+    let history = histories.remove(&row.id).unwrap_or_default();
+    customer_from_row(row, history)
+}
+
+/// Tenure periods of several customers in one query, each list oldest first.
+async fn load_histories<C: ConnectionTrait>(
+    conn: &C,
+    ids: Vec<Uuid>,
+) -> Result<HashMap<Uuid, Vec<tenure_periods::Model>>, StoreError> {
+    let mut histories: HashMap<Uuid, Vec<tenure_periods::Model>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(histories);
+    }
+    let periods = tenure_periods::Entity::find()
+        .filter(tenure_periods::Column::CustomerId.is_in(ids))
+        .order_by_asc(tenure_periods::Column::CustomerId)
+        .order_by_asc(tenure_periods::Column::StartDate)
+        .all(conn)
+        .await?;
+    for period in periods {
+        histories.entry(period.customer_id).or_default().push(period);
+    }
+    Ok(histories)
+}
+
+/// Writes `row` as the next version after `version`, only if nobody else wrote it
+/// since (compare-and-set on the version, so concurrent writers cannot both win on
+/// PostgreSQL's READ COMMITTED either). A clash on the landlord's external
+/// reference index is reported as such.
+async fn save_versioned<C: ConnectionTrait>(
+    conn: &C,
+    mut row: customers::ActiveModel,
+    id: CustomerId,
+    version: i64,
+    now: DateTime<Utc>,
+    external_reference: Option<&str>,
+) -> Result<(), ProfileError> {
+    row.id = sea_orm::ActiveValue::NotSet;
+    row.version = Set(version + 1);
+    row.update_time = Set(now);
+    let written = customers::Entity::update_many()
+        .set(row)
+        .filter(customers::Column::Id.eq(id.uuid()))
+        .filter(customers::Column::Version.eq(version))
+        .exec(conn)
+        .await
+        .map_err(StoreError::from);
+    match written {
+        Ok(result) if result.rows_affected == 1 => Ok(()),
+        Ok(_) => Err(ProfileError::EtagMismatch),
+        Err(StoreError::UniqueViolation(_)) => Err(ProfileError::ExternalReferenceTaken {
+            external_reference: external_reference.unwrap_or_default().to_owned(),
+        }),
+        Err(other) => Err(other.into()),
+    }
+}

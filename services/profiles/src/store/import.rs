@@ -1,0 +1,275 @@
+//! Bulk import: one batch of rows in one transaction. Rows are matched on the
+//! landlord's own external reference; each is created, updated, left unchanged or
+//! failed with its reasons, and a re-run of the same rows writes nothing.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use persistence::audit;
+use persistence::{Actor, AuditEntry, StoreError, begin_write};
+use platform::FieldViolation;
+use sea_orm::{
+    ColumnTrait as _, Condition, DatabaseConnection, EntityTrait as _, IntoActiveModel as _,
+    QueryFilter as _, Set,
+};
+use uuid::Uuid;
+
+use super::entities::{customers, tenure_periods};
+use super::rows::{RowParts, customer_from_row, first_period, new_row, period_row, write_details};
+use crate::domain::tenure::{TenureChange, plan_change};
+use crate::domain::{Code, CustomerDetails, CustomerId, CustomerState, OrganisationName, TenurePeriod};
+
+/// One validated row of an import stream.
+#[derive(Clone, Debug)]
+pub struct ImportRow {
+    /// 1-based position in the stream.
+    pub row: i64,
+    pub landlord: OrganisationName,
+    pub tenure: Code,
+    /// `external_reference` is always set.
+    pub details: CustomerDetails,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ImportOutcome {
+    Created(CustomerId),
+    Updated(CustomerId),
+    Unchanged(CustomerId),
+    Failed(Vec<FieldViolation>),
+}
+
+/// One customer the batch touches, as it will be written.
+struct Entry {
+    id: CustomerId,
+    /// Absent for customers this batch creates.
+    stored: Option<customers::Model>,
+    landlord: OrganisationName,
+    tenure: Code,
+    details: CustomerDetails,
+    state: CustomerState,
+    consent_time: Option<DateTime<Utc>>,
+    /// The open tenure period: its row id (if stored) and start.
+    open_period: Option<(Option<Uuid>, NaiveDate)>,
+    close_open_period_on: Option<NaiveDate>,
+    new_periods: Vec<TenurePeriod>,
+    changed: bool,
+}
+
+pub(super) async fn apply(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    may_write_equality: bool,
+    rows: Vec<ImportRow>,
+) -> Result<Vec<(i64, ImportOutcome)>, StoreError> {
+    let now = Utc::now();
+    let today = now.date_naive();
+    let txn = begin_write(db).await?;
+
+    let mut entries = load_entries(&txn, &rows).await?;
+    let mut outcomes = Vec::with_capacity(rows.len());
+    for row in rows {
+        let outcome = apply_row(&mut entries, row.clone(), may_write_equality, now, today);
+        outcomes.push((row.row, outcome));
+    }
+
+    let mut inserts = Vec::new();
+    let mut periods = Vec::new();
+    let mut audit_entries = Vec::new();
+    for entry in entries.into_values().filter(|entry| entry.changed) {
+        let parts = RowParts {
+            landlord: Some(&entry.landlord),
+            tenure: &entry.tenure,
+            details: &entry.details,
+            consent_time: entry.consent_time,
+        };
+        match entry.stored {
+            None => inserts.push(new_row(entry.id, parts, now)?),
+            Some(stored) => {
+                let version = stored.version;
+                let mut row = stored.into_active_model();
+                write_details(&mut row, parts)?;
+                row.id = sea_orm::ActiveValue::NotSet;
+                row.state = Set(entry.state.code().to_owned());
+                row.delete_time = Set(None);
+                row.version = Set(version + 1);
+                row.update_time = Set(now);
+                let written = customers::Entity::update_many()
+                    .set(row)
+                    .filter(customers::Column::Id.eq(entry.id.uuid()))
+                    .filter(customers::Column::Version.eq(version))
+                    .exec(&txn)
+                    .await?;
+                if written.rows_affected != 1 {
+                    return Err(StoreError::Conflict(entry.id.name()));
+                }
+            }
+        }
+        if let (Some(end), Some((Some(period_id), _))) = (entry.close_open_period_on, entry.open_period) {
+            tenure_periods::Entity::update_many()
+                .col_expr(tenure_periods::Column::EndDate, sea_orm::sea_query::Expr::value(Some(end)))
+                .filter(tenure_periods::Column::Id.eq(period_id))
+                .exec(&txn)
+                .await?;
+        }
+        periods.extend(entry.new_periods.iter().map(|period| period_row(entry.id, period)));
+        audit_entries
+            .push(AuditEntry::new(entry.id.name()).special_category(entry.details.equality.any_recorded()));
+    }
+    if !inserts.is_empty() {
+        customers::Entity::insert_many(inserts).exec_without_returning(&txn).await?;
+    }
+    if !periods.is_empty() {
+        tenure_periods::Entity::insert_many(periods).exec_without_returning(&txn).await?;
+    }
+    audit::record(&txn, actor, audit_entries).await?;
+    txn.commit().await?;
+    Ok(outcomes)
+}
+
+/// The stored customers the batch refers to, with their open tenure periods.
+async fn load_entries(
+    txn: &sea_orm::DatabaseTransaction,
+    rows: &[ImportRow],
+) -> Result<HashMap<(String, String), Entry>, StoreError> {
+    let mut references: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for row in rows {
+        if let Some(reference) = &row.details.external_reference {
+            references.entry(row.landlord.as_str()).or_default().push(reference);
+        }
+    }
+    let mut entries = HashMap::new();
+    if references.is_empty() {
+        return Ok(entries);
+    }
+    let mut condition = Condition::any();
+    for (landlord, refs) in references {
+        condition = condition.add(
+            Condition::all()
+                .add(customers::Column::LandlordOrganisation.eq(landlord))
+                .add(customers::Column::ExternalReference.is_in(refs)),
+        );
+    }
+    let stored = customers::Entity::find().filter(condition).all(txn).await?;
+    let open_periods: HashMap<Uuid, tenure_periods::Model> = tenure_periods::Entity::find()
+        .filter(tenure_periods::Column::CustomerId.is_in(stored.iter().map(|row| row.id)))
+        .filter(tenure_periods::Column::EndDate.is_null())
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|period| (period.customer_id, period))
+        .collect();
+    for row in stored {
+        let customer = customer_from_row(row.clone(), Vec::new())?;
+        let (Some(landlord), Some(reference)) =
+            (customer.landlord, customer.details.external_reference.clone())
+        else {
+            continue;
+        };
+        let open_period = open_periods.get(&row.id).map(|period| (Some(period.id), period.start_date));
+        entries.insert(
+            (landlord.as_str().to_owned(), reference),
+            Entry {
+                id: customer.id,
+                landlord,
+                tenure: customer.tenure,
+                details: customer.details,
+                state: customer.state,
+                consent_time: customer.consent_time,
+                open_period,
+                close_open_period_on: None,
+                new_periods: Vec::new(),
+                changed: false,
+                stored: Some(row),
+            },
+        );
+    }
+    Ok(entries)
+}
+
+/// Decides one row's fate and folds it into `entries`.
+fn apply_row(
+    entries: &mut HashMap<(String, String), Entry>,
+    row: ImportRow,
+    may_write_equality: bool,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+) -> ImportOutcome {
+    if !may_write_equality && row.details.equality.any_recorded() {
+        return ImportOutcome::Failed(vec![FieldViolation::new(
+            "customer.equality",
+            "EQUALITY_NOT_PERMITTED",
+            "this role may not record equality information",
+        )]);
+    }
+    let reference = row.details.external_reference.clone().unwrap_or_default();
+    let key = (row.landlord.as_str().to_owned(), reference);
+    let Some(entry) = entries.get_mut(&key) else {
+        let id = CustomerId::generate();
+        let period = first_period(&row.tenure, Some(&row.landlord), today, now);
+        entries.insert(
+            key,
+            Entry {
+                id,
+                stored: None,
+                consent_time: row.details.contact_consent.then_some(now),
+                landlord: row.landlord,
+                tenure: row.tenure,
+                details: row.details,
+                state: CustomerState::Active,
+                open_period: Some((None, today)),
+                close_open_period_on: None,
+                new_periods: vec![period],
+                changed: true,
+            },
+        );
+        return ImportOutcome::Created(id);
+    };
+
+    let mut details = row.details;
+    if !may_write_equality {
+        // Keep what is held: this caller can neither see nor replace it.
+        details.equality = entry.details.equality.clone();
+    }
+    if entry.state == CustomerState::Active && entry.tenure == row.tenure && entry.details == details {
+        return ImportOutcome::Unchanged(entry.id);
+    }
+    if entry.tenure != row.tenure {
+        let history: Vec<TenurePeriod> = entry
+            .open_period
+            .map(|(_, start)| first_period(&entry.tenure, Some(&entry.landlord), start, now))
+            .into_iter()
+            .collect();
+        let change = TenureChange {
+            tenure: row.tenure.clone(),
+            landlord: Some(entry.landlord.clone()),
+            effective_date: today,
+            reason: Some("import".to_owned()),
+        };
+        match plan_change(&history, Some(&entry.landlord), &entry.tenure, change, now) {
+            Ok(transition) => {
+                if entry.open_period.is_some_and(|(stored, _)| stored.is_some()) {
+                    entry.close_open_period_on = transition.close_current_on;
+                } else if let Some(open) = entry.new_periods.last_mut() {
+                    open.end_date = transition.close_current_on;
+                }
+                entry.open_period = Some((None, transition.next.start_date));
+                entry.new_periods.push(transition.next);
+                entry.tenure = row.tenure;
+            }
+            Err(rule) => {
+                return ImportOutcome::Failed(vec![FieldViolation::new(
+                    "customer.tenure",
+                    "TENURE_CHANGE_REFUSED",
+                    rule.to_string(),
+                )]);
+            }
+        }
+    }
+    if entry.details.contact_consent != details.contact_consent {
+        entry.consent_time = Some(now);
+    }
+    entry.details = details;
+    entry.state = CustomerState::Active;
+    entry.changed = true;
+    ImportOutcome::Updated(entry.id)
+}

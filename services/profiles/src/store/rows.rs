@@ -1,0 +1,267 @@
+//! Converting between domain customers and their rows.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use persistence::StoreError;
+use sea_orm::Set;
+use serde::{Deserialize, Serialize};
+
+use super::entities::{customers, tenure_periods};
+use crate::domain::validate::postcode_key;
+use crate::domain::{
+    Code, ContactChannel, ContactDetails, Customer, CustomerDetails, CustomerId, CustomerState,
+    EqualityAnswer, EqualityInformation, LawfulBasis, OrganisationName, Property, TenurePeriod,
+};
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Address {
+    lines: Vec<String>,
+    town: Option<String>,
+}
+
+pub(super) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(StoreError::corrupt)
+}
+
+fn from_json<T: for<'de> Deserialize<'de>>(column: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|err| StoreError::corrupt(format!("customers.{column}: {err}")))
+}
+
+fn organisation(text: Option<String>) -> Result<Option<OrganisationName>, StoreError> {
+    text.map(|text| text.parse().map_err(|err| StoreError::corrupt(format!("organisation {text:?}: {err}"))))
+        .transpose()
+}
+
+/// The lower-cased words a name search matches the start of.
+pub(super) fn name_key(details: &CustomerDetails) -> String {
+    let mut key = String::new();
+    for part in [Some(&details.given_name), Some(&details.family_name), details.preferred_name.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        key.push(' ');
+        key.push_str(&part.to_lowercase());
+    }
+    key
+}
+
+/// Everything a row holds about a customer, apart from its identity and bookkeeping.
+pub(super) struct RowParts<'a> {
+    pub landlord: Option<&'a OrganisationName>,
+    pub tenure: &'a Code,
+    pub details: &'a CustomerDetails,
+    pub consent_time: Option<DateTime<Utc>>,
+}
+
+/// Fills every data column of `row` from the domain record.
+pub(super) fn write_details(row: &mut customers::ActiveModel, parts: RowParts<'_>) -> Result<(), StoreError> {
+    let RowParts { landlord, tenure, details, consent_time } = parts;
+    let CustomerDetails {
+        external_reference,
+        title,
+        given_name,
+        family_name,
+        preferred_name,
+        date_of_birth,
+        contact,
+        preferred_contact_channel,
+        communication_needs,
+        accessibility_needs,
+        household,
+        property,
+        area,
+        vulnerabilities,
+        involvement_interests,
+        contact_consent,
+        equality,
+    } = details;
+    row.landlord_organisation = Set(landlord.map(|org| org.as_str().to_owned()));
+    row.external_reference = Set(external_reference.clone());
+    row.title = Set(title.clone());
+    row.given_name = Set(given_name.clone());
+    row.family_name = Set(family_name.clone());
+    row.preferred_name = Set(preferred_name.clone());
+    row.name_key = Set(name_key(details));
+    row.date_of_birth = Set(*date_of_birth);
+    row.email = Set(contact.email.clone());
+    row.phone = Set(contact.phone.clone());
+    row.mobile = Set(contact.mobile.clone());
+    row.preferred_contact_channel = Set(preferred_contact_channel.map(|c| c.code().to_owned()));
+    row.preferred_language = Set(communication_needs.preferred_language.as_ref().map(|c| c.to_string()));
+    row.communication_needs = Set(to_json(communication_needs)?);
+    row.accessibility_needs = Set(to_json(accessibility_needs)?);
+    row.household = Set(to_json(household)?);
+    row.tenure = Set(tenure.to_string());
+    row.uprn = Set(property.uprn.clone());
+    row.address =
+        Set(to_json(&Address { lines: property.address_lines.clone(), town: property.town.clone() })?);
+    row.postcode = Set(property.postcode.clone());
+    row.postcode_key = Set(property.postcode.as_deref().map(postcode_key));
+    row.area = Set(area.as_ref().map(ToString::to_string));
+    row.vulnerabilities = Set(to_json(vulnerabilities)?);
+    row.involvement_interests = Set(to_json(involvement_interests)?);
+    row.contact_consent = Set(*contact_consent);
+    row.consent_time = Set(consent_time);
+    row.equality_lawful_basis = Set(equality.lawful_basis.map(|basis| basis.code().to_owned()));
+    row.eq_ethnicity = Set(equality.ethnicity.storage_code().to_owned());
+    row.eq_disability = Set(equality.disability.storage_code().to_owned());
+    row.eq_sex = Set(equality.sex.storage_code().to_owned());
+    row.eq_gender_identity = Set(equality.gender_identity.storage_code().to_owned());
+    row.eq_age_band = Set(equality.age_band.storage_code().to_owned());
+    row.eq_religion = Set(equality.religion.storage_code().to_owned());
+    row.eq_sexual_orientation = Set(equality.sexual_orientation.storage_code().to_owned());
+    row.eq_caring_responsibilities = Set(equality.caring_responsibilities.storage_code().to_owned());
+    Ok(())
+}
+
+/// A complete new row.
+pub(super) fn new_row(
+    id: CustomerId,
+    parts: RowParts<'_>,
+    now: DateTime<Utc>,
+) -> Result<customers::ActiveModel, StoreError> {
+    let mut row = customers::ActiveModel {
+        id: Set(id.uuid()),
+        state: Set(CustomerState::Active.code().to_owned()),
+        create_time: Set(now),
+        update_time: Set(now),
+        delete_time: Set(None),
+        version: Set(1),
+        ..Default::default()
+    };
+    write_details(&mut row, parts)?;
+    Ok(row)
+}
+
+pub(super) fn customer_from_row(
+    row: customers::Model,
+    history: Vec<tenure_periods::Model>,
+) -> Result<Customer, StoreError> {
+    let customers::Model {
+        id,
+        landlord_organisation,
+        external_reference,
+        title,
+        given_name,
+        family_name,
+        preferred_name,
+        name_key: _,
+        date_of_birth,
+        email,
+        phone,
+        mobile,
+        preferred_contact_channel,
+        preferred_language: _,
+        communication_needs,
+        accessibility_needs,
+        household,
+        tenure,
+        uprn,
+        address,
+        postcode,
+        postcode_key: _,
+        area,
+        vulnerabilities,
+        involvement_interests,
+        contact_consent,
+        consent_time,
+        equality_lawful_basis,
+        eq_ethnicity,
+        eq_disability,
+        eq_sex,
+        eq_gender_identity,
+        eq_age_band,
+        eq_religion,
+        eq_sexual_orientation,
+        eq_caring_responsibilities,
+        state,
+        create_time,
+        update_time,
+        delete_time,
+        version,
+    } = row;
+    let address: Address = from_json("address", &address)?;
+    let details = CustomerDetails {
+        external_reference,
+        title,
+        given_name,
+        family_name,
+        preferred_name,
+        date_of_birth,
+        contact: ContactDetails { email, phone, mobile },
+        preferred_contact_channel: preferred_contact_channel.as_deref().and_then(ContactChannel::from_code),
+        communication_needs: from_json("communication_needs", &communication_needs)?,
+        accessibility_needs: from_json("accessibility_needs", &accessibility_needs)?,
+        household: from_json("household", &household)?,
+        property: Property { uprn, address_lines: address.lines, town: address.town, postcode },
+        area: area.as_deref().map(Code::trusted),
+        vulnerabilities: from_json("vulnerabilities", &vulnerabilities)?,
+        involvement_interests: from_json("involvement_interests", &involvement_interests)?,
+        contact_consent,
+        equality: EqualityInformation {
+            lawful_basis: equality_lawful_basis.as_deref().and_then(LawfulBasis::from_code),
+            ethnicity: EqualityAnswer::from_storage_code(&eq_ethnicity),
+            disability: EqualityAnswer::from_storage_code(&eq_disability),
+            sex: EqualityAnswer::from_storage_code(&eq_sex),
+            gender_identity: EqualityAnswer::from_storage_code(&eq_gender_identity),
+            age_band: EqualityAnswer::from_storage_code(&eq_age_band),
+            religion: EqualityAnswer::from_storage_code(&eq_religion),
+            sexual_orientation: EqualityAnswer::from_storage_code(&eq_sexual_orientation),
+            caring_responsibilities: EqualityAnswer::from_storage_code(&eq_caring_responsibilities),
+        },
+    };
+    Ok(Customer {
+        id: CustomerId::from_uuid(id),
+        landlord: organisation(landlord_organisation)?,
+        tenure: Code::trusted(&tenure),
+        details,
+        tenure_history: history.into_iter().map(period_from_row).collect::<Result<_, _>>()?,
+        state: CustomerState::from_code(&state)
+            .ok_or_else(|| StoreError::corrupt(format!("state {state:?}")))?,
+        consent_time,
+        create_time,
+        update_time,
+        delete_time,
+        version,
+    })
+}
+
+pub(super) fn period_row(customer: CustomerId, period: &TenurePeriod) -> tenure_periods::ActiveModel {
+    tenure_periods::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        customer_id: Set(customer.uuid()),
+        tenure: Set(period.tenure.to_string()),
+        landlord_organisation: Set(period.landlord.as_ref().map(|org| org.as_str().to_owned())),
+        start_date: Set(period.start_date),
+        end_date: Set(period.end_date),
+        reason: Set(period.reason.clone()),
+        record_time: Set(period.record_time),
+    }
+}
+
+fn period_from_row(row: tenure_periods::Model) -> Result<TenurePeriod, StoreError> {
+    Ok(TenurePeriod {
+        tenure: Code::trusted(&row.tenure),
+        landlord: organisation(row.landlord_organisation)?,
+        start_date: row.start_date,
+        end_date: row.end_date,
+        reason: row.reason,
+        record_time: row.record_time,
+    })
+}
+
+/// The first tenure period of a new customer.
+pub(super) fn first_period(
+    tenure: &Code,
+    landlord: Option<&OrganisationName>,
+    start: NaiveDate,
+    now: DateTime<Utc>,
+) -> TenurePeriod {
+    TenurePeriod {
+        tenure: tenure.clone(),
+        landlord: landlord.cloned(),
+        start_date: start,
+        end_date: None,
+        reason: None,
+        record_time: now,
+    }
+}
