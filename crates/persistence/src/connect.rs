@@ -67,6 +67,8 @@ pub async fn connect(settings: &DatabaseSettings, service: &str) -> Result<Datab
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10))
+                    // Erased personal data must not linger in free pages of the file.
+                    .pragma("secure_delete", "ON")
             });
         }
         Backend::Postgres => {

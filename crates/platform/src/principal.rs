@@ -103,6 +103,11 @@ impl Principal {
     }
 }
 
+/// The RPC a request calls (`involve.profiles.v1.CustomerProfiles/GetCustomer`),
+/// taken from its path by [`PrincipalLayer`]: servers get no `GrpcMethod`.
+#[derive(Clone, Debug)]
+struct CalledMethod(String);
+
 /// Why a request has no principal, left in its extensions by [`PrincipalLayer`].
 #[derive(Clone, Copy, Debug)]
 struct PrincipalRejected(&'static str);
@@ -149,6 +154,8 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let method = CalledMethod(request.uri().path().trim_start_matches('/').to_owned());
+        request.extensions_mut().insert(method);
         // Whatever a caller claims is never taken at face value unless trusted.
         request.extensions_mut().remove::<Principal>();
         if self.trust_metadata {
@@ -192,10 +199,7 @@ impl RequestContext {
                 });
             }
         };
-        let method = extensions
-            .get::<tonic::GrpcMethod<'static>>()
-            .map(|method| format!("{}/{}", method.service(), method.method()))
-            .unwrap_or_default();
+        let method = extensions.get::<CalledMethod>().map(|method| method.0.clone()).unwrap_or_default();
         let purpose = request
             .metadata()
             .get(PURPOSE_HEADER)

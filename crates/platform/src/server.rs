@@ -43,6 +43,8 @@ impl ServiceSet {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(contracts::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                // google.rpc error details, so clients like grpcurl can decode them.
+                .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         };
         let mut routes = RoutesBuilder::default();
         routes

@@ -18,7 +18,7 @@ use platform::{ApiError, FieldViolation, RequestContext};
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
-use self::convert::{Violations, customer_details, customer_to_proto, timestamp};
+use self::convert::{Violations, customer_details, customer_to_proto, read_customer, timestamp};
 use crate::domain::profile_map::{self, Characteristic, MapCell};
 use crate::domain::reference::ReferenceValue;
 use crate::domain::tenure::TenureChange;
@@ -124,21 +124,14 @@ impl CustomerProfiles for ProfilesApi {
         let tenure_start = v
             .take(convert::date_from_proto("tenure_start_date", tenure_start_date.as_ref()), None)
             .unwrap_or(today);
-        let details = match customer_details(&message, "customer", today) {
-            Ok(details) => Some(details),
-            Err(violations) => {
-                v.extend(violations);
-                None
-            }
-        };
+        let (details, detail_violations) = read_customer(&message, "customer", today);
+        v.extend_from(detail_violations);
         let refs = self.store.reference_data().await.map_err(|err| status(ProfileError::Store(err)))?;
         if let Some(tenure) = &tenure {
             v.extend(refs.check(ReferenceSet::Tenures, tenure, false, "customer.tenure"));
         }
-        if let Some(details) = &details {
-            v.extend(refs.check_details(details, None).into_iter().map(|vio| vio.nested_under("customer")));
-        }
-        let (Some(tenure), Some(details)) = (tenure, v.into_result(details).map_err(invalid)?) else {
+        v.extend(refs.check_details(&details, None).into_iter().map(|vio| vio.nested_under("customer")));
+        let Some(tenure) = v.into_result(tenure).map_err(invalid)? else {
             return Err(invalid(vec![FieldViolation::required("customer.tenure")]));
         };
 
@@ -243,7 +236,14 @@ impl CustomerProfiles for ProfilesApi {
         }
         let updated = self
             .store
-            .update_customer(&scope, &ctx.actor(), id, supplied_etag.unwrap_or(current.version), details)
+            .update_customer(
+                &scope,
+                &ctx.actor(),
+                id,
+                supplied_etag.unwrap_or(current.version),
+                details,
+                show,
+            )
             .await
             .map_err(status)?;
         Ok(Response::new(customer_to_proto(&updated, show)))

@@ -228,6 +228,7 @@ impl Store {
         id: CustomerId,
         expected_version: i64,
         details: CustomerDetails,
+        caller_reads_equality: bool,
     ) -> Result<Customer, ProfileError> {
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
@@ -245,8 +246,10 @@ impl Store {
             .map_err(StoreError::corrupt)?;
         let tenure = Code::trusted(&current.tenure);
         let previous = customer_from_row(current.clone(), Vec::new())?;
-        // Special-category data is written when it changes, and read back when it is held.
-        let special = previous.details.equality != details.equality || details.equality.any_recorded();
+        // Special-category data is written when it changes, and read when the
+        // response carries it back to a caller allowed to see it.
+        let special = previous.details.equality != details.equality
+            || (caller_reads_equality && details.equality.any_recorded());
         let mut row = current.into_active_model();
         write_details(
             &mut row,

@@ -39,6 +39,10 @@ impl Violations {
         self.0.extend(violations);
     }
 
+    pub(crate) fn extend_from(&mut self, other: Violations) {
+        self.0.extend(other.0);
+    }
+
     pub(crate) fn into_result<T>(self, value: T) -> Result<T, Vec<FieldViolation>> {
         if self.0.is_empty() { Ok(value) } else { Err(self.0) }
     }
@@ -253,6 +257,18 @@ pub(crate) fn customer_details(
     prefix: &str,
     today: NaiveDate,
 ) -> Result<CustomerDetails, Vec<FieldViolation>> {
+    let (details, violations) = read_customer(message, prefix, today);
+    violations.into_result(details)
+}
+
+/// As [`customer_details`], but always returns what could be read (bad fields
+/// left empty) beside the violations, so later checks (reference codes) can
+/// report their findings in the same response.
+pub(crate) fn read_customer(
+    message: &pb::Customer,
+    prefix: &str,
+    today: NaiveDate,
+) -> (CustomerDetails, Violations) {
     let pb::Customer {
         name: _,
         landlord_organisation: _,
@@ -416,7 +432,7 @@ pub(crate) fn customer_details(
         contact_consent: contact_consent.as_ref().is_some_and(|consent| consent.consented),
         equality: equality(&mut v, &field("equality"), equality_message.as_ref()),
     };
-    v.into_result(details)
+    (details, v)
 }
 
 /// The message for a customer. Equality answers are left out, and marked

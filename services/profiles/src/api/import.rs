@@ -17,7 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 use tracing::Instrument as _;
 
-use super::convert::{self, Violations, customer_details, violation_to_proto};
+use super::convert::{self, Violations, read_customer, violation_to_proto};
 use crate::domain::{OrganisationName, ReferenceData, ReferenceSet, access};
 use crate::error::ProfileError;
 use crate::store::{ImportOutcome, ImportRow, Store};
@@ -198,20 +198,11 @@ impl Importer {
         if let Some(tenure) = &tenure {
             v.extend(refs.check(ReferenceSet::Tenures, tenure, false, "customer.tenure"));
         }
-        let details = match customer_details(&customer, "customer", today) {
-            Ok(details) => {
-                v.extend(
-                    refs.check_details(&details, None).into_iter().map(|vio| vio.nested_under("customer")),
-                );
-                Some(details)
-            }
-            Err(violations) => {
-                v.extend(violations);
-                None
-            }
-        };
-        let (landlord, tenure, details) = v.into_result((landlord, tenure, details))?;
-        let (Some(landlord), Some(tenure), Some(details)) = (landlord, tenure, details) else {
+        let (details, detail_violations) = read_customer(&customer, "customer", today);
+        v.extend_from(detail_violations);
+        v.extend(refs.check_details(&details, None).into_iter().map(|vio| vio.nested_under("customer")));
+        let (landlord, tenure) = v.into_result((landlord, tenure))?;
+        let (Some(landlord), Some(tenure)) = (landlord, tenure) else {
             return Err(vec![FieldViolation::required("customer")]);
         };
         let scope = self.ctx.principal.landlord_scope();

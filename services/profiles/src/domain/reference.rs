@@ -175,12 +175,12 @@ impl ReferenceData {
             None => Some(FieldViolation::new(
                 field,
                 "UNKNOWN_CODE",
-                format!("{code:?} is not in the {} reference set", set.id()),
+                format!("\"{code}\" is not in the {} reference set", set.id()),
             )),
             Some(true) if !held => Some(FieldViolation::new(
                 field,
                 "RETIRED_CODE",
-                format!("{code:?} is retired from the {} reference set", set.id()),
+                format!("\"{code}\" is retired from the {} reference set", set.id()),
             )),
             Some(_) => None,
         }

@@ -1,0 +1,268 @@
+//! The customer lifecycle: create, read, update, tenure change, delete.
+
+use contracts::involve::profiles::v1 as pb;
+use involve_tests::fixtures::{self, create};
+use involve_tests::{Caller, TestApp, assert_status, on_every_backend};
+use tonic::Code;
+
+on_every_backend!(
+    create_then_get_returns_what_was_stored,
+    create_with_the_same_request_id_creates_once,
+    update_replaces_only_masked_fields_and_moves_the_etag,
+    stale_etag_is_aborted,
+    change_tenure_keeps_history,
+    delete_hides_the_customer,
+    duplicate_external_reference_already_exists,
+    validate_only_writes_nothing,
+);
+
+async fn create_then_get_returns_what_was_stored(app: TestApp) {
+    let mut client = app.profiles().await;
+    let partner = Caller::partner("riverside");
+    let mut customer = fixtures::customer("Ada", "Lovelace", "housing-association-tenant");
+    customer.equality = Some(fixtures::equality("white-british"));
+    customer.communication_needs = Some(pb::CommunicationNeeds {
+        preferred_language: "pl".into(),
+        large_print: true,
+        ..Default::default()
+    });
+    customer.household = Some(pb::Household { adults: 2, children: 1, members: vec![] });
+    customer.preferred_contact_channel = pb::ContactChannel::Email.into();
+    customer.contact_consent = Some(pb::ContactConsent { consented: true, decision_time: None });
+    let created = client.create_customer(partner.request(create(customer))).await.unwrap().into_inner();
+
+    assert!(created.name.starts_with("customers/"));
+    assert_eq!(created.landlord_organisation, "organisations/riverside", "a partner's customers are its own");
+    assert_eq!(created.etag, "\"1\"");
+    assert_eq!(created.tenure_history.len(), 1);
+    assert!(created.contact_consent.as_ref().unwrap().decision_time.is_some());
+
+    let fetched = client
+        .get_customer(partner.request(pb::GetCustomerRequest { name: created.name.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fetched, created);
+    let equality = fetched.equality.unwrap();
+    assert_eq!(equality.ethnicity.unwrap().value, "white-british");
+    assert!(!equality.withheld);
+    assert_eq!(fetched.property.unwrap().postcode, "EX1 1AA");
+    assert_eq!(fetched.communication_needs.unwrap().preferred_language, "pl");
+}
+
+async fn create_with_the_same_request_id_creates_once(app: TestApp) {
+    let mut client = app.profiles().await;
+    let partner = Caller::partner("riverside");
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let request = pb::CreateCustomerRequest {
+        customer: Some(fixtures::customer("Grace", "Hopper", "leaseholder")),
+        request_id: request_id.clone(),
+        ..Default::default()
+    };
+    let first = client.create_customer(partner.request(request.clone())).await.unwrap().into_inner();
+    let retry = client.create_customer(partner.request(request)).await.unwrap().into_inner();
+    assert_eq!(first.name, retry.name);
+    let listed = client
+        .list_customers(partner.request(pb::ListCustomersRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.customers.len(), 1);
+
+    // The same id from another organisation is another request.
+    let other = Caller::partner("hillside");
+    let request = pb::CreateCustomerRequest {
+        customer: Some(fixtures::customer("Grace", "Hopper", "leaseholder")),
+        request_id,
+        ..Default::default()
+    };
+    let theirs = client.create_customer(other.request(request)).await.unwrap().into_inner();
+    assert_ne!(theirs.name, first.name);
+}
+
+async fn update_replaces_only_masked_fields_and_moves_the_etag(app: TestApp) {
+    let mut client = app.profiles().await;
+    let partner = Caller::partner("riverside");
+    let created = client
+        .create_customer(partner.request(create(fixtures::customer("Alan", "Turing", "council-tenant"))))
+        .await
+        .unwrap()
+        .into_inner();
+    let change = pb::Customer {
+        name: created.name.clone(),
+        etag: created.etag.clone(),
+        title: "Dr".into(),
+        given_name: "Ignored".into(),
+        ..Default::default()
+    };
+    let updated = client
+        .update_customer(partner.request(pb::UpdateCustomerRequest {
+            customer: Some(change),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["title".into()] }),
+            validate_only: false,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated.title, "Dr");
+    assert_eq!(updated.given_name, "Alan", "fields outside the mask stay");
+    assert_eq!(updated.etag, "\"2\"");
+    assert_eq!(updated.contact, created.contact);
+
+    // Tenure moves only through ChangeTenure.
+    let err = client
+        .update_customer(partner.request(pb::UpdateCustomerRequest {
+            customer: Some(pb::Customer {
+                name: created.name.clone(),
+                tenure: "leaseholder".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["tenure".into()] }),
+            validate_only: false,
+        }))
+        .await
+        .unwrap_err();
+    assert_status(&err, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(involve_tests::violated_fields(&err), ["update_mask.paths[0]"]);
+}
+
+async fn stale_etag_is_aborted(app: TestApp) {
+    let mut client = app.profiles().await;
+    let partner = Caller::partner("riverside");
+    let created = client
+        .create_customer(partner.request(create(fixtures::customer("Mary", "Seacole", "council-tenant"))))
+        .await
+        .unwrap()
+        .into_inner();
+    let edit = |title: &str| pb::UpdateCustomerRequest {
+        customer: Some(pb::Customer {
+            name: created.name.clone(),
+            etag: created.etag.clone(),
+            title: title.into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["title".into()] }),
+        validate_only: false,
+    };
+    client.update_customer(partner.request(edit("Mrs"))).await.unwrap();
+    let err = client.update_customer(partner.request(edit("Ms"))).await.unwrap_err();
+    assert_status(&err, Code::Aborted, "ETAG_MISMATCH");
+    let stale_delete = pb::DeleteCustomerRequest { name: created.name.clone(), etag: created.etag.clone() };
+    let err = client.delete_customer(partner.request(stale_delete)).await.unwrap_err();
+    assert_status(&err, Code::Aborted, "ETAG_MISMATCH");
+    let current = client
+        .get_customer(partner.request(pb::GetCustomerRequest { name: created.name }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(current.title, "Mrs", "the losing write changed nothing");
+}
+
+async fn change_tenure_keeps_history(app: TestApp) {
+    let mut client = app.profiles().await;
+    let officer = Caller::operator();
+    let created = client
+        .create_customer(officer.request(pb::CreateCustomerRequest {
+            customer: Some(pb::Customer {
+                landlord_organisation: "organisations/council".into(),
+                ..fixtures::customer("Nye", "Bevan", "council-tenant")
+            }),
+            tenure_start_date: Some(contracts::google::r#type::Date { year: 2015, month: 4, day: 1 }),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let changed = client
+        .change_tenure(officer.request(pb::ChangeTenureRequest {
+            name: created.name.clone(),
+            tenure: "leaseholder".into(),
+            landlord_organisation: "organisations/council".into(),
+            effective_date: Some(contracts::google::r#type::Date { year: 2024, month: 6, day: 1 }),
+            reason: "right to buy".into(),
+            etag: created.etag.clone(),
+            request_id: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(changed.tenure, "leaseholder");
+    assert_eq!(changed.tenure_history.len(), 2);
+    let first = &changed.tenure_history[0];
+    assert_eq!(first.tenure, "council-tenant");
+    assert_eq!(first.end_date, Some(contracts::google::r#type::Date { year: 2024, month: 5, day: 31 }));
+    assert_eq!(changed.tenure_history[1].reason, "right to buy");
+
+    // History cannot be rewritten from before the current period.
+    let err = client
+        .change_tenure(officer.request(pb::ChangeTenureRequest {
+            name: created.name.clone(),
+            tenure: "private-tenant".into(),
+            effective_date: Some(contracts::google::r#type::Date { year: 2020, month: 1, day: 1 }),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_status(&err, Code::FailedPrecondition, "TENURE_DATE_BEFORE_CURRENT");
+}
+
+async fn delete_hides_the_customer(app: TestApp) {
+    let mut client = app.profiles().await;
+    let partner = Caller::partner("riverside");
+    let created = client
+        .create_customer(partner.request(create(fixtures::customer("Octavia", "Hill", "council-tenant"))))
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .delete_customer(
+            partner.request(pb::DeleteCustomerRequest { name: created.name.clone(), etag: created.etag }),
+        )
+        .await
+        .unwrap();
+    let err = client
+        .get_customer(partner.request(pb::GetCustomerRequest { name: created.name.clone() }))
+        .await
+        .unwrap_err();
+    assert_status(&err, Code::NotFound, "NOT_FOUND");
+    let listed = client.list_customers(partner.request(pb::ListCustomersRequest::default())).await.unwrap();
+    assert!(listed.into_inner().customers.is_empty());
+    // Still held for subject access until erased.
+    let export = client
+        .export_customer_data(partner.request(pb::ExportCustomerDataRequest { name: created.name }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(export.customer.unwrap().state, i32::from(pb::customer::State::Deleted));
+}
+
+async fn duplicate_external_reference_already_exists(app: TestApp) {
+    let mut client = app.profiles().await;
+    let partner = Caller::partner("riverside");
+    let with_reference = |given: &str| pb::Customer {
+        external_reference: "RS-0001".into(),
+        ..fixtures::customer(given, "Owen", "housing-association-tenant")
+    };
+    client.create_customer(partner.request(create(with_reference("Robert")))).await.unwrap();
+    let err = client.create_customer(partner.request(create(with_reference("Anne")))).await.unwrap_err();
+    assert_status(&err, Code::AlreadyExists, "EXTERNAL_REFERENCE_TAKEN");
+    // Another landlord's references are its own.
+    client
+        .create_customer(Caller::partner("hillside").request(create(with_reference("Anne"))))
+        .await
+        .unwrap();
+}
+
+async fn validate_only_writes_nothing(app: TestApp) {
+    let mut client = app.profiles().await;
+    let partner = Caller::partner("riverside");
+    let request = pb::CreateCustomerRequest {
+        customer: Some(fixtures::customer("Eleanor", "Rathbone", "leaseholder")),
+        validate_only: true,
+        ..Default::default()
+    };
+    let preview = client.create_customer(partner.request(request)).await.unwrap().into_inner();
+    assert!(preview.name.is_empty());
+    let listed = client.list_customers(partner.request(pb::ListCustomersRequest::default())).await.unwrap();
+    assert!(listed.into_inner().customers.is_empty());
+}

@@ -1,0 +1,136 @@
+//! Bulk import over a bidirectional stream.
+
+use contracts::involve::profiles::v1 as pb;
+use contracts::involve::profiles::v1::import_customers_response::Outcome;
+use involve_tests::fixtures;
+use involve_tests::{Caller, TestApp, on_every_backend};
+
+on_every_backend!(
+    good_rows_commit_and_bad_rows_are_reported,
+    rerunning_the_same_rows_changes_nothing,
+    changed_rows_update_and_keep_tenure_history,
+    a_partner_imports_only_into_its_own_organisation,
+);
+
+fn row(reference: &str, given: &str, tenure: &str) -> pb::ImportCustomersRequest {
+    pb::ImportCustomersRequest {
+        customer: Some(pb::Customer {
+            external_reference: reference.into(),
+            ..fixtures::customer(given, "Imported", tenure)
+        }),
+    }
+}
+
+async fn import(
+    app: &TestApp,
+    caller: &Caller,
+    rows: Vec<pb::ImportCustomersRequest>,
+) -> Vec<pb::ImportCustomersResponse> {
+    let mut client = app.profiles().await;
+    let stream = tokio_stream::iter(rows);
+    let mut answers = client.import_customers(caller.request(stream)).await.unwrap().into_inner();
+    let mut all = Vec::new();
+    while let Some(answer) = answers.message().await.unwrap() {
+        all.push(answer);
+    }
+    all
+}
+
+fn outcomes(answers: &[pb::ImportCustomersResponse]) -> Vec<Outcome> {
+    answers.iter().map(|answer| Outcome::try_from(answer.outcome).unwrap()).collect()
+}
+
+async fn good_rows_commit_and_bad_rows_are_reported(app: TestApp) {
+    let partner = Caller::partner("riverside");
+    let mut bad_email = row("R-2", "Bad", "leaseholder");
+    bad_email.customer.as_mut().unwrap().contact.as_mut().unwrap().email = "nope".into();
+    let rows = vec![
+        row("R-1", "Good", "leaseholder"),
+        bad_email,
+        row("", "NoReference", "leaseholder"),
+        row("R-4", "BadTenure", "castle"),
+        pb::ImportCustomersRequest { customer: None },
+        row("R-6", "AlsoGood", "council-tenant"),
+    ];
+    let answers = import(&app, &partner, rows).await;
+    assert_eq!(answers.iter().map(|a| a.row).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        outcomes(&answers),
+        [
+            Outcome::Created,
+            Outcome::Failed,
+            Outcome::Failed,
+            Outcome::Failed,
+            Outcome::Failed,
+            Outcome::Created
+        ]
+    );
+    assert_eq!(answers[1].violations[0].field, "customer.contact.email");
+    assert_eq!(answers[2].violations[0].field, "customer.external_reference");
+    assert_eq!(answers[3].violations[0].field, "customer.tenure");
+    assert_eq!(answers[3].violations[0].reason, "UNKNOWN_CODE");
+    assert!(answers[1].customer.is_empty());
+
+    let mut client = app.profiles().await;
+    let stored = client.list_customers(partner.request(pb::ListCustomersRequest::default())).await.unwrap();
+    let mut references: Vec<String> =
+        stored.into_inner().customers.into_iter().map(|customer| customer.external_reference).collect();
+    references.sort();
+    assert_eq!(references, ["R-1", "R-6"]);
+}
+
+async fn rerunning_the_same_rows_changes_nothing(app: TestApp) {
+    let partner = Caller::partner("riverside");
+    // More rows than one batch, so several transactions are involved.
+    let rows: Vec<_> =
+        (0..1_200).map(|i| row(&format!("R-{i}"), &format!("Person{i}"), "leaseholder")).collect();
+    let first = import(&app, &partner, rows.clone()).await;
+    assert_eq!(first.len(), 1_200);
+    assert!(outcomes(&first).iter().all(|outcome| *outcome == Outcome::Created));
+    let second = import(&app, &partner, rows).await;
+    assert!(outcomes(&second).iter().all(|outcome| *outcome == Outcome::Unchanged));
+    let names = |answers: &[pb::ImportCustomersResponse]| {
+        answers.iter().map(|a| a.customer.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(names(&first), names(&second), "re-runs match the same customers");
+    let mut client = app.profiles().await;
+    let any = client
+        .get_customer(partner.request(pb::GetCustomerRequest { name: first[0].customer.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(any.etag, "\"1\"", "an unchanged row is not rewritten");
+}
+
+async fn changed_rows_update_and_keep_tenure_history(app: TestApp) {
+    let partner = Caller::partner("riverside");
+    import(&app, &partner, vec![row("R-1", "Ann", "leaseholder")]).await;
+    let mut renamed = row("R-1", "Annie", "leaseholder");
+    renamed.customer.as_mut().unwrap().title = "Ms".into();
+    let answers = import(&app, &partner, vec![renamed]).await;
+    assert_eq!(outcomes(&answers), [Outcome::Updated]);
+    let mut client = app.profiles().await;
+    let customer = client
+        .get_customer(partner.request(pb::GetCustomerRequest { name: answers[0].customer.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((customer.given_name.as_str(), customer.title.as_str()), ("Annie", "Ms"));
+    assert_eq!(customer.etag, "\"2\"");
+}
+
+async fn a_partner_imports_only_into_its_own_organisation(app: TestApp) {
+    let partner = Caller::partner("riverside");
+    let mut foreign = row("H-1", "Foreign", "leaseholder");
+    foreign.customer.as_mut().unwrap().landlord_organisation = "organisations/hillside".into();
+    let answers = import(&app, &partner, vec![foreign, row("R-1", "Own", "leaseholder")]).await;
+    assert_eq!(outcomes(&answers), [Outcome::Failed, Outcome::Created]);
+    assert_eq!(answers[0].violations[0].reason, "OUTSIDE_SCOPE");
+    let mut client = app.profiles().await;
+    let hillside = client
+        .list_customers(Caller::partner("hillside").request(pb::ListCustomersRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(hillside.customers.is_empty());
+}

@@ -1,0 +1,13 @@
+//! The suite as its users drive it: real servers on loopback, real gRPC, SQLite
+//! and PostgreSQL. One test binary, one module per capability.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod customers;
+mod erasure;
+mod import;
+mod paging;
+mod platform;
+mod profile_map;
+mod reference_data;
+mod scoping;
+mod validation;
