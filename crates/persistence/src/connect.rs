@@ -53,12 +53,12 @@ pub async fn connect(settings: &DatabaseSettings, service: &str) -> Result<Datab
         .sqlx_logging(false);
     match backend {
         Backend::Sqlite => {
-            if let Some(path) = sqlite_path(&settings.url) {
-                if let Some(parent) = std::path::Path::new(path).parent() {
-                    std::fs::create_dir_all(parent).map_err(|err| {
-                        DbErr::Custom(format!("cannot create data directory {}: {err}", parent.display()))
-                    })?;
-                }
+            if let Some(path) = sqlite_path(&settings.url)
+                && let Some(parent) = std::path::Path::new(path).parent()
+            {
+                std::fs::create_dir_all(parent).map_err(|err| {
+                    DbErr::Custom(format!("cannot create data directory {}: {err}", parent.display()))
+                })?;
             }
             options.map_sqlx_sqlite_opts(|opts| {
                 opts.create_if_missing(true)

@@ -42,6 +42,8 @@ impl From<DbErr> for StoreError {
             }
             Some(_) | None => {}
         }
+        // DbErr is non-exhaustive: whatever is not classified here is a plain database error.
+        #[allow(clippy::wildcard_enum_match_arm)]
         match err {
             DbErr::RecordNotFound(detail) => Self::RowNotFound(detail),
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(err),

@@ -131,10 +131,10 @@ impl Settings {
         if self.server.request_timeout_secs == 0 {
             return invalid("server.request_timeout_secs must be at least 1");
         }
-        if let Some(url) = &self.database.url {
-            if persistence::Backend::of_url(url).is_err() {
-                return invalid("database.url must start with sqlite: or postgres:");
-            }
+        if let Some(url) = &self.database.url
+            && persistence::Backend::of_url(url).is_err()
+        {
+            return invalid("database.url must start with sqlite: or postgres:");
         }
         Ok(())
     }

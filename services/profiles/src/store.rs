@@ -93,10 +93,10 @@ impl Store {
 
     /// A snapshot of every reference set, cached briefly.
     pub async fn reference_data(&self) -> Result<Arc<ReferenceData>, StoreError> {
-        if let Some((loaded, data)) = self.reference_cache.read().await.as_ref() {
-            if loaded.elapsed() < REFERENCE_CACHE_TTL {
-                return Ok(Arc::clone(data));
-            }
+        if let Some((loaded, data)) = self.reference_cache.read().await.as_ref()
+            && loaded.elapsed() < REFERENCE_CACHE_TTL
+        {
+            return Ok(Arc::clone(data));
         }
         let rows = reference_values::Entity::find().all(&self.db).await?;
         let data = Arc::new(ReferenceData::from_values(rows.into_iter().filter_map(reference_from_row)));

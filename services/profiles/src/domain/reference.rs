@@ -212,36 +212,43 @@ impl ReferenceData {
                 "communication_needs.preferred_language".into(),
             );
         }
-        let lists: [(ReferenceSet, &str, &Vec<Code>, Option<&Vec<Code>>); 4] = [
-            (
-                ReferenceSet::AccessibilityNeeds,
-                "accessibility_needs",
-                &details.accessibility_needs,
-                previous.map(|p| &p.accessibility_needs),
-            ),
-            (
-                ReferenceSet::Vulnerabilities,
-                "vulnerabilities",
-                &details.vulnerabilities,
-                previous.map(|p| &p.vulnerabilities),
-            ),
-            (
-                ReferenceSet::InvolvementTopics,
-                "involvement_interests.topics",
-                &details.involvement_interests.topics,
-                previous.map(|p| &p.involvement_interests.topics),
-            ),
-            (
-                ReferenceSet::InvolvementMethods,
-                "involvement_interests.methods",
-                &details.involvement_interests.methods,
-                previous.map(|p| &p.involvement_interests.methods),
-            ),
+        // Each list of codes, with what the record held in it before.
+        struct CodeList<'a> {
+            set: ReferenceSet,
+            field: &'a str,
+            codes: &'a [Code],
+            held: Option<&'a [Code]>,
+        }
+        let lists = [
+            CodeList {
+                set: ReferenceSet::AccessibilityNeeds,
+                field: "accessibility_needs",
+                codes: &details.accessibility_needs,
+                held: previous.map(|p| p.accessibility_needs.as_slice()),
+            },
+            CodeList {
+                set: ReferenceSet::Vulnerabilities,
+                field: "vulnerabilities",
+                codes: &details.vulnerabilities,
+                held: previous.map(|p| p.vulnerabilities.as_slice()),
+            },
+            CodeList {
+                set: ReferenceSet::InvolvementTopics,
+                field: "involvement_interests.topics",
+                codes: &details.involvement_interests.topics,
+                held: previous.map(|p| p.involvement_interests.topics.as_slice()),
+            },
+            CodeList {
+                set: ReferenceSet::InvolvementMethods,
+                field: "involvement_interests.methods",
+                codes: &details.involvement_interests.methods,
+                held: previous.map(|p| p.involvement_interests.methods.as_slice()),
+            },
         ];
-        for (set, field, codes, held_codes) in lists {
-            for (index, code) in codes.iter().enumerate() {
-                let held = held_codes.is_some_and(|held| held.contains(code));
-                check_one(set, code, held, format!("{field}[{index}]"));
+        for list in lists {
+            for (index, code) in list.codes.iter().enumerate() {
+                let held = list.held.is_some_and(|held| held.contains(code));
+                check_one(list.set, code, held, format!("{}[{index}]", list.field));
             }
         }
         for (index, member) in details.household.members.iter().enumerate() {

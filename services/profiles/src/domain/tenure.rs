@@ -52,10 +52,10 @@ pub fn plan_change(
         return Err(TenureRuleError::TooFarAhead);
     }
     let current = history.last();
-    if let Some(current) = current {
-        if change.effective_date <= current.start_date {
-            return Err(TenureRuleError::NotAfterCurrentStart { current_start: current.start_date });
-        }
+    if let Some(current) = current
+        && change.effective_date <= current.start_date
+    {
+        return Err(TenureRuleError::NotAfterCurrentStart { current_start: current.start_date });
     }
     Ok(TenureTransition {
         close_current_on: current.and_then(|_| change.effective_date.pred_opt()),
