@@ -155,8 +155,7 @@ async fn fresh_postgres_database() -> Option<String> {
         Database::connect(admin_url.as_str()).await.expect("connects to PostgreSQL");
     admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("creates a test database");
     admin.close().await.expect("closes the admin connection");
-    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
-    Some(format!("{base}/{name}"))
+    Some(persistence::postgres_url_with_database(&admin_url, &name))
 }
 
 /// Someone calling the suite: an organisation and a role, sent as the trusted

@@ -42,6 +42,17 @@ pub struct IdempotencyKey<'a> {
     pub request_id: &'a str,
 }
 
+impl<'a> IdempotencyKey<'a> {
+    /// The key of `actor`'s call with `request_id`, when the request carried one.
+    pub fn for_request(actor: &'a crate::Actor, request_id: Option<&'a str>) -> Option<Self> {
+        request_id.map(|request_id| Self {
+            organisation: &actor.organisation,
+            method: &actor.method,
+            request_id,
+        })
+    }
+}
+
 /// The resource an earlier request with this key produced, if any.
 pub async fn find<C: ConnectionTrait>(
     conn: &C,

@@ -16,7 +16,7 @@ pub mod scope;
 pub mod shared_migrations;
 
 pub use audit::{Actor, AuditEntry};
-pub use connect::{Backend, DatabaseSettings, begin_write, connect};
+pub use connect::{Backend, DatabaseSettings, begin_write, connect, postgres_url_with_database};
 pub use error::StoreError;
 pub use etag::Etag;
 pub use paging::{PageRequest, PageToken, PageTokenError, PageTokenKey};

@@ -7,10 +7,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower::Service;
@@ -100,7 +100,6 @@ impl ServiceSet {
             .timeout(Duration::from_secs(config.request_timeout_secs))
             .http2_keepalive_interval(Some(Duration::from_secs(config.http2_keepalive_interval_secs)))
             .http2_keepalive_timeout(Some(Duration::from_secs(config.http2_keepalive_timeout_secs)))
-            .tcp_nodelay(true)
             .layer(layers)
             .add_routes(self.routes.routes());
 
@@ -115,7 +114,11 @@ impl ServiceSet {
             }
             let _ = draining_tx.send(());
         };
-        let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+        // Accepted sockets need TCP_NODELAY set here: the builder's `tcp_nodelay`
+        // only reaches listeners tonic binds itself. Without it a response's last
+        // frames wait out the peer's delayed ACK (40 ms on Linux).
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let serving = router.serve_with_incoming_shutdown(incoming, signal);
         let grace = Duration::from_secs(config.shutdown_grace_secs);
         tokio::select! {
             result = serving => result?,

@@ -20,7 +20,6 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Set,
-    TransactionTrait as _,
 };
 use sea_orm_migration::MigratorTrait as _;
 use tokio::sync::RwLock;
@@ -160,11 +159,7 @@ impl Store {
         request_id: Option<&str>,
         new: NewCustomer,
     ) -> Result<Customer, ProfileError> {
-        let key = request_id.map(|request_id| IdempotencyKey {
-            organisation: &actor.organisation,
-            method: &actor.method,
-            request_id,
-        });
+        let key = IdempotencyKey::for_request(actor, request_id);
         if let Some(existing) = self.replay(scope, key).await? {
             return Ok(existing);
         }
@@ -342,11 +337,7 @@ impl Store {
         change: TenureChange,
         request_id: Option<&str>,
     ) -> Result<Customer, ProfileError> {
-        let key = request_id.map(|request_id| IdempotencyKey {
-            organisation: &actor.organisation,
-            method: &actor.method,
-            request_id,
-        });
+        let key = IdempotencyKey::for_request(actor, request_id);
         if let Some(existing) = self.replay(scope, key).await? {
             return Ok(existing);
         }
@@ -501,10 +492,20 @@ impl Store {
         }
     }
 
-    /// Whether a transaction can be opened at all (used by readiness checks).
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
-        txn.commit().await?;
+    /// Refreshes the planner's statistics after a bulk change. Until autovacuum
+    /// gets round to it, a freshly loaded table looks empty to PostgreSQL's planner,
+    /// which then sorts every row of a landlord to serve one page (measured: 17 ms
+    /// instead of 0.3 ms at 20k customers). Both databases sample, so this is cheap.
+    pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        let backend = self.db.get_database_backend();
+        let sql = if backend == sea_orm::DatabaseBackend::Postgres {
+            "ANALYZE customers, tenure_periods, audit_events"
+        } else if backend == sea_orm::DatabaseBackend::Sqlite {
+            "PRAGMA optimize"
+        } else {
+            return Ok(());
+        };
+        self.db.execute_unprepared(sql).await?;
         Ok(())
     }
 }

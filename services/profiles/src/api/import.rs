@@ -1,18 +1,20 @@
 //! `ImportCustomers`: a bidirectional stream processed in bounded batches.
 //!
-//! Rows are read in chunks of whatever has arrived, up to `BATCH_ROWS`; each chunk
-//! is validated, committed in one transaction and answered row by row. Answers go
-//! through a bounded channel, so a caller that stops reading answers stops the
-//! import reading rows: memory stays flat however long the stream is.
+//! Rows are gathered into chunks of `BATCH_ROWS`, or fewer when no more arrive
+//! within `BATCH_WAIT` (so a caller sending one row at a time is answered
+//! promptly); each chunk is validated, committed in one transaction and answered
+//! row by row. Answers go through a bounded channel, so a caller that stops reading
+//! answers stops the import reading rows: memory stays flat however long the stream.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
 use contracts::involve::profiles::v1 as pb;
-use futures::StreamExt as _;
 use opentelemetry::KeyValue;
 use platform::{FieldViolation, RequestContext, Role};
 use tokio::sync::mpsc;
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 use tracing::Instrument as _;
@@ -24,6 +26,11 @@ use crate::store::{ImportOutcome, ImportRow, Store};
 
 /// Rows committed per transaction at most.
 pub(crate) const BATCH_ROWS: usize = 500;
+/// Rows written before planner statistics are refreshed; then again each time the
+/// rows written have doubled, and once at the end.
+const STATISTICS_AFTER_ROWS: u64 = 5_000;
+/// How long a partial chunk waits for more rows before it is committed anyway.
+const BATCH_WAIT: Duration = Duration::from_millis(20);
 /// Answers buffered for a slow reader before the import pauses.
 const ANSWER_BUFFER: usize = 2 * BATCH_ROWS;
 
@@ -65,9 +72,18 @@ async fn run(
         Role::NeighbourhoodOfficer | Role::TenantParticipationOfficer | Role::Operator => None,
     };
     let importer = Importer { ctx, own_organisation };
-    let mut batches = inbound.ready_chunks(BATCH_ROWS);
+    let mut batches = std::pin::pin!(inbound.chunks_timeout(BATCH_ROWS, BATCH_WAIT));
     let mut row_number: i64 = 0;
+    let mut written: u64 = 0;
+    let mut statistics_refreshed_at: u64 = 0;
     while let Some(batch) = batches.next().await {
+        // Keep the planner's view of the tables in step with a large load.
+        if written >= statistics_refreshed_at.saturating_mul(2).max(STATISTICS_AFTER_ROWS) {
+            if let Err(err) = store.refresh_statistics().await {
+                tracing::warn!(error = %err, "cannot refresh planner statistics after import");
+            }
+            statistics_refreshed_at = written;
+        }
         let refs = match store.reference_data().await {
             Ok(refs) => refs,
             Err(err) => {
@@ -105,6 +121,9 @@ async fn run(
             Ok(outcomes) => {
                 for (row, outcome) in outcomes {
                     let reference = references.remove(&row).unwrap_or_default();
+                    if matches!(outcome, ImportOutcome::Created(_) | ImportOutcome::Updated(_)) {
+                        written += 1;
+                    }
                     replies.push(match outcome {
                         ImportOutcome::Created(id) => {
                             answer(row, reference, Outcome::Created, id.name(), Vec::new())
@@ -138,7 +157,12 @@ async fn run(
         }
         if let Some(status) = broken {
             tracing::info!(code = ?status.code(), "import stream ended with an error from the caller");
-            return;
+            break;
+        }
+    }
+    if written > statistics_refreshed_at && written >= STATISTICS_AFTER_ROWS {
+        if let Err(err) = store.refresh_statistics().await {
+            tracing::warn!(error = %err, "cannot refresh planner statistics after import");
         }
     }
 }

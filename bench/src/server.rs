@@ -1,0 +1,173 @@
+//! Running the real `involve` binary for a measurement.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use contracts::involve::profiles::v1 as pb;
+use contracts::involve::profiles::v1::customer_profiles_client::CustomerProfilesClient;
+use sea_orm::{ConnectionTrait as _, Database};
+use tonic::transport::Channel;
+
+use crate::{ImportOutcome, Latency, rows};
+
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres { admin_url: String },
+}
+
+impl Backend {
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres { .. } => "PostgreSQL",
+        }
+    }
+
+    /// A database nobody has used: a file in `dir`, or a new PostgreSQL database.
+    pub(crate) async fn fresh_database_url(&self, dir: &Path) -> anyhow::Result<String> {
+        match self {
+            Self::Sqlite => Ok(format!("sqlite://{}", dir.join("raw.db").display())),
+            Self::Postgres { admin_url } => {
+                let name = format!("involve_bench_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(admin_url.as_str()).await?;
+                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+                admin.close().await?;
+                Ok(persistence::postgres_url_with_database(admin_url, &name))
+            }
+        }
+    }
+}
+
+pub(crate) struct ServerProcess {
+    child: tokio::process::Child,
+    channel: Channel,
+    _dir: tempfile::TempDir,
+}
+
+/// A partner's request: the benchmark imports as one landlord.
+fn as_partner<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("x-involve-organisation", tonic::metadata::MetadataValue::from_static("organisations/bench"));
+    request
+        .metadata_mut()
+        .insert("x-involve-role", tonic::metadata::MetadataValue::from_static("PARTNER_INTEGRATION"));
+    request
+}
+
+impl ServerProcess {
+    pub(crate) async fn start(involve: &Path, backend: &Backend) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        // Ask the kernel for a free port, then hand it to the server.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let log = std::fs::File::create(dir.path().join("server.log"))?;
+        let mut command = tokio::process::Command::new(involve);
+        command
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(dir.path())
+            .env("INVOLVE__TELEMETRY__LOG_FILTER", "warn")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true);
+        if let Backend::Postgres { .. } = backend {
+            command.env("INVOLVE__DATABASE__URL", backend.fresh_database_url(dir.path()).await?);
+        }
+        let child = command.spawn().with_context(|| format!("cannot start {}", involve.display()))?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let channel = loop {
+            if let Ok(channel) = Channel::from_shared(endpoint.clone())?.connect().await {
+                let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+                let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
+                if health.check(request).await.is_ok() {
+                    break channel;
+                }
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(60),
+                "the server did not come up; see its log"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        Ok(Self { child, channel, _dir: dir })
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
+    fn client(&self) -> CustomerProfilesClient<Channel> {
+        CustomerProfilesClient::new(self.channel.clone()).max_decoding_message_size(64 * 1024 * 1024)
+    }
+
+    /// Streams `count` rows (generated as they are sent) and tallies the answers.
+    pub(crate) async fn import(&self, count: u64, prefix: &str) -> anyhow::Result<ImportOutcome> {
+        let prefix = prefix.to_owned();
+        let rows = tokio_stream::iter((0..count).map(move |index| rows::import_row(index, &prefix)));
+        let mut answers = self.client().import_customers(as_partner(rows)).await?.into_inner();
+        let mut outcome = ImportOutcome::default();
+        while let Some(answer) = answers.message().await? {
+            outcome.add(&answer);
+        }
+        Ok(outcome)
+    }
+
+    /// p50/p99 of page 1 and of a page near the end of everything imported.
+    pub(crate) async fn page_latencies(&self, samples: usize) -> anyhow::Result<(Latency, Latency, u64)> {
+        let mut client = self.client();
+        let list = |page_size: i32, page_token: String| pb::ListCustomersRequest {
+            page_size,
+            page_token,
+            ..pb::ListCustomersRequest::default()
+        };
+        // Walk to the far end in big pages, keeping the last token that still has a page after it.
+        let mut token = String::new();
+        let mut depth = 0_u64;
+        loop {
+            let page = client.list_customers(as_partner(list(500, token.clone()))).await?.into_inner();
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            let ahead = client
+                .list_customers(as_partner(list(500, page.next_page_token.clone())))
+                .await?
+                .into_inner();
+            if ahead.next_page_token.is_empty() {
+                break;
+            }
+            depth += page.customers.len() as u64;
+            token = page.next_page_token;
+        }
+        let time = |token: String| {
+            let mut client = client.clone();
+            async move {
+                let mut taken = Vec::with_capacity(samples);
+                for _ in 0..samples {
+                    let started = Instant::now();
+                    let page = client.list_customers(as_partner(list(50, token.clone()))).await?.into_inner();
+                    taken.push(started.elapsed());
+                    anyhow::ensure!(page.customers.len() == 50, "a full page was expected");
+                }
+                Ok::<_, anyhow::Error>(Latency::of(taken))
+            }
+        };
+        // Warm both paths once, then measure them interleaved-free but back to back.
+        time(String::new()).await?;
+        time(token.clone()).await?;
+        let first = time(String::new()).await?;
+        let deep = time(token).await?;
+        Ok((first, deep, depth))
+    }
+
+    /// SIGTERM, then wait for the graceful shutdown.
+    pub(crate) async fn stop(mut self) -> anyhow::Result<()> {
+        let pid = self.pid().to_string();
+        std::process::Command::new("kill").args(["-TERM", &pid]).status()?;
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await??;
+        Ok(())
+    }
+}
