@@ -482,11 +482,11 @@ impl Store {
         may_write_equality: bool,
         rows: Vec<ImportRow>,
     ) -> Result<Vec<(i64, ImportOutcome)>, StoreError> {
-        // A concurrent import of the same references can win a unique index race;
-        // the retry then sees its rows as existing.
-        match import::apply(&self.db, actor, may_write_equality, rows.clone()).await {
-            Err(StoreError::UniqueViolation(_)) => {
-                import::apply(&self.db, actor, may_write_equality, rows).await
+        // A concurrent import of the same references can win a unique index race,
+        // or change a matched row under us; the retry sees the rows as they now are.
+        match import::apply(&self.db, actor, may_write_equality, &rows).await {
+            Err(StoreError::UniqueViolation(_) | StoreError::Conflict(_)) => {
+                import::apply(&self.db, actor, may_write_equality, &rows).await
             }
             other => other,
         }

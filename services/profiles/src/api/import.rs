@@ -6,6 +6,7 @@
 //! row by row. Answers go through a bounded channel, so a caller that stops reading
 //! answers stops the import reading rows: memory stays flat however long the stream.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,18 +56,29 @@ struct Importer {
     own_organisation: Option<OrganisationName>,
 }
 
+/// One validated chunk on its way to the database.
+struct Chunk {
+    valid: Vec<ImportRow>,
+    /// Rows that failed validation, already answered.
+    replies: Vec<pb::ImportCustomersResponse>,
+    /// External reference of each valid row, to echo in its answer.
+    references: HashMap<i64, String>,
+}
+
+/// Two stages joined by a one-slot channel: this task reads and validates chunk
+/// N+1 while the writer commits chunk N, so decoding and the database overlap.
+/// At most three chunks exist at once, whatever the stream's length.
 async fn run(
     store: Arc<Store>,
     ctx: RequestContext,
     inbound: Streaming<pb::ImportCustomersRequest>,
     answers: mpsc::Sender<Result<pb::ImportCustomersResponse, Status>>,
 ) {
-    let rows_counter = opentelemetry::global::meter("involve")
-        .u64_counter("profiles.import.rows")
-        .with_description("Customer rows imported, by outcome")
-        .build();
-    let actor = ctx.actor();
-    let may_write_equality = access::may_write_equality(ctx.principal.role);
+    let (chunks, pending) = mpsc::channel::<Chunk>(1);
+    let writer = tokio::spawn(
+        write_chunks(Arc::clone(&store), ctx.clone(), pending, answers.clone())
+            .instrument(tracing::Span::current()),
+    );
     let own_organisation = match ctx.principal.role {
         Role::PartnerIntegration => ctx.principal.organisation.parse().ok(),
         Role::NeighbourhoodOfficer | Role::TenantParticipationOfficer | Role::Operator => None,
@@ -74,27 +86,20 @@ async fn run(
     let importer = Importer { ctx, own_organisation };
     let mut batches = std::pin::pin!(inbound.chunks_timeout(BATCH_ROWS, BATCH_WAIT));
     let mut row_number: i64 = 0;
-    let mut written: u64 = 0;
-    let mut statistics_refreshed_at: u64 = 0;
     while let Some(batch) = batches.next().await {
-        // Keep the planner's view of the tables in step with a large load.
-        if written >= statistics_refreshed_at.saturating_mul(2).max(STATISTICS_AFTER_ROWS) {
-            if let Err(err) = store.refresh_statistics().await {
-                tracing::warn!(error = %err, "cannot refresh planner statistics after import");
-            }
-            statistics_refreshed_at = written;
-        }
         let refs = match store.reference_data().await {
             Ok(refs) => refs,
             Err(err) => {
                 let _ = answers.send(Err(ProfileError::Store(err).into())).await;
-                return;
+                break;
             }
         };
         let today = Utc::now().date_naive();
-        let mut valid = Vec::with_capacity(batch.len());
-        let mut replies = Vec::with_capacity(batch.len());
-        let mut references = std::collections::HashMap::new();
+        let mut chunk = Chunk {
+            valid: Vec::with_capacity(batch.len()),
+            replies: Vec::new(),
+            references: HashMap::with_capacity(batch.len()),
+        };
         let mut broken = None;
         for item in batch {
             let message = match item {
@@ -109,39 +114,70 @@ async fn run(
                 message.customer.as_ref().map(|c| c.external_reference.clone()).unwrap_or_default();
             match importer.row(row_number, message, &refs, today) {
                 Ok(row) => {
-                    references.insert(row.row, reference);
-                    valid.push(row);
+                    chunk.references.insert(row.row, reference);
+                    chunk.valid.push(row);
                 }
-                Err(violations) => {
-                    replies.push(answer(row_number, reference, Outcome::Failed, String::new(), violations))
-                }
+                Err(violations) => chunk.replies.push(answer(
+                    row_number,
+                    reference,
+                    Outcome::Failed,
+                    String::new(),
+                    violations,
+                )),
             }
+        }
+        if chunks.send(chunk).await.is_err() {
+            // The writer stopped: the caller went away or the database failed.
+            break;
+        }
+        if let Some(status) = broken {
+            tracing::info!(code = ?status.code(), "import stream ended with an error from the caller");
+            break;
+        }
+    }
+    drop(chunks);
+    let _ = writer.await;
+}
+
+/// Commits chunks in order and answers their rows.
+async fn write_chunks(
+    store: Arc<Store>,
+    ctx: RequestContext,
+    mut pending: mpsc::Receiver<Chunk>,
+    answers: mpsc::Sender<Result<pb::ImportCustomersResponse, Status>>,
+) {
+    let rows_counter = opentelemetry::global::meter("involve")
+        .u64_counter("profiles.import.rows")
+        .with_description("Customer rows imported, by outcome")
+        .build();
+    let actor = ctx.actor();
+    let may_write_equality = access::may_write_equality(ctx.principal.role);
+    let mut written: u64 = 0;
+    let mut statistics_refreshed_at: u64 = 0;
+    while let Some(Chunk { valid, mut replies, mut references }) = pending.recv().await {
+        // Keep the planner's view of the tables in step with a large load.
+        if written >= statistics_refreshed_at.saturating_mul(2).max(STATISTICS_AFTER_ROWS) {
+            refresh_statistics(&store).await;
+            statistics_refreshed_at = written;
         }
         match store.import_batch(&actor, may_write_equality, valid).await {
             Ok(outcomes) => {
                 for (row, outcome) in outcomes {
                     let reference = references.remove(&row).unwrap_or_default();
-                    if matches!(outcome, ImportOutcome::Created(_) | ImportOutcome::Updated(_)) {
+                    let (kind, customer, violations) = match outcome {
+                        ImportOutcome::Created(id) => (Outcome::Created, id.name(), Vec::new()),
+                        ImportOutcome::Updated(id) => (Outcome::Updated, id.name(), Vec::new()),
+                        ImportOutcome::Unchanged(id) => (Outcome::Unchanged, id.name(), Vec::new()),
+                        ImportOutcome::Failed(violations) => (Outcome::Failed, String::new(), violations),
+                    };
+                    if matches!(kind, Outcome::Created | Outcome::Updated) {
                         written += 1;
                     }
-                    replies.push(match outcome {
-                        ImportOutcome::Created(id) => {
-                            answer(row, reference, Outcome::Created, id.name(), Vec::new())
-                        }
-                        ImportOutcome::Updated(id) => {
-                            answer(row, reference, Outcome::Updated, id.name(), Vec::new())
-                        }
-                        ImportOutcome::Unchanged(id) => {
-                            answer(row, reference, Outcome::Unchanged, id.name(), Vec::new())
-                        }
-                        ImportOutcome::Failed(violations) => {
-                            answer(row, reference, Outcome::Failed, String::new(), violations)
-                        }
-                    });
+                    replies.push(answer(row, reference, kind, customer, violations));
                 }
             }
             Err(err) => {
-                // Nothing of this batch was written; earlier batches stand.
+                // Nothing of this chunk was written; earlier chunks stand.
                 let _ = answers.send(Err(ProfileError::Store(err).into())).await;
                 return;
             }
@@ -155,15 +191,15 @@ async fn run(
                 return;
             }
         }
-        if let Some(status) = broken {
-            tracing::info!(code = ?status.code(), "import stream ended with an error from the caller");
-            break;
-        }
     }
     if written > statistics_refreshed_at && written >= STATISTICS_AFTER_ROWS {
-        if let Err(err) = store.refresh_statistics().await {
-            tracing::warn!(error = %err, "cannot refresh planner statistics after import");
-        }
+        refresh_statistics(&store).await;
+    }
+}
+
+async fn refresh_statistics(store: &Store) {
+    if let Err(err) = store.refresh_statistics().await {
+        tracing::warn!(error = %err, "cannot refresh planner statistics after import");
     }
 }
 

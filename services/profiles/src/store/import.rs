@@ -59,17 +59,16 @@ pub(super) async fn apply(
     db: &DatabaseConnection,
     actor: &Actor,
     may_write_equality: bool,
-    rows: Vec<ImportRow>,
+    rows: &[ImportRow],
 ) -> Result<Vec<(i64, ImportOutcome)>, StoreError> {
     let now = Utc::now();
     let today = now.date_naive();
     let txn = begin_write(db).await?;
 
-    let mut entries = load_entries(&txn, &rows).await?;
+    let mut entries = load_entries(&txn, rows).await?;
     let mut outcomes = Vec::with_capacity(rows.len());
     for row in rows {
-        let outcome = apply_row(&mut entries, row.clone(), may_write_equality, now, today);
-        outcomes.push((row.row, outcome));
+        outcomes.push((row.row, apply_row(&mut entries, row, may_write_equality, now, today)));
     }
 
     let mut inserts = Vec::new();
@@ -189,7 +188,7 @@ async fn load_entries(
 /// Decides one row's fate and folds it into `entries`.
 fn apply_row(
     entries: &mut HashMap<(String, String), Entry>,
-    row: ImportRow,
+    row: &ImportRow,
     may_write_equality: bool,
     now: DateTime<Utc>,
     today: NaiveDate,
@@ -212,9 +211,9 @@ fn apply_row(
                 id,
                 stored: None,
                 consent_time: row.details.contact_consent.then_some(now),
-                landlord: row.landlord,
-                tenure: row.tenure,
-                details: row.details,
+                landlord: row.landlord.clone(),
+                tenure: row.tenure.clone(),
+                details: row.details.clone(),
                 state: CustomerState::Active,
                 open_period: Some((None, today)),
                 close_open_period_on: None,
@@ -225,7 +224,7 @@ fn apply_row(
         return ImportOutcome::Created(id);
     };
 
-    let mut details = row.details;
+    let mut details = row.details.clone();
     if !may_write_equality {
         // Keep what is held: this caller can neither see nor replace it.
         details.equality = entry.details.equality.clone();
@@ -254,7 +253,7 @@ fn apply_row(
                 }
                 entry.open_period = Some((None, transition.next.start_date));
                 entry.new_periods.push(transition.next);
-                entry.tenure = row.tenure;
+                entry.tenure = row.tenure.clone();
             }
             Err(rule) => {
                 return ImportOutcome::Failed(vec![FieldViolation::new(
