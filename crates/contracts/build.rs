@@ -7,6 +7,7 @@ const PROTOS: &[&str] = &[
     "google/type/date.proto",
     "involve/common/v1/common.proto",
     "involve/profiles/v1/profiles_service.proto",
+    "involve/gateway/v1/gateway_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,23 +1,30 @@
-// Test support: failing loudly and at once is the point here.
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::print_stderr)]
-
 //! Test support: start the real suite on a loopback port over a fresh database
-//! (an SQLite file in a temporary directory, or a new PostgreSQL database), and
-//! call it through the generated clients the way a partner landlord would.
+//! (SQLite files in a temporary directory, or a new PostgreSQL database), and
+//! call it through the generated clients the way a partner landlord would: with
+//! a credential issued by the gateway, sent as `authorization: Bearer`.
 //!
 //! PostgreSQL tests need `INVOLVE_TEST_POSTGRES_URL` (an administrative URL such as
 //! `postgres://postgres@127.0.0.1:55432/postgres`); `scripts/test` starts a
 //! throwaway cluster and sets it. Without it they are skipped, unless
 //! `INVOLVE_REQUIRE_POSTGRES=1` (set by `scripts/test` and CI) makes that a failure.
 
+// Test support: failing loudly and at once is the point here.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::print_stderr)]
+
+pub mod processes;
+
+use std::collections::HashMap;
 use std::sync::Once;
 use std::time::Duration;
 
+use contracts::involve::common::v1 as common;
+use contracts::involve::gateway::v1 as gw;
+use contracts::involve::gateway::v1::partner_admin_client::PartnerAdminClient;
 use contracts::involve::profiles::v1::customer_profiles_client::CustomerProfilesClient;
-use involve::{Application, Service};
-use platform::Settings;
+use involve::{Application, Mode};
+use platform::{Role, Settings};
 use sea_orm::{ConnectionTrait as _, Database, DatabaseConnection};
-use tokio::sync::oneshot;
+use tokio::sync::{Mutex, oneshot};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt as _;
@@ -43,21 +50,35 @@ fn init_test_logging() {
     });
 }
 
-/// A running suite on loopback.
+/// Settings for a suite on loopback port 0 over a fresh database.
+pub async fn test_settings(backend: Backend, data_dir: &std::path::Path) -> Option<Settings> {
+    let mut settings = Settings::load_from(None, Vec::new()).expect("defaults load");
+    settings.listen = "127.0.0.1:0".parse().expect("loopback address");
+    settings.data_dir = data_dir.to_path_buf();
+    settings.server.shutdown_grace_secs = 2;
+    if backend == Backend::Postgres {
+        settings.database.url = Some(fresh_postgres_database().await?);
+    }
+    Some(settings)
+}
+
+/// A running suite on loopback: the gateway on `address`, services behind it.
 #[derive(Debug)]
 pub struct TestApp {
     pub address: std::net::SocketAddr,
     pub backend: Backend,
-    /// The database URL the profiles service uses, for inspecting what it stored.
-    pub profiles_database_url: String,
-    _data_dir: tempfile::TempDir,
+    /// The settings the suite runs with (database URL, data directory).
+    pub settings: Settings,
+    operator: Caller,
+    callers: Mutex<HashMap<String, Caller>>,
+    _data_dir: Option<tempfile::TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl TestApp {
-    /// Starts every service on `127.0.0.1:0`. `None` when PostgreSQL was asked for
-    /// but is not configured (and not required).
+    /// Starts the suite all-in-one on `127.0.0.1:0`. `None` when PostgreSQL was
+    /// asked for but is not configured (and not required).
     pub async fn spawn(backend: Backend) -> Option<Self> {
         Self::spawn_with(backend, |_| {}).await
     }
@@ -66,16 +87,12 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Option<Self> {
         init_test_logging();
         let data_dir = tempfile::tempdir().expect("temporary directory");
-        let mut settings = Settings::load_from(None, Vec::new()).expect("defaults load");
-        settings.listen = "127.0.0.1:0".parse().expect("loopback address");
-        settings.data_dir = data_dir.path().to_path_buf();
-        settings.server.shutdown_grace_secs = 2;
-        if backend == Backend::Postgres {
-            settings.database.url = Some(fresh_postgres_database().await?);
-        }
+        let mut settings = test_settings(backend, data_dir.path()).await?;
         adjust(&mut settings);
-        let profiles_database_url = settings.database_for(profiles::SERVICE_NAME).url;
-        let app = Application::build(settings, &Service::ALL).await.expect("the suite builds");
+        let (_, secret) = involve::startup::create_credential(&settings, "council", Role::Operator, "tests")
+            .await
+            .expect("an operator credential");
+        let app = Application::build(settings.clone(), Mode::AllInOne).await.expect("the suite builds");
         let address = app.local_addr();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async {
@@ -84,8 +101,10 @@ impl TestApp {
         Some(Self {
             address,
             backend,
-            profiles_database_url,
-            _data_dir: data_dir,
+            settings,
+            operator: Caller { organisation: "organisations/council".into(), token: secret },
+            callers: Mutex::new(HashMap::new()),
+            _data_dir: Some(data_dir),
             shutdown: Some(shutdown),
             server: Some(server),
         })
@@ -96,25 +115,75 @@ impl TestApp {
     }
 
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.endpoint())
-            .expect("endpoint")
-            .connect_timeout(Duration::from_secs(5))
-            .connect()
-            .await
-            .expect("connects to the test server")
+        connect(&self.endpoint()).await
     }
 
     pub async fn profiles(&self) -> CustomerProfilesClient<Channel> {
         CustomerProfilesClient::new(self.channel().await)
     }
 
+    pub async fn admin(&self) -> PartnerAdminClient<Channel> {
+        PartnerAdminClient::new(self.channel().await)
+    }
+
+    /// The operator credential the suite was started with.
+    pub async fn operator(&self) -> Caller {
+        self.operator.clone()
+    }
+
+    /// A partner landlord's integration credential.
+    pub async fn partner(&self, organisation: &str) -> Caller {
+        self.caller(organisation, Role::PartnerIntegration, &[]).await
+    }
+
+    /// A neighbourhood officer of `organisation` restricted to `areas`
+    /// (comma-separated; empty for none).
+    pub async fn officer(&self, organisation: &str, areas: &str) -> Caller {
+        let areas: Vec<&str> = areas.split(',').map(str::trim).filter(|area| !area.is_empty()).collect();
+        self.caller(organisation, Role::NeighbourhoodOfficer, &areas).await
+    }
+
+    pub async fn participation_officer(&self) -> Caller {
+        self.caller("council", Role::TenantParticipationOfficer, &[]).await
+    }
+
+    /// A credential of `role` for `organisation` (created when new), issued once
+    /// per app and reused.
+    pub async fn caller(&self, organisation: &str, role: Role, areas: &[&str]) -> Caller {
+        let key = format!("{organisation}|{}|{}", role.as_str(), areas.join(","));
+        let mut callers = self.callers.lock().await;
+        if let Some(caller) = callers.get(&key) {
+            return caller.clone();
+        }
+        let issued = self.issue_credential(organisation, role, areas, 0).await;
+        let caller = Caller { organisation: format!("organisations/{organisation}"), token: issued.secret };
+        callers.insert(key, caller.clone());
+        caller
+    }
+
+    /// Issues a fresh credential through `PartnerAdmin`, creating the organisation if needed.
+    pub async fn issue_credential(
+        &self,
+        organisation: &str,
+        role: Role,
+        areas: &[&str],
+        rate_limit_per_minute: i32,
+    ) -> gw::IssuedCredential {
+        issue_credential(
+            self.channel().await,
+            &self.operator,
+            organisation,
+            role,
+            areas,
+            rate_limit_per_minute,
+        )
+        .await
+    }
+
     /// A direct connection to the profiles database (its schema on PostgreSQL).
     pub async fn profiles_database(&self) -> DatabaseConnection {
-        let settings = persistence::DatabaseSettings {
-            url: self.profiles_database_url.clone(),
-            max_connections: 2,
-            acquire_timeout: Duration::from_secs(5),
-        };
+        let mut settings = self.settings.database_for(profiles::SERVICE_NAME);
+        settings.max_connections = 2;
         persistence::connect(&settings, profiles::SERVICE_NAME)
             .await
             .expect("connects to the profiles database")
@@ -140,8 +209,61 @@ impl Drop for TestApp {
     }
 }
 
+/// Issues a credential through the `PartnerAdmin` behind `channel`, creating the
+/// organisation if it is new.
+pub async fn issue_credential(
+    channel: Channel,
+    operator: &Caller,
+    organisation: &str,
+    role: Role,
+    areas: &[&str],
+    rate_limit_per_minute: i32,
+) -> gw::IssuedCredential {
+    let mut admin = PartnerAdminClient::new(channel);
+    let create = gw::CreateOrganisationRequest {
+        organisation: Some(gw::Organisation {
+            display_name: organisation.to_owned(),
+            kind: gw::organisation::Kind::HousingAssociation.into(),
+            ..Default::default()
+        }),
+        organisation_id: organisation.to_owned(),
+    };
+    match admin.create_organisation(operator.request(create)).await {
+        Ok(_) => {}
+        Err(status) if status.code() == Code::AlreadyExists => {}
+        Err(status) => panic!("cannot create organisation {organisation}: {status:?}"),
+    }
+    let role = match role {
+        Role::PartnerIntegration => common::Role::PartnerIntegration,
+        Role::NeighbourhoodOfficer => common::Role::NeighbourhoodOfficer,
+        Role::TenantParticipationOfficer => common::Role::TenantParticipationOfficer,
+        Role::Operator => common::Role::Operator,
+    };
+    let issue = gw::IssueCredentialRequest {
+        parent: format!("organisations/{organisation}"),
+        credential: Some(gw::Credential {
+            role: role.into(),
+            areas: areas.iter().map(|area| (*area).to_owned()).collect(),
+            rate_limit_per_minute,
+            display_name: "test credential".into(),
+            ..Default::default()
+        }),
+    };
+    admin.issue_credential(operator.request(issue)).await.expect("a credential").into_inner()
+}
+
+/// A channel to `endpoint`, connected now.
+pub async fn connect(endpoint: &str) -> Channel {
+    Channel::from_shared(endpoint.to_owned())
+        .expect("endpoint")
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("connects to the test server")
+}
+
 /// Creates an empty database on the test cluster and returns its URL.
-async fn fresh_postgres_database() -> Option<String> {
+pub async fn fresh_postgres_database() -> Option<String> {
     let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
         assert!(
             std::env::var_os(REQUIRE_POSTGRES_VAR).is_none(),
@@ -158,53 +280,19 @@ async fn fresh_postgres_database() -> Option<String> {
     Some(persistence::postgres_url_with_database(&admin_url, &name))
 }
 
-/// Someone calling the suite: an organisation and a role, sent as the trusted
-/// development metadata until the gateway exists.
+/// Someone calling the suite with a gateway credential.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub organisation: String,
-    pub role: &'static str,
-    pub areas: Option<String>,
+    pub token: String,
 }
 
 impl Caller {
-    pub fn partner(organisation: &str) -> Self {
-        Self {
-            organisation: format!("organisations/{organisation}"),
-            role: "PARTNER_INTEGRATION",
-            areas: None,
-        }
-    }
-
-    pub fn officer(organisation: &str, areas: &str) -> Self {
-        Self {
-            organisation: format!("organisations/{organisation}"),
-            role: "NEIGHBOURHOOD_OFFICER",
-            areas: Some(areas.to_owned()),
-        }
-    }
-
-    pub fn participation_officer() -> Self {
-        Self {
-            organisation: "organisations/council".into(),
-            role: "TENANT_PARTICIPATION_OFFICER",
-            areas: None,
-        }
-    }
-
-    pub fn operator() -> Self {
-        Self { organisation: "organisations/council".into(), role: "OPERATOR", areas: None }
-    }
-
     /// `message` as a request from this caller.
     pub fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
-        let metadata = request.metadata_mut();
-        metadata.insert("x-involve-organisation", self.organisation.parse().expect("ascii"));
-        metadata.insert("x-involve-role", self.role.parse().expect("ascii"));
-        if let Some(areas) = &self.areas {
-            metadata.insert("x-involve-areas", areas.parse().expect("ascii"));
-        }
+        let value = format!("Bearer {}", self.token).parse().expect("ascii");
+        request.metadata_mut().insert("authorization", value);
         request
     }
 }

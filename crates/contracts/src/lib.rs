@@ -49,6 +49,14 @@ pub mod involve {
             "involve.common.v1"
         );
     }
+    /// Partner administration at the gateway.
+    pub mod gateway {
+        generated!(
+            /// `involve.gateway.v1`.
+            v1,
+            "involve.gateway.v1"
+        );
+    }
     /// Cross-tenure customer profiles.
     pub mod profiles {
         generated!(

@@ -4,4 +4,4 @@
 
 pub mod startup;
 
-pub use startup::{Application, Service};
+pub use startup::{Application, Mode, Service};

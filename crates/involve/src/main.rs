@@ -5,15 +5,15 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use involve::startup::{self, Application, Service};
-use platform::Settings;
+use involve::startup::{self, Application, Mode, Service};
+use platform::{Role, Settings};
 
 /// Involve: customer involvement for a cross-tenure housing partnership.
 ///
-/// With no configuration at all, `involve serve` runs every service in one
-/// process on 127.0.0.1:50051, keeping its data in SQLite files under ./data.
-/// Settings come from built-in defaults, then ./involve.toml (or --config), then
-/// INVOLVE__SECTION__KEY environment variables, then these flags.
+/// With no configuration at all, `involve serve` runs the gateway and every
+/// service in one process on 127.0.0.1:50051, keeping its data in SQLite files
+/// under ./data. Settings come from built-in defaults, then ./involve.toml (or
+/// --config), then INVOLVE__SECTION__KEY environment variables, then these flags.
 #[derive(Debug, Parser)]
 #[command(name = "involve", version, propagate_version = true)]
 struct Cli {
@@ -23,9 +23,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the suite: every service (the default) or just the one named.
+    /// Serve the suite: gateway and every service in one process (the default),
+    /// or just the one named (distributed deployments run one per process).
     Serve {
-        /// Run only this service (distributed deployments run one per process).
         service: Option<Service>,
         #[command(flatten)]
         common: CommonArgs,
@@ -39,6 +39,37 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Administer the gateway offline, straight against its database.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Issue a credential (creating the organisation if it is new). Prints only
+    /// the secret on stdout, so scripts can capture it; messages go to stderr.
+    CreateCredential {
+        /// Organisation id, for example `council` (the `{organisation}` of `organisations/{organisation}`).
+        #[arg(long)]
+        organisation: String,
+        /// PARTNER_INTEGRATION, NEIGHBOURHOOD_OFFICER, TENANT_PARTICIPATION_OFFICER or OPERATOR.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// A name to recognise the credential by.
+        #[arg(long, default_value = "created with involve admin")]
+        display_name: String,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text).ok_or_else(|| {
+        let roles: Vec<&str> = Role::ALL.iter().map(|role| role.as_str()).collect();
+        format!("unknown role {text:?}; one of {}", roles.join(", "))
+    })
 }
 
 #[derive(Debug, Args)]
@@ -61,8 +92,8 @@ impl CommonArgs {
     }
 }
 
-fn selected(service: Option<Service>) -> Vec<Service> {
-    service.map_or_else(|| Service::ALL.to_vec(), |service| vec![service])
+fn mode(service: Option<Service>) -> Mode {
+    service.map_or(Mode::AllInOne, Mode::Only)
 }
 
 #[tokio::main]
@@ -76,12 +107,10 @@ async fn main() -> anyhow::Result<()> {
             }
             let process_name = service.map_or("involve", Service::name);
             let _telemetry = platform::telemetry::init(&settings.telemetry, process_name)?;
-            let services = selected(service);
-            let app = Application::build(settings.clone(), &services).await?;
-            let names: Vec<&str> = services.iter().map(|service| service.name()).collect();
+            let app = Application::build(settings.clone(), mode(service)).await?;
             tracing::info!(
                 address = %app.local_addr(),
-                services = ?names,
+                mode = service.map_or("all-in-one", Service::name),
                 data_dir = %settings.data_dir.display(),
                 database = if settings.database.url.is_some() { "postgres" } else { "sqlite" },
                 "involve is listening"
@@ -92,7 +121,22 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate { service, common } => {
             let settings = common.settings()?;
             let _telemetry = platform::telemetry::init(&settings.telemetry, "involve-migrate")?;
-            startup::migrate(&settings, &selected(service)).await?;
+            startup::migrate(&settings, mode(service)).await?;
+        }
+        Command::Admin {
+            command: AdminCommand::CreateCredential { organisation, role, display_name, common },
+        } => {
+            let mut settings = common.settings()?;
+            // Only the secret belongs on stdout; keep the log terse on stderr.
+            settings.telemetry.log_filter = "warn".to_owned();
+            let _telemetry = platform::telemetry::init(&settings.telemetry, "involve-admin")?;
+            let (name, secret) =
+                startup::create_credential(&settings, &organisation, role, &display_name).await?;
+            #[allow(clippy::print_stdout, clippy::print_stderr)]
+            {
+                eprintln!("issued {name} ({}); its secret follows and is not stored", role.as_str());
+                println!("{secret}");
+            }
         }
     }
     Ok(())

@@ -1,107 +1,223 @@
-//! Building and running the suite.
+//! Building and running the suite, all-in-one or one service per process.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use persistence::PageTokenKey;
-use platform::Settings;
+use platform::rpc::RpcTelemetryLayer;
 use platform::server::ServiceSet;
+use platform::{HandoffKey, PrincipalSource, Settings};
 use tokio::net::TcpListener;
 
-/// A service this binary can run.
+/// A service this binary can run on its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Service {
-    /// Cross-tenure customer profiles.
+    /// The partner-facing gateway, forwarding to services at `gateway.backends`.
+    Gateway,
+    /// Cross-tenure customer profiles, accepting only gateway-signed callers.
     Profiles,
 }
 
 impl Service {
-    pub const ALL: [Service; 1] = [Service::Profiles];
+    pub const ALL: [Service; 2] = [Service::Gateway, Service::Profiles];
 
     pub fn name(self) -> &'static str {
         match self {
+            Self::Gateway => gateway::SERVICE_NAME,
             Self::Profiles => profiles::SERVICE_NAME,
         }
     }
 }
 
-/// A bound listener and the services it will serve.
-#[derive(Debug)]
+/// How a process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The gateway on the listener, every service in-process behind it.
+    AllInOne,
+    /// One service alone (distributed deployments).
+    Only(Service),
+}
+
+enum Running {
+    Services { set: ServiceSet, source: PrincipalSource },
+    Gateway(gateway::Gateway),
+}
+
+/// A bound listener and what it will serve.
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
-    services: ServiceSet,
+    running: Running,
     settings: Settings,
 }
 
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("local_addr", &self.local_addr).finish_non_exhaustive()
+    }
+}
+
+fn page_tokens(settings: &Settings) -> anyhow::Result<PageTokenKey> {
+    Ok(match &settings.security.page_token_secret {
+        Some(secret) => PageTokenKey::from_secret(secret.as_bytes()),
+        None => PageTokenKey::random().context("cannot draw a random page-token key")?,
+    })
+}
+
+fn handoff_key(settings: &Settings) -> anyhow::Result<HandoffKey> {
+    let secret = settings.security.principal_signing_secret.as_deref().filter(|secret| secret.len() >= 16);
+    let secret = secret.context(
+        "distributed mode needs security.principal_signing_secret (INVOLVE__SECURITY__PRINCIPAL_SIGNING_SECRET): \
+         the same secret of at least 16 characters on the gateway and every service",
+    )?;
+    Ok(HandoffKey::from_secret(secret))
+}
+
+async fn open_database(settings: &Settings, service: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    persistence::connect(&settings.database_for(service), service)
+        .await
+        .with_context(|| format!("cannot open the {service} database"))
+}
+
+async fn profiles_service(
+    settings: &Settings,
+    page_tokens: PageTokenKey,
+) -> anyhow::Result<impl Fn(&mut ServiceSet) + use<>> {
+    let store = profiles::Store::new(open_database(settings, profiles::SERVICE_NAME).await?);
+    store.migrate().await.context("cannot migrate profiles")?;
+    let service = profiles::service(Arc::new(store), page_tokens, settings.server.max_message_bytes);
+    Ok(move |set: &mut ServiceSet| {
+        set.add(service.clone());
+    })
+}
+
+async fn gateway_store(settings: &Settings) -> anyhow::Result<Arc<gateway::Store>> {
+    let store = gateway::Store::new(open_database(settings, gateway::SERVICE_NAME).await?);
+    store.migrate().await.context("cannot migrate the gateway")?;
+    Ok(Arc::new(store))
+}
+
+fn gateway_settings(settings: &Settings) -> gateway::GatewaySettings {
+    gateway::GatewaySettings {
+        default_rate_limit_per_minute: settings.gateway.default_rate_limit_per_minute,
+        default_deadline: Duration::from_secs(settings.gateway.default_deadline_secs),
+        credential_cache: Duration::from_secs(settings.gateway.credential_cache_secs),
+        max_message_bytes: settings.server.max_message_bytes,
+    }
+}
+
+/// Backends reached over the network, each across its service's instances.
+fn remote_backends(
+    settings: &Settings,
+    key: &HandoffKey,
+) -> anyhow::Result<HashMap<String, gateway::Backend>> {
+    let mut backends = HashMap::new();
+    for (service, addresses) in &settings.gateway.backends {
+        let upstream = gateway::upstream::Upstream::new(addresses, key.clone())
+            .with_context(|| format!("gateway.backends.{service} holds an address that is not a URL"))?;
+        backends.insert(service.clone(), gateway::Backend::Remote(Arc::new(upstream)));
+    }
+    Ok(backends)
+}
+
 impl Application {
-    /// Connects and migrates each service's database, then binds the listener, so
-    /// that `local_addr` is known (port 0 works) before anything is served.
-    pub async fn build(settings: Settings, services: &[Service]) -> anyhow::Result<Self> {
-        let page_tokens = match &settings.security.page_token_secret {
-            Some(secret) => PageTokenKey::from_secret(secret.as_bytes()),
-            None => PageTokenKey::random().context("cannot draw a random page-token key")?,
-        };
-        let mut set = ServiceSet::new()?;
-        for service in services {
-            match service {
-                Service::Profiles => {
-                    let db = persistence::connect(&settings.database_for(service.name()), service.name())
-                        .await
-                        .with_context(|| format!("cannot open the {} database", service.name()))?;
-                    let store = profiles::Store::new(db);
-                    store.migrate().await.with_context(|| format!("cannot migrate {}", service.name()))?;
-                    set.add(profiles::service(
-                        Arc::new(store),
-                        page_tokens.clone(),
-                        settings.server.max_message_bytes,
-                    ));
-                }
+    /// Connects and migrates the databases, then binds the listener, so that
+    /// `local_addr` is known (port 0 works) before anything is served.
+    pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<Self> {
+        let tokens = page_tokens(&settings)?;
+        let running = match mode {
+            Mode::AllInOne => {
+                let mut services = ServiceSet::new()?;
+                profiles_service(&settings, tokens.clone()).await?(&mut services);
+                let (routes, _health) = services.into_parts();
+                let backends = HashMap::from([(
+                    profiles::SERVICE_NAME.to_owned(),
+                    gateway::Backend::InProcess(gateway::in_process(routes)),
+                )]);
+                let store = gateway_store(&settings).await?;
+                Running::Gateway(gateway::build(store, &backends, tokens, &gateway_settings(&settings))?)
             }
-        }
+            Mode::Only(Service::Profiles) => {
+                let key = handoff_key(&settings)?;
+                let mut set = ServiceSet::new()?;
+                profiles_service(&settings, tokens).await?(&mut set);
+                Running::Services { set, source: PrincipalSource::Signed(key) }
+            }
+            Mode::Only(Service::Gateway) => {
+                let key = handoff_key(&settings)?;
+                let backends = remote_backends(&settings, &key)?;
+                anyhow::ensure!(
+                    !backends.is_empty(),
+                    "a gateway on its own needs gateway.backends, for example \
+                     INVOLVE__GATEWAY__BACKENDS__PROFILES='[\"http://127.0.0.1:50061\"]'"
+                );
+                let store = gateway_store(&settings).await?;
+                Running::Gateway(gateway::build(store, &backends, tokens, &gateway_settings(&settings))?)
+            }
+        };
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let local_addr = listener.local_addr()?;
-        Ok(Self { listener, local_addr, services: set, settings })
+        Ok(Self { listener, local_addr, running, settings })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// Serves until `shutdown` resolves, then drains calls in flight.
+    /// Serves until `shutdown` resolves, then drains calls in flight and, for a
+    /// gateway, writes out the audit events still queued.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        if self.settings.security.trust_principal_metadata {
-            tracing::warn!(
-                "security.trust_principal_metadata is on: callers are trusted to name their own organisation \
-                 and role (development and tests only)"
-            );
+        let Self { listener, running, settings, .. } = self;
+        match running {
+            Running::Services { set, source } => {
+                set.serve(listener, &settings.server, source, shutdown).await?
+            }
+            Running::Gateway(gateway::Gateway { edge, health, audit_writer }) => {
+                let service = tower::ServiceBuilder::new().layer(RpcTelemetryLayer::new()).service(edge);
+                platform::server::serve(service, listener, &settings.server, health, shutdown).await?;
+                if tokio::time::timeout(Duration::from_secs(10), audit_writer).await.is_err() {
+                    tracing::error!("audit events were still being written at shutdown");
+                }
+            }
         }
-        self.services
-            .serve(
-                self.listener,
-                &self.settings.server,
-                self.settings.security.trust_principal_metadata,
-                shutdown,
-            )
-            .await?;
         Ok(())
     }
 }
 
-/// Applies every service's pending migrations.
-pub async fn migrate(settings: &Settings, services: &[Service]) -> anyhow::Result<()> {
+/// Applies pending migrations of the services `mode` runs.
+pub async fn migrate(settings: &Settings, mode: Mode) -> anyhow::Result<()> {
+    let services = match mode {
+        Mode::AllInOne => Service::ALL.to_vec(),
+        Mode::Only(service) => vec![service],
+    };
     for service in services {
-        let db = persistence::connect(&settings.database_for(service.name()), service.name())
-            .await
-            .with_context(|| format!("cannot open the {} database", service.name()))?;
         match service {
-            Service::Profiles => profiles::Store::new(db).migrate().await?,
+            Service::Profiles => {
+                profiles::Store::new(open_database(settings, service.name()).await?).migrate().await?;
+            }
+            Service::Gateway => {
+                gateway_store(settings).await?;
+            }
         }
         tracing::info!(service = service.name(), "migrations applied");
     }
     Ok(())
+}
+
+/// Issues a credential straight against the gateway's database (for the first
+/// operator of a fresh install). Returns its name and secret.
+pub async fn create_credential(
+    settings: &Settings,
+    organisation: &str,
+    role: platform::Role,
+    display_name: &str,
+) -> anyhow::Result<(String, String)> {
+    let store = gateway_store(settings).await?;
+    Ok(gateway::bootstrap_credential(&store, organisation, role, display_name).await?)
 }

@@ -21,6 +21,7 @@ pub struct Settings {
     pub server: ServerConfig,
     pub telemetry: TelemetryConfig,
     pub security: SecurityConfig,
+    pub gateway: GatewayConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -70,15 +71,29 @@ pub enum LogFormat {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecurityConfig {
-    /// DEVELOPMENT AND TESTS ONLY: take the caller's principal from the
-    /// `x-involve-organisation` / `x-involve-role` / `x-involve-areas` /
-    /// `x-involve-subject` request metadata, unauthenticated. Until the gateway
-    /// exists this is the only way to name a caller; never enable it on a
-    /// listener that anyone but you can reach.
-    pub trust_principal_metadata: bool,
+    /// Secret the gateway signs principals with and services verify them with, in
+    /// distributed mode (required there; all-in-one hands principals over
+    /// in-process and needs none).
+    pub principal_signing_secret: Option<String>,
     /// Secret that signs page tokens. Instances serving the same data must share it;
     /// unset means a random key per process (tokens then die with the process).
     pub page_token_secret: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Calls per minute for credentials that set no limit of their own.
+    pub default_rate_limit_per_minute: u32,
+    /// Deadline given to calls that bring none.
+    pub default_deadline_secs: u64,
+    /// How long a verified secret is trusted before its hash is checked again.
+    /// Revocation and rotation on this gateway take effect at once regardless.
+    pub credential_cache_secs: u64,
+    /// Distributed mode: where each service runs, by service name, for example
+    /// `profiles = ["http://10.0.0.5:50061", "http://10.0.0.6:50061"]`. Calls are
+    /// balanced over the addresses; an instance that fails is skipped.
+    pub backends: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Settings {
@@ -131,6 +146,23 @@ impl Settings {
         if self.server.request_timeout_secs == 0 {
             return invalid("server.request_timeout_secs must be at least 1");
         }
+        if self.gateway.default_rate_limit_per_minute == 0 {
+            return invalid("gateway.default_rate_limit_per_minute must be at least 1");
+        }
+        if self.gateway.default_deadline_secs == 0 {
+            return invalid("gateway.default_deadline_secs must be at least 1");
+        }
+        for (service, addresses) in &self.gateway.backends {
+            if addresses.is_empty()
+                || addresses
+                    .iter()
+                    .any(|address| !address.starts_with("http://") && !address.starts_with("https://"))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "gateway.backends.{service} must list addresses like http://host:port"
+                )));
+            }
+        }
         if let Some(url) = &self.database.url
             && persistence::Backend::of_url(url).is_err()
         {
@@ -176,7 +208,13 @@ log_filter = "info"
 metrics_interval_secs = 30
 
 [security]
-trust_principal_metadata = true
+
+[gateway]
+default_rate_limit_per_minute = 6000
+default_deadline_secs = 30
+credential_cache_secs = 30
+
+[gateway.backends]
 "#;
 
 #[derive(Debug, thiserror::Error)]
@@ -234,6 +272,21 @@ mod tests {
         assert!(Settings::load_from(None, env(&[("INVOLVE__SERVER__CONCURRENCY_LIMIT", "0")])).is_err());
         assert!(Settings::load_from(None, env(&[("INVOLVE__DATABASE__URL", "mysql://x")])).is_err());
         assert!(Settings::load_from(None, env(&[("INVOLVE__LISTEN", "not an address")])).is_err());
+    }
+
+    #[test]
+    fn backends_are_read_from_the_environment_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("involve.toml");
+        std::fs::write(
+            &path,
+            "[gateway.backends]\nprofiles = [\"http://127.0.0.1:1\", \"http://127.0.0.1:2\"]\n",
+        )
+        .unwrap();
+        let settings = Settings::load_from(Some(&path), env(&[])).unwrap();
+        assert_eq!(settings.gateway.backends["profiles"].len(), 2);
+        std::fs::write(&path, "[gateway.backends]\nprofiles = [\"127.0.0.1:1\"]\n").unwrap();
+        assert!(Settings::load_from(Some(&path), env(&[])).is_err());
     }
 
     #[test]

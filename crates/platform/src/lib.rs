@@ -12,4 +12,4 @@ pub mod telemetry;
 
 pub use config::Settings;
 pub use error::{ApiError, FieldViolation};
-pub use principal::{Principal, RequestContext, Role};
+pub use principal::{HandoffKey, Principal, PrincipalSource, RequestContext, Role};

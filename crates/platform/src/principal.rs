@@ -1,27 +1,45 @@
-//! Who is calling: organisation, role, optional area restriction.
+//! Who is calling: organisation, role, optional area restriction, and how that
+//! knowledge travels from the gateway to the services.
 //!
-//! A service never authenticates anybody itself. It reads the [`Principal`] that the
-//! layer in front of it placed in the request's extensions. Today that layer is
-//! [`PrincipalLayer`] in *trusted metadata* mode, for development and tests only; the
-//! gateway will be the one that places it.
+//! A service never authenticates anybody itself: the gateway does, and hands the
+//! resulting [`Principal`] over. In all-in-one mode the gateway calls the services
+//! in-process and puts the principal in the request's extensions, which nothing on
+//! a network can forge. In distributed mode it sends the principal in request
+//! metadata with an HMAC signature over the principal, the method and an expiry;
+//! each service verifies it with the shared secret and refuses anything else.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::HeaderMap;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use persistence::{Actor, Scope};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use tower::{Layer, Service};
 
 use crate::ApiError;
 
-pub const ORGANISATION_HEADER: &str = "x-involve-organisation";
-pub const ROLE_HEADER: &str = "x-involve-role";
-pub const AREAS_HEADER: &str = "x-involve-areas";
-pub const SUBJECT_HEADER: &str = "x-involve-subject";
+/// The signed principal, set by the gateway in distributed mode.
+pub const PRINCIPAL_HEADER: &str = "x-involve-principal";
+/// Its signature.
+pub const SIGNATURE_HEADER: &str = "x-involve-principal-signature";
+/// Response metadata a service sets to name the resource a call touched, for the
+/// gateway's audit of the call.
+pub const RESOURCE_HEADER: &str = "x-involve-resource";
+/// Response metadata a service sets when a call read or wrote special-category data.
+pub const SPECIAL_CATEGORY_HEADER: &str = "x-involve-special-category";
+/// Why a caller says it is calling; recorded in the audit log.
 pub const PURPOSE_HEADER: &str = "x-involve-purpose";
 
 const MAX_PURPOSE_LEN: usize = 200;
+/// How long a signed principal stays valid: long enough for clock skew between
+/// hosts, short enough that a captured one is soon useless.
+const SIGNATURE_LIFETIME: Duration = Duration::from_secs(120);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Role {
     PartnerIntegration,
     NeighbourhoodOfficer,
@@ -37,7 +55,7 @@ impl Role {
         Self::Operator,
     ];
 
-    /// The name used in contracts (`involve.common.v1.Role`) and in metadata.
+    /// The name used in contracts (`involve.common.v1.Role`) and on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PartnerIntegration => "PARTNER_INTEGRATION",
@@ -53,7 +71,7 @@ impl Role {
 }
 
 /// An authenticated caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
     /// `organisations/{id}`.
     pub organisation: String,
@@ -66,8 +84,8 @@ pub struct Principal {
 
 impl Principal {
     /// What a principal may see of records owned by landlord organisations:
-    /// partners their own organisation's, officers their areas, everyone else
-    /// the partnership; an area restriction on the credential narrows any of them.
+    /// partners their own organisation's, everyone else the partnership; an area
+    /// restriction on the credential narrows any of them.
     pub fn landlord_scope(&self) -> Scope {
         let scope = match self.role {
             Role::PartnerIntegration => Scope::organisation(self.organisation.clone()),
@@ -80,27 +98,82 @@ impl Principal {
             None => scope,
         }
     }
+}
 
-    /// Reads a principal from trusted request metadata (development and tests only).
-    fn from_metadata(headers: &HeaderMap) -> Result<Option<Self>, &'static str> {
-        let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).map(str::trim);
-        let (Some(organisation), Some(role)) = (text(ORGANISATION_HEADER), text(ROLE_HEADER)) else {
-            return Ok(None);
-        };
-        let organisation = organisation.to_owned();
-        let id_ok = organisation.strip_prefix("organisations/").is_some_and(|id| {
-            !id.is_empty() && id.len() <= 63 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
-        if !id_ok {
-            return Err("x-involve-organisation must look like organisations/{id}");
-        }
-        let role = Role::parse(role).ok_or("x-involve-role is not a known role")?;
-        let areas = text(AREAS_HEADER).filter(|areas| !areas.is_empty()).map(|areas| {
-            areas.split(',').map(|area| area.trim().to_owned()).filter(|a| !a.is_empty()).collect()
-        });
-        let subject = text(SUBJECT_HEADER).unwrap_or("development").chars().take(128).collect();
-        Ok(Some(Self { organisation, role, subject, areas }))
+type HmacSha256 = Hmac<Sha256>;
+
+/// The secret the gateway and the services of a distributed deployment share.
+#[derive(Clone)]
+pub struct HandoffKey(Arc<[u8]>);
+
+impl std::fmt::Debug for HandoffKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HandoffKey(..)")
     }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SignedPrincipal {
+    principal: Principal,
+    /// Unix seconds after which the signature is refused.
+    expires: u64,
+}
+
+impl HandoffKey {
+    pub fn from_secret(secret: &str) -> Self {
+        Self(Arc::from(secret.as_bytes()))
+    }
+
+    fn mac(&self, method: &str, payload: &str) -> HmacSha256 {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        mac.update(method.as_bytes());
+        mac.update(b"\n");
+        mac.update(payload.as_bytes());
+        mac
+    }
+
+    /// The two header values that carry `principal` on a call to `method`
+    /// (the request path without its leading slash).
+    pub fn sign(&self, principal: &Principal, method: &str) -> (String, String) {
+        let expires = unix_now().saturating_add(SIGNATURE_LIFETIME.as_secs());
+        let body = serde_json::to_vec(&SignedPrincipal { principal: principal.clone(), expires })
+            .unwrap_or_default();
+        let payload = URL_SAFE_NO_PAD.encode(body);
+        let signature = URL_SAFE_NO_PAD.encode(self.mac(method, &payload).finalize().into_bytes());
+        (payload, signature)
+    }
+
+    /// The principal the headers carry, if they were signed with this key for this
+    /// method and have not expired.
+    pub fn verify(&self, payload: &str, signature: &str, method: &str) -> Result<Principal, &'static str> {
+        let signature =
+            URL_SAFE_NO_PAD.decode(signature).map_err(|_| "the principal signature is malformed")?;
+        self.mac(method, payload)
+            .verify_slice(&signature)
+            .map_err(|_| "the principal signature does not match")?;
+        let body = URL_SAFE_NO_PAD.decode(payload).map_err(|_| "the signed principal is malformed")?;
+        let signed: SignedPrincipal =
+            serde_json::from_slice(&body).map_err(|_| "the signed principal is malformed")?;
+        if signed.expires < unix_now() {
+            return Err("the signed principal has expired");
+        }
+        Ok(signed.principal)
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs())
+}
+
+/// Where a service takes its callers from.
+#[derive(Clone, Debug)]
+pub enum PrincipalSource {
+    /// All-in-one: the in-process gateway places the principal in the request's
+    /// extensions. Requests from a network cannot carry extensions.
+    InProcess,
+    /// Distributed: only principals signed with this key are accepted.
+    Signed(HandoffKey),
 }
 
 /// The RPC a request calls (`involve.profiles.v1.CustomerProfiles/GetCustomer`),
@@ -112,18 +185,15 @@ struct CalledMethod(String);
 #[derive(Clone, Copy, Debug)]
 struct PrincipalRejected(&'static str);
 
-/// Places the caller's [`Principal`] in each request's extensions.
-#[derive(Clone, Copy, Debug)]
+/// Establishes each request's [`Principal`] from its [`PrincipalSource`].
+#[derive(Clone, Debug)]
 pub struct PrincipalLayer {
-    trust_metadata: bool,
+    source: PrincipalSource,
 }
 
 impl PrincipalLayer {
-    /// `trust_metadata`: DEVELOPMENT AND TESTS ONLY, see
-    /// `SecurityConfig::trust_principal_metadata`. When false, any principal
-    /// metadata a caller sends is ignored and calls arrive without a principal.
-    pub fn new(trust_metadata: bool) -> Self {
-        Self { trust_metadata }
+    pub fn new(source: PrincipalSource) -> Self {
+        Self { source }
     }
 }
 
@@ -131,14 +201,14 @@ impl<S> Layer<S> for PrincipalLayer {
     type Service = PrincipalService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        PrincipalService { inner, trust_metadata: self.trust_metadata }
+        PrincipalService { inner, source: self.source.clone() }
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct PrincipalService<S> {
     inner: S,
-    trust_metadata: bool,
+    source: PrincipalSource,
 }
 
 impl<S, B> Service<http::Request<B>> for PrincipalService<S>
@@ -154,21 +224,24 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let method = CalledMethod(request.uri().path().trim_start_matches('/').to_owned());
-        request.extensions_mut().insert(method);
-        // Whatever a caller claims is never taken at face value unless trusted.
-        request.extensions_mut().remove::<Principal>();
-        if self.trust_metadata {
-            match Principal::from_metadata(request.headers()) {
-                Ok(Some(principal)) => {
+        let method = request.uri().path().trim_start_matches('/').to_owned();
+        if let PrincipalSource::Signed(key) = &self.source {
+            request.extensions_mut().remove::<Principal>();
+            let header = |name: &str| request.headers().get(name).and_then(|value| value.to_str().ok());
+            let verified = match (header(PRINCIPAL_HEADER), header(SIGNATURE_HEADER)) {
+                (Some(payload), Some(signature)) => key.verify(payload, signature, &method),
+                (None, _) | (_, None) => Err("this service accepts calls only through the gateway"),
+            };
+            match verified {
+                Ok(principal) => {
                     request.extensions_mut().insert(principal);
                 }
-                Ok(None) => {}
                 Err(reason) => {
                     request.extensions_mut().insert(PrincipalRejected(reason));
                 }
             }
         }
+        request.extensions_mut().insert(CalledMethod(method));
         self.inner.call(request)
     }
 }
@@ -227,60 +300,46 @@ impl RequestContext {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, http::HeaderValue::from_static(value));
+    fn principal() -> Principal {
+        Principal {
+            organisation: "organisations/riverside".into(),
+            role: Role::NeighbourhoodOfficer,
+            subject: "organisations/riverside/credentials/c1".into(),
+            areas: Some(vec!["north".into()]),
         }
-        map
     }
 
     #[test]
-    fn reads_a_full_principal() {
-        let principal = Principal::from_metadata(&headers(&[
-            (ORGANISATION_HEADER, "organisations/riverside"),
-            (ROLE_HEADER, "neighbourhood_officer"),
-            (AREAS_HEADER, "north, east"),
-        ]))
-        .unwrap()
-        .unwrap();
-        assert_eq!(principal.role, Role::NeighbourhoodOfficer);
-        assert_eq!(principal.areas, Some(vec!["north".to_owned(), "east".to_owned()]));
+    fn a_signed_principal_round_trips() {
+        let key = HandoffKey::from_secret("shared");
+        let (payload, signature) = key.sign(&principal(), "involve.profiles.v1.CustomerProfiles/GetCustomer");
+        let verified = key.verify(&payload, &signature, "involve.profiles.v1.CustomerProfiles/GetCustomer");
+        assert_eq!(verified, Ok(principal()));
     }
 
     #[test]
-    fn missing_metadata_is_no_principal() {
-        assert_eq!(Principal::from_metadata(&headers(&[])), Ok(None));
-    }
-
-    #[test]
-    fn malformed_metadata_is_rejected() {
-        assert!(
-            Principal::from_metadata(&headers(&[
-                (ORGANISATION_HEADER, "riverside"),
-                (ROLE_HEADER, "OPERATOR")
-            ]))
-            .is_err()
-        );
-        assert!(
-            Principal::from_metadata(&headers(&[
-                (ORGANISATION_HEADER, "organisations/riverside"),
-                (ROLE_HEADER, "KING")
-            ]))
-            .is_err()
-        );
+    fn signatures_bind_the_key_the_method_and_the_payload() {
+        let key = HandoffKey::from_secret("shared");
+        let (payload, signature) = key.sign(&principal(), "a/B");
+        assert!(key.verify(&payload, &signature, "a/C").is_err(), "another method");
+        assert!(HandoffKey::from_secret("other").verify(&payload, &signature, "a/B").is_err(), "another key");
+        let (other_payload, _) = key.sign(&Principal { role: Role::Operator, ..principal() }, "a/B");
+        assert!(key.verify(&other_payload, &signature, "a/B").is_err(), "a swapped payload");
+        assert!(key.verify(&payload, "garbage", "a/B").is_err());
     }
 
     #[test]
     fn partners_are_scoped_to_their_organisation() {
-        let principal = Principal {
-            organisation: "organisations/a".into(),
-            role: Role::PartnerIntegration,
-            subject: "s".into(),
-            areas: None,
-        };
-        assert_eq!(principal.landlord_scope(), Scope::organisation("organisations/a"));
-        let operator = Principal { role: Role::Operator, ..principal };
+        let partner = Principal { role: Role::PartnerIntegration, areas: None, ..principal() };
+        assert_eq!(partner.landlord_scope(), Scope::organisation("organisations/riverside"));
+        let operator = Principal { role: Role::Operator, areas: None, ..principal() };
         assert_eq!(operator.landlord_scope(), Scope::partnership());
+        assert_eq!(principal().landlord_scope(), Scope::partnership().with_areas(vec!["north".into()]));
+    }
+
+    #[test]
+    fn roles_parse_case_insensitively() {
+        assert_eq!(Role::parse("operator"), Some(Role::Operator));
+        assert_eq!(Role::parse("KING"), None);
     }
 }

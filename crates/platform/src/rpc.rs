@@ -113,6 +113,16 @@ where
             let result = future.await;
             // Unary errors arrive "trailers-only", with grpc-status in the headers;
             // a response that starts normally is counted as OK.
+            // Behind the gateway the principal is only known once the call has been
+            // authenticated; the gateway leaves it on the response.
+            let organisation = match (&result, organisation.is_empty()) {
+                (Ok(response), true) => response
+                    .extensions()
+                    .get::<Principal>()
+                    .map(|principal| principal.organisation.clone())
+                    .unwrap_or_default(),
+                (Ok(_) | Err(_), _) => organisation,
+            };
             let code = match &result {
                 Ok(response) => response
                     .headers()

@@ -1,6 +1,7 @@
-//! Serving a set of gRPC services on one listener: health and reflection included,
-//! the principal and telemetry layers in front, the configured limits applied, and a
-//! graceful, bounded shutdown.
+//! Serving gRPC on one listener: health and reflection included, telemetry and a
+//! concurrency limit in front, the configured limits applied, and a graceful,
+//! bounded shutdown. Services serve a [`ServiceSet`]; the gateway serves its own
+//! edge service through [`serve`].
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -9,24 +10,15 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic::body::Body;
 use tonic::server::NamedService;
-use tonic::service::RoutesBuilder;
+use tonic::service::{Routes, RoutesBuilder};
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower::Service;
 
 use crate::config::ServerConfig;
-use crate::principal::PrincipalLayer;
+use crate::principal::{PrincipalLayer, PrincipalSource};
 use crate::rpc::RpcTelemetryLayer;
-
-/// The services one listener serves. Health and reflection (v1 and v1alpha) are
-/// always there; each added service reports SERVING until shutdown starts.
-#[derive(Debug)]
-pub struct ServiceSet {
-    routes: RoutesBuilder,
-    health: HealthReporter,
-    names: Vec<&'static str>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -36,9 +28,33 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// The health of everything one listener serves.
+#[derive(Clone, Debug)]
+pub struct Health {
+    reporter: HealthReporter,
+    names: Vec<String>,
+}
+
+impl Health {
+    async fn set(&self, status: ServingStatus) {
+        self.reporter.set_service_status("", status).await;
+        for name in &self.names {
+            self.reporter.set_service_status(name, status).await;
+        }
+    }
+}
+
+/// The services one listener serves. Health and reflection (v1 and v1alpha) are
+/// always there; each added service reports SERVING until shutdown starts.
+#[derive(Debug)]
+pub struct ServiceSet {
+    routes: RoutesBuilder,
+    health: Health,
+}
+
 impl ServiceSet {
     pub fn new() -> Result<Self, ServeError> {
-        let (health, health_service) = tonic_health::server::health_reporter();
+        let (reporter, health_service) = tonic_health::server::health_reporter();
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(contracts::FILE_DESCRIPTOR_SET)
@@ -51,10 +67,10 @@ impl ServiceSet {
             .add_service(health_service)
             .add_service(reflection().build_v1()?)
             .add_service(reflection().build_v1alpha()?);
-        Ok(Self { routes, health, names: Vec::new() })
+        Ok(Self { routes, health: Health { reporter, names: Vec::new() } })
     }
 
-    /// Adds a service and marks it SERVING.
+    /// Adds a service; it reports SERVING while the listener serves.
     pub fn add<S>(&mut self, service: S) -> &mut Self
     where
         S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
@@ -66,70 +82,84 @@ impl ServiceSet {
         S::Future: Send + 'static,
     {
         self.routes.add_service(service);
-        self.names.push(S::NAME);
+        self.health.names.push(S::NAME.to_owned());
         self
     }
 
-    pub fn health(&self) -> HealthReporter {
-        self.health.clone()
+    /// Records `name` as served by this listener without a route of its own
+    /// (the gateway forwards it), so health reports it.
+    pub fn report(&mut self, name: impl Into<String>) -> &mut Self {
+        self.health.names.push(name.into());
+        self
     }
 
-    async fn set_status(&self, status: ServingStatus) {
-        self.health.set_service_status("", status).await;
-        for name in &self.names {
-            self.health.set_service_status(*name, status).await;
-        }
+    pub fn into_parts(self) -> (Routes, Health) {
+        (self.routes.routes(), self.health)
     }
 
-    /// Serves until `shutdown` resolves; then health turns NOT_SERVING, calls in
-    /// flight get `shutdown_grace_secs` to finish, and the function returns.
+    /// Serves these services, taking callers from `source`.
     pub async fn serve(
         self,
         listener: TcpListener,
         config: &ServerConfig,
-        trust_principal_metadata: bool,
+        source: PrincipalSource,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        self.set_status(ServingStatus::Serving).await;
-        let layers = tower::ServiceBuilder::new()
-            .layer(PrincipalLayer::new(trust_principal_metadata))
+        let (routes, health) = self.into_parts();
+        let service = tower::ServiceBuilder::new()
+            .layer(PrincipalLayer::new(source))
             .layer(RpcTelemetryLayer::new())
-            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
-            .into_inner();
-        let router = tonic::transport::Server::builder()
-            .timeout(Duration::from_secs(config.request_timeout_secs))
-            .http2_keepalive_interval(Some(Duration::from_secs(config.http2_keepalive_interval_secs)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(config.http2_keepalive_timeout_secs)))
-            .layer(layers)
-            .add_routes(self.routes.routes());
-
-        let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
-        let health = self.health.clone();
-        let names = self.names.clone();
-        let signal = async move {
-            shutdown.await;
-            health.set_service_status("", ServingStatus::NotServing).await;
-            for name in names {
-                health.set_service_status(name, ServingStatus::NotServing).await;
-            }
-            let _ = draining_tx.send(());
-        };
-        // Accepted sockets need TCP_NODELAY set here: the builder's `tcp_nodelay`
-        // only reaches listeners tonic binds itself. Without it a response's last
-        // frames wait out the peer's delayed ACK (40 ms on Linux).
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let serving = router.serve_with_incoming_shutdown(incoming, signal);
-        let grace = Duration::from_secs(config.shutdown_grace_secs);
-        tokio::select! {
-            result = serving => result?,
-            () = async {
-                if draining_rx.await.is_ok() {
-                    tokio::time::sleep(grace).await;
-                } else {
-                    std::future::pending::<()>().await;
-                }
-            } => tracing::warn!(grace_secs = grace.as_secs(), "calls still in flight after the shutdown grace; abandoning them"),
-        }
-        Ok(())
+            .service(routes);
+        serve(service, listener, config, health, shutdown).await
     }
+}
+
+/// Serves `service` (which brings its own principal and telemetry layers) until
+/// `shutdown` resolves; then health turns NOT_SERVING,
+/// calls in flight get `shutdown_grace_secs` to finish, and the function returns.
+pub async fn serve<S>(
+    service: S,
+    listener: TcpListener,
+    config: &ServerConfig,
+    health: Health,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    health.set(ServingStatus::Serving).await;
+    let server = tonic::transport::Server::builder()
+        .timeout(Duration::from_secs(config.request_timeout_secs))
+        .http2_keepalive_interval(Some(Duration::from_secs(config.http2_keepalive_interval_secs)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(config.http2_keepalive_timeout_secs)))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(config.concurrency_limit));
+
+    let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
+    let draining_health = health.clone();
+    let signal = async move {
+        shutdown.await;
+        draining_health.set(ServingStatus::NotServing).await;
+        let _ = draining_tx.send(());
+    };
+    // Accepted sockets need TCP_NODELAY set here: the builder's `tcp_nodelay`
+    // only reaches listeners tonic binds itself. Without it a response's last
+    // frames wait out the peer's delayed ACK (40 ms on Linux).
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let serving = server.serve_with_incoming_shutdown(service, incoming, signal);
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    tokio::select! {
+        result = serving => result?,
+        () = async {
+            if draining_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => tracing::warn!(grace_secs = grace.as_secs(), "calls still in flight after the shutdown grace; abandoning them"),
+    }
+    Ok(())
 }

@@ -14,7 +14,9 @@ use contracts::involve::profiles::v1 as pb;
 use contracts::involve::profiles::v1::customer_profiles_server::CustomerProfiles;
 use persistence::paging::finish_page;
 use persistence::{AuditEntry, Etag, PageToken, PageTokenError, PageTokenKey};
+use platform::principal::{RESOURCE_HEADER, SPECIAL_CATEGORY_HEADER};
 use platform::{ApiError, FieldViolation, RequestContext};
+use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
@@ -37,6 +39,19 @@ impl ProfilesApi {
     pub fn new(store: Arc<Store>, page_tokens: PageTokenKey) -> Self {
         Self { store, page_tokens }
     }
+}
+
+/// A response that names the resource it touched and whether special-category
+/// data was read or written, for the gateway's audit of the call.
+fn reply<T>(message: T, resource: &str, special_category: bool) -> Response<T> {
+    let mut response = Response::new(message);
+    if let Ok(value) = resource.parse() {
+        response.metadata_mut().insert(RESOURCE_HEADER, value);
+    }
+    if special_category {
+        response.metadata_mut().insert(SPECIAL_CATEGORY_HEADER, MetadataValue::from_static("true"));
+    }
+    response
 }
 
 fn status(err: impl Into<ApiError>) -> Status {
@@ -166,7 +181,8 @@ impl CustomerProfiles for ProfilesApi {
             .create_customer(&scope, &ctx.actor(), request_id.as_deref(), new)
             .await
             .map_err(status)?;
-        Ok(Response::new(customer_to_proto(&customer, access::may_read_equality(role))))
+        let special = customer.details.equality.any_recorded();
+        Ok(reply(customer_to_proto(&customer, access::may_read_equality(role)), &customer.id.name(), special))
     }
 
     async fn get_customer(
@@ -184,7 +200,7 @@ impl CustomerProfiles for ProfilesApi {
                 .await
                 .map_err(|err| status(ProfileError::Store(err)))?;
         }
-        Ok(Response::new(customer_to_proto(&customer, show)))
+        Ok(reply(customer_to_proto(&customer, show), &id.name(), reads_equality(&customer, show)))
     }
 
     async fn update_customer(
@@ -234,6 +250,7 @@ impl CustomerProfiles for ProfilesApi {
             preview.details = details;
             return Ok(Response::new(customer_to_proto(&preview, show)));
         }
+        let changes_equality = current.details.equality != details.equality;
         let updated = self
             .store
             .update_customer(
@@ -246,7 +263,8 @@ impl CustomerProfiles for ProfilesApi {
             )
             .await
             .map_err(status)?;
-        Ok(Response::new(customer_to_proto(&updated, show)))
+        let special = changes_equality || reads_equality(&updated, show);
+        Ok(reply(customer_to_proto(&updated, show), &id.name(), special))
     }
 
     async fn delete_customer(
@@ -261,7 +279,7 @@ impl CustomerProfiles for ProfilesApi {
             .delete_customer(&ctx.principal.landlord_scope(), &ctx.actor(), id, version)
             .await
             .map_err(status)?;
-        Ok(Response::new(()))
+        Ok(reply((), &id.name(), false))
     }
 
     async fn list_customers(
@@ -301,11 +319,13 @@ impl CustomerProfiles for ProfilesApi {
             .filter(|customer| reads_equality(customer, show))
             .map(|customer| AuditEntry::new(customer.id.name()).special_category(true))
             .collect();
+        let special = !reads.is_empty();
         self.store.record_reads(&ctx.actor(), reads).await.map_err(|err| status(ProfileError::Store(err)))?;
-        Ok(Response::new(pb::ListCustomersResponse {
+        let response = pb::ListCustomersResponse {
             customers: customers.iter().map(|customer| customer_to_proto(customer, show)).collect(),
             next_page_token,
-        }))
+        };
+        Ok(reply(response, "customers", special))
     }
 
     async fn change_tenure(
@@ -370,7 +390,7 @@ impl CustomerProfiles for ProfilesApi {
                 customer.landlord.as_ref().map(|l| l.as_str()),
                 customer.details.area.as_ref().map(Code::as_str),
             );
-        Ok(Response::new(customer_to_proto(&customer, show)))
+        Ok(reply(customer_to_proto(&customer, show), &id.name(), false))
     }
 
     type ImportCustomersStream = ImportResponses;
@@ -431,11 +451,12 @@ impl CustomerProfiles for ProfilesApi {
             .export_customer(&ctx.principal.landlord_scope(), &ctx.actor(), id)
             .await
             .map_err(status)?;
-        Ok(Response::new(pb::CustomerDataExport {
+        let export = pb::CustomerDataExport {
             customer: Some(customer_to_proto(&customer, true)),
             audit_events: events.into_iter().map(convert::audit_event_to_proto).collect(),
             export_time: Some(timestamp(Utc::now())),
-        }))
+        };
+        Ok(reply(export, &id.name(), true))
     }
 
     async fn erase_customer(
@@ -458,11 +479,12 @@ impl CustomerProfiles for ProfilesApi {
             .erase_customer(&ctx.principal.landlord_scope(), &ctx.actor(), id, reason, version)
             .await
             .map_err(status)?;
-        Ok(Response::new(pb::Erasure {
+        let erased = pb::Erasure {
             customer: erasure.customer.name(),
             reason: erasure.reason,
             erase_time: Some(timestamp(erasure.erase_time)),
-        }))
+        };
+        Ok(reply(erased, &id.name(), true))
     }
 
     async fn list_reference_values(
@@ -515,7 +537,9 @@ impl CustomerProfiles for ProfilesApi {
         };
         let value = ReferenceValue { set, code, display_name, retired };
         let created = self.store.create_reference_value(&ctx.actor(), value).await.map_err(status)?;
-        Ok(Response::new(reference_value_to_proto(created)))
+        let created = reference_value_to_proto(created);
+        let name = created.name.clone();
+        Ok(reply(created, &name, false))
     }
 }
 

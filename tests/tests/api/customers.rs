@@ -2,7 +2,7 @@
 
 use contracts::involve::profiles::v1 as pb;
 use involve_tests::fixtures::{self, create};
-use involve_tests::{Caller, TestApp, assert_status, on_every_backend};
+use involve_tests::{TestApp, assert_status, on_every_backend};
 use tonic::Code;
 
 on_every_backend!(
@@ -18,7 +18,7 @@ on_every_backend!(
 
 async fn create_then_get_returns_what_was_stored(app: TestApp) {
     let mut client = app.profiles().await;
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let mut customer = fixtures::customer("Ada", "Lovelace", "housing-association-tenant");
     customer.equality = Some(fixtures::equality("white-british"));
     customer.communication_needs = Some(pb::CommunicationNeeds {
@@ -52,7 +52,7 @@ async fn create_then_get_returns_what_was_stored(app: TestApp) {
 
 async fn create_with_the_same_request_id_creates_once(app: TestApp) {
     let mut client = app.profiles().await;
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let request_id = uuid::Uuid::new_v4().to_string();
     let request = pb::CreateCustomerRequest {
         customer: Some(fixtures::customer("Grace", "Hopper", "leaseholder")),
@@ -70,7 +70,7 @@ async fn create_with_the_same_request_id_creates_once(app: TestApp) {
     assert_eq!(listed.customers.len(), 1);
 
     // The same id from another organisation is another request.
-    let other = Caller::partner("hillside");
+    let other = app.partner("hillside").await;
     let request = pb::CreateCustomerRequest {
         customer: Some(fixtures::customer("Grace", "Hopper", "leaseholder")),
         request_id,
@@ -82,7 +82,7 @@ async fn create_with_the_same_request_id_creates_once(app: TestApp) {
 
 async fn update_replaces_only_masked_fields_and_moves_the_etag(app: TestApp) {
     let mut client = app.profiles().await;
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let created = client
         .create_customer(partner.request(create(fixtures::customer("Alan", "Turing", "council-tenant"))))
         .await
@@ -128,7 +128,7 @@ async fn update_replaces_only_masked_fields_and_moves_the_etag(app: TestApp) {
 
 async fn stale_etag_is_aborted(app: TestApp) {
     let mut client = app.profiles().await;
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let created = client
         .create_customer(partner.request(create(fixtures::customer("Mary", "Seacole", "council-tenant"))))
         .await
@@ -160,7 +160,7 @@ async fn stale_etag_is_aborted(app: TestApp) {
 
 async fn change_tenure_keeps_history(app: TestApp) {
     let mut client = app.profiles().await;
-    let officer = Caller::operator();
+    let officer = app.operator().await;
     let created = client
         .create_customer(officer.request(pb::CreateCustomerRequest {
             customer: Some(pb::Customer {
@@ -208,7 +208,7 @@ async fn change_tenure_keeps_history(app: TestApp) {
 
 async fn delete_hides_the_customer(app: TestApp) {
     let mut client = app.profiles().await;
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let created = client
         .create_customer(partner.request(create(fixtures::customer("Octavia", "Hill", "council-tenant"))))
         .await
@@ -238,7 +238,7 @@ async fn delete_hides_the_customer(app: TestApp) {
 
 async fn duplicate_external_reference_already_exists(app: TestApp) {
     let mut client = app.profiles().await;
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let with_reference = |given: &str| pb::Customer {
         external_reference: "RS-0001".into(),
         ..fixtures::customer(given, "Owen", "housing-association-tenant")
@@ -248,14 +248,14 @@ async fn duplicate_external_reference_already_exists(app: TestApp) {
     assert_status(&err, Code::AlreadyExists, "EXTERNAL_REFERENCE_TAKEN");
     // Another landlord's references are its own.
     client
-        .create_customer(Caller::partner("hillside").request(create(with_reference("Anne"))))
+        .create_customer(app.partner("hillside").await.request(create(with_reference("Anne"))))
         .await
         .unwrap();
 }
 
 async fn validate_only_writes_nothing(app: TestApp) {
     let mut client = app.profiles().await;
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let request = pb::CreateCustomerRequest {
         customer: Some(fixtures::customer("Eleanor", "Rathbone", "leaseholder")),
         validate_only: true,

@@ -2,7 +2,7 @@
 
 use contracts::involve::profiles::v1 as pb;
 use involve_tests::fixtures::{self, create};
-use involve_tests::{Backend, Caller, TestApp, assert_status, on_every_backend};
+use involve_tests::{Backend, TestApp, assert_status, on_every_backend};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
 use tonic::Code;
 
@@ -10,7 +10,7 @@ on_every_backend!(export_holds_everything_with_its_audit_trail, erasure_leaves_n
 
 async fn export_holds_everything_with_its_audit_trail(app: TestApp) {
     let mut client = app.profiles().await;
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let created = client
         .create_customer(partner.request(create(pb::Customer {
             equality: Some(fixtures::equality("white-irish")),
@@ -46,7 +46,7 @@ async fn export_holds_everything_with_its_audit_trail(app: TestApp) {
     // Officers do not handle data-protection requests.
     let err = client
         .export_customer_data(
-            Caller::participation_officer().request(pb::ExportCustomerDataRequest { name: created.name }),
+            app.participation_officer().await.request(pb::ExportCustomerDataRequest { name: created.name }),
         )
         .await
         .unwrap_err();
@@ -87,7 +87,7 @@ async fn every_stored_value(db: &DatabaseConnection, backend: Backend) -> Vec<St
 
 async fn erasure_leaves_no_personal_data_in_any_table(app: TestApp) {
     let mut client = app.profiles().await;
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let marker = "Zebedee";
     let mut customer = pb::Customer {
         external_reference: "ERASE-ME-123".into(),

@@ -41,7 +41,7 @@ fn outcomes(answers: &[pb::ImportCustomersResponse]) -> Vec<Outcome> {
 }
 
 async fn good_rows_commit_and_bad_rows_are_reported(app: TestApp) {
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let mut bad_email = row("R-2", "Bad", "leaseholder");
     bad_email.customer.as_mut().unwrap().contact.as_mut().unwrap().email = "nope".into();
     let rows = vec![
@@ -80,7 +80,7 @@ async fn good_rows_commit_and_bad_rows_are_reported(app: TestApp) {
 }
 
 async fn rerunning_the_same_rows_changes_nothing(app: TestApp) {
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     // More rows than one batch, so several transactions are involved.
     let rows: Vec<_> =
         (0..1_200).map(|i| row(&format!("R-{i}"), &format!("Person{i}"), "leaseholder")).collect();
@@ -103,7 +103,7 @@ async fn rerunning_the_same_rows_changes_nothing(app: TestApp) {
 }
 
 async fn changed_rows_update_and_keep_tenure_history(app: TestApp) {
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     import(&app, &partner, vec![row("R-1", "Ann", "leaseholder")]).await;
     let mut renamed = row("R-1", "Annie", "leaseholder");
     renamed.customer.as_mut().unwrap().title = "Ms".into();
@@ -120,7 +120,7 @@ async fn changed_rows_update_and_keep_tenure_history(app: TestApp) {
 }
 
 async fn a_partner_imports_only_into_its_own_organisation(app: TestApp) {
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let mut foreign = row("H-1", "Foreign", "leaseholder");
     foreign.customer.as_mut().unwrap().landlord_organisation = "organisations/hillside".into();
     let answers = import(&app, &partner, vec![foreign, row("R-1", "Own", "leaseholder")]).await;
@@ -128,7 +128,7 @@ async fn a_partner_imports_only_into_its_own_organisation(app: TestApp) {
     assert_eq!(answers[0].violations[0].reason, "OUTSIDE_SCOPE");
     let mut client = app.profiles().await;
     let hillside = client
-        .list_customers(Caller::partner("hillside").request(pb::ListCustomersRequest::default()))
+        .list_customers(app.partner("hillside").await.request(pb::ListCustomersRequest::default()))
         .await
         .unwrap()
         .into_inner();

@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod customers;
+mod distributed;
 mod erasure;
+mod gateway;
 mod import;
 mod paging;
 mod platform;

@@ -23,7 +23,7 @@ async fn seed(app: &TestApp, partner: &Caller, count: usize) -> Vec<String> {
 }
 
 async fn pages_walk_every_customer_once(app: TestApp) {
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let created = seed(&app, &partner, 7).await;
     let mut client = app.profiles().await;
     let mut seen = Vec::new();
@@ -55,7 +55,7 @@ async fn pages_walk_every_customer_once(app: TestApp) {
 }
 
 async fn tokens_belong_to_their_query(app: TestApp) {
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     seed(&app, &partner, 4).await;
     let mut client = app.profiles().await;
     let first = client
@@ -82,7 +82,7 @@ async fn tokens_belong_to_their_query(app: TestApp) {
     assert_eq!(violated_fields(&err), ["page_token"]);
     // ...as is one from another caller, a tampered one, and garbage.
     let err = client
-        .list_customers(Caller::partner("hillside").request(pb::ListCustomersRequest {
+        .list_customers(app.partner("hillside").await.request(pb::ListCustomersRequest {
             page_size: 1,
             page_token: first.next_page_token.clone(),
             tenure: "council-tenant".into(),
@@ -108,7 +108,7 @@ async fn tokens_belong_to_their_query(app: TestApp) {
 }
 
 async fn filters_and_search_narrow_the_list(app: TestApp) {
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     seed(&app, &partner, 4).await;
     let mut client = app.profiles().await;
     let list = |request: pb::ListCustomersRequest| {

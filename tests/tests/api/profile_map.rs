@@ -2,13 +2,13 @@
 
 use contracts::involve::profiles::v1 as pb;
 use involve_tests::fixtures::{self, create};
-use involve_tests::{Caller, TestApp, on_every_backend};
+use involve_tests::{TestApp, on_every_backend};
 
 on_every_backend!(profile_map_counts_and_measures_completeness);
 
 async fn profile_map_counts_and_measures_completeness(app: TestApp) {
     let mut client = app.profiles().await;
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     for index in 0..6 {
         let ethnicity = if index < 5 { "white-british" } else { "black-african" };
         let mut customer = fixtures::customer(&format!("P{index}"), "Map", "housing-association-tenant");
@@ -19,7 +19,7 @@ async fn profile_map_counts_and_measures_completeness(app: TestApp) {
         client.create_customer(partner.request(create(customer))).await.unwrap();
     }
     client
-        .create_customer(Caller::partner("hillside").request(create(fixtures::customer(
+        .create_customer(app.partner("hillside").await.request(create(fixtures::customer(
             "Q",
             "Other",
             "leaseholder",
@@ -32,7 +32,7 @@ async fn profile_map_counts_and_measures_completeness(app: TestApp) {
         ..Default::default()
     };
     let map = client
-        .get_profile_map(Caller::participation_officer().request(request.clone()))
+        .get_profile_map(app.participation_officer().await.request(request.clone()))
         .await
         .unwrap()
         .into_inner();

@@ -2,14 +2,14 @@
 
 use contracts::involve::profiles::v1 as pb;
 use involve_tests::fixtures::{self, create};
-use involve_tests::{Caller, TestApp, assert_status, on_every_backend, violated_fields};
+use involve_tests::{TestApp, assert_status, on_every_backend, violated_fields};
 use tonic::Code;
 
 on_every_backend!(reference_sets_are_listed_and_extended_by_operators);
 
 async fn reference_sets_are_listed_and_extended_by_operators(app: TestApp) {
     let mut client = app.profiles().await;
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let mut codes = Vec::new();
     let mut token = String::new();
     loop {
@@ -42,9 +42,9 @@ async fn reference_sets_are_listed_and_extended_by_operators(app: TestApp) {
     let err = client.create_reference_value(partner.request(area.clone())).await.unwrap_err();
     assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
     let created =
-        client.create_reference_value(Caller::operator().request(area.clone())).await.unwrap().into_inner();
+        client.create_reference_value(app.operator().await.request(area.clone())).await.unwrap().into_inner();
     assert_eq!(created.name, "referenceSets/areas/values/riverside-east");
-    let err = client.create_reference_value(Caller::operator().request(area)).await.unwrap_err();
+    let err = client.create_reference_value(app.operator().await.request(area)).await.unwrap_err();
     assert_status(&err, Code::AlreadyExists, "REFERENCE_VALUE_EXISTS");
 
     // The new area is usable at once.
@@ -60,7 +60,7 @@ async fn reference_sets_are_listed_and_extended_by_operators(app: TestApp) {
             ..Default::default()
         }),
     };
-    let err = client.create_reference_value(Caller::operator().request(reserved)).await.unwrap_err();
+    let err = client.create_reference_value(app.operator().await.request(reserved)).await.unwrap_err();
     assert_eq!(violated_fields(&err), ["value.code"]);
     let err = client
         .list_reference_values(partner.request(pb::ListReferenceValuesRequest {

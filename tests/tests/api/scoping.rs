@@ -3,7 +3,7 @@
 
 use contracts::involve::profiles::v1 as pb;
 use involve_tests::fixtures::{self, create};
-use involve_tests::{Caller, TestApp, assert_status, on_every_backend};
+use involve_tests::{TestApp, assert_status, on_every_backend};
 use tonic::Code;
 
 on_every_backend!(
@@ -14,8 +14,8 @@ on_every_backend!(
 
 async fn another_landlord_cannot_reach_a_customer_by_any_rpc(app: TestApp) {
     let mut client = app.profiles().await;
-    let owner = Caller::partner("riverside");
-    let intruder = Caller::partner("hillside");
+    let owner = app.partner("riverside").await;
+    let intruder = app.partner("hillside").await;
     let created = client
         .create_customer(owner.request(create(pb::Customer {
             external_reference: "RS-7".into(),
@@ -102,7 +102,7 @@ fn not_found<T: std::fmt::Debug>(result: Result<tonic::Response<T>, tonic::Statu
 
 async fn officers_see_their_areas_across_tenures(app: TestApp) {
     let mut client = app.profiles().await;
-    let operator = Caller::operator();
+    let operator = app.operator().await;
     for area in ["north", "south"] {
         client
             .create_reference_value(operator.request(pb::CreateReferenceValueRequest {
@@ -122,9 +122,9 @@ async fn officers_see_their_areas_across_tenures(app: TestApp) {
         ("riverside", "south", "housing-association-tenant"),
     ] {
         let customer = pb::Customer { area: area.into(), ..fixtures::customer("Resident", landlord, tenure) };
-        client.create_customer(Caller::partner(landlord).request(create(customer))).await.unwrap();
+        client.create_customer(app.partner(landlord).await.request(create(customer))).await.unwrap();
     }
-    let officer = Caller::officer("council", "north");
+    let officer = app.officer("council", "north").await;
     let seen = client
         .list_customers(officer.request(pb::ListCustomersRequest::default()))
         .await
@@ -136,13 +136,13 @@ async fn officers_see_their_areas_across_tenures(app: TestApp) {
 
 async fn equality_is_withheld_from_officers_and_reads_are_audited(app: TestApp) {
     let mut client = app.profiles().await;
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let customer = pb::Customer {
         equality: Some(fixtures::equality("asian-indian")),
         ..fixtures::customer("Asha", "Patel", "leaseholder")
     };
     let created = client.create_customer(partner.request(create(customer))).await.unwrap().into_inner();
-    let officer = Caller { areas: None, ..Caller::officer("council", "") };
+    let officer = app.officer("council", "").await;
     let seen = client
         .get_customer(officer.request(pb::GetCustomerRequest { name: created.name.clone() }))
         .await
@@ -161,7 +161,7 @@ async fn equality_is_withheld_from_officers_and_reads_are_audited(app: TestApp) 
         }))
         .await
         .unwrap();
-    let participation = Caller::participation_officer();
+    let participation = app.participation_officer().await;
     let read = client
         .get_customer(participation.request(pb::GetCustomerRequest { name: created.name.clone() }))
         .await

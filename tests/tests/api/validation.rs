@@ -2,7 +2,7 @@
 
 use contracts::involve::profiles::v1 as pb;
 use involve_tests::fixtures::{self, create};
-use involve_tests::{Caller, TestApp, assert_status, on_every_backend, violated_fields};
+use involve_tests::{TestApp, assert_status, on_every_backend, violated_fields};
 use tonic::Code;
 
 on_every_backend!(
@@ -11,12 +11,11 @@ on_every_backend!(
     unknown_enum_values_are_refused,
     names_etags_and_request_ids_must_be_well_formed,
     equality_needs_a_lawful_basis_and_a_permitted_role,
-    calls_without_a_principal_are_unauthenticated,
 );
 
 async fn every_bad_field_is_named_and_nothing_is_written(app: TestApp) {
     let mut client = app.profiles().await;
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let customer = pb::Customer {
         given_name: "x".repeat(101),
         contact: Some(pb::ContactDetails {
@@ -50,14 +49,16 @@ async fn every_bad_field_is_named_and_nothing_is_written(app: TestApp) {
     ] {
         assert!(fields.contains(&expected.to_owned()), "{expected} not named in {fields:?}");
     }
-    let listed =
-        client.list_customers(Caller::operator().request(pb::ListCustomersRequest::default())).await.unwrap();
+    let listed = client
+        .list_customers(app.operator().await.request(pb::ListCustomersRequest::default()))
+        .await
+        .unwrap();
     assert!(listed.into_inner().customers.is_empty(), "a refused create writes nothing");
 }
 
 async fn missing_required_parts_are_named(app: TestApp) {
     let mut client = app.profiles().await;
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let err =
         client.create_customer(partner.request(pb::CreateCustomerRequest::default())).await.unwrap_err();
     assert_eq!(violated_fields(&err), ["customer"]);
@@ -78,7 +79,7 @@ async fn missing_required_parts_are_named(app: TestApp) {
 
 async fn unknown_enum_values_are_refused(app: TestApp) {
     let mut client = app.profiles().await;
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let customer = pb::Customer {
         preferred_contact_channel: 42,
         ..fixtures::customer("Ada", "Lovelace", "leaseholder")
@@ -96,7 +97,7 @@ async fn unknown_enum_values_are_refused(app: TestApp) {
 
 async fn names_etags_and_request_ids_must_be_well_formed(app: TestApp) {
     let mut client = app.profiles().await;
-    let partner = Caller::partner("riverside");
+    let partner = app.partner("riverside").await;
     let err = client
         .get_customer(partner.request(pb::GetCustomerRequest { name: "customers/not-a-uuid".into() }))
         .await
@@ -133,7 +134,7 @@ async fn equality_needs_a_lawful_basis_and_a_permitted_role(app: TestApp) {
     let customer =
         pb::Customer { equality: Some(equality), ..fixtures::customer("Ada", "Lovelace", "leaseholder") };
     let err =
-        client.create_customer(Caller::partner("riverside").request(create(customer))).await.unwrap_err();
+        client.create_customer(app.partner("riverside").await.request(create(customer))).await.unwrap_err();
     assert_eq!(violated_fields(&err), ["customer.equality.lawful_basis"]);
 
     let customer = pb::Customer {
@@ -142,18 +143,7 @@ async fn equality_needs_a_lawful_basis_and_a_permitted_role(app: TestApp) {
         area: String::new(),
         ..fixtures::customer("Ada", "Lovelace", "leaseholder")
     };
-    let officer = Caller { areas: None, ..Caller::officer("council", "north") };
+    let officer = app.officer("council", "").await;
     let err = client.create_customer(officer.request(create(customer))).await.unwrap_err();
     assert_status(&err, Code::PermissionDenied, "EQUALITY_NOT_PERMITTED");
-}
-
-async fn calls_without_a_principal_are_unauthenticated(app: TestApp) {
-    let mut client = app.profiles().await;
-    let err = client.list_customers(pb::ListCustomersRequest::default()).await.unwrap_err();
-    assert_status(&err, Code::Unauthenticated, "PRINCIPAL_MISSING");
-    let mut request = tonic::Request::new(pb::ListCustomersRequest::default());
-    request.metadata_mut().insert("x-involve-organisation", "riverside".parse().unwrap());
-    request.metadata_mut().insert("x-involve-role", "PARTNER_INTEGRATION".parse().unwrap());
-    let err = client.list_customers(request).await.unwrap_err();
-    assert_status(&err, Code::Unauthenticated, "PRINCIPAL_MISSING");
 }

@@ -596,6 +596,8 @@ pub(crate) fn audit_event_to_proto(event: AuditEvent) -> common::AuditEvent {
         purpose,
         special_category,
         trace_id,
+        credential: String::new(),
+        status: String::new(),
     }
 }
 

@@ -1,0 +1,546 @@
+//! `involve.gateway.v1.PartnerAdmin`: organisations, credentials, the call audit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use contracts::involve::common::v1 as common;
+use contracts::involve::gateway::v1 as pb;
+use contracts::involve::gateway::v1::partner_admin_server::PartnerAdmin;
+use persistence::paging::finish_page;
+use persistence::{PageToken, PageTokenError, PageTokenKey};
+use platform::{ApiError, FieldViolation, RequestContext, Role};
+use tonic::{Request, Response, Status};
+
+use crate::auth::Authenticator;
+use crate::domain::credentials::{
+    self, CredentialId, CredentialState, MAX_GRACE_DAYS, credential_name, parse_credential_name, state_at,
+};
+use crate::domain::rate_limit::RateLimiter;
+use crate::error::{ERROR_DOMAIN, GatewayError};
+use crate::store::{CallFilter, Store, calls, credentials as credential_rows, organisations};
+
+#[derive(Debug, Clone)]
+pub struct AdminApi {
+    store: Arc<Store>,
+    auth: Arc<Authenticator>,
+    limiter: Arc<RateLimiter>,
+    page_tokens: PageTokenKey,
+}
+
+impl AdminApi {
+    pub fn new(
+        store: Arc<Store>,
+        auth: Arc<Authenticator>,
+        limiter: Arc<RateLimiter>,
+        page_tokens: PageTokenKey,
+    ) -> Self {
+        Self { store, auth, limiter, page_tokens }
+    }
+}
+
+fn status(err: impl Into<ApiError>) -> Status {
+    err.into().into_status(ERROR_DOMAIN)
+}
+
+fn invalid(violations: Vec<FieldViolation>) -> Status {
+    status(ApiError::InvalidArgument(violations))
+}
+
+/// Operators only, checked here as well as at the edge.
+fn operator<T>(request: &Request<T>) -> Result<RequestContext, Status> {
+    let ctx = RequestContext::of(request).map_err(status)?;
+    if ctx.principal.role != Role::Operator {
+        return Err(status(ApiError::PermissionDenied {
+            reason: "ROLE_NOT_PERMITTED",
+            message: "only operators administer partners".into(),
+        }));
+    }
+    Ok(ctx)
+}
+
+fn page_violation(err: PageTokenError) -> Status {
+    let field = match err {
+        PageTokenError::NegativePageSize => "page_size",
+        PageTokenError::Invalid => "page_token",
+    };
+    invalid(vec![FieldViolation::new(field, "INVALID_PAGE", err.to_string())])
+}
+
+fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn from_timestamp(
+    field: &str,
+    time: Option<&prost_types::Timestamp>,
+) -> Result<Option<DateTime<Utc>>, FieldViolation> {
+    time.map(|time| {
+        u32::try_from(time.nanos)
+            .ok()
+            .and_then(|nanos| DateTime::from_timestamp(time.seconds, nanos))
+            .ok_or_else(|| FieldViolation::new(field, "OUT_OF_RANGE", format!("{field} is not a valid time")))
+    })
+    .transpose()
+}
+
+fn organisation_id(field: &str, text: &str) -> Result<String, FieldViolation> {
+    if text.is_empty() {
+        return Err(FieldViolation::required(field));
+    }
+    let valid =
+        text.len() <= 63 && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(FieldViolation::new(
+            field,
+            "INVALID_FORMAT",
+            format!("{field} must be 1 to 63 lowercase letters, digits or hyphens"),
+        ))
+    }
+}
+
+fn parent_organisation(field: &str, parent: &str) -> Result<String, FieldViolation> {
+    match parent.strip_prefix("organisations/") {
+        Some(id) => organisation_id(field, id),
+        None if parent.is_empty() => Err(FieldViolation::required(field)),
+        None => Err(FieldViolation::new(
+            field,
+            "INVALID_NAME",
+            format!("{field} must look like organisations/{{organisation}}"),
+        )),
+    }
+}
+
+fn kind_to_code(kind: pb::organisation::Kind) -> Option<&'static str> {
+    use pb::organisation::Kind;
+    match kind {
+        Kind::Unspecified => None,
+        Kind::Council => Some("council"),
+        Kind::ArmsLengthOrganisation => Some("arms-length-organisation"),
+        Kind::HousingAssociation => Some("housing-association"),
+        Kind::PrivateLandlordBody => Some("private-landlord-body"),
+    }
+}
+
+fn kind_from_code(code: &str) -> pb::organisation::Kind {
+    use pb::organisation::Kind;
+    [Kind::Council, Kind::ArmsLengthOrganisation, Kind::HousingAssociation, Kind::PrivateLandlordBody]
+        .into_iter()
+        .find(|kind| kind_to_code(*kind) == Some(code))
+        .unwrap_or(Kind::Unspecified)
+}
+
+fn role_from_proto(value: i32) -> Result<Role, FieldViolation> {
+    use common::Role as P;
+    let role = P::try_from(value).map_err(|_| {
+        FieldViolation::new(
+            "credential.role",
+            "UNKNOWN_ENUM_VALUE",
+            format!("credential.role has no value {value}"),
+        )
+    })?;
+    match role {
+        P::Unspecified => Err(FieldViolation::required("credential.role")),
+        P::PartnerIntegration => Ok(Role::PartnerIntegration),
+        P::NeighbourhoodOfficer => Ok(Role::NeighbourhoodOfficer),
+        P::TenantParticipationOfficer => Ok(Role::TenantParticipationOfficer),
+        P::Operator => Ok(Role::Operator),
+    }
+}
+
+fn role_to_proto(role: &str) -> common::Role {
+    match Role::parse(role) {
+        Some(Role::PartnerIntegration) => common::Role::PartnerIntegration,
+        Some(Role::NeighbourhoodOfficer) => common::Role::NeighbourhoodOfficer,
+        Some(Role::TenantParticipationOfficer) => common::Role::TenantParticipationOfficer,
+        Some(Role::Operator) => common::Role::Operator,
+        None => common::Role::Unspecified,
+    }
+}
+
+fn organisation_to_proto(row: organisations::Model) -> pb::Organisation {
+    pb::Organisation {
+        name: format!("organisations/{}", row.id),
+        display_name: row.display_name,
+        kind: kind_from_code(&row.kind).into(),
+        create_time: Some(timestamp(row.create_time)),
+    }
+}
+
+pub(crate) fn credential_to_proto(row: credential_rows::Model) -> pb::Credential {
+    let state = match state_at(row.revoke_time, row.expire_time, Utc::now()) {
+        CredentialState::Active => pb::credential::State::Active,
+        CredentialState::Expired => pb::credential::State::Expired,
+        CredentialState::Revoked => pb::credential::State::Revoked,
+    };
+    pb::Credential {
+        name: credential_name(&row.organisation_id, &row.id),
+        display_name: row.display_name,
+        role: role_to_proto(&row.role).into(),
+        areas: row.areas.as_deref().and_then(|areas| serde_json::from_str(areas).ok()).unwrap_or_default(),
+        rate_limit_per_minute: row.rate_limit_per_minute,
+        expire_time: row.expire_time.map(timestamp),
+        state: state.into(),
+        create_time: Some(timestamp(row.create_time)),
+        rotate_time: row.rotate_time.map(timestamp),
+        previous_secret_expire_time: row.previous_secret_expire_time.map(timestamp),
+        revoke_time: row.revoke_time.map(timestamp),
+    }
+}
+
+fn call_to_proto(row: calls::Model) -> common::AuditEvent {
+    common::AuditEvent {
+        name: format!("auditEvents/{}", row.id),
+        event_time: Some(timestamp(row.event_time)),
+        organisation: row.organisation,
+        role: row.role,
+        subject: row.credential.clone(),
+        method: row.method,
+        resource: row.resource,
+        purpose: String::new(),
+        special_category: row.special_category,
+        trace_id: row.trace_id,
+        credential: row.credential,
+        status: row.status,
+    }
+}
+
+/// A new credential row and its one-time secret.
+pub(crate) struct NewCredential {
+    pub row: credential_rows::Model,
+    pub secret: String,
+}
+
+pub(crate) fn new_credential(
+    organisation_id: &str,
+    display_name: String,
+    role: Role,
+    areas: Option<Vec<String>>,
+    rate_limit_per_minute: i32,
+    expire_time: Option<DateTime<Utc>>,
+) -> Result<NewCredential, GatewayError> {
+    let id = CredentialId::generate();
+    let secret = credentials::new_secret(&id)?;
+    let row = credential_rows::Model {
+        id: id.to_string(),
+        organisation_id: organisation_id.to_owned(),
+        display_name,
+        role: role.as_str().to_owned(),
+        areas: areas.map(|areas| serde_json::Value::from(areas).to_string()),
+        rate_limit_per_minute,
+        expire_time,
+        secret_hash: secret.hash,
+        previous_secret_hash: None,
+        previous_secret_expire_time: None,
+        rotate_time: None,
+        revoke_time: None,
+        create_time: Utc::now(),
+    };
+    Ok(NewCredential { row, secret: secret.token })
+}
+
+#[tonic::async_trait]
+impl PartnerAdmin for AdminApi {
+    async fn create_organisation(
+        &self,
+        request: Request<pb::CreateOrganisationRequest>,
+    ) -> Result<Response<pb::Organisation>, Status> {
+        operator(&request)?;
+        let pb::CreateOrganisationRequest { organisation, organisation_id: raw_id } = request.into_inner();
+        let Some(pb::Organisation { name: _, display_name, kind, create_time: _ }) = organisation else {
+            return Err(invalid(vec![FieldViolation::required("organisation")]));
+        };
+        let mut violations = Vec::new();
+        let id = organisation_id("organisation_id", &raw_id).map_err(|v| violations.push(v)).ok();
+        let display_name = display_name.trim().to_owned();
+        if display_name.is_empty() {
+            violations.push(FieldViolation::required("organisation.display_name"));
+        } else if display_name.chars().count() > 200 {
+            violations.push(FieldViolation::new(
+                "organisation.display_name",
+                "TOO_LONG",
+                "organisation.display_name must be at most 200 characters",
+            ));
+        }
+        let kind = match pb::organisation::Kind::try_from(kind).ok().and_then(kind_to_code) {
+            Some(kind) => Some(kind),
+            None => {
+                violations.push(FieldViolation::new(
+                    "organisation.kind",
+                    "REQUIRED",
+                    "organisation.kind must be one of the defined kinds",
+                ));
+                None
+            }
+        };
+        let (Some(id), Some(kind), true) = (id, kind, violations.is_empty()) else {
+            return Err(invalid(violations));
+        };
+        let row = organisations::Model { id, display_name, kind: kind.to_owned(), create_time: Utc::now() };
+        let created = self.store.create_organisation(row).await.map_err(status)?;
+        Ok(Response::new(organisation_to_proto(created)))
+    }
+
+    async fn list_organisations(
+        &self,
+        request: Request<pb::ListOrganisationsRequest>,
+    ) -> Result<Response<pb::ListOrganisationsResponse>, Status> {
+        operator(&request)?;
+        let pb::ListOrganisationsRequest { page_size, page_token } = request.into_inner();
+        let tokens = PageToken::for_query(&self.page_tokens, "ListOrganisations");
+        let page = tokens.request::<String>(page_size, &page_token).map_err(page_violation)?;
+        let rows = self
+            .store
+            .list_organisations(page.after, page.size + 1)
+            .await
+            .map_err(|e| status(GatewayError::Store(e)))?;
+        let (rows, next_page_token) = finish_page(rows, page.size, &tokens, |row| row.id.clone());
+        Ok(Response::new(pb::ListOrganisationsResponse {
+            organisations: rows.into_iter().map(organisation_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn issue_credential(
+        &self,
+        request: Request<pb::IssueCredentialRequest>,
+    ) -> Result<Response<pb::IssuedCredential>, Status> {
+        operator(&request)?;
+        let pb::IssueCredentialRequest { parent, credential } = request.into_inner();
+        let mut violations = Vec::new();
+        let organisation = parent_organisation("parent", &parent).map_err(|v| violations.push(v)).ok();
+        let Some(credential) = credential else {
+            violations.push(FieldViolation::required("credential"));
+            return Err(invalid(violations));
+        };
+        let pb::Credential { display_name, role, areas, rate_limit_per_minute, expire_time, .. } = credential;
+        let role = role_from_proto(role).map_err(|v| violations.push(v)).ok();
+        if display_name.chars().count() > 200 {
+            violations.push(FieldViolation::new(
+                "credential.display_name",
+                "TOO_LONG",
+                "credential.display_name must be at most 200 characters",
+            ));
+        }
+        for (index, area) in areas.iter().enumerate() {
+            let valid = !area.is_empty()
+                && area.len() <= 64
+                && area.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !valid {
+                violations.push(FieldViolation::new(
+                    format!("credential.areas[{index}]"),
+                    "INVALID_FORMAT",
+                    "an area is a reference code",
+                ));
+            }
+        }
+        if rate_limit_per_minute < 0 {
+            violations.push(FieldViolation::new(
+                "credential.rate_limit_per_minute",
+                "OUT_OF_RANGE",
+                "credential.rate_limit_per_minute must not be negative",
+            ));
+        }
+        let expire_time = from_timestamp("credential.expire_time", expire_time.as_ref())
+            .map_err(|v| violations.push(v))
+            .ok()
+            .flatten();
+        if expire_time.is_some_and(|time| time <= Utc::now()) {
+            violations.push(FieldViolation::new(
+                "credential.expire_time",
+                "OUT_OF_RANGE",
+                "credential.expire_time must be in the future",
+            ));
+        }
+        let (Some(organisation), Some(role), true) = (organisation, role, violations.is_empty()) else {
+            return Err(invalid(violations));
+        };
+        if self.store.organisation(&organisation).await.map_err(|e| status(GatewayError::Store(e)))?.is_none()
+        {
+            return Err(status(GatewayError::NotFound {
+                resource_type: "involve.gateway.v1.Organisation",
+                name: parent,
+            }));
+        }
+        let areas = (!areas.is_empty()).then_some(areas);
+        let issued = new_credential(
+            &organisation,
+            display_name.trim().to_owned(),
+            role,
+            areas,
+            rate_limit_per_minute,
+            expire_time,
+        )
+        .map_err(status)?;
+        let row =
+            self.store.insert_credential(issued.row).await.map_err(|e| status(GatewayError::Store(e)))?;
+        Ok(Response::new(pb::IssuedCredential {
+            credential: Some(credential_to_proto(row)),
+            secret: issued.secret,
+        }))
+    }
+
+    async fn list_credentials(
+        &self,
+        request: Request<pb::ListCredentialsRequest>,
+    ) -> Result<Response<pb::ListCredentialsResponse>, Status> {
+        operator(&request)?;
+        let pb::ListCredentialsRequest { parent, page_size, page_token } = request.into_inner();
+        let organisation = parent_organisation("parent", &parent).map_err(|v| invalid(vec![v]))?;
+        let tokens = PageToken::for_query(&self.page_tokens, format!("ListCredentials|{organisation}"));
+        let page = tokens.request::<String>(page_size, &page_token).map_err(page_violation)?;
+        let rows = self
+            .store
+            .list_credentials(&organisation, page.after, page.size + 1)
+            .await
+            .map_err(|e| status(GatewayError::Store(e)))?;
+        let (rows, next_page_token) = finish_page(rows, page.size, &tokens, |row| row.id.clone());
+        Ok(Response::new(pb::ListCredentialsResponse {
+            credentials: rows.into_iter().map(credential_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn rotate_credential(
+        &self,
+        request: Request<pb::RotateCredentialRequest>,
+    ) -> Result<Response<pb::IssuedCredential>, Status> {
+        operator(&request)?;
+        let pb::RotateCredentialRequest { name, grace_period } = request.into_inner();
+        let (organisation, id) = credential(&name)?;
+        let grace = match grace_period {
+            None => Duration::ZERO,
+            Some(prost_types::Duration { seconds, nanos }) => {
+                let valid = seconds >= 0 && nanos >= 0 && seconds <= MAX_GRACE_DAYS * 86_400;
+                if !valid {
+                    return Err(invalid(vec![FieldViolation::new(
+                        "grace_period",
+                        "OUT_OF_RANGE",
+                        format!("grace_period must be between 0 and {MAX_GRACE_DAYS} days"),
+                    )]));
+                }
+                Duration::from_secs(u64::try_from(seconds).unwrap_or(0))
+            }
+        };
+        let existing =
+            self.store.credential(id.as_str()).await.map_err(|e| status(GatewayError::Store(e)))?;
+        if existing.is_none_or(|row| row.organisation_id != organisation) {
+            return Err(status(GatewayError::NotFound {
+                resource_type: "involve.gateway.v1.Credential",
+                name,
+            }));
+        }
+        let secret = credentials::new_secret(&id).map_err(|e| status(GatewayError::Secret(e)))?;
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(grace).unwrap_or_default();
+        let row = self.store.rotate_credential(id.as_str(), secret.hash, until, now).await.map_err(status)?;
+        self.auth.invalidate(id.as_str());
+        Ok(Response::new(pb::IssuedCredential {
+            credential: Some(credential_to_proto(row)),
+            secret: secret.token,
+        }))
+    }
+
+    async fn revoke_credential(
+        &self,
+        request: Request<pb::RevokeCredentialRequest>,
+    ) -> Result<Response<pb::Credential>, Status> {
+        operator(&request)?;
+        let pb::RevokeCredentialRequest { name } = request.into_inner();
+        let (organisation, id) = credential(&name)?;
+        let existing =
+            self.store.credential(id.as_str()).await.map_err(|e| status(GatewayError::Store(e)))?;
+        if existing.is_none_or(|row| row.organisation_id != organisation) {
+            return Err(status(GatewayError::NotFound {
+                resource_type: "involve.gateway.v1.Credential",
+                name,
+            }));
+        }
+        let row = self.store.revoke_credential(id.as_str(), Utc::now()).await.map_err(status)?;
+        self.auth.invalidate(id.as_str());
+        self.limiter.forget(id.as_str());
+        Ok(Response::new(credential_to_proto(row)))
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        operator(&request)?;
+        let pb::ListAuditEventsRequest {
+            page_size,
+            page_token,
+            organisation,
+            credential,
+            method,
+            start_time,
+            end_time,
+        } = request.into_inner();
+        let mut violations = Vec::new();
+        if !organisation.is_empty()
+            && let Err(v) = parent_organisation("organisation", &organisation)
+        {
+            violations.push(v);
+        }
+        if !credential.is_empty() && parse_credential_name(&credential).is_none() {
+            violations.push(FieldViolation::new(
+                "credential",
+                "INVALID_NAME",
+                "credential must look like organisations/{organisation}/credentials/{credential}",
+            ));
+        }
+        let start =
+            from_timestamp("start_time", start_time.as_ref()).map_err(|v| violations.push(v)).ok().flatten();
+        let end =
+            from_timestamp("end_time", end_time.as_ref()).map_err(|v| violations.push(v)).ok().flatten();
+        if !violations.is_empty() {
+            return Err(invalid(violations));
+        }
+        let filter = CallFilter {
+            organisation: (!organisation.is_empty()).then(|| organisation.clone()),
+            credential: (!credential.is_empty()).then(|| credential.clone()),
+            method: (!method.is_empty()).then(|| method.trim_start_matches('/').to_owned()),
+            start_time: start,
+            end_time: end,
+        };
+        let fingerprint = format!(
+            "ListAuditEvents|{organisation}|{credential}|{method}|{}|{}",
+            start.map(|t| t.timestamp_micros()).unwrap_or_default(),
+            end.map(|t| t.timestamp_micros()).unwrap_or_default()
+        );
+        let tokens = PageToken::for_query(&self.page_tokens, fingerprint);
+        let page = tokens.request::<(i64, uuid::Uuid)>(page_size, &page_token).map_err(page_violation)?;
+        let before = page
+            .after
+            .and_then(|(micros, id)| DateTime::from_timestamp_micros(micros).map(|time| (time, id)));
+        let rows = self
+            .store
+            .list_calls(&filter, before, page.size + 1)
+            .await
+            .map_err(|e| status(GatewayError::Store(e)))?;
+        let (rows, next_page_token) =
+            finish_page(rows, page.size, &tokens, |row| (row.event_time.timestamp_micros(), row.id));
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            audit_events: rows.into_iter().map(call_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+}
+
+fn credential(name: &str) -> Result<(String, CredentialId), Status> {
+    if name.is_empty() {
+        return Err(invalid(vec![FieldViolation::required("name")]));
+    }
+    parse_credential_name(name).ok_or_else(|| {
+        invalid(vec![FieldViolation::new(
+            "name",
+            "INVALID_NAME",
+            "name must look like organisations/{organisation}/credentials/{credential}",
+        )])
+    })
+}

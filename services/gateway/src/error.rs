@@ -1,0 +1,70 @@
+//! What can go wrong in the gateway's administration, and its one mapping to a status.
+
+use persistence::StoreError;
+use platform::{ApiError, FieldViolation};
+
+use crate::domain::credentials::SecretError;
+
+/// The `ErrorInfo.domain` of every status the gateway itself returns.
+pub const ERROR_DOMAIN: &str = "gateway.involve.dev";
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("invalid request")]
+    Invalid(Vec<FieldViolation>),
+    #[error("{resource_type} {name} not found")]
+    NotFound { resource_type: &'static str, name: String },
+    #[error("organisation {name} already exists")]
+    OrganisationExists { name: String },
+    #[error("credential {name} is revoked")]
+    CredentialRevoked { name: String },
+    #[error("cannot draw a secret")]
+    Secret(#[from] SecretError),
+    #[error("storage failed")]
+    Store(#[from] StoreError),
+}
+
+impl GatewayError {
+    pub fn invalid(violation: FieldViolation) -> Self {
+        Self::Invalid(vec![violation])
+    }
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(err: GatewayError) -> Self {
+        match err {
+            GatewayError::Invalid(violations) => ApiError::InvalidArgument(violations),
+            GatewayError::NotFound { resource_type, name } => ApiError::NotFound { resource_type, name },
+            GatewayError::OrganisationExists { ref name } => ApiError::AlreadyExists {
+                resource_type: "involve.gateway.v1.Organisation",
+                name: name.clone(),
+                reason: "ORGANISATION_EXISTS",
+                message: err.to_string(),
+            },
+            GatewayError::CredentialRevoked { .. } => ApiError::FailedPrecondition {
+                reason: "CREDENTIAL_REVOKED",
+                subject: "name".into(),
+                message: err.to_string(),
+            },
+            GatewayError::Store(StoreError::Unavailable(_)) => ApiError::Unavailable {
+                reason: "DATABASE_UNAVAILABLE",
+                retry_after: std::time::Duration::from_secs(1),
+            },
+            GatewayError::Store(
+                store @ (StoreError::UniqueViolation(_)
+                | StoreError::ForeignKeyViolation(_)
+                | StoreError::Conflict(_)
+                | StoreError::RowNotFound(_)
+                | StoreError::Corrupt(_)
+                | StoreError::Database(_)),
+            ) => ApiError::internal(store),
+            GatewayError::Secret(secret) => ApiError::internal(secret),
+        }
+    }
+}
+
+impl From<GatewayError> for tonic::Status {
+    fn from(err: GatewayError) -> Self {
+        ApiError::from(err).into_status(ERROR_DOMAIN)
+    }
+}

@@ -1,0 +1,135 @@
+//! The partner-facing gateway: `involve.gateway.v1.PartnerAdmin` and the edge that
+//! authenticates, limits, audits and forwards every partner call.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod domain;
+pub mod edge;
+pub mod error;
+pub mod store;
+pub mod upstream;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use contracts::involve::gateway::v1::partner_admin_server::PartnerAdminServer;
+use persistence::PageTokenKey;
+use platform::Role;
+use platform::principal::{PrincipalLayer, PrincipalSource};
+use platform::rpc::RpcTelemetryLayer;
+use platform::server::{Health, ServeError, ServiceSet};
+use tower::util::BoxCloneSyncService;
+
+pub use edge::{Backend, Edge, EdgeSettings, InnerService};
+pub use error::GatewayError;
+pub use store::Store;
+
+/// The gateway's database schema / SQLite file name.
+pub const SERVICE_NAME: &str = "gateway";
+
+/// Wraps a set of routes to be called in-process: the gateway hands the principal
+/// over as a request extension, and the service gets its own RPC span.
+pub fn in_process(routes: tonic::service::Routes) -> InnerService {
+    BoxCloneSyncService::new(
+        tower::ServiceBuilder::new()
+            .layer(PrincipalLayer::new(PrincipalSource::InProcess))
+            .layer(RpcTelemetryLayer::new())
+            .service(routes),
+    )
+}
+
+/// How the gateway is assembled.
+#[derive(Debug)]
+pub struct GatewaySettings {
+    pub default_rate_limit_per_minute: u32,
+    pub default_deadline: Duration,
+    pub credential_cache: Duration,
+    pub max_message_bytes: usize,
+}
+
+/// A ready edge, its health, and the audit writer to await on shutdown.
+#[derive(Debug)]
+pub struct Gateway {
+    pub edge: Edge,
+    pub health: Health,
+    pub audit_writer: tokio::task::JoinHandle<()>,
+}
+
+/// Builds the edge over `backends` (by backend name: `profiles`, ...). Every
+/// service in the contracts whose backend is present is routed; the others
+/// answer UNIMPLEMENTED.
+pub fn build(
+    store: Arc<Store>,
+    backends: &HashMap<String, Backend>,
+    page_tokens: PageTokenKey,
+    settings: &GatewaySettings,
+) -> Result<Gateway, ServeError> {
+    let auth = Arc::new(auth::Authenticator::new(
+        Arc::clone(&store),
+        settings.credential_cache,
+        settings.default_rate_limit_per_minute,
+    ));
+    let limiter = Arc::new(domain::rate_limit::RateLimiter::default());
+    let (audit, audit_writer) = audit::AuditLog::start(Arc::clone(&store));
+
+    let mut local = ServiceSet::new()?;
+    local.add(
+        PartnerAdminServer::new(api::AdminApi::new(
+            store,
+            Arc::clone(&auth),
+            Arc::clone(&limiter),
+            page_tokens,
+        ))
+        .max_decoding_message_size(settings.max_message_bytes)
+        .max_encoding_message_size(settings.max_message_bytes),
+    );
+    let contracts = edge::contracts();
+    let mut routes = HashMap::new();
+    for (service, backend_name) in contracts.services {
+        if let Some(backend) = backends.get(&backend_name) {
+            routes.insert(service, backend.clone());
+        }
+    }
+    for service in routes.keys() {
+        local.report(service.clone());
+    }
+    let (local_routes, health) = local.into_parts();
+    let edge = Edge::new(
+        in_process(local_routes),
+        routes,
+        contracts.client_streaming,
+        auth,
+        limiter,
+        audit,
+        EdgeSettings { default_deadline: settings.default_deadline },
+    );
+    Ok(Gateway { edge, health, audit_writer })
+}
+
+/// Creates (or reuses) an organisation and issues it a credential, straight
+/// against the gateway's database: how a fresh install gets its first operator.
+/// Returns the credential's name and its secret.
+pub async fn bootstrap_credential(
+    store: &Store,
+    organisation_id: &str,
+    role: Role,
+    display_name: &str,
+) -> Result<(String, String), GatewayError> {
+    if store.organisation(organisation_id).await?.is_none() {
+        let row = store::organisations::Model {
+            id: organisation_id.to_owned(),
+            display_name: organisation_id.to_owned(),
+            kind: "council".to_owned(),
+            create_time: chrono::Utc::now(),
+        };
+        match store.create_organisation(row).await {
+            Ok(_) | Err(GatewayError::OrganisationExists { .. }) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    let issued = api::new_credential(organisation_id, display_name.to_owned(), role, None, 0, None)?;
+    let row = store.insert_credential(issued.row).await?;
+    Ok((domain::credentials::credential_name(&row.organisation_id, &row.id), issued.secret))
+}

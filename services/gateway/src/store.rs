@@ -1,0 +1,197 @@
+//! The only door to the gateway's tables: organisations, credentials, and the
+//! audit of every call.
+
+pub mod entities;
+mod migrations;
+
+use chrono::{DateTime, Utc};
+use persistence::{StoreError, begin_write};
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, Condition, DatabaseConnection, DbErr, EntityTrait as _,
+    IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Set,
+};
+use sea_orm_migration::MigratorTrait as _;
+use uuid::Uuid;
+
+pub use self::entities::{calls, credentials, organisations};
+pub use self::migrations::Migrator;
+use crate::error::GatewayError;
+
+/// Filters of `ListAuditEvents`, validated.
+#[derive(Clone, Debug, Default)]
+pub struct CallFilter {
+    pub organisation: Option<String>,
+    pub credential: Option<String>,
+    pub method: Option<String>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub async fn migrate(&self) -> Result<(), DbErr> {
+        Migrator::up(&self.db, None).await
+    }
+
+    pub async fn create_organisation(
+        &self,
+        row: organisations::Model,
+    ) -> Result<organisations::Model, GatewayError> {
+        let name = format!("organisations/{}", row.id);
+        match row.clone().into_active_model().insert(&self.db).await.map_err(StoreError::from) {
+            Ok(created) => Ok(created),
+            Err(StoreError::UniqueViolation(_)) => Err(GatewayError::OrganisationExists { name }),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    pub async fn organisation(&self, id: &str) -> Result<Option<organisations::Model>, StoreError> {
+        Ok(organisations::Entity::find_by_id(id.to_owned()).one(&self.db).await?)
+    }
+
+    pub async fn list_organisations(
+        &self,
+        after: Option<String>,
+        limit: u64,
+    ) -> Result<Vec<organisations::Model>, StoreError> {
+        let mut query = organisations::Entity::find();
+        if let Some(after) = after {
+            query = query.filter(organisations::Column::Id.gt(after));
+        }
+        Ok(query.order_by_asc(organisations::Column::Id).limit(limit).all(&self.db).await?)
+    }
+
+    pub async fn insert_credential(&self, row: credentials::Model) -> Result<credentials::Model, StoreError> {
+        Ok(row.into_active_model().insert(&self.db).await?)
+    }
+
+    pub async fn credential(&self, id: &str) -> Result<Option<credentials::Model>, StoreError> {
+        Ok(credentials::Entity::find_by_id(id.to_owned()).one(&self.db).await?)
+    }
+
+    pub async fn list_credentials(
+        &self,
+        organisation_id: &str,
+        after: Option<String>,
+        limit: u64,
+    ) -> Result<Vec<credentials::Model>, StoreError> {
+        let mut query =
+            credentials::Entity::find().filter(credentials::Column::OrganisationId.eq(organisation_id));
+        if let Some(after) = after {
+            query = query.filter(credentials::Column::Id.gt(after));
+        }
+        Ok(query.order_by_asc(credentials::Column::Id).limit(limit).all(&self.db).await?)
+    }
+
+    /// Replaces the secret; the old one stays valid until `previous_valid_until`.
+    pub async fn rotate_credential(
+        &self,
+        id: &str,
+        new_hash: String,
+        previous_valid_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<credentials::Model, GatewayError> {
+        let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
+        let current = credentials::Entity::find_by_id(id.to_owned())
+            .one(&txn)
+            .await
+            .map_err(StoreError::from)?
+            .ok_or_else(|| GatewayError::NotFound {
+                resource_type: "involve.gateway.v1.Credential",
+                name: id.to_owned(),
+            })?;
+        if current.revoke_time.is_some() {
+            return Err(GatewayError::CredentialRevoked { name: id.to_owned() });
+        }
+        let previous = current.secret_hash.clone();
+        let mut row = current.into_active_model();
+        row.previous_secret_hash = Set(Some(previous));
+        row.previous_secret_expire_time = Set(Some(previous_valid_until));
+        row.secret_hash = Set(new_hash);
+        row.rotate_time = Set(Some(now));
+        let updated = row.update(&txn).await.map_err(StoreError::from)?;
+        txn.commit().await.map_err(StoreError::from)?;
+        Ok(updated)
+    }
+
+    pub async fn revoke_credential(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<credentials::Model, GatewayError> {
+        let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
+        let current = credentials::Entity::find_by_id(id.to_owned())
+            .one(&txn)
+            .await
+            .map_err(StoreError::from)?
+            .ok_or_else(|| GatewayError::NotFound {
+                resource_type: "involve.gateway.v1.Credential",
+                name: id.to_owned(),
+            })?;
+        if current.revoke_time.is_some() {
+            txn.commit().await.map_err(StoreError::from)?;
+            return Ok(current);
+        }
+        let mut row = current.into_active_model();
+        row.revoke_time = Set(Some(now));
+        let updated = row.update(&txn).await.map_err(StoreError::from)?;
+        txn.commit().await.map_err(StoreError::from)?;
+        Ok(updated)
+    }
+
+    /// Appends audited calls in one statement.
+    pub async fn record_calls(&self, rows: Vec<calls::Model>) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let models: Vec<calls::ActiveModel> = rows.into_iter().map(|row| row.into_active_model()).collect();
+        calls::Entity::insert_many(models).exec_without_returning(&self.db).await?;
+        Ok(())
+    }
+
+    /// A page of calls, newest first, strictly older than `before`.
+    pub async fn list_calls(
+        &self,
+        filter: &CallFilter,
+        before: Option<(DateTime<Utc>, Uuid)>,
+        limit: u64,
+    ) -> Result<Vec<calls::Model>, StoreError> {
+        let mut condition = Condition::all();
+        if let Some(organisation) = &filter.organisation {
+            condition = condition.add(calls::Column::Organisation.eq(organisation.as_str()));
+        }
+        if let Some(credential) = &filter.credential {
+            condition = condition.add(calls::Column::Credential.eq(credential.as_str()));
+        }
+        if let Some(method) = &filter.method {
+            condition = condition.add(calls::Column::Method.eq(method.as_str()));
+        }
+        if let Some(start) = filter.start_time {
+            condition = condition.add(calls::Column::EventTime.gte(start));
+        }
+        if let Some(end) = filter.end_time {
+            condition = condition.add(calls::Column::EventTime.lt(end));
+        }
+        if let Some((time, id)) = before {
+            condition =
+                condition.add(Condition::any().add(calls::Column::EventTime.lt(time)).add(
+                    Condition::all().add(calls::Column::EventTime.eq(time)).add(calls::Column::Id.lt(id)),
+                ));
+        }
+        Ok(calls::Entity::find()
+            .filter(condition)
+            .order_by_desc(calls::Column::EventTime)
+            .order_by_desc(calls::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?)
+    }
+}

@@ -1,0 +1,178 @@
+//! The suite in distributed mode, as separate processes of the real `involve`
+//! binary on loopback: two profiles instances behind one gateway, each with its
+//! own configuration file, sharing one database.
+//!
+//! The binary is looked up beside the test executable (`target/<profile>/involve`);
+//! `scripts/test` builds it before running the tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+use crate::{Backend, Caller, connect, test_settings};
+
+/// The shared secret the processes sign and verify principals with.
+pub const SIGNING_SECRET: &str = "test-signing-secret-0123456789";
+
+/// The `involve` binary built beside the tests.
+pub fn involve_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable");
+    // target/<profile>/deps/api-<hash> -> target/<profile>/involve
+    let dir = exe.parent().and_then(Path::parent).expect("a target directory");
+    let binary = dir.join("involve");
+    assert!(
+        binary.exists(),
+        "no involve binary at {}: run `cargo build -p involve` (scripts/test does)",
+        binary.display()
+    );
+    binary
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("an address").port()
+}
+
+/// One running `involve` process.
+#[derive(Debug)]
+pub struct Process {
+    pub port: u16,
+    child: Child,
+}
+
+impl Process {
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it abruptly, as a crash would.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Gateway and two profiles instances, each its own process.
+#[derive(Debug)]
+pub struct Distributed {
+    pub gateway: Process,
+    pub profiles: Vec<Process>,
+    pub operator: Caller,
+    _dir: tempfile::TempDir,
+}
+
+impl Distributed {
+    /// `None` when PostgreSQL was asked for but is not configured.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let settings = test_settings(backend, dir.path()).await?;
+        let database = settings
+            .database
+            .url
+            .as_ref()
+            .map(|url| format!("[database]\nurl = \"{url}\"\n"))
+            .unwrap_or_default();
+        let profile_ports = [free_port(), free_port()];
+        let backends: Vec<String> =
+            profile_ports.iter().map(|port| format!("\"http://127.0.0.1:{port}\"")).collect();
+        let config = |listen: u16| {
+            format!(
+                "listen = \"127.0.0.1:{listen}\"\ndata_dir = \"{}\"\n{database}\n[server]\nshutdown_grace_secs = 2\n\n\
+                 [security]\nprincipal_signing_secret = \"{SIGNING_SECRET}\"\n\n\
+                 [gateway.backends]\nprofiles = [{}]\n",
+                dir.path().display(),
+                backends.join(", ")
+            )
+        };
+        let binary = involve_binary();
+        let start = |name: &str, port: u16, service: &str| {
+            let path = dir.path().join(format!("{name}.toml"));
+            std::fs::write(&path, config(port)).expect("writes a config file");
+            let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).expect("a log file");
+            let child = Command::new(&binary)
+                .args(["serve", service, "--config"])
+                .arg(&path)
+                .env(
+                    "INVOLVE__TELEMETRY__LOG_FILTER",
+                    std::env::var("INVOLVE_TEST_PROCESS_LOG").unwrap_or_else(|_| "warn".into()),
+                )
+                .env_remove("RUST_LOG")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .kill_on_drop(true)
+                .spawn()
+                .expect("starts involve");
+            Process { port, child }
+        };
+
+        // Migrations first, once, so the instances do not race to apply them.
+        let migrate_config = dir.path().join("migrate.toml");
+        std::fs::write(&migrate_config, config(0)).expect("writes a config file");
+        let migrated =
+            Command::new(&binary).args(["migrate", "--config"]).arg(&migrate_config).status().await;
+        assert!(migrated.is_ok_and(|status| status.success()), "involve migrate failed");
+        let output = Command::new(&binary)
+            .args([
+                "admin",
+                "create-credential",
+                "--organisation",
+                "council",
+                "--role",
+                "OPERATOR",
+                "--config",
+            ])
+            .arg(&migrate_config)
+            .output()
+            .await
+            .expect("runs involve admin");
+        assert!(output.status.success(), "involve admin failed: {}", String::from_utf8_lossy(&output.stderr));
+        let token = String::from_utf8(output.stdout).expect("utf-8").trim().to_owned();
+
+        let profiles: Vec<Process> = profile_ports
+            .iter()
+            .enumerate()
+            .map(|(index, port)| start(&format!("profiles-{index}"), *port, "profiles"))
+            .collect();
+        let gateway = start("gateway", free_port(), "gateway");
+        for process in profiles.iter().chain([&gateway]) {
+            wait_until_serving(&process.endpoint(), dir.path()).await;
+        }
+        Some(Self {
+            gateway,
+            profiles,
+            operator: Caller { organisation: "organisations/council".into(), token },
+            _dir: dir,
+        })
+    }
+
+    /// Where the processes' logs and configuration files are.
+    pub fn directory(&self) -> &Path {
+        self._dir.path()
+    }
+}
+
+async fn wait_until_serving(endpoint: &str, logs: &Path) {
+    let started = Instant::now();
+    loop {
+        if let Ok(channel) =
+            tonic::transport::Channel::from_shared(endpoint.to_owned()).expect("endpoint").connect().await
+        {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+            let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
+            if health.check(request).await.is_ok() {
+                return;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{endpoint} did not come up; logs in {}",
+            logs.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A channel to a process.
+pub async fn channel(process: &Process) -> tonic::transport::Channel {
+    connect(&process.endpoint()).await
+}
