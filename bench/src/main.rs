@@ -13,6 +13,7 @@
 // A benchmark's job is to print.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod gateway_load;
 mod memory;
 mod rows;
 mod server;
@@ -49,6 +50,16 @@ struct Args {
     /// Skip the long memory import.
     #[arg(long)]
     skip_memory: bool,
+    /// Which measurements: `profiles` (import, paging, memory), `gateway`
+    /// (overhead and memory under load), or `all`.
+    #[arg(long, default_value = "all")]
+    suite: String,
+    /// Seconds each gateway load phase runs.
+    #[arg(long, default_value_t = 5)]
+    load_seconds: u64,
+    /// Concurrent callers in the gateway comparison.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
 }
 
 /// Rows per statement in the raw insert: the same batch size the service uses.
@@ -69,14 +80,23 @@ async fn main() -> anyhow::Result<()> {
         None => eprintln!("note: no PostgreSQL URL given; measuring SQLite only"),
     }
 
-    println!("involve-bench: {} rows, {} latency samples per page", args.rows, args.samples);
-    for backend in &backends {
-        measure_backend(&involve, backend, &args)
-            .await
-            .with_context(|| format!("{} run failed", backend.label()))?;
+    anyhow::ensure!(
+        ["all", "profiles", "gateway"].contains(&args.suite.as_str()),
+        "--suite is all, profiles or gateway"
+    );
+    if args.suite != "gateway" {
+        println!("involve-bench: {} rows, {} latency samples per page", args.rows, args.samples);
+        for backend in &backends {
+            measure_backend(&involve, backend, &args)
+                .await
+                .with_context(|| format!("{} run failed", backend.label()))?;
+        }
+        if !args.skip_memory {
+            measure_memory(&involve, &Backend::Sqlite, args.memory_rows).await?;
+        }
     }
-    if !args.skip_memory {
-        measure_memory(&involve, &Backend::Sqlite, args.memory_rows).await?;
+    if args.suite != "profiles" {
+        gateway_load::run(&involve, Duration::from_secs(args.load_seconds), args.concurrency).await?;
     }
     Ok(())
 }

@@ -39,14 +39,17 @@ pub enum Backend {
 const POSTGRES_URL_VAR: &str = "INVOLVE_TEST_POSTGRES_URL";
 const REQUIRE_POSTGRES_VAR: &str = "INVOLVE_REQUIRE_POSTGRES";
 
+/// Installs the suite's telemetry once per test process, as `involve serve`
+/// does, so spans carry trace ids; logs show only with `TEST_LOG=1`.
 fn init_test_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            let settings = Settings::load_from(None, Vec::new()).expect("defaults load");
-            // Leaked on purpose: the guard lives as long as the test process.
-            std::mem::forget(platform::telemetry::init(&settings.telemetry, "involve-tests"));
+        let mut settings = Settings::load_from(None, Vec::new()).expect("defaults load");
+        if std::env::var_os("TEST_LOG").is_none() {
+            settings.telemetry.log_filter = "off".into();
         }
+        // Leaked on purpose: the guard lives as long as the test process.
+        std::mem::forget(platform::telemetry::init(&settings.telemetry, "involve-tests"));
     });
 }
 

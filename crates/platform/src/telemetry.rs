@@ -67,40 +67,38 @@ pub fn init(config: &TelemetryConfig, service_name: &str) -> Result<TelemetryGua
             .boxed(),
     };
 
+    // Spans always carry W3C trace ids, so logs and audit rows can be joined to
+    // a caller's trace; they are exported only when a collector is configured.
+    let resource = Resource::builder().with_service_name(service_name.to_owned()).build();
+    let mut tracer_builder = SdkTracerProvider::builder().with_resource(resource.clone());
     let mut guard = TelemetryGuard::default();
-    let otel_layer = match &config.otlp_endpoint {
-        Some(endpoint) => {
-            let resource = Resource::builder().with_service_name(service_name.to_owned()).build();
-            let spans = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint.clone())
-                .build()?;
-            let tracer_provider = SdkTracerProvider::builder()
-                .with_batch_exporter(spans)
-                .with_resource(resource.clone())
-                .build();
-            let metrics = opentelemetry_otlp::MetricExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint.clone())
-                .build()?;
-            let reader = PeriodicReader::builder(metrics)
-                .with_interval(Duration::from_secs(config.metrics_interval_secs.max(1)))
-                .build();
-            let meter_provider =
-                SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build();
-            opentelemetry::global::set_meter_provider(meter_provider.clone());
-            let tracer = tracer_provider.tracer("involve");
-            guard.tracer_provider = Some(tracer_provider);
-            guard.meter_provider = Some(meter_provider);
-            Some(tracing_opentelemetry::layer().with_tracer(tracer))
-        }
-        None => None,
-    };
+    if let Some(endpoint) = &config.otlp_endpoint {
+        let spans = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.clone())
+            .build()?;
+        tracer_builder = tracer_builder.with_batch_exporter(spans);
+        let metrics = opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.clone())
+            .build()?;
+        let reader = PeriodicReader::builder(metrics)
+            .with_interval(Duration::from_secs(config.metrics_interval_secs.max(1)))
+            .build();
+        let meter_provider = SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build();
+        opentelemetry::global::set_meter_provider(meter_provider.clone());
+        guard.meter_provider = Some(meter_provider);
+    }
+    let tracer_provider = tracer_builder.build();
+    let tracer = tracer_provider.tracer("involve");
+    guard.tracer_provider = Some(tracer_provider);
+    let otel_layer = tracing_opentelemetry::layer().with_tracer(tracer);
 
+    // The log filter governs only what is printed: spans reach the trace layer
+    // (and carry trace ids into audit rows) whatever the log level.
     tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt_layer)
-        .with(otel_layer)
+        .with(fmt_layer.with_filter(filter))
+        .with(otel_layer.with_filter(tracing_subscriber::filter::LevelFilter::INFO))
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
     Ok(guard)

@@ -18,6 +18,7 @@ on_every_backend!(
     revocation_takes_effect_at_once,
     rate_limits_trip_and_recover,
     every_call_is_audited_and_listed_for_operators,
+    the_callers_trace_continues_into_the_services,
 );
 
 fn list() -> pb::ListCustomersRequest {
@@ -258,4 +259,52 @@ async fn every_call_is_audited_and_listed_for_operators(app: TestApp) {
         token = page.next_page_token;
     }
     assert!(seen >= 3, "create, get, get at least: {seen}");
+}
+
+async fn the_callers_trace_continues_into_the_services(app: TestApp) {
+    let mut client = app.profiles().await;
+    let partner = app.partner("riverside").await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut request = partner.request(create(fixtures::customer("Traced", "Call", "leaseholder")));
+    request
+        .metadata_mut()
+        .insert("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01").parse().unwrap());
+    let created = client.create_customer(request).await.unwrap().into_inner();
+
+    // The service's own audit row carries the caller's trace id...
+    let export = client
+        .export_customer_data(partner.request(pb::ExportCustomerDataRequest { name: created.name.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    let create_event =
+        export.audit_events.iter().find(|event| event.method.ends_with("/CreateCustomer")).unwrap();
+    assert_eq!(create_event.trace_id, trace_id);
+    // ...and a call without one gets a trace of its own.
+    let export_event =
+        export.audit_events.iter().find(|event| event.method.ends_with("/ExportCustomerData")).unwrap();
+    assert_eq!(export_event.trace_id.len(), 32);
+    assert_ne!(export_event.trace_id, trace_id);
+
+    // So does the gateway's record of the call.
+    let mut admin = app.admin().await;
+    let operator = app.operator().await;
+    let mut found = false;
+    for _ in 0..50 {
+        let events = admin
+            .list_audit_events(operator.request(gw::ListAuditEventsRequest {
+                method: "involve.profiles.v1.CustomerProfiles/CreateCustomer".into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .audit_events;
+        if events.iter().any(|event| event.trace_id == trace_id) {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(found, "the gateway's audit row carries the caller's trace id");
 }

@@ -1,0 +1,336 @@
+//! Gateway overhead: `GetCustomer` straight to a profiles process (with a signed
+//! principal, as the gateway would send) against the same call through the
+//! gateway, distributed and all-in-one, in one run; then the gateway's memory
+//! with 1,000 calls in flight at once.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use contracts::involve::common::v1::Role as ProtoRole;
+use contracts::involve::gateway::v1 as gw;
+use contracts::involve::gateway::v1::partner_admin_client::PartnerAdminClient;
+use contracts::involve::profiles::v1 as pb;
+use contracts::involve::profiles::v1::customer_profiles_client::CustomerProfilesClient;
+use platform::{HandoffKey, Principal, Role};
+use tokio::process::{Child, Command};
+use tonic::transport::Channel;
+
+use crate::{Latency, memory};
+
+const SECRET: &str = "bench-signing-secret-0123456789";
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+struct Process {
+    child: Child,
+    port: u16,
+}
+
+impl Process {
+    fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+async fn start(
+    involve: &Path,
+    dir: &Path,
+    name: &str,
+    service: Option<&str>,
+    config: &str,
+    port: u16,
+) -> anyhow::Result<Process> {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, config)?;
+    let mut command = Command::new(involve);
+    command.arg("serve");
+    if let Some(service) = service {
+        command.arg(service);
+    }
+    let child = command
+        .arg("--config")
+        .arg(&path)
+        .env("INVOLVE__TELEMETRY__LOG_FILTER", "warn")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join(format!("{name}.log")))?)
+        .kill_on_drop(true)
+        .spawn()?;
+    let process = Process { child, port };
+    wait_healthy(&process.endpoint()).await?;
+    Ok(process)
+}
+
+async fn wait_healthy(endpoint: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        if let Ok(channel) = Channel::from_shared(endpoint.to_owned())?.connect().await {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+            if health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.is_ok() {
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "{endpoint} did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn admin_credential(involve: &Path, config: &Path) -> anyhow::Result<String> {
+    let output = Command::new(involve)
+        .args(["admin", "create-credential", "--organisation", "council", "--role", "OPERATOR", "--config"])
+        .arg(config)
+        .output()
+        .await?;
+    anyhow::ensure!(
+        output.status.success(),
+        "involve admin failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
+}
+
+fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Ok(value) = format!("Bearer {token}").parse() {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
+/// A partner credential without a practical rate limit, and one customer to read.
+async fn partner_and_customer(gateway: &Process, operator: &str) -> anyhow::Result<(String, String)> {
+    let channel = Channel::from_shared(gateway.endpoint())?.connect().await?;
+    let mut admin = PartnerAdminClient::new(channel.clone());
+    let organisation = gw::Organisation {
+        display_name: "Bench HA".into(),
+        kind: gw::organisation::Kind::HousingAssociation.into(),
+        ..Default::default()
+    };
+    let create =
+        gw::CreateOrganisationRequest { organisation: Some(organisation), organisation_id: "bench".into() };
+    admin.create_organisation(bearer(operator, create)).await.ok();
+    let issue = gw::IssueCredentialRequest {
+        parent: "organisations/bench".into(),
+        credential: Some(gw::Credential {
+            role: ProtoRole::PartnerIntegration.into(),
+            rate_limit_per_minute: i32::MAX,
+            ..Default::default()
+        }),
+    };
+    let secret = admin.issue_credential(bearer(operator, issue)).await?.into_inner().secret;
+    let customer = pb::Customer {
+        given_name: "Bench".into(),
+        family_name: "Reader".into(),
+        tenure: "leaseholder".into(),
+        ..Default::default()
+    };
+    let request = pb::CreateCustomerRequest { customer: Some(customer), ..Default::default() };
+    let created =
+        CustomerProfilesClient::new(channel).create_customer(bearer(&secret, request)).await?.into_inner();
+    Ok((secret, created.name))
+}
+
+/// How a load call authenticates.
+#[derive(Clone)]
+enum Auth {
+    Bearer(String),
+    Signed(HandoffKey),
+}
+
+struct Load {
+    calls: u64,
+    elapsed: Duration,
+    latency: Latency,
+}
+
+/// `concurrency` workers over `connections` channels calling `GetCustomer` for `duration`.
+async fn load(
+    endpoint: &str,
+    auth: Auth,
+    name: &str,
+    concurrency: usize,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Load> {
+    let mut channels = Vec::new();
+    for _ in 0..connections.max(1) {
+        channels.push(Channel::from_shared(endpoint.to_owned())?.connect().await?);
+    }
+    let principal = Principal {
+        organisation: "organisations/bench".into(),
+        role: Role::PartnerIntegration,
+        subject: "bench".into(),
+        areas: None,
+    };
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let mut client = CustomerProfilesClient::new(channels[worker % channels.len()].clone());
+        let (auth, name, principal) = (auth.clone(), name.to_owned(), principal.clone());
+        workers.push(tokio::spawn(async move {
+            let signed = match &auth {
+                Auth::Signed(key) => {
+                    Some(key.sign(&principal, "involve.profiles.v1.CustomerProfiles/GetCustomer"))
+                }
+                Auth::Bearer(_) => None,
+            };
+            let mut samples = Vec::new();
+            while Instant::now() < deadline {
+                let mut request = tonic::Request::new(pb::GetCustomerRequest { name: name.clone() });
+                match (&auth, &signed) {
+                    (Auth::Bearer(token), _) => {
+                        if let Ok(value) = format!("Bearer {token}").parse() {
+                            request.metadata_mut().insert("authorization", value);
+                        }
+                    }
+                    (Auth::Signed(_), Some((payload, signature))) => {
+                        if let (Ok(payload), Ok(signature)) = (payload.parse(), signature.parse()) {
+                            request.metadata_mut().insert("x-involve-principal", payload);
+                            request.metadata_mut().insert("x-involve-principal-signature", signature);
+                        }
+                    }
+                    (Auth::Signed(_), None) => {}
+                }
+                let call = Instant::now();
+                client.get_customer(request).await?;
+                samples.push(call.elapsed());
+            }
+            Ok::<_, tonic::Status>(samples)
+        }));
+    }
+    let mut samples = Vec::new();
+    for worker in workers {
+        samples.extend(worker.await??);
+    }
+    let elapsed = started.elapsed();
+    anyhow::ensure!(!samples.is_empty(), "no call completed");
+    Ok(Load { calls: samples.len() as u64, elapsed, latency: Latency::of(samples) })
+}
+
+fn report(label: &str, load: &Load) -> f64 {
+    let rate = load.calls as f64 / load.elapsed.as_secs_f64();
+    println!(
+        "{label:<36} {rate:>9.0} calls/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
+        load.latency.p50.as_secs_f64() * 1000.0,
+        load.latency.p99.as_secs_f64() * 1000.0
+    );
+    rate
+}
+
+pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) -> anyhow::Result<()> {
+    println!(
+        "\n== gateway overhead: GetCustomer, {concurrency} concurrent callers, {} s each ==",
+        duration.as_secs()
+    );
+    let dir = tempfile::tempdir()?;
+    let (profiles_port, gateway_port, all_in_one_port) = (free_port()?, free_port()?, free_port()?);
+    let distributed = |listen: u16| {
+        format!(
+            "listen = \"127.0.0.1:{listen}\"\ndata_dir = \"{}/distributed\"\n\n[security]\nprincipal_signing_secret = \"{SECRET}\"\n\n\
+             [gateway.backends]\nprofiles = [\"http://127.0.0.1:{profiles_port}\"]\n",
+            dir.path().display()
+        )
+    };
+    let all_in_one = format!(
+        "listen = \"127.0.0.1:{all_in_one_port}\"\ndata_dir = \"{}/all-in-one\"\n",
+        dir.path().display()
+    );
+
+    let distributed_config = dir.path().join("distributed-admin.toml");
+    std::fs::write(&distributed_config, distributed(0))?;
+    let status =
+        Command::new(involve).args(["migrate", "--config"]).arg(&distributed_config).status().await?;
+    anyhow::ensure!(status.success(), "involve migrate failed");
+    let distributed_operator = admin_credential(involve, &distributed_config).await?;
+    let all_in_one_config = dir.path().join("all-in-one-admin.toml");
+    std::fs::write(&all_in_one_config, &all_in_one)?;
+    let all_in_one_operator = admin_credential(involve, &all_in_one_config).await?;
+
+    let profiles =
+        start(involve, dir.path(), "profiles", Some("profiles"), &distributed(profiles_port), profiles_port)
+            .await?;
+    let gateway =
+        start(involve, dir.path(), "gateway", Some("gateway"), &distributed(gateway_port), gateway_port)
+            .await?;
+    let combined = start(involve, dir.path(), "all-in-one", None, &all_in_one, all_in_one_port).await?;
+    let idle = memory::resident(gateway.pid())?;
+
+    let (partner, customer) =
+        partner_and_customer(&gateway, &distributed_operator).await.context("distributed set-up")?;
+    let (combined_partner, combined_customer) =
+        partner_and_customer(&combined, &all_in_one_operator).await.context("all-in-one set-up")?;
+
+    let connections = 4;
+    let key = HandoffKey::from_secret(SECRET);
+    // Warm every path once.
+    let warm = Duration::from_millis(500);
+    load(&profiles.endpoint(), Auth::Signed(key.clone()), &customer, concurrency, connections, warm).await?;
+    load(&gateway.endpoint(), Auth::Bearer(partner.clone()), &customer, concurrency, connections, warm)
+        .await?;
+    load(
+        &combined.endpoint(),
+        Auth::Bearer(combined_partner.clone()),
+        &combined_customer,
+        concurrency,
+        connections,
+        warm,
+    )
+    .await?;
+
+    let direct =
+        load(&profiles.endpoint(), Auth::Signed(key), &customer, concurrency, connections, duration).await?;
+    let through = load(
+        &gateway.endpoint(),
+        Auth::Bearer(partner.clone()),
+        &customer,
+        concurrency,
+        connections,
+        duration,
+    )
+    .await?;
+    let combined_load = load(
+        &combined.endpoint(),
+        Auth::Bearer(combined_partner),
+        &combined_customer,
+        concurrency,
+        connections,
+        duration,
+    )
+    .await?;
+    let direct_rate = report("direct to the profiles process", &direct);
+    let through_rate = report("through the gateway (distributed)", &through);
+    let combined_rate = report("through the gateway (all-in-one)", &combined_load);
+    let p50 = |load: &Load| load.latency.p50.as_secs_f64();
+    println!(
+        "distributed gateway / direct: throughput {:.2} (aim >= 0.85), p50 overhead {:+.0}% (aim <= +10%)\n\
+         all-in-one gateway / direct:  throughput {:.2}, p50 overhead {:+.0}%",
+        through_rate / direct_rate,
+        (p50(&through) / p50(&direct) - 1.0) * 100.0,
+        combined_rate / direct_rate,
+        (p50(&combined_load) / p50(&direct) - 1.0) * 100.0,
+    );
+
+    // Memory with a thousand calls in flight through the distributed gateway.
+    let watcher = memory::Watcher::start(gateway.pid());
+    let busy = load(&gateway.endpoint(), Auth::Bearer(partner), &customer, 1_000, 8, duration).await?;
+    let peak = watcher.stop().await;
+    println!(
+        "gateway resident memory: idle at start {:.1} MB; with 1,000 concurrent calls {:.1} MB peak \
+         (aim < 100 MB); {:.0} calls/s, p99 {:.1} ms",
+        memory::megabytes(idle),
+        memory::megabytes(peak),
+        busy.calls as f64 / busy.elapsed.as_secs_f64(),
+        busy.latency.p99.as_secs_f64() * 1000.0
+    );
+    drop((profiles, gateway, combined));
+    Ok(())
+}
