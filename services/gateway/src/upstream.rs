@@ -4,6 +4,7 @@
 //! request bodies are buffered for that only when they are a single message
 //! (client-streaming calls cannot be replayed and fail UNAVAILABLE instead).
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -37,12 +38,29 @@ impl Instance {
     }
 }
 
+/// Signatures are reused for this long; they are valid for two minutes.
+const SIGNATURE_REUSE: Duration = Duration::from_secs(60);
+/// Cached signatures kept before the cache is cleared.
+const SIGNATURE_CACHE_MAX: usize = 10_000;
+
+/// A signed principal ready to send, and when it was signed.
+#[derive(Debug, Clone)]
+struct Signed {
+    principal: Principal,
+    payload: http::HeaderValue,
+    signature: http::HeaderValue,
+    at: Instant,
+}
+
 /// Every instance of one service.
 #[derive(Debug)]
 pub struct Upstream {
     instances: Vec<Instance>,
     next: AtomicUsize,
     key: HandoffKey,
+    /// (subject, method) -> a recent signature: signing serialises and MACs the
+    /// principal, which is wasted work on every call of a busy credential.
+    signatures: Mutex<HashMap<(String, String), Signed>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +81,7 @@ impl Upstream {
                 Ok(Instance { address: address.clone(), channel, down_until: Mutex::new(None) })
             })
             .collect::<Result<Vec<_>, tonic::transport::Error>>()?;
-        Ok(Self { instances, next: AtomicUsize::new(0), key })
+        Ok(Self { instances, next: AtomicUsize::new(0), key, signatures: Mutex::new(HashMap::new()) })
     }
 
     /// Instances in the order to try them: those up first, round-robin.
@@ -85,10 +103,9 @@ impl Upstream {
         replayable: bool,
     ) -> Result<http::Response<Body>, Unreachable> {
         let (mut parts, body) = request.into_parts();
-        let (payload, signature) = self.key.sign(principal, method);
-        if let (Ok(payload), Ok(signature)) = (payload.parse(), signature.parse()) {
-            parts.headers.insert(PRINCIPAL_HEADER, payload);
-            parts.headers.insert(SIGNATURE_HEADER, signature);
+        if let Some(signed) = self.signed(principal, method) {
+            parts.headers.insert(PRINCIPAL_HEADER, signed.payload);
+            parts.headers.insert(SIGNATURE_HEADER, signed.signature);
         }
         if !replayable {
             let instance = self.order().into_iter().next().ok_or(Unreachable)?;
@@ -106,6 +123,31 @@ impl Upstream {
             }
         }
         Err(Unreachable)
+    }
+
+    /// The principal signed for `method`, reusing a recent signature.
+    fn signed(&self, principal: &Principal, method: &str) -> Option<Signed> {
+        let now = Instant::now();
+        let key = (principal.subject.clone(), method.to_owned());
+        let mut cache = self.signatures.lock().ok()?;
+        if let Some(signed) = cache.get(&key)
+            && &signed.principal == principal
+            && now.duration_since(signed.at) < SIGNATURE_REUSE
+        {
+            return Some(signed.clone());
+        }
+        let (payload, signature) = self.key.sign(principal, method);
+        let signed = Signed {
+            principal: principal.clone(),
+            payload: payload.parse().ok()?,
+            signature: signature.parse().ok()?,
+            at: now,
+        };
+        if cache.len() >= SIGNATURE_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, signed.clone());
+        Some(signed)
     }
 
     async fn send(&self, instance: &Instance, request: http::Request<Body>) -> Option<http::Response<Body>> {

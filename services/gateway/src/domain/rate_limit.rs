@@ -28,7 +28,10 @@ impl RateLimiter {
         let capacity = (rate * BURST_SECONDS).max(1.0);
         // A poisoned lock only means another call panicked mid-update; the buckets stay usable.
         let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket { tokens: capacity, updated: now });
+        if !buckets.contains_key(key) {
+            buckets.insert(key.to_owned(), Bucket { tokens: capacity, updated: now });
+        }
+        let Some(bucket) = buckets.get_mut(key) else { return Ok(()) };
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
         bucket.updated = now;
