@@ -149,6 +149,45 @@ impl ApiError {
     }
 }
 
+/// Database failures the same way for every service: a database that cannot be
+/// reached is worth a retry; anything else that reaches a caller is a bug.
+impl From<persistence::StoreError> for ApiError {
+    fn from(err: persistence::StoreError) -> Self {
+        use persistence::StoreError;
+        match err {
+            StoreError::Unavailable(_) => {
+                ApiError::Unavailable { reason: "DATABASE_UNAVAILABLE", retry_after: Duration::from_secs(1) }
+            }
+            store @ (StoreError::UniqueViolation(_)
+            | StoreError::ForeignKeyViolation(_)
+            | StoreError::Conflict(_)
+            | StoreError::RowNotFound(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Database(_)) => ApiError::internal(store),
+        }
+    }
+}
+
+/// A bad `page_size` or `page_token`, named as the field it came in.
+impl From<persistence::PageTokenError> for ApiError {
+    fn from(err: persistence::PageTokenError) -> Self {
+        use persistence::PageTokenError;
+        let field = match err {
+            PageTokenError::NegativePageSize => "page_size",
+            PageTokenError::Invalid => "page_token",
+        };
+        ApiError::invalid(FieldViolation::new(field, "INVALID_PAGE", err.to_string()))
+    }
+}
+
+/// A time as the contracts carry it.
+pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
 /// The canonical name of a status code (`OK`, `NOT_FOUND`, ...), as audit logs
 /// and metrics record it.
 pub fn code_name(code: Code) -> &'static str {

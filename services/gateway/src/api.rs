@@ -8,7 +8,8 @@ use contracts::involve::common::v1 as common;
 use contracts::involve::gateway::v1 as pb;
 use contracts::involve::gateway::v1::partner_admin_server::PartnerAdmin;
 use persistence::paging::finish_page;
-use persistence::{PageToken, PageTokenError, PageTokenKey};
+use persistence::{PageToken, PageTokenKey};
+use platform::error::timestamp;
 use platform::{ApiError, FieldViolation, RequestContext, Role};
 use tonic::{Request, Response, Status};
 
@@ -29,6 +30,24 @@ pub struct AdminApi {
 }
 
 impl AdminApi {
+    /// NOT_FOUND unless credential `id` exists and belongs to `organisation`.
+    async fn ensure_credential(
+        &self,
+        organisation: &str,
+        id: &CredentialId,
+        name: String,
+    ) -> Result<(), Status> {
+        let existing =
+            self.store.credential(id.as_str()).await.map_err(|e| status(GatewayError::Store(e)))?;
+        if existing.is_none_or(|row| row.organisation_id != organisation) {
+            return Err(status(GatewayError::NotFound {
+                resource_type: "involve.gateway.v1.Credential",
+                name,
+            }));
+        }
+        Ok(())
+    }
+
     pub fn new(
         store: Arc<Store>,
         auth: Arc<Authenticator>,
@@ -57,21 +76,6 @@ fn operator<T>(request: &Request<T>) -> Result<RequestContext, Status> {
         }));
     }
     Ok(ctx)
-}
-
-fn page_violation(err: PageTokenError) -> Status {
-    let field = match err {
-        PageTokenError::NegativePageSize => "page_size",
-        PageTokenError::Invalid => "page_token",
-    };
-    invalid(vec![FieldViolation::new(field, "INVALID_PAGE", err.to_string())])
-}
-
-fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-    }
 }
 
 fn from_timestamp(
@@ -293,7 +297,7 @@ impl PartnerAdmin for AdminApi {
         operator(&request)?;
         let pb::ListOrganisationsRequest { page_size, page_token } = request.into_inner();
         let tokens = PageToken::for_query(&self.page_tokens, "ListOrganisations");
-        let page = tokens.request::<String>(page_size, &page_token).map_err(page_violation)?;
+        let page = tokens.request::<String>(page_size, &page_token).map_err(status)?;
         let rows = self
             .store
             .list_organisations(page.after, page.size + 1)
@@ -393,7 +397,7 @@ impl PartnerAdmin for AdminApi {
         let pb::ListCredentialsRequest { parent, page_size, page_token } = request.into_inner();
         let organisation = parent_organisation("parent", &parent).map_err(|v| invalid(vec![v]))?;
         let tokens = PageToken::for_query(&self.page_tokens, format!("ListCredentials|{organisation}"));
-        let page = tokens.request::<String>(page_size, &page_token).map_err(page_violation)?;
+        let page = tokens.request::<String>(page_size, &page_token).map_err(status)?;
         let rows = self
             .store
             .list_credentials(&organisation, page.after, page.size + 1)
@@ -427,14 +431,7 @@ impl PartnerAdmin for AdminApi {
                 Duration::from_secs(u64::try_from(seconds).unwrap_or(0))
             }
         };
-        let existing =
-            self.store.credential(id.as_str()).await.map_err(|e| status(GatewayError::Store(e)))?;
-        if existing.is_none_or(|row| row.organisation_id != organisation) {
-            return Err(status(GatewayError::NotFound {
-                resource_type: "involve.gateway.v1.Credential",
-                name,
-            }));
-        }
+        self.ensure_credential(&organisation, &id, name).await?;
         let secret = credentials::new_secret(&id).map_err(|e| status(GatewayError::Secret(e)))?;
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(grace).unwrap_or_default();
@@ -453,14 +450,7 @@ impl PartnerAdmin for AdminApi {
         operator(&request)?;
         let pb::RevokeCredentialRequest { name } = request.into_inner();
         let (organisation, id) = credential(&name)?;
-        let existing =
-            self.store.credential(id.as_str()).await.map_err(|e| status(GatewayError::Store(e)))?;
-        if existing.is_none_or(|row| row.organisation_id != organisation) {
-            return Err(status(GatewayError::NotFound {
-                resource_type: "involve.gateway.v1.Credential",
-                name,
-            }));
-        }
+        self.ensure_credential(&organisation, &id, name).await?;
         let row = self.store.revoke_credential(id.as_str(), Utc::now()).await.map_err(status)?;
         self.auth.invalidate(id.as_str());
         self.limiter.forget(id.as_str());
@@ -514,7 +504,7 @@ impl PartnerAdmin for AdminApi {
             end.map(|t| t.timestamp_micros()).unwrap_or_default()
         );
         let tokens = PageToken::for_query(&self.page_tokens, fingerprint);
-        let page = tokens.request::<(i64, uuid::Uuid)>(page_size, &page_token).map_err(page_violation)?;
+        let page = tokens.request::<(i64, uuid::Uuid)>(page_size, &page_token).map_err(status)?;
         let before = page
             .after
             .and_then(|(micros, id)| DateTime::from_timestamp_micros(micros).map(|time| (time, id)));

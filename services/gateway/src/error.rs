@@ -46,18 +46,7 @@ impl From<GatewayError> for ApiError {
                 subject: "name".into(),
                 message: err.to_string(),
             },
-            GatewayError::Store(StoreError::Unavailable(_)) => ApiError::Unavailable {
-                reason: "DATABASE_UNAVAILABLE",
-                retry_after: std::time::Duration::from_secs(1),
-            },
-            GatewayError::Store(
-                store @ (StoreError::UniqueViolation(_)
-                | StoreError::ForeignKeyViolation(_)
-                | StoreError::Conflict(_)
-                | StoreError::RowNotFound(_)
-                | StoreError::Corrupt(_)
-                | StoreError::Database(_)),
-            ) => ApiError::internal(store),
+            GatewayError::Store(store) => store.into(),
             GatewayError::Secret(secret) => ApiError::internal(secret),
         }
     }

@@ -13,7 +13,7 @@ use chrono::Utc;
 use contracts::involve::profiles::v1 as pb;
 use contracts::involve::profiles::v1::customer_profiles_server::CustomerProfiles;
 use persistence::paging::finish_page;
-use persistence::{AuditEntry, Etag, PageToken, PageTokenError, PageTokenKey};
+use persistence::{AuditEntry, Etag, PageToken, PageTokenKey};
 use platform::principal::{RESOURCE_HEADER, SPECIAL_CATEGORY_HEADER};
 use platform::{ApiError, FieldViolation, RequestContext};
 use tonic::metadata::MetadataValue;
@@ -97,14 +97,6 @@ fn request_id(field: &str, text: &str) -> Result<Option<String>, FieldViolation>
     Uuid::parse_str(text)
         .map(|uuid| Some(uuid.as_hyphenated().to_string()))
         .map_err(|_| FieldViolation::new(field, "INVALID_FORMAT", format!("{field} must be a UUID")))
-}
-
-fn page_violation(err: PageTokenError) -> Status {
-    let field = match err {
-        PageTokenError::NegativePageSize => "page_size",
-        PageTokenError::Invalid => "page_token",
-    };
-    invalid(vec![FieldViolation::new(field, "INVALID_PAGE", err.to_string())])
 }
 
 /// Whether this customer's response carries equality answers someone will read.
@@ -305,7 +297,7 @@ impl CustomerProfiles for ProfilesApi {
             filter.search.as_deref().unwrap_or_default(),
         );
         let tokens = PageToken::for_query(&self.page_tokens, fingerprint);
-        let page = tokens.request::<Uuid>(page_size, &page_token).map_err(page_violation)?;
+        let page = tokens.request::<Uuid>(page_size, &page_token).map_err(status)?;
         let rows = self
             .store
             .list_customers(&ctx.principal.landlord_scope(), &filter, page.after, page.size + 1)
@@ -495,7 +487,7 @@ impl CustomerProfiles for ProfilesApi {
         let pb::ListReferenceValuesRequest { parent, page_size, page_token } = request.into_inner();
         let set = reference_set("parent", &parent)?;
         let tokens = PageToken::for_query(&self.page_tokens, format!("ListReferenceValues|{parent}"));
-        let page = tokens.request::<String>(page_size, &page_token).map_err(page_violation)?;
+        let page = tokens.request::<String>(page_size, &page_token).map_err(status)?;
         let rows = self
             .store
             .list_reference_values(set, page.after, page.size + 1)

@@ -75,18 +75,7 @@ impl From<ProfileError> for ApiError {
                     message: rule.to_string(),
                 }
             }
-            ProfileError::Store(StoreError::Unavailable(_)) => ApiError::Unavailable {
-                reason: "DATABASE_UNAVAILABLE",
-                retry_after: std::time::Duration::from_secs(1),
-            },
-            ProfileError::Store(
-                store @ (StoreError::UniqueViolation(_)
-                | StoreError::ForeignKeyViolation(_)
-                | StoreError::Conflict(_)
-                | StoreError::RowNotFound(_)
-                | StoreError::Corrupt(_)
-                | StoreError::Database(_)),
-            ) => ApiError::internal(store),
+            ProfileError::Store(store) => store.into(),
         }
     }
 }

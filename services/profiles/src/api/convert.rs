@@ -2,12 +2,13 @@
 //! past this module is plain Rust. Conversions collect every violation of a
 //! message, so one response names every bad field.
 
-use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
+use chrono::{Datelike as _, NaiveDate};
 use contracts::google::r#type::Date;
 use contracts::involve::common::v1 as common;
 use contracts::involve::profiles::v1 as pb;
 use persistence::audit::AuditEvent;
 use platform::FieldViolation;
+pub(crate) use platform::error::timestamp;
 
 use crate::domain::validate::{
     self, MAX_ADDRESS_LINE_LEN, MAX_ADDRESS_LINES, MAX_HOUSEHOLD_MEMBERS, MAX_LIST_LEN,
@@ -50,13 +51,6 @@ impl Violations {
 
 fn path(prefix: &str, field: &str) -> String {
     if prefix.is_empty() { field.to_owned() } else { format!("{prefix}.{field}") }
-}
-
-pub(crate) fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-    }
 }
 
 pub(crate) fn date_to_proto(date: NaiveDate) -> Date {
@@ -611,6 +605,8 @@ pub(crate) fn violation_to_proto(violation: FieldViolation) -> common::FieldViol
 
 #[cfg(test)]
 mod tests {
+    use chrono::Utc;
+
     use super::*;
     use crate::domain::CustomerId;
 
