@@ -52,10 +52,13 @@ impl Process {
     }
 }
 
-/// Gateway and two profiles instances, each its own process.
+/// Two gateways and two profiles instances, each its own process.
 #[derive(Debug)]
 pub struct Distributed {
     pub gateway: Process,
+    /// A second gateway over the same database and instances, as a
+    /// deployment with more than one would have.
+    pub second_gateway: Process,
     pub profiles: Vec<Process>,
     pub operator: Caller,
     _dir: tempfile::TempDir,
@@ -78,6 +81,7 @@ impl Distributed {
         let config = |listen: u16| {
             format!(
                 "listen = \"127.0.0.1:{listen}\"\ndata_dir = \"{}\"\n{database}\n[server]\nshutdown_grace_secs = 2\n\n\
+                 [gateway]\ncredential_refresh_secs = 1\n\n\
                  [security]\nprincipal_signing_secret = \"{SIGNING_SECRET}\"\n\n\
                  [gateway.backends]\nprofiles = [{}]\n",
                 dir.path().display(),
@@ -134,11 +138,13 @@ impl Distributed {
             .map(|(index, port)| start(&format!("profiles-{index}"), *port, "profiles"))
             .collect();
         let gateway = start("gateway", free_port(), "gateway");
-        for process in profiles.iter().chain([&gateway]) {
+        let second_gateway = start("gateway-2", free_port(), "gateway");
+        for process in profiles.iter().chain([&gateway, &second_gateway]) {
             wait_until_serving(&process.endpoint(), dir.path()).await;
         }
         Some(Self {
             gateway,
+            second_gateway,
             profiles,
             operator: Caller { organisation: "organisations/council".into(), token },
             _dir: dir,

@@ -105,7 +105,8 @@ fn gateway_settings(settings: &Settings) -> gateway::GatewaySettings {
     gateway::GatewaySettings {
         default_rate_limit_per_minute: settings.gateway.default_rate_limit_per_minute,
         default_deadline: Duration::from_secs(settings.gateway.default_deadline_secs),
-        credential_cache: Duration::from_secs(settings.gateway.credential_cache_secs),
+        credential_refresh: Duration::from_secs(settings.gateway.credential_refresh_secs),
+        failed_auth_per_minute: settings.gateway.failed_auth_per_minute,
         max_message_bytes: settings.server.max_message_bytes,
     }
 }

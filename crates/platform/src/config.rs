@@ -38,7 +38,8 @@ pub struct DatabaseConfig {
 pub struct ServerConfig {
     /// Deadline for a call that brings none of its own.
     pub request_timeout_secs: u64,
-    /// Calls served at once across all connections; more wait their turn.
+    /// Calls in flight at once across all connections; more are refused with
+    /// UNAVAILABLE (`OVERLOADED`) rather than queued.
     pub concurrency_limit: usize,
     /// Largest message accepted or sent, in bytes.
     pub max_message_bytes: usize,
@@ -87,9 +88,13 @@ pub struct GatewayConfig {
     pub default_rate_limit_per_minute: u32,
     /// Deadline given to calls that bring none.
     pub default_deadline_secs: u64,
-    /// How long a verified secret is trusted before its hash is checked again.
-    /// Revocation and rotation on this gateway take effect at once regardless.
-    pub credential_cache_secs: u64,
+    /// How often each gateway instance re-reads the credentials: a revocation
+    /// or rotation made through one instance reaches the others within this
+    /// time (the instance that made it applies it at once).
+    pub credential_refresh_secs: u64,
+    /// Failed sign-in attempts a minute allowed from one address before its
+    /// unverified credentials are refused with RESOURCE_EXHAUSTED.
+    pub failed_auth_per_minute: u32,
     /// Distributed mode: where each service runs, by service name, for example
     /// `profiles = ["http://10.0.0.5:50061", "http://10.0.0.6:50061"]`. Calls are
     /// balanced over the addresses; an instance that fails is skipped.
@@ -149,6 +154,12 @@ impl Settings {
         if self.gateway.default_rate_limit_per_minute == 0 {
             return invalid("gateway.default_rate_limit_per_minute must be at least 1");
         }
+        if self.gateway.credential_refresh_secs == 0 {
+            return invalid("gateway.credential_refresh_secs must be at least 1");
+        }
+        if self.gateway.failed_auth_per_minute == 0 {
+            return invalid("gateway.failed_auth_per_minute must be at least 1");
+        }
         if self.gateway.default_deadline_secs == 0 {
             return invalid("gateway.default_deadline_secs must be at least 1");
         }
@@ -196,7 +207,7 @@ acquire_timeout_secs = 10
 
 [server]
 request_timeout_secs = 30
-concurrency_limit = 1024
+concurrency_limit = 2048
 max_message_bytes = 4194304
 http2_keepalive_interval_secs = 30
 http2_keepalive_timeout_secs = 20
@@ -212,7 +223,8 @@ metrics_interval_secs = 30
 [gateway]
 default_rate_limit_per_minute = 6000
 default_deadline_secs = 30
-credential_cache_secs = 30
+credential_refresh_secs = 2
+failed_auth_per_minute = 60
 
 [gateway.backends]
 "#;

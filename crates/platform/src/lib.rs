@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod error;
+pub mod overload;
 pub mod principal;
 pub mod rpc;
 pub mod server;

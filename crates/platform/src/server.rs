@@ -1,6 +1,6 @@
 //! Serving gRPC on one listener: health and reflection included, telemetry and a
-//! concurrency limit in front, the configured limits applied, and a graceful,
-//! bounded shutdown. Services serve a [`ServiceSet`]; the gateway serves its own
+//! limit of calls in flight in front (see [`crate::overload`]), the configured
+//! limits applied, and a graceful, bounded shutdown. Services serve a [`ServiceSet`]; the gateway serves its own
 //! edge service through [`serve`].
 
 use std::convert::Infallible;
@@ -17,6 +17,7 @@ use tonic_health::server::HealthReporter;
 use tower::Service;
 
 use crate::config::ServerConfig;
+use crate::overload::InFlightLimitLayer;
 use crate::principal::{PrincipalLayer, PrincipalSource};
 use crate::rpc::RpcTelemetryLayer;
 
@@ -136,7 +137,7 @@ where
         .timeout(Duration::from_secs(config.request_timeout_secs))
         .http2_keepalive_interval(Some(Duration::from_secs(config.http2_keepalive_interval_secs)))
         .http2_keepalive_timeout(Some(Duration::from_secs(config.http2_keepalive_timeout_secs)))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(config.concurrency_limit));
+        .layer(InFlightLimitLayer::new(config.concurrency_limit));
 
     let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
     let draining_health = health.clone();

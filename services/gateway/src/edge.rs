@@ -204,14 +204,16 @@ impl EdgeInner {
             trace_id: platform::telemetry::current_trace_id(),
         };
 
-        let caller = match self.auth.authenticate(request.headers().get(http::header::AUTHORIZATION)).await {
-            Ok(caller) => caller,
-            Err(err) => {
-                let refused = auth_refusal(&err);
-                self.audit.record(pending.finish(refused.0, String::new(), false));
-                return refused.1;
-            }
-        };
+        let peer = peer_address(&request);
+        let caller =
+            match self.auth.authenticate(request.headers().get(http::header::AUTHORIZATION), peer).await {
+                Ok(caller) => caller,
+                Err(err) => {
+                    let refused = auth_refusal(err);
+                    self.audit.record(pending.finish(refused.0, String::new(), false));
+                    return refused.1;
+                }
+            };
         let Authenticated { principal, credential, credential_id, rate_limit_per_minute } = caller;
         pending.credential = credential;
         pending.organisation = principal.organisation.clone();
@@ -283,26 +285,30 @@ impl EdgeInner {
     }
 }
 
-fn auth_refusal(err: &AuthError) -> (Code, http::Response<Body>) {
+fn auth_refusal(err: AuthError) -> (Code, http::Response<Body>) {
+    let reason = err.reason();
     let api = match err {
-        AuthError::Unavailable(_) => {
-            ApiError::Unavailable { reason: err.reason(), retry_after: Duration::from_secs(1) }
+        AuthError::Unavailable(_) => ApiError::Unavailable { reason, retry_after: Duration::from_secs(1) },
+        AuthError::TooManyFailures { retry_after } => {
+            ApiError::ResourceExhausted { reason, message: err.to_string(), retry_after }
         }
         AuthError::Missing
         | AuthError::Malformed
         | AuthError::Invalid
         | AuthError::Revoked
-        | AuthError::Expired => ApiError::Unauthenticated { reason: err.reason(), message: err.to_string() },
+        | AuthError::Expired => ApiError::Unauthenticated { reason, message: err.to_string() },
     };
-    let code = match err {
-        AuthError::Unavailable(_) => Code::Unavailable,
-        AuthError::Missing
-        | AuthError::Malformed
-        | AuthError::Invalid
-        | AuthError::Revoked
-        | AuthError::Expired => Code::Unauthenticated,
-    };
-    (code, refusal(api))
+    let status = api.into_status(ERROR_DOMAIN);
+    (status.code(), status.into_http())
+}
+
+/// The caller's address, as the listener accepted it.
+fn peer_address(request: &http::Request<Body>) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<tonic::transport::server::TcpConnectInfo>()
+        .and_then(tonic::transport::server::TcpConnectInfo::remote_addr)
+        .map(|address| address.ip())
 }
 
 /// Readies a request for a backend: a deadline when it brought none, no

@@ -45,7 +45,9 @@ pub fn in_process(routes: tonic::service::Routes) -> InnerService {
 pub struct GatewaySettings {
     pub default_rate_limit_per_minute: u32,
     pub default_deadline: Duration,
-    pub credential_cache: Duration,
+    /// How often each instance re-reads the credentials.
+    pub credential_refresh: Duration,
+    pub failed_auth_per_minute: u32,
     pub max_message_bytes: usize,
 }
 
@@ -68,9 +70,14 @@ pub fn build(
 ) -> Result<Gateway, ServeError> {
     let auth = Arc::new(auth::Authenticator::new(
         Arc::clone(&store),
-        settings.credential_cache,
-        settings.default_rate_limit_per_minute,
+        auth::AuthSettings {
+            refresh: settings.credential_refresh,
+            default_rate_limit: settings.default_rate_limit_per_minute,
+            failed_attempts_per_minute: settings.failed_auth_per_minute,
+        },
     ));
+    // The first read happens on the refresher's first tick, at once.
+    auth.spawn_refresher();
     let limiter = Arc::new(domain::rate_limit::RateLimiter::default());
     let (audit, audit_writer) = audit::AuditLog::start(Arc::clone(&store));
 

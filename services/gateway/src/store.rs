@@ -77,6 +77,14 @@ impl Store {
         Ok(credentials::Entity::find_by_id(id.to_owned()).one(&self.db).await?)
     }
 
+    /// Every credential not revoked: what each gateway instance keeps in memory.
+    pub async fn unrevoked_credentials(&self) -> Result<Vec<credentials::Model>, StoreError> {
+        Ok(credentials::Entity::find()
+            .filter(credentials::Column::RevokeTime.is_null())
+            .all(&self.db)
+            .await?)
+    }
+
     pub async fn list_credentials(
         &self,
         organisation_id: &str,

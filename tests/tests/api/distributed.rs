@@ -35,6 +35,7 @@ on_every_backend_distributed!(
     partners_are_served_and_scoped_through_the_gateway,
     a_direct_call_without_the_gateways_signature_is_refused,
     the_gateway_keeps_serving_when_an_instance_dies,
+    credentials_changed_through_one_gateway_reach_the_other,
 );
 
 async fn partner(suite: &Distributed, organisation: &str) -> Caller {
@@ -127,4 +128,37 @@ async fn the_gateway_keeps_serving_when_an_instance_dies(mut suite: Distributed)
         .create_customer(owner.request(create(fixtures::customer("Still", "Served", "leaseholder"))))
         .await;
     assert!(created.is_ok(), "{created:?}");
+}
+
+async fn credentials_changed_through_one_gateway_reach_the_other(suite: Distributed) {
+    // Issued through the first gateway, usable through the second at once.
+    let channel = processes::channel(&suite.gateway).await;
+    let issued =
+        issue_credential(channel.clone(), &suite.operator, "riverside", Role::PartnerIntegration, &[], 0)
+            .await;
+    let owner = Caller { organisation: "organisations/riverside".into(), token: issued.secret };
+    let mut second = CustomerProfilesClient::new(processes::channel(&suite.second_gateway).await);
+    second.list_customers(owner.request(pb::ListCustomersRequest::default())).await.unwrap();
+
+    // Revoked through the first: the second refuses it once it has re-read the
+    // credentials (every `credential_refresh_secs`, one second here).
+    let name = issued.credential.unwrap().name;
+    let mut admin = contracts::involve::gateway::v1::partner_admin_client::PartnerAdminClient::new(channel);
+    admin
+        .revoke_credential(
+            suite.operator.request(contracts::involve::gateway::v1::RevokeCredentialRequest { name }),
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let refused = loop {
+        match second.list_customers(owner.request(pb::ListCustomersRequest::default())).await {
+            Err(status) => break status,
+            Ok(_) if started.elapsed() < std::time::Duration::from_secs(30) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Ok(_) => panic!("the second gateway still accepts a credential revoked 30 s ago"),
+        }
+    };
+    assert_status(&refused, Code::Unauthenticated, "CREDENTIALS_REVOKED");
 }

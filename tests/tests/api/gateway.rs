@@ -19,6 +19,7 @@ on_every_backend!(
     rate_limits_trip_and_recover,
     every_call_is_audited_and_listed_for_operators,
     the_callers_trace_continues_into_the_services,
+    failed_attempts_are_limited_per_address,
 );
 
 fn list() -> pb::ListCustomersRequest {
@@ -307,4 +308,51 @@ async fn the_callers_trace_continues_into_the_services(app: TestApp) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(found, "the gateway's audit row carries the caller's trace id");
+}
+
+async fn failed_attempts_are_limited_per_address(app: TestApp) {
+    let mut client = app.profiles().await;
+    let partner = app.partner("riverside").await;
+    client.list_customers(partner.request(list())).await.unwrap();
+    // Sixty failures a minute from one address: a burst of ten, then one a second.
+    let forged = format!("Bearer {}{}", &partner.token[..37], "A".repeat(43));
+    for _ in 0..10 {
+        let err = client.list_customers(with_authorization(&forged)).await.unwrap_err();
+        assert_status(&err, Code::Unauthenticated, "CREDENTIALS_INVALID");
+    }
+    let err = client.list_customers(with_authorization(&forged)).await.unwrap_err();
+    assert_status(&err, Code::ResourceExhausted, "TOO_MANY_FAILED_ATTEMPTS");
+    let retry = err.get_error_details().retry_info().and_then(|info| info.retry_delay).unwrap();
+    assert!(retry <= Duration::from_secs(1), "{retry:?}");
+    client.list_customers(partner.request(list())).await.expect("a secret verified before keeps working");
+    tokio::time::sleep(retry + Duration::from_millis(100)).await;
+    let err = client.list_customers(with_authorization(&forged)).await.unwrap_err();
+    assert_status(&err, Code::Unauthenticated, "CREDENTIALS_INVALID");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_beyond_the_limit_in_flight_are_refused_not_queued() {
+    let app = TestApp::spawn_with(involve_tests::Backend::Sqlite, |settings| {
+        settings.server.concurrency_limit = 2;
+    })
+    .await
+    .unwrap();
+    let partner = app.partner("riverside").await;
+    // Two imports held open fill the gateway.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let (rows, receiver) = tokio::sync::mpsc::channel::<pb::ImportCustomersRequest>(1);
+        let stream = tokio_stream::wrappers::ReceiverStream::new(receiver);
+        let answers = app.profiles().await.import_customers(partner.request(stream)).await.unwrap();
+        held.push((rows, answers.into_inner()));
+    }
+    let err = app.profiles().await.list_customers(partner.request(list())).await.unwrap_err();
+    assert_status(&err, Code::Unavailable, "OVERLOADED");
+    assert!(err.get_error_details().retry_info().is_some(), "the refusal says when to retry");
+
+    // Finishing one import frees its place.
+    let (rows, mut answers) = held.pop().unwrap();
+    drop(rows);
+    while answers.message().await.unwrap().is_some() {}
+    app.profiles().await.list_customers(partner.request(list())).await.expect("served once a place is free");
 }

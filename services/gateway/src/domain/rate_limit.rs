@@ -1,6 +1,7 @@
-//! Per-credential rate limits: a token bucket per credential that holds ten
-//! seconds' worth of calls and refills continuously, so short bursts pass and a
-//! sustained excess is refused with a precise time to retry.
+//! Rate limits as token buckets: one per key (a credential's calls, a peer's
+//! failed sign-ins) that holds ten seconds' worth of calls and refills
+//! continuously, so short bursts pass and a sustained excess is refused with a
+//! precise time to retry.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,9 +14,22 @@ const BURST_SECONDS: f64 = 10.0;
 struct Bucket {
     tokens: f64,
     updated: Instant,
+    /// Calls a second, and the most it holds, as last set.
+    rate: f64,
+    capacity: f64,
 }
 
-/// Token buckets keyed by credential id.
+impl Bucket {
+    fn refilled(&self, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        (self.tokens + elapsed * self.rate).min(self.capacity)
+    }
+}
+
+/// Buckets kept before the ones that have refilled (and so say nothing) are dropped.
+const SWEEP_AT: usize = 10_000;
+
+/// Token buckets by key.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
     buckets: Mutex<HashMap<String, Bucket>>,
@@ -24,26 +38,46 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// Takes one call from `key`'s bucket, or says how long until one is available.
     pub fn check(&self, key: &str, per_minute: u32, now: Instant) -> Result<(), Duration> {
+        self.with_bucket(key, per_minute, now, true)
+    }
+
+    /// Whether `key`'s bucket has a call left, without taking it.
+    pub fn peek(&self, key: &str, per_minute: u32, now: Instant) -> Result<(), Duration> {
+        self.with_bucket(key, per_minute, now, false)
+    }
+
+    fn with_bucket(&self, key: &str, per_minute: u32, now: Instant, take: bool) -> Result<(), Duration> {
         let rate = f64::from(per_minute.max(1)) / 60.0;
         let capacity = (rate * BURST_SECONDS).max(1.0);
         // A poisoned lock only means another call panicked mid-update; the buckets stay usable.
         let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !buckets.contains_key(key) {
-            buckets.insert(key.to_owned(), Bucket { tokens: capacity, updated: now });
-        }
-        let Some(bucket) = buckets.get_mut(key) else { return Ok(()) };
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
+        let Some(bucket) = buckets.get_mut(key) else {
+            if take {
+                if buckets.len() >= SWEEP_AT {
+                    // Keys can come from outside (peer addresses): keep only buckets
+                    // that still hold back a caller, so the map stays bounded.
+                    buckets.retain(|_, bucket| bucket.refilled(now) < bucket.capacity);
+                }
+                let bucket = Bucket { tokens: capacity - 1.0, updated: now, rate, capacity };
+                buckets.insert(key.to_owned(), bucket);
+            }
+            return Ok(());
+        };
+        // The limit may have changed since the bucket was made.
+        (bucket.rate, bucket.capacity) = (rate, capacity);
+        bucket.tokens = bucket.refilled(now);
         bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
+        if bucket.tokens < 1.0 {
             Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
+        } else {
+            if take {
+                bucket.tokens -= 1.0;
+            }
+            Ok(())
         }
     }
 
-    /// Forgets a credential's bucket (after revocation).
+    /// Forgets a key's bucket (a credential's, after revocation).
     pub fn forget(&self, key: &str) {
         self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
     }
@@ -64,6 +98,17 @@ mod tests {
         let wait = limiter.check("c", 60, start).unwrap_err();
         assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1), "{wait:?}");
         assert!(limiter.check("c", 60, start + Duration::from_millis(1_001)).is_ok());
+    }
+
+    #[test]
+    fn peeking_takes_nothing() {
+        let limiter = RateLimiter::default();
+        let now = Instant::now();
+        assert!(limiter.peek("p", 6, now).is_ok());
+        assert!(limiter.check("p", 6, now).is_ok());
+        assert!(limiter.peek("p", 6, now).is_err(), "a burst of one is spent");
+        assert!(limiter.peek("p", 6, now).is_err());
+        assert!(limiter.peek("p", 6, now + Duration::from_secs(10)).is_ok());
     }
 
     #[test]
