@@ -95,10 +95,7 @@ pub async fn record<C: ConnectionTrait>(
             trace_id: Set(actor.trace_id.clone()),
         })
         .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    entity::Entity::insert_many(rows).exec_without_returning(conn).await?;
+    crate::bulk::insert_all(conn, rows).await?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //! migrations exported from [`shared_migrations`].
 
 pub mod audit;
+pub mod bulk;
 pub mod connect;
 pub mod error;
 pub mod etag;
@@ -16,6 +17,7 @@ pub mod scope;
 pub mod shared_migrations;
 
 pub use audit::{Actor, AuditEntry};
+pub use bulk::insert_all;
 pub use connect::{Backend, DatabaseSettings, begin_write, connect, postgres_url_with_database};
 pub use error::StoreError;
 pub use etag::Etag;

@@ -157,11 +157,11 @@ impl Store {
 
     /// Appends audited calls in one statement.
     pub async fn record_calls(&self, rows: Vec<calls::Model>) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
         let models: Vec<calls::ActiveModel> = rows.into_iter().map(|row| row.into_active_model()).collect();
-        calls::Entity::insert_many(models).exec_without_returning(&self.db).await?;
+        // One commit for the batch, however many statements it takes.
+        let txn = begin_write(&self.db).await?;
+        persistence::insert_all(&txn, models).await?;
+        txn.commit().await?;
         Ok(())
     }
 

@@ -114,12 +114,8 @@ pub(super) async fn apply(
         audit_entries
             .push(AuditEntry::new(entry.id.name()).special_category(entry.details.equality.any_recorded()));
     }
-    if !inserts.is_empty() {
-        customers::Entity::insert_many(inserts).exec_without_returning(&txn).await?;
-    }
-    if !periods.is_empty() {
-        tenure_periods::Entity::insert_many(periods).exec_without_returning(&txn).await?;
-    }
+    persistence::insert_all(&txn, inserts).await?;
+    persistence::insert_all(&txn, periods).await?;
     audit::record(&txn, actor, audit_entries).await?;
     txn.commit().await?;
     Ok(outcomes)
