@@ -195,13 +195,16 @@ impl EdgeInner {
         if policy::is_public(&service) {
             return call_infallible(self.local.clone(), request).await;
         }
+        // The span's context, built once: its trace id goes in the audit row and
+        // the context itself to the backend.
+        let trace = tracing::Span::current().context();
         let mut pending = PendingCall {
             started: Instant::now(),
             credential: String::new(),
             organisation: String::new(),
             role: String::new(),
             method: method.clone(),
-            trace_id: platform::telemetry::current_trace_id(),
+            trace_id: platform::telemetry::trace_id(&trace),
         };
 
         let peer = peer_address(&request);
@@ -244,7 +247,7 @@ impl EdgeInner {
             return Status::unimplemented(format!("no service {service} behind this gateway")).into_http();
         };
 
-        prepare(&mut request, self.settings.default_deadline);
+        prepare(&mut request, self.settings.default_deadline, &trace);
         let mut response = match backend {
             Backend::InProcess(service) => {
                 request.extensions_mut().insert(principal.clone());
@@ -313,7 +316,7 @@ fn peer_address(request: &http::Request<Body>) -> Option<std::net::IpAddr> {
 
 /// Readies a request for a backend: a deadline when it brought none, no
 /// principal claims of its own, and the trace context of the gateway's span.
-fn prepare(request: &mut http::Request<Body>, default_deadline: Duration) {
+fn prepare(request: &mut http::Request<Body>, default_deadline: Duration, trace: &opentelemetry::Context) {
     let headers = request.headers_mut();
     headers.remove(PRINCIPAL_HEADER);
     headers.remove(SIGNATURE_HEADER);
@@ -323,9 +326,8 @@ fn prepare(request: &mut http::Request<Body>, default_deadline: Duration) {
             headers.insert("grpc-timeout", value);
         }
     }
-    let context = tracing::Span::current().context();
     opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.inject_context(&context, &mut HeaderInjector(headers));
+        propagator.inject_context(trace, &mut HeaderInjector(headers));
     });
 }
 
