@@ -1,5 +1,5 @@
 //! The suite in distributed mode, as separate processes of the real `involve`
-//! binary on loopback: two profiles instances behind one gateway, each with its
+//! binary on loopback: two profiles instances behind two gateways, each with its
 //! own configuration file, sharing one database.
 //!
 //! The binary is looked up beside the test executable (`target/<profile>/involve`);
@@ -28,10 +28,6 @@ pub fn involve_binary() -> PathBuf {
         binary.display()
     );
     binary
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("an address").port()
 }
 
 /// One running `involve` process.
@@ -75,43 +71,45 @@ impl Distributed {
             .as_ref()
             .map(|url| format!("[database]\nurl = \"{url}\"\n"))
             .unwrap_or_default();
-        let profile_ports = [free_port(), free_port()];
-        let backends: Vec<String> =
-            profile_ports.iter().map(|port| format!("\"http://127.0.0.1:{port}\"")).collect();
-        let config = |listen: u16| {
-            format!(
-                "listen = \"127.0.0.1:{listen}\"\ndata_dir = \"{}\"\n{database}\n[server]\nshutdown_grace_secs = 2\n\n\
+        // Every process listens on port 0 and says where in its log: ports picked
+        // in advance can be taken by another test's process before they are bound.
+        let config = |backends: &[String]| {
+            let mut config = format!(
+                "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{database}\n[server]\nshutdown_grace_secs = 2\n\n\
                  [gateway]\ncredential_refresh_secs = 1\n\n\
-                 [security]\nprincipal_signing_secret = \"{SIGNING_SECRET}\"\n\n\
-                 [gateway.backends]\nprofiles = [{}]\n",
+                 [security]\nprincipal_signing_secret = \"{SIGNING_SECRET}\"\n",
                 dir.path().display(),
-                backends.join(", ")
-            )
+            );
+            if !backends.is_empty() {
+                let quoted: Vec<String> = backends.iter().map(|address| format!("\"{address}\"")).collect();
+                config.push_str(&format!("\n[gateway.backends]\nprofiles = [{}]\n", quoted.join(", ")));
+            }
+            config
         };
         let binary = involve_binary();
-        let start = |name: &str, port: u16, service: &str| {
+        let start = |name: &str, service: &str, backends: &[String]| {
             let path = dir.path().join(format!("{name}.toml"));
-            std::fs::write(&path, config(port)).expect("writes a config file");
-            let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).expect("a log file");
+            std::fs::write(&path, config(backends)).expect("writes a config file");
+            let log_path = dir.path().join(format!("{name}.log"));
+            let log = std::fs::File::create(&log_path).expect("a log file");
+            let filter = std::env::var("INVOLVE_TEST_PROCESS_LOG").unwrap_or_else(|_| "warn".into());
             let child = Command::new(&binary)
                 .args(["serve", service, "--config"])
                 .arg(&path)
-                .env(
-                    "INVOLVE__TELEMETRY__LOG_FILTER",
-                    std::env::var("INVOLVE_TEST_PROCESS_LOG").unwrap_or_else(|_| "warn".into()),
-                )
+                .env("INVOLVE__TELEMETRY__LOG_FILTER", format!("{filter},involve=info"))
+                .env("INVOLVE__TELEMETRY__LOG_FORMAT", "json")
                 .env_remove("RUST_LOG")
                 .stdout(Stdio::null())
                 .stderr(log)
                 .kill_on_drop(true)
                 .spawn()
                 .expect("starts involve");
-            Process { port, child }
+            Starting { child, log: log_path }
         };
 
         // Migrations first, once, so the instances do not race to apply them.
         let migrate_config = dir.path().join("migrate.toml");
-        std::fs::write(&migrate_config, config(0)).expect("writes a config file");
+        std::fs::write(&migrate_config, config(&[])).expect("writes a config file");
         let migrated =
             Command::new(&binary).args(["migrate", "--config"]).arg(&migrate_config).status().await;
         assert!(migrated.is_ok_and(|status| status.success()), "involve migrate failed");
@@ -132,16 +130,13 @@ impl Distributed {
         assert!(output.status.success(), "involve admin failed: {}", String::from_utf8_lossy(&output.stderr));
         let token = String::from_utf8(output.stdout).expect("utf-8").trim().to_owned();
 
-        let profiles: Vec<Process> = profile_ports
-            .iter()
-            .enumerate()
-            .map(|(index, port)| start(&format!("profiles-{index}"), *port, "profiles"))
-            .collect();
-        let gateway = start("gateway", free_port(), "gateway");
-        let second_gateway = start("gateway-2", free_port(), "gateway");
-        for process in profiles.iter().chain([&gateway, &second_gateway]) {
-            wait_until_serving(&process.endpoint(), dir.path()).await;
+        let mut profiles = Vec::new();
+        for index in 0..2 {
+            profiles.push(start(&format!("profiles-{index}"), "profiles", &[]).ready().await);
         }
+        let backends: Vec<String> = profiles.iter().map(Process::endpoint).collect();
+        let gateway = start("gateway", "gateway", &backends).ready().await;
+        let second_gateway = start("gateway-2", "gateway", &backends).ready().await;
         Some(Self {
             gateway,
             second_gateway,
@@ -157,7 +152,49 @@ impl Distributed {
     }
 }
 
-async fn wait_until_serving(endpoint: &str, logs: &Path) {
+/// A process started but not yet known to be serving.
+struct Starting {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Starting {
+    /// Waits for the process to log its address and answer health checks there.
+    async fn ready(mut self) -> Process {
+        let started = Instant::now();
+        let port = loop {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if let Some(port) = log.lines().find_map(listening_port) {
+                break port;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited ({status}) before listening:\n{log}", self.log.display());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{} did not start:\n{log}",
+                self.log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let process = Process { port, child: self.child };
+        wait_until_serving(&process.endpoint(), &self.log).await;
+        process
+    }
+}
+
+/// The port in an "involve is listening" log line (JSON format).
+fn listening_port(line: &str) -> Option<u16> {
+    let record: serde_json::Value = serde_json::from_str(line).ok()?;
+    let fields = record.get("fields")?;
+    if fields.get("message")?.as_str()? != "involve is listening" {
+        return None;
+    }
+    let address: std::net::SocketAddr = fields.get("address")?.as_str()?.parse().ok()?;
+    Some(address.port())
+}
+
+async fn wait_until_serving(endpoint: &str, log: &Path) {
     let started = Instant::now();
     loop {
         if let Ok(channel) =
@@ -171,8 +208,8 @@ async fn wait_until_serving(endpoint: &str, logs: &Path) {
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "{endpoint} did not come up; logs in {}",
-            logs.display()
+            "{endpoint} did not come up; log in {}",
+            log.display()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
