@@ -83,9 +83,15 @@ async fn wait_healthy(endpoint: &str) -> anyhow::Result<()> {
     }
 }
 
-async fn admin_credential(involve: &Path, config: &Path) -> anyhow::Result<String> {
+/// A new credential's secret, created offline with `involve admin`.
+pub(crate) async fn admin_credential(
+    involve: &Path,
+    config: &Path,
+    organisation: &str,
+    role: &str,
+) -> anyhow::Result<String> {
     let output = Command::new(involve)
-        .args(["admin", "create-credential", "--organisation", "council", "--role", "OPERATOR", "--config"])
+        .args(["admin", "create-credential", "--organisation", organisation, "--role", role, "--config"])
         .arg(config)
         .output()
         .await?;
@@ -272,10 +278,10 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
     let status =
         Command::new(involve).args(["migrate", "--config"]).arg(&distributed_config).status().await?;
     anyhow::ensure!(status.success(), "involve migrate failed");
-    let distributed_operator = admin_credential(involve, &distributed_config).await?;
+    let distributed_operator = admin_credential(involve, &distributed_config, "council", "OPERATOR").await?;
     let all_in_one_config = dir.path().join("all-in-one-admin.toml");
     std::fs::write(&all_in_one_config, &all_in_one)?;
-    let all_in_one_operator = admin_credential(involve, &all_in_one_config).await?;
+    let all_in_one_operator = admin_credential(involve, &all_in_one_config, "council", "OPERATOR").await?;
 
     let profiles =
         start(involve, dir.path(), "profiles", Some("profiles"), &distributed(profiles_port), profiles_port)

@@ -63,7 +63,7 @@ struct Args {
 }
 
 /// Rows per statement in the raw insert: the same batch size the service uses.
-const RAW_BATCH: usize = 500;
+const RAW_BATCH: usize = 512;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

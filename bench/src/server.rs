@@ -43,19 +43,9 @@ impl Backend {
 pub(crate) struct ServerProcess {
     child: tokio::process::Child,
     channel: Channel,
+    /// The benchmark's partner credential: it imports and reads as one landlord.
+    secret: String,
     _dir: tempfile::TempDir,
-}
-
-/// A partner's request: the benchmark imports as one landlord.
-fn as_partner<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("x-involve-organisation", tonic::metadata::MetadataValue::from_static("organisations/bench"));
-    request
-        .metadata_mut()
-        .insert("x-involve-role", tonic::metadata::MetadataValue::from_static("PARTNER_INTEGRATION"));
-    request
 }
 
 impl ServerProcess {
@@ -63,20 +53,31 @@ impl ServerProcess {
         let dir = tempfile::tempdir()?;
         // Ask the kernel for a free port, then hand it to the server.
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let database = match backend {
+            Backend::Sqlite => String::new(),
+            Backend::Postgres { .. } => {
+                format!("[database]\nurl = \"{}\"\n", backend.fresh_database_url(dir.path()).await?)
+            }
+        };
+        let config = dir.path().join("involve.toml");
+        std::fs::write(
+            &config,
+            format!("listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{database}", dir.path().display()),
+        )?;
+        let secret = crate::gateway_load::admin_credential(involve, &config, "bench", "PARTNER_INTEGRATION")
+            .await
+            .context("cannot create the benchmark's credential")?;
         let log = std::fs::File::create(dir.path().join("server.log"))?;
-        let mut command = tokio::process::Command::new(involve);
-        command
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(dir.path())
+        let child = tokio::process::Command::new(involve)
+            .args(["serve", "--config"])
+            .arg(&config)
             .env("INVOLVE__TELEMETRY__LOG_FILTER", "warn")
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(log)
-            .kill_on_drop(true);
-        if let Backend::Postgres { .. } = backend {
-            command.env("INVOLVE__DATABASE__URL", backend.fresh_database_url(dir.path()).await?);
-        }
-        let child = command.spawn().with_context(|| format!("cannot start {}", involve.display()))?;
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", involve.display()))?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
         let channel = loop {
@@ -93,7 +94,16 @@ impl ServerProcess {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        Ok(Self { child, channel, _dir: dir })
+        Ok(Self { child, channel, secret, _dir: dir })
+    }
+
+    /// A request as the benchmark's partner landlord.
+    fn as_partner<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Ok(value) = format!("Bearer {}", self.secret).parse() {
+            request.metadata_mut().insert("authorization", value);
+        }
+        request
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -108,7 +118,7 @@ impl ServerProcess {
     pub(crate) async fn import(&self, count: u64, prefix: &str) -> anyhow::Result<ImportOutcome> {
         let prefix = prefix.to_owned();
         let rows = tokio_stream::iter((0..count).map(move |index| rows::import_row(index, &prefix)));
-        let mut answers = self.client().import_customers(as_partner(rows)).await?.into_inner();
+        let mut answers = self.client().import_customers(self.as_partner(rows)).await?.into_inner();
         let mut outcome = ImportOutcome::default();
         while let Some(answer) = answers.message().await? {
             outcome.add(&answer);
@@ -128,12 +138,12 @@ impl ServerProcess {
         let mut token = String::new();
         let mut depth = 0_u64;
         loop {
-            let page = client.list_customers(as_partner(list(500, token.clone()))).await?.into_inner();
+            let page = client.list_customers(self.as_partner(list(500, token.clone()))).await?.into_inner();
             if page.next_page_token.is_empty() {
                 break;
             }
             let ahead = client
-                .list_customers(as_partner(list(500, page.next_page_token.clone())))
+                .list_customers(self.as_partner(list(500, page.next_page_token.clone())))
                 .await?
                 .into_inner();
             if ahead.next_page_token.is_empty() {
@@ -148,7 +158,8 @@ impl ServerProcess {
                 let mut taken = Vec::with_capacity(samples);
                 for _ in 0..samples {
                     let started = Instant::now();
-                    let page = client.list_customers(as_partner(list(50, token.clone()))).await?.into_inner();
+                    let page =
+                        client.list_customers(self.as_partner(list(50, token.clone()))).await?.into_inner();
                     taken.push(started.elapsed());
                     anyhow::ensure!(page.customers.len() == 50, "a full page was expected");
                 }

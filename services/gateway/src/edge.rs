@@ -315,11 +315,14 @@ fn peer_address(request: &http::Request<Body>) -> Option<std::net::IpAddr> {
 }
 
 /// Readies a request for a backend: a deadline when it brought none, no
-/// principal claims of its own, and the trace context of the gateway's span.
+/// principal claims of its own, no credential (services never need the
+/// partner's secret, so it goes no further than the edge), and the trace context
+/// of the gateway's span.
 fn prepare(request: &mut http::Request<Body>, default_deadline: Duration, trace: &opentelemetry::Context) {
     let headers = request.headers_mut();
     headers.remove(PRINCIPAL_HEADER);
     headers.remove(SIGNATURE_HEADER);
+    headers.remove(http::header::AUTHORIZATION);
     if !headers.contains_key("grpc-timeout") {
         // gRPC timeouts are at most eight digits; whole seconds are plenty here.
         if let Ok(value) = format!("{}S", default_deadline.as_secs().clamp(1, 99_999_999)).parse() {
@@ -422,5 +425,32 @@ impl Drop for AuditedBody {
         // Dropped before its end: the caller went away mid-response.
         let status = self.header_status.unwrap_or(Code::Cancelled);
         self.finish(status);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forwarded_request_carries_no_credential_or_claims_and_has_a_deadline() {
+        let mut request = http::Request::new(Body::empty());
+        let headers = request.headers_mut();
+        headers.insert(http::header::AUTHORIZATION, "Bearer inv_secret".parse().unwrap());
+        headers.insert(PRINCIPAL_HEADER, "forged".parse().unwrap());
+        headers.insert(SIGNATURE_HEADER, "forged".parse().unwrap());
+        headers.insert("x-request-id", "kept".parse().unwrap());
+        prepare(&mut request, Duration::from_secs(30), &opentelemetry::Context::new());
+        let headers = request.headers();
+        assert!(headers.get(http::header::AUTHORIZATION).is_none());
+        assert!(headers.get(PRINCIPAL_HEADER).is_none() && headers.get(SIGNATURE_HEADER).is_none());
+        assert_eq!(headers.get("grpc-timeout").unwrap(), "30S");
+        assert_eq!(headers.get("x-request-id").unwrap(), "kept");
+
+        // A caller's own deadline stands.
+        let mut request = http::Request::new(Body::empty());
+        request.headers_mut().insert("grpc-timeout", "250m".parse().unwrap());
+        prepare(&mut request, Duration::from_secs(30), &opentelemetry::Context::new());
+        assert_eq!(request.headers().get("grpc-timeout").unwrap(), "250m");
     }
 }

@@ -26,7 +26,7 @@ use crate::error::ProfileError;
 use crate::store::{ImportOutcome, ImportRow, Store};
 
 /// Rows committed per transaction at most.
-pub(crate) const BATCH_ROWS: usize = 500;
+pub(crate) const BATCH_ROWS: usize = persistence::bulk::MAX_CHUNK;
 /// Rows written before planner statistics are refreshed; then again each time the
 /// rows written have doubled, and once at the end.
 const STATISTICS_AFTER_ROWS: u64 = 5_000;
