@@ -299,62 +299,25 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
 
     let connections = 4;
     let key = HandoffKey::from_secret(SECRET);
+    let paths = [
+        (profiles.endpoint(), Auth::Signed(key), customer.clone()),
+        (gateway.endpoint(), Auth::Bearer(partner.clone()), customer),
+        (combined.endpoint(), Auth::Bearer(combined_partner), combined_customer),
+    ];
     // Warm every path once.
-    let warm = Duration::from_millis(500);
-    load(&profiles.endpoint(), Auth::Signed(key.clone()), &customer, concurrency, connections, warm).await?;
-    load(&gateway.endpoint(), Auth::Bearer(partner.clone()), &customer, concurrency, connections, warm)
-        .await?;
-    load(
-        &combined.endpoint(),
-        Auth::Bearer(combined_partner.clone()),
-        &combined_customer,
-        concurrency,
-        connections,
-        warm,
-    )
-    .await?;
-
+    for (endpoint, auth, name) in &paths {
+        load(endpoint, auth.clone(), name, concurrency, connections, Duration::from_millis(500)).await?;
+    }
     let round = duration / ROUNDS;
-    let (mut direct, mut through, mut combined_load) = (Load::default(), Load::default(), Load::default());
-    for turn in 0..ROUNDS {
-        for path in 0..3 {
-            match (path + turn) % 3 {
-                0 => direct.add(
-                    load(
-                        &profiles.endpoint(),
-                        Auth::Signed(key.clone()),
-                        &customer,
-                        concurrency,
-                        connections,
-                        round,
-                    )
-                    .await?,
-                ),
-                1 => through.add(
-                    load(
-                        &gateway.endpoint(),
-                        Auth::Bearer(partner.clone()),
-                        &customer,
-                        concurrency,
-                        connections,
-                        round,
-                    )
-                    .await?,
-                ),
-                _ => combined_load.add(
-                    load(
-                        &combined.endpoint(),
-                        Auth::Bearer(combined_partner.clone()),
-                        &combined_customer,
-                        concurrency,
-                        connections,
-                        round,
-                    )
-                    .await?,
-                ),
-            }
+    let mut totals = [Load::default(), Load::default(), Load::default()];
+    for turn in 0..ROUNDS as usize {
+        for offset in 0..paths.len() {
+            let path = (turn + offset) % paths.len();
+            let (endpoint, auth, name) = &paths[path];
+            totals[path].add(load(endpoint, auth.clone(), name, concurrency, connections, round).await?);
         }
     }
+    let [direct, through, combined_load] = totals;
     let direct_rate = report("direct to the profiles process", &direct);
     let through_rate = report("through the gateway (distributed)", &through);
     let combined_rate = report("through the gateway (all-in-one)", &combined_load);

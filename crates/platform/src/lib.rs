@@ -2,6 +2,7 @@
 //! server bootstrap (health, reflection, limits, graceful shutdown), the caller's
 //! principal, and the one mapping from errors to `tonic::Status`.
 
+pub mod body;
 pub mod config;
 pub mod error;
 pub mod overload;

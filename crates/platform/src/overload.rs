@@ -15,8 +15,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body::{Frame, SizeHint};
 use opentelemetry::metrics::Counter;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
@@ -24,6 +22,7 @@ use tonic::body::Body;
 use tower::{Layer, Service};
 
 use crate::ApiError;
+use crate::body::{BodyEnd, OnBodyEnd, WatchedBody};
 
 /// The error domain of refusals made by the server itself.
 pub const SERVER_ERROR_DOMAIN: &str = "involve.dev";
@@ -89,7 +88,7 @@ where
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
-            Ok(response.map(|body| Body::new(HoldingPermit { inner: body, permit: Some(permit) })))
+            Ok(response.map(|body| Body::new(WatchedBody::new(body, FreesPlace(permit)))))
         })
     }
 }
@@ -100,41 +99,13 @@ fn overloaded() -> http::Response<Body> {
     status.into_http()
 }
 
-/// A response body that keeps its call's place in flight until it ends (or is
-/// dropped unfinished, when the caller goes away).
-struct HoldingPermit {
-    inner: Body,
-    permit: Option<OwnedSemaphorePermit>,
-}
+/// A call's place in flight, freed when its response ends (or is dropped
+/// unfinished, when the caller goes away).
+struct FreesPlace(OwnedSemaphorePermit);
 
-impl http_body::Body for HoldingPermit {
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        let ended = match &polled {
-            Poll::Ready(Some(Ok(frame))) => frame.is_trailers(),
-            Poll::Ready(Some(Err(_)) | None) => true,
-            Poll::Pending => false,
-        };
-        if ended {
-            // Before the last frame is written, so a caller that has seen its
-            // call end can never find the place still taken.
-            self.permit = None;
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+impl OnBodyEnd for FreesPlace {
+    fn on_end(self, _end: BodyEnd<'_>) {
+        drop(self.0);
     }
 }
 
@@ -153,7 +124,7 @@ mod tests {
     > + Clone {
         tower::service_fn(|_request: http::Request<Body>| {
             std::future::ready(Ok(http::Response::new(Body::new(http_body_util::Full::new(
-                Bytes::from_static(b"done"),
+                bytes::Bytes::from_static(b"done"),
             )))))
         })
     }

@@ -124,12 +124,7 @@ where
                 (Ok(_) | Err(_), _) => organisation,
             };
             let code = match &result {
-                Ok(response) => response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|value| value.parse::<i32>().ok())
-                    .map_or(tonic::Code::Ok, tonic::Code::from_i32),
+                Ok(response) => crate::body::grpc_status(response.headers()).unwrap_or(tonic::Code::Ok),
                 Err(_) => tonic::Code::Unknown,
             };
             let elapsed = started.elapsed();

@@ -14,10 +14,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body::{Frame, SizeHint};
 use opentelemetry::propagation::Injector;
 use platform::ApiError;
+use platform::body::{BodyEnd, OnBodyEnd, WatchedBody};
 use platform::principal::{PRINCIPAL_HEADER, RESOURCE_HEADER, SIGNATURE_HEADER, SPECIAL_CATEGORY_HEADER};
 use prost::Message as _;
 use tonic::body::Body;
@@ -271,19 +270,18 @@ impl EdgeInner {
         response.extensions_mut().insert(principal);
         let resource = take_header(&mut response, RESOURCE_HEADER);
         let special_category = take_header(&mut response, SPECIAL_CATEGORY_HEADER) == "true";
-        let header_status = response
-            .headers()
-            .get("grpc-status")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<i32>().ok())
-            .map(Code::from_i32);
+        let header_status = platform::body::grpc_status(response.headers());
         let (parts, body) = response.into_parts();
-        let audited = AuditedBody {
-            inner: body,
-            call: Some((pending, resource, special_category)),
-            header_status,
-            audit: self.audit.clone(),
-        };
+        let audited = WatchedBody::new(
+            body,
+            AuditOnEnd {
+                call: pending,
+                resource,
+                special_category,
+                header_status,
+                audit: self.audit.clone(),
+            },
+        );
         http::Response::from_parts(parts, Body::new(audited))
     }
 }
@@ -359,72 +357,22 @@ async fn call_infallible(service: InnerService, request: http::Request<Body>) ->
     }
 }
 
-/// A response body that records its call in the audit log when it ends, with
-/// the status from its trailers (or its headers, for trailers-only errors).
-struct AuditedBody {
-    inner: Body,
-    call: Option<(PendingCall, String, bool)>,
+/// Records a call in the audit log when its response ends, with the status
+/// from its trailers (or its headers, for trailers-only errors).
+struct AuditOnEnd {
+    call: PendingCall,
+    resource: String,
+    special_category: bool,
     header_status: Option<Code>,
     audit: AuditLog,
 }
 
-impl AuditedBody {
-    fn finish(&mut self, status: Code) {
-        if let Some((pending, resource, special_category)) = self.call.take() {
-            let elapsed = pending.started.elapsed();
-            tracing::debug!(elapsed_ms = elapsed.as_secs_f64() * 1000.0, code = ?status, "call finished");
-            self.audit.record(pending.finish(status, resource, special_category));
-        }
-    }
-}
-
-impl http_body::Body for AuditedBody {
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(trailers) = frame.trailers_ref() {
-                    let status = trailers
-                        .get("grpc-status")
-                        .and_then(|value| value.to_str().ok())
-                        .and_then(|value| value.parse::<i32>().ok())
-                        .map_or(Code::Unknown, Code::from_i32);
-                    self.finish(status);
-                }
-            }
-            Poll::Ready(Some(Err(status))) => {
-                let code = status.code();
-                self.finish(code);
-            }
-            Poll::Ready(None) => {
-                let status = self.header_status.unwrap_or(Code::Ok);
-                self.finish(status);
-            }
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for AuditedBody {
-    fn drop(&mut self) {
-        // Dropped before its end: the caller went away mid-response.
-        let status = self.header_status.unwrap_or(Code::Cancelled);
-        self.finish(status);
+impl OnBodyEnd for AuditOnEnd {
+    fn on_end(self, end: BodyEnd<'_>) {
+        let status = end.code(self.header_status);
+        let elapsed = self.call.started.elapsed();
+        tracing::debug!(elapsed_ms = elapsed.as_secs_f64() * 1000.0, code = ?status, "call finished");
+        self.audit.record(self.call.finish(status, self.resource, self.special_category));
     }
 }
 
