@@ -17,7 +17,7 @@ use platform::{HandoffKey, Principal, Role};
 use tokio::process::{Child, Command};
 use tonic::transport::Channel;
 
-use crate::{Latency, memory};
+use crate::{Latency, memory, server};
 
 const SECRET: &str = "bench-signing-secret-0123456789";
 
@@ -65,42 +65,8 @@ async fn start(
         .kill_on_drop(true)
         .spawn()?;
     let process = Process { child, port };
-    wait_healthy(&process.endpoint()).await?;
+    server::wait_healthy(&process.endpoint()).await?;
     Ok(process)
-}
-
-async fn wait_healthy(endpoint: &str) -> anyhow::Result<()> {
-    let started = Instant::now();
-    loop {
-        if let Ok(channel) = Channel::from_shared(endpoint.to_owned())?.connect().await {
-            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-            if health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.is_ok() {
-                return Ok(());
-            }
-        }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "{endpoint} did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A new credential's secret, created offline with `involve admin`.
-pub(crate) async fn admin_credential(
-    involve: &Path,
-    config: &Path,
-    organisation: &str,
-    role: &str,
-) -> anyhow::Result<String> {
-    let output = Command::new(involve)
-        .args(["admin", "create-credential", "--organisation", organisation, "--role", role, "--config"])
-        .arg(config)
-        .output()
-        .await?;
-    anyhow::ensure!(
-        output.status.success(),
-        "involve admin failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
 }
 
 fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {
@@ -278,10 +244,12 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
     let status =
         Command::new(involve).args(["migrate", "--config"]).arg(&distributed_config).status().await?;
     anyhow::ensure!(status.success(), "involve migrate failed");
-    let distributed_operator = admin_credential(involve, &distributed_config, "council", "OPERATOR").await?;
+    let distributed_operator =
+        server::admin_credential(involve, &distributed_config, "council", "OPERATOR").await?;
     let all_in_one_config = dir.path().join("all-in-one-admin.toml");
     std::fs::write(&all_in_one_config, &all_in_one)?;
-    let all_in_one_operator = admin_credential(involve, &all_in_one_config, "council", "OPERATOR").await?;
+    let all_in_one_operator =
+        server::admin_credential(involve, &all_in_one_config, "council", "OPERATOR").await?;
 
     let profiles =
         start(involve, dir.path(), "profiles", Some("profiles"), &distributed(profiles_port), profiles_port)

@@ -40,6 +40,44 @@ impl Backend {
     }
 }
 
+/// A channel to `endpoint` once it answers health checks (within a minute).
+pub(crate) async fn wait_healthy(endpoint: &str) -> anyhow::Result<Channel> {
+    let started = Instant::now();
+    loop {
+        if let Ok(channel) = Channel::from_shared(endpoint.to_owned())?.connect().await {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+            if health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.is_ok() {
+                return Ok(channel);
+            }
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "{endpoint} did not come up; see its log"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A new credential's secret, created offline with `involve admin`.
+pub(crate) async fn admin_credential(
+    involve: &Path,
+    config: &Path,
+    organisation: &str,
+    role: &str,
+) -> anyhow::Result<String> {
+    let output = tokio::process::Command::new(involve)
+        .args(["admin", "create-credential", "--organisation", organisation, "--role", role, "--config"])
+        .arg(config)
+        .output()
+        .await?;
+    anyhow::ensure!(
+        output.status.success(),
+        "involve admin failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
+}
+
 pub(crate) struct ServerProcess {
     child: tokio::process::Child,
     channel: Channel,
@@ -64,7 +102,7 @@ impl ServerProcess {
             &config,
             format!("listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{database}", dir.path().display()),
         )?;
-        let secret = crate::gateway_load::admin_credential(involve, &config, "bench", "PARTNER_INTEGRATION")
+        let secret = admin_credential(involve, &config, "bench", "PARTNER_INTEGRATION")
             .await
             .context("cannot create the benchmark's credential")?;
         let log = std::fs::File::create(dir.path().join("server.log"))?;
@@ -78,22 +116,7 @@ impl ServerProcess {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("cannot start {}", involve.display()))?;
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        let channel = loop {
-            if let Ok(channel) = Channel::from_shared(endpoint.clone())?.connect().await {
-                let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-                let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
-                if health.check(request).await.is_ok() {
-                    break channel;
-                }
-            }
-            anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(60),
-                "the server did not come up; see its log"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let channel = wait_healthy(&format!("http://127.0.0.1:{port}")).await?;
         Ok(Self { child, channel, secret, _dir: dir })
     }
 
