@@ -138,22 +138,29 @@ impl KnownCredential {
         })
     }
 
+    /// The rotated-out secret's hash while its grace period lasts.
+    fn previous_hash_at(&self, now: DateTime<Utc>) -> Option<&str> {
+        self.previous_secret_hash
+            .as_deref()
+            .filter(|_| self.previous_secret_expire_time.is_some_and(|until| until > now))
+    }
+
     /// Whether a secret that matched `hash` is still this credential's secret.
     fn accepts(&self, hash: &str, now: DateTime<Utc>) -> bool {
-        hash == self.secret_hash
-            || (self.previous_secret_hash.as_deref() == Some(hash)
-                && self.previous_secret_expire_time.is_some_and(|until| until > now))
+        hash == self.secret_hash || self.previous_hash_at(now) == Some(hash)
+    }
+
+    /// The caller, for a secret verified before against `hash`.
+    fn caller_for_verified(&self, hash: &str, now: DateTime<Utc>) -> Result<Authenticated, AuthError> {
+        if self.accepts(hash, now) { Ok(self.caller.clone()) } else { Err(AuthError::Invalid) }
     }
 
     /// The hashes a presented secret may be checked against at `now`.
     fn candidate_hashes(&self, now: DateTime<Utc>) -> Vec<String> {
-        let mut hashes = vec![self.secret_hash.clone()];
-        if let Some(previous) = &self.previous_secret_hash
-            && self.previous_secret_expire_time.is_some_and(|until| until > now)
-        {
-            hashes.push(previous.clone());
-        }
-        hashes
+        std::iter::once(self.secret_hash.as_str())
+            .chain(self.previous_hash_at(now))
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -288,16 +295,13 @@ impl Authenticator {
             .trim();
         let presented = PresentedToken::parse(token).ok_or(AuthError::Malformed)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let result = self.recognise(&presented, &digest, peer).await;
-        if let (Err(err), Some(peer)) = (&result, peer)
+        let peer = peer.map(|address| address.to_string());
+        let result = self.recognise(&presented, &digest, peer.as_deref()).await;
+        if let (Err(err), Some(peer)) = (&result, &peer)
             && err.is_failed_attempt()
         {
             // Counting only; the refusal itself comes before the next lookup.
-            let _ = self.failures.check(
-                &peer.to_string(),
-                self.settings.failed_attempts_per_minute,
-                Instant::now(),
-            );
+            let _ = self.failures.check(peer, self.settings.failed_attempts_per_minute, Instant::now());
         }
         result
     }
@@ -306,7 +310,7 @@ impl Authenticator {
         &self,
         presented: &PresentedToken,
         digest: &[u8; 32],
-        peer: Option<IpAddr>,
+        peer: Option<&str>,
     ) -> Result<Authenticated, AuthError> {
         let id = presented.id.as_str();
         let verified_hash = self.verified_hash(digest, id);
@@ -314,7 +318,7 @@ impl Authenticator {
             && let Some(peer) = peer
         {
             self.failures
-                .peek(&peer.to_string(), self.settings.failed_attempts_per_minute, Instant::now())
+                .peek(peer, self.settings.failed_attempts_per_minute, Instant::now())
                 .map_err(|retry_after| AuthError::TooManyFailures { retry_after })?;
         }
         let known = self.known(id).await?.ok_or(AuthError::Invalid)?;
@@ -326,22 +330,14 @@ impl Authenticator {
         }
         if let Some(hash) = verified_hash {
             // Verified before: still good only while that hash is the secret's.
-            return if known.accepts(&hash, now) {
-                Ok(known.caller.clone())
-            } else {
-                Err(AuthError::Invalid)
-            };
+            return known.caller_for_verified(&hash, now);
         }
 
         // One check per token at a time; whoever waited finds its result.
         let checking = CheckingToken::new(self, *digest);
         let _held = checking.lock.lock().await;
         if let Some(hash) = self.verified_hash(digest, id) {
-            return if known.accepts(&hash, now) {
-                Ok(known.caller.clone())
-            } else {
-                Err(AuthError::Invalid)
-            };
+            return known.caller_for_verified(&hash, now);
         }
         let Ok(_permit) = self.slow_checks.acquire().await else { return Err(AuthError::Invalid) };
         self.hash_checks.fetch_add(1, Ordering::Relaxed);
@@ -470,18 +466,31 @@ mod tests {
         Arc::new(Authenticator::new(Arc::clone(store), settings))
     }
 
+    /// A store holding one credential, and an authenticator that has read it.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Arc<Store>,
+        auth: Arc<Authenticator>,
+        name: String,
+        secret: String,
+    }
+
+    async fn fixture(organisation: &str, role: Role) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let (name, secret) = crate::bootstrap_credential(&store, organisation, role, "tests").await.unwrap();
+        let auth = authenticator(&store);
+        auth.refresh().await.unwrap();
+        Fixture { _dir: dir, store, auth, name, secret }
+    }
+
     fn bearer(secret: &str) -> http::HeaderValue {
         format!("Bearer {secret}").parse().unwrap()
     }
 
     #[tokio::test]
     async fn a_burst_presenting_one_new_secret_costs_one_slow_check() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(&dir).await;
-        let (_, secret) =
-            crate::bootstrap_credential(&store, "council", Role::Operator, "ops").await.unwrap();
-        let auth = authenticator(&store);
-        auth.refresh().await.unwrap();
+        let Fixture { _dir, auth, secret, .. } = fixture("council", Role::Operator).await;
         let mut calls = tokio::task::JoinSet::new();
         for _ in 0..64 {
             let (auth, header) = (Arc::clone(&auth), bearer(&secret));
@@ -497,12 +506,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_revocation_made_elsewhere_arrives_with_the_next_refresh() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(&dir).await;
-        let (name, secret) =
-            crate::bootstrap_credential(&store, "riverside", Role::PartnerIntegration, "feed").await.unwrap();
-        let (this, other) = (authenticator(&store), authenticator(&store));
-        this.refresh().await.unwrap();
+        let Fixture { _dir, store, auth: this, name, secret } =
+            fixture("riverside", Role::PartnerIntegration).await;
+        let other = authenticator(&store);
         let header = bearer(&secret);
         this.authenticate(Some(&header), LOOPBACK).await.unwrap();
 
@@ -525,12 +531,7 @@ mod tests {
 
     #[tokio::test]
     async fn failed_attempts_are_limited_per_address_without_locking_out_verified_callers() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(&dir).await;
-        let (_, secret) =
-            crate::bootstrap_credential(&store, "riverside", Role::PartnerIntegration, "feed").await.unwrap();
-        let auth = authenticator(&store);
-        auth.refresh().await.unwrap();
+        let Fixture { _dir, auth, secret, .. } = fixture("riverside", Role::PartnerIntegration).await;
         auth.authenticate(Some(&bearer(&secret)), LOOPBACK).await.unwrap();
 
         // 60 a minute: a burst of ten, then one a second.
