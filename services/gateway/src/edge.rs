@@ -152,8 +152,8 @@ impl Service<http::Request<Body>> for Edge {
     }
 }
 
-fn refusal(err: ApiError) -> http::Response<Body> {
-    err.into_status(ERROR_DOMAIN).into_http()
+fn refusal(err: ApiError) -> Status {
+    err.into_status(ERROR_DOMAIN)
 }
 
 /// What the audit row of a call knows before the call ends.
@@ -188,6 +188,12 @@ impl PendingCall {
 }
 
 impl EdgeInner {
+    /// Answers a call the edge refuses itself, auditing it with the same status.
+    fn refuse(&self, pending: PendingCall, status: Status) -> http::Response<Body> {
+        self.audit.record(pending.finish(status.code(), String::new(), false));
+        status.into_http()
+    }
+
     async fn handle(&self, mut request: http::Request<Body>) -> http::Response<Body> {
         let method = request.uri().path().trim_start_matches('/').to_owned();
         let service = method.split('/').next().unwrap_or_default().to_owned();
@@ -210,11 +216,7 @@ impl EdgeInner {
         let caller =
             match self.auth.authenticate(request.headers().get(http::header::AUTHORIZATION), peer).await {
                 Ok(caller) => caller,
-                Err(err) => {
-                    let refused = auth_refusal(err);
-                    self.audit.record(pending.finish(refused.0, String::new(), false));
-                    return refused.1;
-                }
+                Err(err) => return self.refuse(pending, auth_refusal(err)),
             };
         let Authenticated { principal, credential, credential_id, rate_limit_per_minute } = caller;
         pending.credential = credential;
@@ -223,27 +225,27 @@ impl EdgeInner {
         tracing::Span::current().record("organisation", principal.organisation.as_str());
 
         if !policy::allows(principal.role, &service) {
-            self.audit.record(pending.finish(Code::PermissionDenied, String::new(), false));
-            return refusal(ApiError::PermissionDenied {
+            let denied = ApiError::PermissionDenied {
                 reason: "ROLE_NOT_PERMITTED",
                 message: format!("the {} role may not call {service}", principal.role.as_str()),
-            });
+            };
+            return self.refuse(pending, refusal(denied));
         }
         if let Err(retry_after) = self.limiter.check(&credential_id, rate_limit_per_minute, Instant::now()) {
-            self.audit.record(pending.finish(Code::ResourceExhausted, String::new(), false));
-            return refusal(ApiError::ResourceExhausted {
+            let limited = ApiError::ResourceExhausted {
                 reason: "RATE_LIMITED",
                 message: format!("this credential may make {rate_limit_per_minute} calls a minute"),
                 retry_after,
-            });
+            };
+            return self.refuse(pending, refusal(limited));
         }
         let backend = if service == policy::ADMIN_SERVICE {
             Backend::InProcess(self.local.clone())
         } else if let Some(backend) = self.routes.get(&service) {
             backend.clone()
         } else {
-            self.audit.record(pending.finish(Code::Unimplemented, String::new(), false));
-            return Status::unimplemented(format!("no service {service} behind this gateway")).into_http();
+            let unknown = Status::unimplemented(format!("no service {service} behind this gateway"));
+            return self.refuse(pending, unknown);
         };
 
         prepare(&mut request, self.settings.default_deadline, &trace);
@@ -258,11 +260,11 @@ impl EdgeInner {
                     Ok(response) => response,
                     Err(err) => {
                         tracing::warn!(error = %err, service = %service, "backend unreachable");
-                        self.audit.record(pending.finish(Code::Unavailable, String::new(), false));
-                        return refusal(ApiError::Unavailable {
+                        let unavailable = ApiError::Unavailable {
                             reason: "BACKEND_UNAVAILABLE",
                             retry_after: Duration::from_millis(500),
-                        });
+                        };
+                        return self.refuse(pending, refusal(unavailable));
                     }
                 }
             }
@@ -286,7 +288,7 @@ impl EdgeInner {
     }
 }
 
-fn auth_refusal(err: AuthError) -> (Code, http::Response<Body>) {
+fn auth_refusal(err: AuthError) -> Status {
     let reason = err.reason();
     let api = match err {
         AuthError::Unavailable(_) => ApiError::Unavailable { reason, retry_after: Duration::from_secs(1) },
@@ -299,8 +301,7 @@ fn auth_refusal(err: AuthError) -> (Code, http::Response<Body>) {
         | AuthError::Revoked
         | AuthError::Expired => ApiError::Unauthenticated { reason, message: err.to_string() },
     };
-    let status = api.into_status(ERROR_DOMAIN);
-    (status.code(), status.into_http())
+    refusal(api)
 }
 
 /// The caller's address, as the listener accepted it.
