@@ -89,3 +89,34 @@ impl MigrationTrait for CreateIdempotencyKeys {
         manager.drop_table(Table::drop().table("idempotency_keys").to_owned()).await
     }
 }
+
+/// Adds `idempotency_keys.request_digest`, so a reused `request_id` with another
+/// request is told apart from a retry. Older keys keep NULL and replay as before.
+#[derive(Debug)]
+pub struct AddIdempotencyRequestDigest;
+
+impl MigrationName for AddIdempotencyRequestDigest {
+    fn name(&self) -> &str {
+        "m0006_shared_add_idempotency_request_digest"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for AddIdempotencyRequestDigest {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("idempotency_keys")
+                    .add_column(ColumnDef::new("request_digest").string().null())
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(Table::alter().table("idempotency_keys").drop_column("request_digest").to_owned())
+            .await
+    }
+}

@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod overload;
 pub mod principal;
+pub mod purpose;
 pub mod rpc;
 pub mod server;
 pub mod shutdown;

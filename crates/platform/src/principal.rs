@@ -31,10 +31,8 @@ pub const SIGNATURE_HEADER: &str = "x-involve-principal-signature";
 pub const RESOURCE_HEADER: &str = "x-involve-resource";
 /// Response metadata a service sets when a call read or wrote special-category data.
 pub const SPECIAL_CATEGORY_HEADER: &str = "x-involve-special-category";
-/// Why a caller says it is calling; recorded in the audit log.
-pub const PURPOSE_HEADER: &str = "x-involve-purpose";
-
-const MAX_PURPOSE_LEN: usize = 200;
+/// Why a caller says it is calling; recorded in the audit log (see [`crate::purpose`]).
+pub use crate::purpose::PURPOSE_HEADER;
 /// How long a signed principal stays valid: long enough for clock skew between
 /// hosts, short enough that a captured one is soon useless.
 const SIGNATURE_LIFETIME: Duration = Duration::from_secs(120);
@@ -252,12 +250,14 @@ pub struct RequestContext {
     pub principal: Principal,
     /// `involve.profiles.v1.CustomerProfiles/GetCustomer`.
     pub method: String,
-    pub purpose: String,
+    /// A code from [`crate::purpose::PURPOSES`], or [`crate::purpose::NOT_STATED`].
+    pub purpose: &'static str,
     pub trace_id: String,
 }
 
 impl RequestContext {
-    /// The caller of `request`, or UNAUTHENTICATED.
+    /// The caller of `request`, or UNAUTHENTICATED; INVALID_ARGUMENT when the
+    /// stated purpose is not a known code.
     pub fn of<T>(request: &tonic::Request<T>) -> Result<Self, ApiError> {
         let extensions = request.extensions();
         let principal = match extensions.get::<Principal>() {
@@ -273,13 +273,13 @@ impl RequestContext {
             }
         };
         let method = extensions.get::<CalledMethod>().map(|method| method.0.clone()).unwrap_or_default();
-        let purpose = request
-            .metadata()
-            .get(PURPOSE_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .map(|purpose| purpose.chars().take(MAX_PURPOSE_LEN).collect::<String>())
-            .filter(|purpose| !purpose.trim().is_empty())
-            .unwrap_or_else(|| method.clone());
+        let stated = match request.metadata().get(PURPOSE_HEADER).map(|value| value.to_str()) {
+            None => None,
+            Some(Ok(text)) => Some(text),
+            // Not ASCII: certainly not a code.
+            Some(Err(_)) => Some("\u{fffd}"),
+        };
+        let purpose = crate::purpose::parse(stated).map_err(ApiError::invalid)?;
         Ok(Self { principal, method, purpose, trace_id: crate::telemetry::current_trace_id() })
     }
 
@@ -290,7 +290,7 @@ impl RequestContext {
             role: self.principal.role.as_str().to_owned(),
             subject: self.principal.subject.clone(),
             method: self.method.clone(),
-            purpose: self.purpose.clone(),
+            purpose: self.purpose.to_owned(),
             trace_id: self.trace_id.clone(),
         }
     }

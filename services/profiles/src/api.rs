@@ -12,6 +12,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use contracts::involve::profiles::v1 as pb;
 use contracts::involve::profiles::v1::customer_profiles_server::CustomerProfiles;
+use persistence::idempotency::RequestIdentity;
 use persistence::paging::finish_page;
 use persistence::{AuditEntry, Etag, PageToken, PageTokenKey};
 use platform::principal::{RESOURCE_HEADER, SPECIAL_CATEGORY_HEADER};
@@ -21,7 +22,7 @@ use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
 use self::convert::{Violations, customer_details, customer_to_proto, read_customer, timestamp};
-use crate::domain::profile_map::{self, Characteristic, MapCell};
+use crate::domain::profile_map::{self, Characteristic, CountedCell};
 use crate::domain::reference::ReferenceValue;
 use crate::domain::tenure::TenureChange;
 use crate::domain::{Code, Customer, CustomerId, EqualityField, ReferenceSet, access, validate};
@@ -99,6 +100,20 @@ fn request_id(field: &str, text: &str) -> Result<Option<String>, FieldViolation>
         .map_err(|_| FieldViolation::new(field, "INVALID_FORMAT", format!("{field} must be a UUID")))
 }
 
+/// The request's `request_id` (taken out by `take_request_id`, which also clears
+/// anything else that must not count) and a digest of the rest of it. prost encodes
+/// fields in a fixed order, so the same request always has the same digest.
+fn request_identity<M: prost::Message + Clone>(
+    message: &M,
+    take_request_id: impl FnOnce(&mut M) -> String,
+) -> Option<RequestIdentity> {
+    let mut rest = message.clone();
+    let request_id = take_request_id(&mut rest);
+    // Validated separately: an invalid one never reaches the store.
+    let request_id = Uuid::parse_str(&request_id).ok()?.as_hyphenated().to_string();
+    Some(RequestIdentity::new(request_id, &rest.encode_to_vec()))
+}
+
 /// Whether this customer's response carries equality answers someone will read.
 fn reads_equality(customer: &Customer, show: bool) -> bool {
     show && customer.details.equality.any_recorded()
@@ -111,6 +126,10 @@ impl CustomerProfiles for ProfilesApi {
         request: Request<pb::CreateCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
         let ctx = context(&request)?;
+        let identity = request_identity(request.get_ref(), |copy| {
+            copy.validate_only = false;
+            std::mem::take(&mut copy.request_id)
+        });
         let pb::CreateCustomerRequest {
             customer,
             request_id: raw_request_id,
@@ -122,7 +141,7 @@ impl CustomerProfiles for ProfilesApi {
         let today = Utc::now().date_naive();
 
         let mut v = Violations::default();
-        let request_id = v.take(request_id("request_id", &raw_request_id), None);
+        v.take(request_id("request_id", &raw_request_id), None);
         let landlord = v.take(
             convert::organisation("customer.landlord_organisation", &message.landlord_organisation),
             None,
@@ -168,11 +187,8 @@ impl CustomerProfiles for ProfilesApi {
             return Ok(Response::new(pb::Customer { name: String::new(), etag: String::new(), ..message }));
         }
         let new = NewCustomer { landlord, tenure, tenure_start, details };
-        let customer = self
-            .store
-            .create_customer(&scope, &ctx.actor(), request_id.as_deref(), new)
-            .await
-            .map_err(status)?;
+        let customer =
+            self.store.create_customer(&scope, &ctx.actor(), identity.as_ref(), new).await.map_err(status)?;
         let special = customer.details.equality.any_recorded();
         Ok(reply(customer_to_proto(&customer, access::may_read_equality(role)), &customer.id.name(), special))
     }
@@ -325,6 +341,7 @@ impl CustomerProfiles for ProfilesApi {
         request: Request<pb::ChangeTenureRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
         let ctx = context(&request)?;
+        let identity = request_identity(request.get_ref(), |copy| std::mem::take(&mut copy.request_id));
         let pb::ChangeTenureRequest {
             name,
             tenure,
@@ -345,7 +362,7 @@ impl CustomerProfiles for ProfilesApi {
         );
         let reason = v.take(validate::optional_text("reason", &reason, validate::MAX_REASON_LEN), None);
         let version = v.take(etag("etag", &raw_etag), None);
-        let request_id = v.take(request_id("request_id", &raw_request_id), None);
+        v.take(request_id("request_id", &raw_request_id), None);
         let refs = self.store.reference_data().await.map_err(|err| status(ProfileError::Store(err)))?;
         if let Some(tenure) = &tenure {
             v.extend(refs.check(ReferenceSet::Tenures, tenure, false, "tenure"));
@@ -373,7 +390,7 @@ impl CustomerProfiles for ProfilesApi {
                 id,
                 version,
                 change,
-                request_id.as_deref(),
+                identity.as_ref(),
             )
             .await
             .map_err(status)?;
@@ -392,6 +409,12 @@ impl CustomerProfiles for ProfilesApi {
         request: Request<Streaming<pb::ImportCustomersRequest>>,
     ) -> Result<Response<Self::ImportCustomersStream>, Status> {
         let ctx = context(&request)?;
+        if !access::may_import(ctx.principal.role) {
+            return Err(permission_denied(
+                "ROLE_NOT_PERMITTED",
+                "only partner landlords' integrations and operators may import customers",
+            ));
+        }
         Ok(Response::new(import::start(Arc::clone(&self.store), ctx, request.into_inner())))
     }
 
@@ -405,16 +428,35 @@ impl CustomerProfiles for ProfilesApi {
         let landlord = v.take(convert::organisation("landlord_organisation", &landlord_organisation), None);
         let parsed = v.take(characteristic_from_proto(characteristic), None);
         let (landlord, parsed) = v.into_result((landlord, parsed)).map_err(invalid)?;
+        let view = access::profile_map_view(&ctx.principal, landlord.as_ref()).map_err(|_| {
+            permission_denied(
+                "OUTSIDE_SCOPE",
+                "a partner maps its own customers, or the partnership as a whole, never another landlord's",
+            )
+        })?;
+        // Every map is derived from equality answers (their completeness at least);
+        // one broken down by an equality characteristic reads them.
+        let special = matches!(parsed, Some(Characteristic::Equality(_)));
+        let resource = format!(
+            "profileMap?landlord={landlord_organisation}&characteristic={}",
+            pb::Characteristic::try_from(characteristic).map_or("", |c| c.as_str_name())
+        );
         let counts = self
             .store
-            .profile_map(landlord.as_ref(), parsed)
+            .profile_map(
+                &view.scope,
+                &ctx.actor(),
+                landlord.as_ref(),
+                parsed,
+                AuditEntry::new(resource.clone()).special_category(special),
+            )
             .await
             .map_err(|err| status(ProfileError::Store(err)))?;
-        let cells = profile_map::present(counts.cells, access::suppresses_small_counts(ctx.principal.role));
-        Ok(Response::new(pb::ProfileMap {
+        let map = profile_map::publish(counts, view.disclosure);
+        let message = pb::ProfileMap {
             characteristic,
-            cells: cells.into_iter().map(cell_to_proto).collect(),
-            completeness: counts
+            cells: map.cells.into_iter().map(cell_to_proto).collect(),
+            completeness: map
                 .completeness
                 .iter()
                 .map(|field| pb::FieldCompleteness {
@@ -424,9 +466,11 @@ impl CustomerProfiles for ProfilesApi {
                     percent: field.percent(),
                 })
                 .collect(),
-            total_customers: counts.total,
+            total_customers: map.total,
             compute_time: Some(timestamp(Utc::now())),
-        }))
+            rounding_base: i32::try_from(map.disclosure.base()).unwrap_or_default(),
+        };
+        Ok(reply(message, &resource, special))
     }
 
     async fn export_customer_data(
@@ -445,7 +489,10 @@ impl CustomerProfiles for ProfilesApi {
             .map_err(status)?;
         let export = pb::CustomerDataExport {
             customer: Some(customer_to_proto(&customer, true)),
-            audit_events: events.into_iter().map(convert::audit_event_to_proto).collect(),
+            audit_events: events
+                .into_iter()
+                .map(|event| convert::audit_event_to_proto(event, &ctx.principal.organisation))
+                .collect(),
             export_time: Some(timestamp(Utc::now())),
         };
         Ok(reply(export, &id.name(), true))
@@ -582,12 +629,7 @@ fn characteristic_from_proto(value: i32) -> Result<Option<Characteristic>, Field
     })
 }
 
-fn cell_to_proto(cell: MapCell) -> pb::ProfileCell {
-    pb::ProfileCell {
-        tenure: cell.tenure,
-        area: cell.area.unwrap_or_default(),
-        value: cell.value.unwrap_or_default(),
-        count: cell.count.unwrap_or(0),
-        suppressed: cell.count.is_none(),
-    }
+fn cell_to_proto(cell: CountedCell) -> pb::ProfileCell {
+    let CountedCell { tenure, area, value, count } = cell;
+    pb::ProfileCell { tenure, area: area.unwrap_or_default(), value: value.unwrap_or_default(), count }
 }

@@ -25,6 +25,8 @@ pub enum ProfileError {
     PermissionDenied { reason: &'static str, message: String },
     #[error(transparent)]
     Tenure(#[from] TenureRuleError),
+    #[error(transparent)]
+    RequestIdReused(#[from] persistence::idempotency::RequestIdReused),
     #[error("storage failed")]
     Store(#[from] StoreError),
 }
@@ -75,6 +77,13 @@ impl From<ProfileError> for ApiError {
                     message: rule.to_string(),
                 }
             }
+            ProfileError::RequestIdReused(reused) => ApiError::FailedPrecondition {
+                reason: "REQUEST_ID_REUSED",
+                subject: "request_id".into(),
+                message: format!(
+                    "{reused}; a retry must repeat the request exactly, a new request needs a new request_id"
+                ),
+            },
             ProfileError::Store(store) => store.into(),
         }
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use persistence::audit::{self, AuditEvent};
-use persistence::idempotency::{self, IdempotencyKey};
+use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
 use persistence::{Actor, AuditEntry, Scope, StoreError, begin_write};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -28,7 +28,6 @@ use uuid::Uuid;
 use self::entities::{customers, erasures, reference_values, tenure_periods};
 pub use self::import::{ImportOutcome, ImportRow};
 pub use self::migrations::Migrator;
-pub use self::profile_map::ProfileCounts;
 use self::rows::{RowParts, customer_from_row, first_period, new_row, period_row, write_details};
 use crate::domain::reference::ReferenceValue;
 use crate::domain::tenure::{TenureChange, plan_change};
@@ -156,10 +155,10 @@ impl Store {
         &self,
         scope: &Scope,
         actor: &Actor,
-        request_id: Option<&str>,
+        request: Option<&RequestIdentity>,
         new: NewCustomer,
     ) -> Result<Customer, ProfileError> {
-        let key = IdempotencyKey::for_request(actor, request_id);
+        let key = IdempotencyKey::for_request(actor, request);
         if let Some(existing) = self.replay(scope, key).await? {
             return Ok(existing);
         }
@@ -167,6 +166,10 @@ impl Store {
         let id = CustomerId::generate();
         let result: Result<(), StoreError> = async {
             let txn = begin_write(&self.db).await?;
+            // First, so a concurrent twin queues on the key, not on the customer.
+            if let Some(key) = key {
+                idempotency::claim(&txn, key, &id.name()).await?;
+            }
             let consent_time = new.details.contact_consent.then_some(now);
             let parts = RowParts {
                 landlord: new.landlord.as_ref(),
@@ -179,36 +182,39 @@ impl Store {
             tenure_periods::Entity::insert(period_row(id, &period)).exec_without_returning(&txn).await?;
             let special = new.details.equality.any_recorded();
             audit::record(&txn, actor, [AuditEntry::new(id.name()).special_category(special)]).await?;
-            if let Some(key) = key {
-                idempotency::remember(&txn, key, &id.name()).await?;
-            }
             txn.commit().await?;
             Ok(())
         }
         .await;
         match result {
             Ok(()) => self.get_customer(&Scope::partnership(), id).await,
-            Err(StoreError::UniqueViolation(detail)) if detail.contains("idempotency_keys") => {
-                // A concurrent retry of the same request won; answer as it did.
-                self.replay(scope, key)
-                    .await?
-                    .ok_or_else(|| ProfileError::Store(StoreError::UniqueViolation(detail)))
+            Err(StoreError::UniqueViolation(detail)) => {
+                // Either a twin with the same request_id committed first (answer as
+                // it did), or the external reference is taken.
+                match self.replay(scope, key).await? {
+                    Some(existing) => Ok(existing),
+                    None if new.details.external_reference.is_some() => {
+                        Err(ProfileError::ExternalReferenceTaken {
+                            external_reference: new.details.external_reference.unwrap_or_default(),
+                        })
+                    }
+                    None => Err(StoreError::UniqueViolation(detail).into()),
+                }
             }
-            Err(StoreError::UniqueViolation(_)) => Err(ProfileError::ExternalReferenceTaken {
-                external_reference: new.details.external_reference.unwrap_or_default(),
-            }),
             Err(other) => Err(other.into()),
         }
     }
 
-    /// The customer an earlier request with this idempotency key produced.
+    /// The customer an earlier request with this idempotency key produced;
+    /// `REQUEST_ID_REUSED` when that request was a different one.
     async fn replay(
         &self,
         scope: &Scope,
         key: Option<IdempotencyKey<'_>>,
     ) -> Result<Option<Customer>, ProfileError> {
         let Some(key) = key else { return Ok(None) };
-        let Some(name) = idempotency::find(&self.db, key).await? else { return Ok(None) };
+        let Some(found) = idempotency::find(&self.db, key).await? else { return Ok(None) };
+        let name = found.map_err(ProfileError::RequestIdReused)?;
         let id = CustomerId::from_name(&name)
             .ok_or_else(|| StoreError::corrupt(format!("idempotent resource {name}")))?;
         self.get_customer(scope, id).await.map(Some)
@@ -335,13 +341,35 @@ impl Store {
         id: CustomerId,
         etag_version: Option<i64>,
         change: TenureChange,
-        request_id: Option<&str>,
+        request: Option<&RequestIdentity>,
     ) -> Result<Customer, ProfileError> {
-        let key = IdempotencyKey::for_request(actor, request_id);
+        let key = IdempotencyKey::for_request(actor, request);
         if let Some(existing) = self.replay(scope, key).await? {
             return Ok(existing);
         }
+        match self.change_tenure_once(scope, actor, id, etag_version, change, key).await {
+            Err(ProfileError::Store(StoreError::UniqueViolation(detail))) if key.is_some() => {
+                // A twin with the same request_id committed first: answer as it did.
+                self.replay(scope, key).await?.ok_or(ProfileError::Store(StoreError::UniqueViolation(detail)))
+            }
+            other => other,
+        }
+    }
+
+    async fn change_tenure_once(
+        &self,
+        scope: &Scope,
+        actor: &Actor,
+        id: CustomerId,
+        etag_version: Option<i64>,
+        change: TenureChange,
+        key: Option<IdempotencyKey<'_>>,
+    ) -> Result<Customer, ProfileError> {
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
+        // First, so a concurrent twin queues on the key.
+        if let Some(key) = key {
+            idempotency::claim(&txn, key, &id.name()).await?;
+        }
         let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
         if etag_version.is_some_and(|version| version != current.version) {
             return Err(ProfileError::EtagMismatch);
@@ -373,9 +401,6 @@ impl Store {
         let reference = customer.details.external_reference.as_deref();
         save_versioned(&txn, row, id, version, now, reference).await?;
         audit::record(&txn, actor, [AuditEntry::new(id.name())]).await?;
-        if let Some(key) = key {
-            idempotency::remember(&txn, key, &id.name()).await?;
-        }
         txn.commit().await.map_err(StoreError::from)?;
         // The caller may have moved the customer out of their own scope.
         self.get_customer(&Scope::partnership(), id).await
@@ -466,27 +491,37 @@ impl Store {
         Ok(Erasure { customer: id, reason, erase_time: now })
     }
 
-    /// Counts for a profile map.
+    /// Counts for a profile map of the customers inside `scope` (and of
+    /// `landlord`, when given). Reads of equality data in aggregate are audited in
+    /// the same transaction as the read, so none goes unrecorded.
     pub async fn profile_map(
         &self,
+        scope: &Scope,
+        actor: &Actor,
         landlord: Option<&OrganisationName>,
         characteristic: Option<crate::domain::profile_map::Characteristic>,
-    ) -> Result<ProfileCounts, StoreError> {
-        profile_map::count(&self.db, landlord, characteristic).await
+        audit_entry: AuditEntry,
+    ) -> Result<crate::domain::profile_map::ProfileCounts, StoreError> {
+        let txn = begin_write(&self.db).await?;
+        let counts = profile_map::count(&txn, scope, landlord, characteristic).await?;
+        audit::record(&txn, actor, [audit_entry]).await?;
+        txn.commit().await?;
+        Ok(counts)
     }
 
     /// Applies one batch of import rows in one transaction.
     pub async fn import_batch(
         &self,
+        scope: &Scope,
         actor: &Actor,
         may_write_equality: bool,
         rows: Vec<ImportRow>,
     ) -> Result<Vec<(i64, ImportOutcome)>, StoreError> {
         // A concurrent import of the same references can win a unique index race,
         // or change a matched row under us; the retry sees the rows as they now are.
-        match import::apply(&self.db, actor, may_write_equality, &rows).await {
+        match import::apply(&self.db, scope, actor, may_write_equality, &rows).await {
             Err(StoreError::UniqueViolation(_) | StoreError::Conflict(_)) => {
-                import::apply(&self.db, actor, may_write_equality, &rows).await
+                import::apply(&self.db, scope, actor, may_write_equality, &rows).await
             }
             other => other,
         }

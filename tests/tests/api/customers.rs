@@ -8,6 +8,9 @@ use tonic::Code;
 on_every_backend!(
     create_then_get_returns_what_was_stored,
     create_with_the_same_request_id_creates_once,
+    concurrent_retries_with_one_request_id_all_get_the_first_answer,
+    a_request_id_reused_for_another_request_is_refused,
+    a_purpose_is_a_code_not_free_text,
     update_replaces_only_masked_fields_and_moves_the_etag,
     stale_etag_is_aborted,
     change_tenure_keeps_history,
@@ -265,4 +268,134 @@ async fn validate_only_writes_nothing(app: TestApp) {
     assert!(preview.name.is_empty());
     let listed = client.list_customers(partner.request(pb::ListCustomersRequest::default())).await.unwrap();
     assert!(listed.into_inner().customers.is_empty());
+}
+
+async fn concurrent_retries_with_one_request_id_all_get_the_first_answer(app: TestApp) {
+    let partner = app.partner("riverside").await;
+    let request = pb::CreateCustomerRequest {
+        customer: Some(pb::Customer {
+            external_reference: "RS-RETRY-1".into(),
+            ..fixtures::customer("Retry", "Storm", "leaseholder")
+        }),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
+    };
+    // A client retrying after timeouts: sixteen copies of one request at once.
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (mut client, request) = (app.profiles().await, partner.request(request.clone()));
+        calls.spawn(async move { client.create_customer(request).await });
+    }
+    let mut names = Vec::new();
+    while let Some(result) = calls.join_next().await {
+        names.push(result.unwrap().expect("every copy gets the customer").into_inner().name);
+    }
+    names.dedup();
+    assert_eq!(names.len(), 1, "one customer for sixteen copies: {names:?}");
+    let listed = app
+        .profiles()
+        .await
+        .list_customers(partner.request(pb::ListCustomersRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.customers.len(), 1);
+
+    // The same holds for tenure changes.
+    let change = pb::ChangeTenureRequest {
+        name: names[0].clone(),
+        tenure: "council-tenant".into(),
+        landlord_organisation: "organisations/riverside".into(),
+        effective_date: Some({
+            use chrono::Datelike as _;
+            let tomorrow = chrono::Utc::now().date_naive() + chrono::Days::new(1);
+            contracts::google::r#type::Date {
+                year: tomorrow.year(),
+                month: i32::try_from(tomorrow.month()).unwrap(),
+                day: i32::try_from(tomorrow.day()).unwrap(),
+            }
+        }),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
+    };
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (mut client, request) = (app.profiles().await, partner.request(change.clone()));
+        calls.spawn(async move { client.change_tenure(request).await });
+    }
+    while let Some(result) = calls.join_next().await {
+        let customer = result.unwrap().expect("every copy gets the changed customer").into_inner();
+        assert_eq!(customer.tenure, "council-tenant");
+    }
+    let customer = app
+        .profiles()
+        .await
+        .get_customer(partner.request(pb::GetCustomerRequest { name: names[0].clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(customer.tenure_history.len(), 2, "changed once: {:?}", customer.tenure_history);
+}
+
+async fn a_request_id_reused_for_another_request_is_refused(app: TestApp) {
+    let mut client = app.profiles().await;
+    let partner = app.partner("riverside").await;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let first = pb::CreateCustomerRequest {
+        customer: Some(fixtures::customer("First", "Person", "leaseholder")),
+        request_id: request_id.clone(),
+        ..Default::default()
+    };
+    client.create_customer(partner.request(first.clone())).await.unwrap();
+    for other in [
+        pb::CreateCustomerRequest {
+            customer: Some(fixtures::customer("Second", "Person", "leaseholder")),
+            ..first.clone()
+        },
+        pb::CreateCustomerRequest {
+            customer: Some(pb::Customer {
+                title: "Dr".into(),
+                ..fixtures::customer("First", "Person", "leaseholder")
+            }),
+            ..first.clone()
+        },
+    ] {
+        let err = client.create_customer(partner.request(other)).await.unwrap_err();
+        assert_status(&err, Code::FailedPrecondition, "REQUEST_ID_REUSED");
+    }
+    // The request id written differently is the same id; validate_only does not count.
+    let same = pb::CreateCustomerRequest { request_id: request_id.to_uppercase(), ..first };
+    client.create_customer(partner.request(same)).await.expect("an exact retry is still answered");
+    let listed = client.list_customers(partner.request(pb::ListCustomersRequest::default())).await.unwrap();
+    assert_eq!(listed.into_inner().customers.len(), 1);
+}
+
+async fn a_purpose_is_a_code_not_free_text(app: TestApp) {
+    let mut client = app.profiles().await;
+    let partner = app.partner("riverside").await;
+    let created = client
+        .create_customer(partner.request(create(pb::Customer {
+            equality: Some(fixtures::equality("white-british")),
+            ..fixtures::customer("Purpose", "Stated", "leaseholder")
+        })))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut free_text = partner.request(pb::GetCustomerRequest { name: created.name.clone() });
+    free_text.metadata_mut().insert("x-involve-purpose", "checking on Mrs Smith".parse().unwrap());
+    let err = client.get_customer(free_text).await.unwrap_err();
+    assert_status(&err, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(involve_tests::violated_fields(&err), ["x-involve-purpose"]);
+    assert!(!err.message().contains("Smith"));
+
+    let mut coded = partner.request(pb::GetCustomerRequest { name: created.name.clone() });
+    coded.metadata_mut().insert("x-involve-purpose", "tenancy-management".parse().unwrap());
+    client.get_customer(coded).await.unwrap();
+    let export = client
+        .export_customer_data(partner.request(pb::ExportCustomerDataRequest { name: created.name }))
+        .await
+        .unwrap()
+        .into_inner();
+    let purposes: Vec<&str> = export.audit_events.iter().map(|event| event.purpose.as_str()).collect();
+    assert_eq!(purposes, ["not-stated", "tenancy-management", "not-stated"]);
 }

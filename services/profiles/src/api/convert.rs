@@ -566,7 +566,12 @@ fn period_to_proto(period: &TenurePeriod) -> pb::TenurePeriod {
     }
 }
 
-pub(crate) fn audit_event_to_proto(event: AuditEvent) -> common::AuditEvent {
+/// An audit event as `viewer` (an organisation name) may see it: its own
+/// organisation's events in full, other organisations' without the credential that
+/// acted or the purpose it stated (who at another landlord looked, and why, is that
+/// landlord's business; that it happened, when and by which role is the subject's).
+pub(crate) fn audit_event_to_proto(event: AuditEvent, viewer: &str) -> common::AuditEvent {
+    let own = event.organisation == viewer;
     let AuditEvent {
         id,
         event_time,
@@ -584,10 +589,10 @@ pub(crate) fn audit_event_to_proto(event: AuditEvent) -> common::AuditEvent {
         event_time: Some(timestamp(event_time)),
         organisation,
         role,
-        subject,
+        subject: if own { subject } else { String::new() },
         method,
         resource,
-        purpose,
+        purpose: if own { purpose } else { String::new() },
         special_category,
         trace_id,
         credential: String::new(),

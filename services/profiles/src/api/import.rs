@@ -151,6 +151,7 @@ async fn write_chunks(
         .with_description("Customer rows imported, by outcome")
         .build();
     let actor = ctx.actor();
+    let scope = ctx.principal.landlord_scope();
     let may_write_equality = access::may_write_equality(ctx.principal.role);
     let mut written: u64 = 0;
     let mut statistics_refreshed_at: u64 = 0;
@@ -160,7 +161,7 @@ async fn write_chunks(
             refresh_statistics(&store).await;
             statistics_refreshed_at = written;
         }
-        match store.import_batch(&actor, may_write_equality, valid).await {
+        match store.import_batch(&scope, &actor, may_write_equality, valid).await {
             Ok(outcomes) => {
                 for (row, outcome) in outcomes {
                     let reference = references.remove(&row).unwrap_or_default();

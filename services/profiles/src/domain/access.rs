@@ -1,16 +1,19 @@
 //! Who may do what with profiles, beyond the row scope the store enforces.
 //!
-//! | role                          | equality data | export / erase | reference data | profile map counts |
-//! |-------------------------------|---------------|----------------|----------------|--------------------|
-//! | PARTNER_INTEGRATION           | own customers | own customers  | read           | under 5 suppressed |
-//! | NEIGHBOURHOOD_OFFICER         | withheld      | no             | read           | exact              |
-//! | TENANT_PARTICIPATION_OFFICER  | yes           | no             | read           | exact              |
-//! | OPERATOR                      | export only   | yes            | read and add   | exact              |
+//! | role                          | equality data | export / erase | import        | reference data | profile map                                  |
+//! |-------------------------------|---------------|----------------|---------------|----------------|----------------------------------------------|
+//! | PARTNER_INTEGRATION           | own customers | own customers  | own customers | read           | own: exact; partnership: rounded; others: no |
+//! | NEIGHBOURHOOD_OFFICER         | withheld      | no             | no            | read           | its areas, rounded                           |
+//! | TENANT_PARTICIPATION_OFFICER  | yes           | no             | no            | read           | partnership, exact                           |
+//! | OPERATOR                      | export only   | yes            | any landlord  | read and add   | partnership, rounded                         |
+//!
+//! An area restriction on a credential narrows every one of these.
 
-use platform::Role;
+use persistence::Scope;
+use platform::{Principal, Role};
 
-/// Counts below this are withheld from roles that could identify people by them.
-pub const SMALL_COUNT_THRESHOLD: i64 = 5;
+use super::OrganisationName;
+use super::profile_map::Disclosure;
 
 /// Whether equality answers are returned on reads (every such read is audited).
 pub fn may_read_equality(role: Role) -> bool {
@@ -38,12 +41,53 @@ pub fn may_manage_reference_data(role: Role) -> bool {
     matches!(role, Role::Operator)
 }
 
-/// Whether small cells of a profile map are suppressed for this role.
-pub fn suppresses_small_counts(role: Role) -> bool {
+/// Whether a role may stream imports. Import is a landlord's bulk sync of its own
+/// customer base (partners) or a data migration run by the partnership (operators);
+/// officers change customers one at a time, where every change is checked and audited
+/// on its own.
+pub fn may_import(role: Role) -> bool {
     match role {
-        Role::PartnerIntegration => true,
-        Role::NeighbourhoodOfficer | Role::TenantParticipationOfficer | Role::Operator => false,
+        Role::PartnerIntegration | Role::Operator => true,
+        Role::NeighbourhoodOfficer | Role::TenantParticipationOfficer => false,
     }
+}
+
+/// Whose customers a profile map counts, and how its figures are published.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapView {
+    pub scope: Scope,
+    pub disclosure: Disclosure,
+}
+
+/// Why a profile map is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnotherLandlordsMap;
+
+/// The map `principal` may see when asking for `landlord`'s customers (or the
+/// whole partnership, for `None`). Counts are exact only for callers who may read
+/// every record and every equality answer behind them anyway: a partner mapping
+/// its own customers, and tenant participation officers. Everyone else gets
+/// protected aggregates, officers only of their own patch.
+pub fn profile_map_view(
+    principal: &Principal,
+    landlord: Option<&OrganisationName>,
+) -> Result<MapView, AnotherLandlordsMap> {
+    let own_scope = principal.landlord_scope();
+    let areas_only = Scope { organisation: None, areas: own_scope.areas.clone() };
+    let view = match principal.role {
+        Role::PartnerIntegration => match landlord {
+            Some(landlord) if landlord.as_str() == principal.organisation => {
+                MapView { scope: own_scope, disclosure: Disclosure::Exact }
+            }
+            Some(_) => return Err(AnotherLandlordsMap),
+            None => MapView { scope: areas_only, disclosure: Disclosure::RoundedToBase5 },
+        },
+        Role::TenantParticipationOfficer => MapView { scope: own_scope, disclosure: Disclosure::Exact },
+        Role::NeighbourhoodOfficer | Role::Operator => {
+            MapView { scope: own_scope, disclosure: Disclosure::RoundedToBase5 }
+        }
+    };
+    Ok(view)
 }
 
 #[cfg(test)]
@@ -55,6 +99,57 @@ mod tests {
         assert!(!may_read_equality(Role::NeighbourhoodOfficer));
         assert!(!may_write_equality(Role::NeighbourhoodOfficer));
         assert!(may_read_equality(Role::TenantParticipationOfficer));
+    }
+
+    fn principal(role: Role, areas: Option<&[&str]>) -> Principal {
+        Principal {
+            organisation: "organisations/riverside".into(),
+            role,
+            subject: "organisations/riverside/credentials/c".into(),
+            areas: areas.map(|areas| areas.iter().map(|area| (*area).to_owned()).collect()),
+        }
+    }
+
+    #[test]
+    fn partners_map_their_own_customers_exactly_and_the_partnership_protected() {
+        let partner = principal(Role::PartnerIntegration, None);
+        let own: OrganisationName = "organisations/riverside".parse().unwrap();
+        let other: OrganisationName = "organisations/hillside".parse().unwrap();
+        let view = profile_map_view(&partner, Some(&own)).unwrap();
+        assert_eq!(
+            view,
+            MapView { scope: Scope::organisation("organisations/riverside"), disclosure: Disclosure::Exact }
+        );
+        assert_eq!(profile_map_view(&partner, Some(&other)), Err(AnotherLandlordsMap));
+        let wide = profile_map_view(&partner, None).unwrap();
+        assert_eq!(wide, MapView { scope: Scope::partnership(), disclosure: Disclosure::RoundedToBase5 });
+    }
+
+    #[test]
+    fn officers_map_only_their_patch_and_only_protected() {
+        let officer = principal(Role::NeighbourhoodOfficer, Some(&["east"]));
+        let other: OrganisationName = "organisations/hillside".parse().unwrap();
+        for landlord in [None, Some(&other)] {
+            let view = profile_map_view(&officer, landlord).unwrap();
+            assert_eq!(view.scope.areas, Some(vec!["east".to_owned()]));
+            assert_eq!(view.disclosure, Disclosure::RoundedToBase5);
+        }
+        let restricted_partner = principal(Role::PartnerIntegration, Some(&["east"]));
+        assert_eq!(
+            profile_map_view(&restricted_partner, None).unwrap().scope.areas,
+            Some(vec!["east".to_owned()])
+        );
+    }
+
+    #[test]
+    fn only_partners_and_operators_import() {
+        for role in Role::ALL {
+            assert_eq!(
+                may_import(role),
+                matches!(role, Role::PartnerIntegration | Role::Operator),
+                "{role:?}"
+            );
+        }
     }
 
     #[test]

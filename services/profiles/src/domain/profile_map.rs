@@ -2,7 +2,6 @@
 //! characteristic, with how complete each profile field is. This is the baseline
 //! representativeness of involvement is judged against.
 
-use super::access::SMALL_COUNT_THRESHOLD;
 use super::customer::EqualityField;
 
 /// The optional third dimension of a profile map.
@@ -83,16 +82,6 @@ pub struct CountedCell {
     pub count: i64,
 }
 
-/// One cell as the caller sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MapCell {
-    pub tenure: String,
-    pub area: Option<String>,
-    pub value: Option<String>,
-    /// `None` when withheld as too small to publish.
-    pub count: Option<i64>,
-}
-
 /// How many customers have one field recorded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FieldCompleteness {
@@ -107,34 +96,145 @@ impl FieldCompleteness {
     }
 }
 
-/// Applies small-count suppression: counts from 1 to 4 could single people out.
-pub fn present(cells: Vec<CountedCell>, suppress_small: bool) -> Vec<MapCell> {
-    cells
+/// Everything a profile map counts, before it is published.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProfileCounts {
+    pub cells: Vec<CountedCell>,
+    pub completeness: Vec<FieldCompleteness>,
+    pub total: i64,
+}
+
+/// Published counts are multiples of this when a map is protected.
+pub const ROUNDING_BASE: i64 = 5;
+
+/// How a map's counts are published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disclosure {
+    /// As counted: for callers who may read every record (and every answer) behind
+    /// every count anyway.
+    Exact,
+    /// Every published count (cells, totals, completeness) independently rounded to
+    /// the nearest multiple of [`ROUNDING_BASE`], as the Office for National
+    /// Statistics publishes small-area tables; cells that round to 0 are left out.
+    /// Because *every* figure is rounded, differencing a cell against a row total,
+    /// the map without a characteristic, the completeness figures, another filter or
+    /// a partner's own exact counts leaves an uncertainty of several people, never
+    /// the exact count. Leaving out zero cells means a cell's presence never tells
+    /// that somebody with that answer exists (1 and 2 look like 0).
+    RoundedToBase5,
+}
+
+impl Disclosure {
+    /// The rounding base a map reports (0 when exact).
+    pub fn base(self) -> i64 {
+        match self {
+            Self::Exact => 0,
+            Self::RoundedToBase5 => ROUNDING_BASE,
+        }
+    }
+
+    fn publish(self, count: i64) -> i64 {
+        match self {
+            Self::Exact => count,
+            Self::RoundedToBase5 => round_to_base(count),
+        }
+    }
+}
+
+/// `count` to the nearest multiple of 5 (1 and 2 become 0, 3 and 4 become 5).
+pub fn round_to_base(count: i64) -> i64 {
+    let count = count.max(0);
+    (count + ROUNDING_BASE / 2) / ROUNDING_BASE * ROUNDING_BASE
+}
+
+/// A map as the caller sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublishedMap {
+    pub cells: Vec<CountedCell>,
+    pub completeness: Vec<FieldCompleteness>,
+    pub total: i64,
+    pub disclosure: Disclosure,
+}
+
+/// Applies `disclosure` to every figure of `counts`.
+pub fn publish(counts: ProfileCounts, disclosure: Disclosure) -> PublishedMap {
+    let ProfileCounts { cells, completeness, total } = counts;
+    let cells = cells
         .into_iter()
-        .map(|cell| MapCell {
-            count: (!suppress_small || cell.count >= SMALL_COUNT_THRESHOLD).then_some(cell.count),
-            tenure: cell.tenure,
-            area: cell.area,
-            value: cell.value,
+        .map(|cell| CountedCell { count: disclosure.publish(cell.count), ..cell })
+        .filter(|cell| cell.count > 0)
+        .collect();
+    let completeness = completeness
+        .into_iter()
+        .map(|field| FieldCompleteness {
+            field: field.field,
+            recorded: disclosure.publish(field.recorded),
+            total: disclosure.publish(field.total),
         })
-        .collect()
+        .collect();
+    PublishedMap { cells, completeness, total: disclosure.publish(total), disclosure }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn cell(count: i64) -> CountedCell {
-        CountedCell { tenure: "leaseholder".into(), area: None, value: None, count }
+    fn cell(value: &str, count: i64) -> CountedCell {
+        CountedCell {
+            tenure: "leaseholder".into(),
+            area: Some("east".into()),
+            value: Some(value.into()),
+            count,
+        }
+    }
+
+    fn counts(cells: Vec<CountedCell>) -> ProfileCounts {
+        let total = cells.iter().map(|cell| cell.count).sum();
+        let completeness = vec![FieldCompleteness { field: ProfileField::Email, recorded: total - 1, total }];
+        ProfileCounts { cells, completeness, total }
     }
 
     #[test]
-    fn small_counts_are_withheld_only_when_asked() {
-        let shown = present(vec![cell(4), cell(5)], true);
-        assert_eq!(shown[0].count, None);
-        assert_eq!(shown[1].count, Some(5));
-        let exact = present(vec![cell(1)], false);
-        assert_eq!(exact[0].count, Some(1));
+    fn rounding_goes_to_the_nearest_five() {
+        let rounded: Vec<i64> = (0..=13).map(round_to_base).collect();
+        assert_eq!(rounded, [0, 0, 0, 5, 5, 5, 5, 5, 10, 10, 10, 10, 10, 15]);
+    }
+
+    #[test]
+    fn exact_maps_publish_what_was_counted() {
+        let counted = counts(vec![cell("white-british", 4), cell("black-african", 1)]);
+        let map = publish(counted.clone(), Disclosure::Exact);
+        assert_eq!(map.cells, counted.cells);
+        assert_eq!(map.total, 5);
+        assert_eq!(map.completeness, counted.completeness);
+    }
+
+    #[test]
+    fn protected_maps_round_every_figure_and_leave_out_zero_cells() {
+        let map = publish(
+            counts(vec![cell("white-british", 4), cell("black-african", 1), cell("asian-indian", 8)]),
+            Disclosure::RoundedToBase5,
+        );
+        let published: Vec<(&str, i64)> =
+            map.cells.iter().map(|cell| (cell.value.as_deref().unwrap_or_default(), cell.count)).collect();
+        assert_eq!(published, [("white-british", 5), ("asian-indian", 10)], "the single person is not shown");
+        assert_eq!(map.total, 15, "13 rounded");
+        assert_eq!((map.completeness[0].recorded, map.completeness[0].total), (10, 15), "12 of 13 rounded");
+        assert_eq!(map.disclosure.base(), 5);
+    }
+
+    #[test]
+    fn differencing_a_protected_map_leaves_every_small_count_uncertain() {
+        // Whatever the true counts behind a published figure, every count from 0 to
+        // 2 publishes as "absent", so subtracting published figures cannot isolate one person.
+        for hidden in 0..=2 {
+            let map = publish(
+                counts(vec![cell("white-british", 10), cell("other", hidden)]),
+                Disclosure::RoundedToBase5,
+            );
+            assert_eq!(map.cells.len(), 1);
+            assert_eq!(map.total, 10, "10, 11 and 12 all publish as 10");
+        }
     }
 
     #[test]
@@ -146,9 +246,15 @@ mod tests {
     }
 
     #[test]
-    fn every_equality_field_is_measured() {
+    fn every_profile_field_is_measured_once() {
         let paths: Vec<String> = ProfileField::all().into_iter().map(ProfileField::path).collect();
-        assert!(paths.contains(&"equality.sexual_orientation".to_owned()));
-        assert!(paths.contains(&"contact.email".to_owned()));
+        for field in EqualityField::ALL {
+            assert!(paths.contains(&format!("equality.{}", field.field_name())), "{field:?}");
+        }
+        let mut unique = paths.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), paths.len(), "no field is counted twice");
+        assert_eq!(paths.len(), 13 + EqualityField::ALL.len());
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use persistence::audit;
-use persistence::{Actor, AuditEntry, StoreError, begin_write};
+use persistence::{Actor, AuditEntry, Scope, StoreError, begin_write};
 use platform::FieldViolation;
 use sea_orm::{
     ColumnTrait as _, Condition, DatabaseConnection, EntityTrait as _, IntoActiveModel as _,
@@ -57,6 +57,7 @@ struct Entry {
 
 pub(super) async fn apply(
     db: &DatabaseConnection,
+    scope: &Scope,
     actor: &Actor,
     may_write_equality: bool,
     rows: &[ImportRow],
@@ -68,7 +69,7 @@ pub(super) async fn apply(
     let mut entries = load_entries(&txn, rows).await?;
     let mut outcomes = Vec::with_capacity(rows.len());
     for row in rows {
-        outcomes.push((row.row, apply_row(&mut entries, row, may_write_equality, now, today)));
+        outcomes.push((row.row, apply_row(&mut entries, scope, row, may_write_equality, now, today)));
     }
 
     let mut inserts = Vec::new();
@@ -182,8 +183,17 @@ async fn load_entries(
 }
 
 /// Decides one row's fate and folds it into `entries`.
+///
+/// A row may change only a customer its caller could change through
+/// `UpdateCustomer`. A stored customer outside the caller's scope is never
+/// overwritten, and its row fails exactly as `CreateCustomer` with that reference
+/// would (`EXTERNAL_REFERENCE_TAKEN`), which says no more than that call does. A
+/// deleted customer is not brought back by an import: its row fails
+/// `CUSTOMER_DELETED`, and the landlord decides (the record stays available to
+/// subject-access export until it is erased).
 fn apply_row(
     entries: &mut HashMap<(String, String), Entry>,
+    scope: &Scope,
     row: &ImportRow,
     may_write_equality: bool,
     now: DateTime<Utc>,
@@ -220,6 +230,22 @@ fn apply_row(
         return ImportOutcome::Created(id);
     };
 
+    if let Some(stored) = &entry.stored {
+        if !scope.admits(stored.landlord_organisation.as_deref(), stored.area.as_deref()) {
+            return ImportOutcome::Failed(vec![FieldViolation::new(
+                "customer.external_reference",
+                "EXTERNAL_REFERENCE_TAKEN",
+                "the landlord already has a customer with this external reference",
+            )]);
+        }
+        if stored.state == CustomerState::Deleted.code() {
+            return ImportOutcome::Failed(vec![FieldViolation::new(
+                "customer.external_reference",
+                "CUSTOMER_DELETED",
+                "the customer with this external reference was deleted; an import does not bring it back",
+            )]);
+        }
+    }
     let mut details = row.details.clone();
     if !may_write_equality {
         // Keep what is held: this caller can neither see nor replace it.

@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_create_reference_values::Migration),
             Box::new(m0004_create_customers::Migration),
             Box::new(m0005_seed_reference_values::Migration),
+            Box::new(persistence::shared_migrations::AddIdempotencyRequestDigest),
         ]
     }
 

@@ -1,7 +1,7 @@
 //! The counting behind profile maps, done by the database: one GROUP BY for the
 //! cells and one pass of conditional sums for field completeness.
 
-use persistence::StoreError;
+use persistence::{Scope, StoreError};
 use sea_orm::sea_query::{Expr, ExprTrait as _, Func, SimpleExpr};
 use sea_orm::{
     ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
@@ -11,15 +11,10 @@ use sea_orm::{
 use super::entities::customers;
 use super::rows::to_json;
 use crate::domain::customer::{EqualityAnswer, EqualityField, Household, InvolvementInterests};
-use crate::domain::profile_map::{Characteristic, CountedCell, FieldCompleteness, ProfileField};
+use crate::domain::profile_map::{
+    Characteristic, CountedCell, FieldCompleteness, ProfileCounts, ProfileField,
+};
 use crate::domain::{CustomerState, OrganisationName};
-
-#[derive(Clone, Debug)]
-pub struct ProfileCounts {
-    pub cells: Vec<CountedCell>,
-    pub completeness: Vec<FieldCompleteness>,
-    pub total: i64,
-}
 
 fn equality_column(field: EqualityField) -> customers::Column {
     match field {
@@ -64,22 +59,24 @@ fn recorded(field: ProfileField) -> Result<SimpleExpr, StoreError> {
     })
 }
 
+/// Counts the current customers inside `scope` (and of `landlord`, when given).
 pub(super) async fn count<C: ConnectionTrait>(
     conn: &C,
+    scope: &Scope,
     landlord: Option<&OrganisationName>,
     characteristic: Option<Characteristic>,
 ) -> Result<ProfileCounts, StoreError> {
-    let active = customers::Column::State.eq(CustomerState::Active.code());
-    let in_landlord = landlord.map(|landlord| customers::Column::LandlordOrganisation.eq(landlord.as_str()));
+    let mut counted =
+        super::scope_condition(scope).add(customers::Column::State.eq(CustomerState::Active.code()));
+    if let Some(landlord) = landlord {
+        counted = counted.add(customers::Column::LandlordOrganisation.eq(landlord.as_str()));
+    }
 
     let mut cells_query = customers::Entity::find()
         .select_only()
         .column(customers::Column::Tenure)
         .column(customers::Column::Area)
-        .filter(active.clone());
-    if let Some(condition) = in_landlord.clone() {
-        cells_query = cells_query.filter(condition);
-    }
+        .filter(counted.clone());
     cells_query = match characteristic {
         Some(characteristic) => {
             let column = characteristic_column(characteristic);
@@ -105,10 +102,7 @@ pub(super) async fn count<C: ConnectionTrait>(
     let mut totals_query = customers::Entity::find()
         .select_only()
         .column_as(Expr::col(customers::Column::Id).count(), "total")
-        .filter(active);
-    if let Some(condition) = in_landlord {
-        totals_query = totals_query.filter(condition);
-    }
+        .filter(counted);
     for (index, field) in fields.iter().enumerate() {
         let when = Expr::case(recorded(*field)?, Expr::val(1_i32)).finally(Expr::val(0_i32));
         // COALESCE: SUM over no rows is NULL.
