@@ -97,6 +97,20 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     .await
 }
 
+/// After an erasure on SQLite: copies the write-ahead log into the database file and
+/// truncates it. `secure_delete` zeroes erased values in the database's pages, but
+/// the WAL still holds the page images written before the erasure until the next
+/// checkpoint; truncating it leaves the erased values nowhere on disk. A reader still
+/// holding an old snapshot can delay it (it waits on the busy timeout); the next
+/// automatic checkpoint then finishes the job. No-op on PostgreSQL.
+pub async fn flush_erased_pages(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
+        return Ok(());
+    }
+    db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+    Ok(())
+}
+
 /// The same PostgreSQL URL naming another database, query parameters kept
 /// (`postgres://u@h/postgres?host=/run/pg` -> `postgres://u@h/{database}?host=/run/pg`).
 pub fn postgres_url_with_database(url: &str, database: &str) -> String {

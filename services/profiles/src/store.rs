@@ -488,6 +488,10 @@ impl Store {
         .map_err(StoreError::from)?;
         audit::record(&txn, actor, [AuditEntry::new(id.name()).special_category(true)]).await?;
         txn.commit().await.map_err(StoreError::from)?;
+        if let Err(err) = persistence::flush_erased_pages(&self.db).await {
+            // The erasure stands; the log is truncated at the next checkpoint instead.
+            tracing::warn!(error = %err, "cannot truncate the write-ahead log after an erasure yet");
+        }
         Ok(Erasure { customer: id, reason, erase_time: now })
     }
 

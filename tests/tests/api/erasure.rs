@@ -53,19 +53,22 @@ async fn export_holds_everything_with_its_audit_trail(app: TestApp) {
     assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
 }
 
-/// Every text value in every table of the profiles database, but reference data
-/// (its codes, such as ethnicity categories, are nobody's personal data).
-async fn every_stored_value(db: &DatabaseConnection, backend: Backend) -> Vec<String> {
+/// Every value in every table of a service's database (reference data aside: its
+/// codes, such as ethnicity categories, are nobody's personal data), as text.
+/// A value that cannot be read as text fails the test rather than going unsearched.
+async fn every_stored_value(db: &DatabaseConnection, backend: Backend, schema: &str) -> Vec<String> {
     let list_columns = match backend {
         Backend::Sqlite => "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
                             WHERE m.type = 'table'"
             .to_owned(),
-        Backend::Postgres => "SELECT table_name::text, column_name::text FROM information_schema.columns \
-                              WHERE table_schema = 'profiles'"
-            .to_owned(),
+        Backend::Postgres => format!(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns \
+             WHERE table_schema = '{schema}'"
+        ),
     };
     let columns =
         db.query_all_raw(Statement::from_string(db.get_database_backend(), list_columns)).await.unwrap();
+    assert!(!columns.is_empty(), "the {schema} database has tables");
     let mut values = Vec::new();
     for row in columns {
         let table: String = row.try_get_by_index(0).unwrap();
@@ -73,27 +76,64 @@ async fn every_stored_value(db: &DatabaseConnection, backend: Backend) -> Vec<St
         if table == "reference_values" {
             continue;
         }
-        let sql = format!("SELECT CAST(\"{column}\" AS TEXT) FROM \"{table}\"");
+        // SQLite keeps UUIDs as 16-byte blobs: those are read as hex.
+        let sql = match backend {
+            Backend::Sqlite => format!(
+                "SELECT CASE WHEN typeof(\"{column}\") = 'blob' THEN hex(\"{column}\") \
+                 ELSE CAST(\"{column}\" AS TEXT) END FROM \"{table}\""
+            ),
+            Backend::Postgres => format!("SELECT CAST(\"{column}\" AS TEXT) FROM \"{table}\""),
+        };
         for value_row in
             db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap()
         {
-            if let Ok(Some(value)) = value_row.try_get_by_index::<Option<String>>(0) {
-                values.push(value);
-            }
+            let value: Option<String> = value_row
+                .try_get_by_index(0)
+                .unwrap_or_else(|err| panic!("{table}.{column} cannot be read as text: {err}"));
+            values.extend(value.map(|value| value.to_lowercase()));
         }
     }
     values
 }
 
-async fn erasure_leaves_no_personal_data_in_any_table(app: TestApp) {
-    let mut client = app.profiles().await;
-    let partner = app.partner("riverside").await;
+/// Every personal value of the erased customer, none shared with the bystander.
+/// The last two are reference codes (also stored, as reference data, for everyone),
+/// so only the first ones are looked for in the raw database files.
+const PERSONAL: [&str; 13] = [
+    "zebedee",
+    "quasimodo",
+    "quasimodo@example.org",
+    "erase-me-123",
+    "1961-07-19",
+    "7 zebedee lane",
+    "01632 960 417",
+    "07700 900 461",
+    "zz9 9zz",
+    "100090000417",
+    "erasetown",
+    "black-caribbean",
+    "hoarding",
+];
+const FREE_TEXT: usize = PERSONAL.len() - 2;
+
+fn erased_customer() -> pb::Customer {
     let marker = "Zebedee";
-    let mut customer = pb::Customer {
+    pb::Customer {
         external_reference: "ERASE-ME-123".into(),
         preferred_name: format!("{marker}Preferred"),
         date_of_birth: Some(contracts::google::r#type::Date { year: 1961, month: 7, day: 19 }),
         equality: Some(fixtures::equality("black-caribbean")),
+        contact: Some(pb::ContactDetails {
+            email: "quasimodo@example.org".into(),
+            phone: "01632 960 417".into(),
+            mobile: "07700 900 461".into(),
+        }),
+        property: Some(pb::Property {
+            uprn: "100090000417".into(),
+            address_lines: vec![format!("7 {marker} Lane")],
+            town: "Erasetown".into(),
+            postcode: "ZZ9 9ZZ".into(),
+        }),
         household: Some(pb::Household {
             adults: 2,
             children: 0,
@@ -103,11 +143,31 @@ async fn erasure_leaves_no_personal_data_in_any_table(app: TestApp) {
                 date_of_birth: None,
             }],
         }),
+        vulnerabilities: vec!["hoarding".into()],
         ..fixtures::customer(marker, "Quasimodo", "council-tenant")
-    };
-    customer.property.as_mut().unwrap().address_lines = vec![format!("7 {marker} Lane")];
+    }
+}
+
+/// Which of `PERSONAL` occur in `values`.
+fn personal_in(values: &[String]) -> Vec<&'static str> {
+    PERSONAL.into_iter().filter(|needle| values.iter().any(|value| value.contains(needle))).collect()
+}
+
+/// The raw bytes of the SQLite files a service writes (database and WAL), lowercased.
+fn sqlite_bytes(app: &TestApp, service: &str) -> String {
+    let base = app.settings.data_dir.join(format!("{service}.db"));
+    let mut bytes = std::fs::read(&base).unwrap();
+    if let Ok(wal) = std::fs::read(base.with_extension("db-wal")) {
+        bytes.extend(wal);
+    }
+    String::from_utf8_lossy(&bytes).to_lowercase()
+}
+
+async fn erasure_leaves_no_personal_data_in_any_table(app: TestApp) {
+    let mut client = app.profiles().await;
+    let partner = app.partner("riverside").await;
     let request = pb::CreateCustomerRequest {
-        customer: Some(customer),
+        customer: Some(erased_customer()),
         tenure_start_date: Some(contracts::google::r#type::Date { year: 2010, month: 9, day: 1 }),
         ..Default::default()
     };
@@ -118,34 +178,29 @@ async fn erasure_leaves_no_personal_data_in_any_table(app: TestApp) {
             tenure: "leaseholder".into(),
             landlord_organisation: "organisations/riverside".into(),
             effective_date: Some(contracts::google::r#type::Date { year: 2026, month: 1, day: 2 }),
-            reason: format!("{marker} bought the flat"),
+            reason: "Zebedee bought the flat".into(),
             ..Default::default()
         }))
         .await
         .unwrap()
         .into_inner();
-    // A bystander whose data must survive.
+    // Personal data cannot be smuggled into the audit log as a stated purpose.
+    let mut smuggled = partner.request(pb::GetCustomerRequest { name: created.name.clone() });
+    smuggled.metadata_mut().insert("x-involve-purpose", "visit to zebedee quasimodo".parse().unwrap());
+    let err = client.get_customer(smuggled).await.unwrap_err();
+    assert_status(&err, Code::InvalidArgument, "INVALID_ARGUMENT");
+    // A bystander whose data must survive, sharing none of the erased values.
     client
         .create_customer(partner.request(create(fixtures::customer("Keep", "Me", "leaseholder"))))
         .await
         .unwrap();
 
-    let db = app.profiles_database().await;
-    let before = every_stored_value(&db, app.backend).await;
-    let personal = [
-        marker,
-        "Quasimodo",
-        "quasimodo@example.org",
-        "ERASE-ME-123",
-        "1961-07-19",
-        "black-caribbean",
-        "7 Zebedee Lane",
-    ];
-    for needle in personal {
-        assert!(
-            before.iter().any(|value| value.contains(needle)),
-            "{needle} should be stored before erasure"
-        );
+    let profiles = app.profiles_database().await;
+    let before = every_stored_value(&profiles, app.backend, "profiles").await;
+    assert_eq!(personal_in(&before), PERSONAL, "every value is stored before the erasure");
+    if app.backend == Backend::Sqlite {
+        let bytes = sqlite_bytes(&app, "profiles");
+        assert!(bytes.contains("quasimodo@example.org"), "the raw files hold the data before");
     }
 
     let erasure = client
@@ -159,12 +214,23 @@ async fn erasure_leaves_no_personal_data_in_any_table(app: TestApp) {
         .into_inner();
     assert_eq!(erasure.customer, created.name);
 
-    let after = every_stored_value(&db, app.backend).await;
-    for needle in personal {
-        let found: Vec<&String> = after.iter().filter(|value| value.contains(needle)).collect();
-        assert!(found.is_empty(), "{needle} survived erasure in {found:?}");
-    }
+    let after = every_stored_value(&profiles, app.backend, "profiles").await;
+    assert_eq!(personal_in(&after), Vec::<&str>::new(), "no personal value survives in any table");
     assert!(after.iter().any(|value| value.contains("keep.me@example.org")), "other customers are untouched");
+    // The gateway's audit of every call holds none either.
+    let gateway = app.gateway_database().await;
+    let audited = every_stored_value(&gateway, app.backend, "gateway").await;
+    assert!(audited.iter().any(|value| value.contains(&created.name)), "the gateway audited the calls");
+    assert_eq!(personal_in(&audited), Vec::<&str>::new());
+    if app.backend == Backend::Sqlite {
+        // secure_delete zeroes erased cells, and the WAL is truncated after an erasure.
+        for service in ["profiles", "gateway"] {
+            let bytes = sqlite_bytes(&app, service);
+            let found =
+                PERSONAL[..FREE_TEXT].iter().filter(|needle| bytes.contains(*needle)).collect::<Vec<_>>();
+            assert!(found.is_empty(), "{found:?} survived in the raw bytes of {service}.db or its WAL");
+        }
+    }
 
     let err = client
         .get_customer(partner.request(pb::GetCustomerRequest { name: created.name.clone() }))
@@ -177,5 +243,5 @@ async fn erasure_leaves_no_personal_data_in_any_table(app: TestApp) {
         .unwrap_err();
     assert_status(&err, Code::NotFound, "NOT_FOUND");
     // The erasure itself is on record, without personal data.
-    assert!(after.iter().any(|value| value.contains("SAR-2026-114")));
+    assert!(after.iter().any(|value| value.contains("sar-2026-114")));
 }
