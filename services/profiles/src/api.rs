@@ -633,3 +633,29 @@ fn cell_to_proto(cell: CountedCell) -> pb::ProfileCell {
     let CountedCell { tenure, area, value, count } = cell;
     pb::ProfileCell { tenure, area: area.unwrap_or_default(), value: value.unwrap_or_default(), count }
 }
+
+/// Decodes a `CreateCustomerRequest` as the wire delivers it and validates it as
+/// `CreateCustomer` does before touching any state (reference codes aside, which
+/// need the database). The entry point of the fuzz target and of the property tests
+/// over arbitrary bytes: whatever arrives, the answer is a value, never a panic.
+pub fn decode_and_validate(bytes: &[u8], today: chrono::NaiveDate) -> Result<(), Vec<FieldViolation>> {
+    use prost::Message as _;
+    let request = pb::CreateCustomerRequest::decode(bytes).map_err(|err| {
+        vec![FieldViolation::new("", "UNDECODABLE", format!("not a CreateCustomerRequest: {err}"))]
+    })?;
+    let pb::CreateCustomerRequest {
+        customer,
+        request_id: raw_request_id,
+        validate_only: _,
+        tenure_start_date,
+    } = request;
+    let Some(message) = customer else { return Err(vec![FieldViolation::required("customer")]) };
+    let mut v = Violations::default();
+    v.take(request_id("request_id", &raw_request_id), None);
+    v.take(convert::organisation("customer.landlord_organisation", &message.landlord_organisation), None);
+    v.take(convert::required_code("customer.tenure", &message.tenure).map(Some), None);
+    v.take(convert::date_from_proto("tenure_start_date", tenure_start_date.as_ref()), None);
+    let (_details, detail_violations) = read_customer(&message, "customer", today);
+    v.extend_from(detail_violations);
+    v.into_result(())
+}
