@@ -32,7 +32,55 @@ async fn create_then_get_returns_what_was_stored(app: TestApp) {
     customer.household = Some(pb::Household { adults: 2, children: 1, members: vec![] });
     customer.preferred_contact_channel = pb::ContactChannel::Email.into();
     customer.contact_consent = Some(pb::ContactConsent { consented: true, decision_time: None });
+    let sent = customer.clone();
     let created = client.create_customer(partner.request(create(customer))).await.unwrap().into_inner();
+
+    // What was stored is what was sent, field by field, plus what the service adds.
+    let pb::Customer {
+        name,
+        landlord_organisation,
+        tenure_history,
+        state,
+        create_time,
+        update_time,
+        delete_time,
+        etag,
+        contact_consent,
+        property,
+        ..
+    } = created.clone();
+    let mut expected = sent.clone();
+    expected.name = name;
+    expected.landlord_organisation = landlord_organisation;
+    expected.tenure_history = tenure_history;
+    expected.state = state;
+    expected.create_time = create_time;
+    expected.update_time = update_time;
+    expected.delete_time = delete_time;
+    expected.etag = etag;
+    expected.contact_consent = contact_consent;
+    expected.property = property.clone();
+    // Unanswered equality questions come back "not collected"; no interests, empty.
+    let not_collected = pb::EqualityAnswer {
+        response: pb::equality_answer::Response::NotCollected.into(),
+        value: String::new(),
+    };
+    let equality = expected.equality.as_mut().unwrap();
+    for answer in [
+        &mut equality.disability,
+        &mut equality.sex,
+        &mut equality.gender_identity,
+        &mut equality.age_band,
+        &mut equality.sexual_orientation,
+        &mut equality.caring_responsibilities,
+    ] {
+        assert!(answer.is_none(), "the fixture leaves this one unanswered");
+        *answer = Some(not_collected.clone());
+    }
+    expected.involvement_interests = Some(pb::InvolvementInterests::default());
+    assert_eq!(created, expected, "every field sent comes back as sent");
+    // The property comes back canonical (the postcode spaced and upper case).
+    assert_eq!(property.unwrap().postcode, sent.property.unwrap().postcode.to_uppercase());
 
     assert!(created.name.starts_with("customers/"));
     assert_eq!(created.landlord_organisation, "organisations/riverside", "a partner's customers are its own");

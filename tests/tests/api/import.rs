@@ -93,30 +93,71 @@ async fn rerunning_the_same_rows_changes_nothing(app: TestApp) {
         answers.iter().map(|a| a.customer.clone()).collect::<Vec<_>>()
     };
     assert_eq!(names(&first), names(&second), "re-runs match the same customers");
+    // Not one of them was rewritten: every etag is still the first version.
     let mut client = app.profiles().await;
-    let any = client
-        .get_customer(partner.request(pb::GetCustomerRequest { name: first[0].customer.clone() }))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(any.etag, "\"1\"", "an unchanged row is not rewritten");
+    let mut page_token = String::new();
+    let mut seen = 0;
+    loop {
+        let page = client
+            .list_customers(partner.request(pb::ListCustomersRequest {
+                page_size: 500,
+                page_token,
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        for customer in &page.customers {
+            assert_eq!(customer.etag, "\"1\"", "{} was rewritten", customer.external_reference);
+            assert_eq!(customer.create_time, customer.update_time);
+        }
+        seen += page.customers.len();
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(seen, 1_200);
 }
 
 async fn changed_rows_update_and_keep_tenure_history(app: TestApp) {
     let partner = app.partner("riverside").await;
-    import(&app, &partner, vec![row("R-1", "Ann", "leaseholder")]).await;
-    let mut renamed = row("R-1", "Annie", "leaseholder");
+    let mut client = app.profiles().await;
+    // A customer whose tenancy began years ago, so today's import can end it.
+    let created = client
+        .create_customer(partner.request(pb::CreateCustomerRequest {
+            customer: row("R-1", "Ann", "leaseholder").customer,
+            tenure_start_date: Some(contracts::google::r#type::Date { year: 2015, month: 4, day: 1 }),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut renamed = row("R-1", "Annie", "shared-owner");
     renamed.customer.as_mut().unwrap().title = "Ms".into();
     let answers = import(&app, &partner, vec![renamed]).await;
     assert_eq!(outcomes(&answers), [Outcome::Updated]);
-    let mut client = app.profiles().await;
+    assert_eq!(answers[0].customer, created.name);
     let customer = client
-        .get_customer(partner.request(pb::GetCustomerRequest { name: answers[0].customer.clone() }))
+        .get_customer(partner.request(pb::GetCustomerRequest { name: created.name.clone() }))
         .await
         .unwrap()
         .into_inner();
     assert_eq!((customer.given_name.as_str(), customer.title.as_str()), ("Annie", "Ms"));
     assert_eq!(customer.etag, "\"2\"");
+    assert_eq!(customer.tenure, "shared-owner");
+    let history: Vec<(&str, bool, &str)> = customer
+        .tenure_history
+        .iter()
+        .map(|period| (period.tenure.as_str(), period.end_date.is_some(), period.reason.as_str()))
+        .collect();
+    assert_eq!(
+        history,
+        [("leaseholder", true, ""), ("shared-owner", false, "import")],
+        "history is kept, not rewritten"
+    );
+    let first = &customer.tenure_history[0];
+    assert_eq!(first.start_date, Some(contracts::google::r#type::Date { year: 2015, month: 4, day: 1 }));
 }
 
 async fn a_partner_imports_only_into_its_own_organisation(app: TestApp) {

@@ -122,8 +122,17 @@ async fn filters_and_search_narrow_the_list(app: TestApp) {
     assert!(leaseholders.iter().all(|customer| customer.tenure == "leaseholder"));
     let found = list(pb::ListCustomersRequest { search: "family3".into(), ..Default::default() }).await;
     assert_eq!(found.iter().map(|c| c.family_name.as_str()).collect::<Vec<_>>(), ["Family3"]);
+    // Other postcodes, one sharing the search's first characters but not its prefix.
+    for (given, postcode) in [("Near", "EX12 3AB"), ("Far", "ZZ1 1AA")] {
+        let mut customer = fixtures::customer(given, "Elsewhere", "leaseholder");
+        customer.property.as_mut().unwrap().postcode = postcode.into();
+        app.profiles().await.create_customer(partner.request(create(customer))).await.unwrap();
+    }
     let by_postcode = list(pb::ListCustomersRequest { search: "ex1 1".into(), ..Default::default() }).await;
-    assert_eq!(by_postcode.len(), 4);
+    assert_eq!(by_postcode.len(), 4, "the four EX1 1AA customers only");
+    assert!(by_postcode.iter().all(|c| c.property.as_ref().unwrap().postcode == "EX1 1AA"));
+    let near = list(pb::ListCustomersRequest { search: "ex12".into(), ..Default::default() }).await;
+    assert_eq!(near.iter().map(|c| c.given_name.as_str()).collect::<Vec<_>>(), ["Near"]);
     let err = client
         .list_customers(
             partner.request(pb::ListCustomersRequest { search: "50%".into(), ..Default::default() }),

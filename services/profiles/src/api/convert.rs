@@ -673,16 +673,70 @@ mod tests {
 
     #[test]
     fn round_trips_through_the_domain() {
-        let message = pb::Customer {
+        use pb::equality_answer::Response;
+        let answer = |response: Response, value: &str| {
+            Some(pb::EqualityAnswer { response: response.into(), value: value.into() })
+        };
+        // Every settable field, each already in its canonical form.
+        let sent = pb::Customer {
+            external_reference: "RS-1".into(),
             title: "Ms".into(),
+            given_name: "Ada".into(),
+            family_name: "Lovelace".into(),
+            preferred_name: "Ada L".into(),
             date_of_birth: Some(Date { year: 1980, month: 2, day: 29 }),
-            contact: Some(pb::ContactDetails { email: "ada@example.org".into(), ..Default::default() }),
-            property: Some(pb::Property { postcode: "sw1a1aa".into(), ..Default::default() }),
-            accessibility_needs: vec!["wheelchair-user".into(), "wheelchair-user".into()],
+            contact: Some(pb::ContactDetails {
+                email: "ada@example.org".into(),
+                phone: "020 7946 0958".into(),
+                mobile: "07700 900 123".into(),
+            }),
+            preferred_contact_channel: pb::ContactChannel::Email.into(),
+            communication_needs: Some(pb::CommunicationNeeds {
+                preferred_language: "pl".into(),
+                interpreter: true,
+                large_print: true,
+                braille: true,
+                british_sign_language: true,
+                easy_read: true,
+            }),
+            accessibility_needs: vec!["wheelchair-user".into()],
+            household: Some(pb::Household {
+                adults: 2,
+                children: 1,
+                members: vec![pb::HouseholdMember {
+                    display_name: "Byron".into(),
+                    relationship: "partner".into(),
+                    date_of_birth: Some(Date { year: 1979, month: 1, day: 22 }),
+                }],
+            }),
+            property: Some(pb::Property {
+                uprn: "100023336956".into(),
+                address_lines: vec!["1 Example Street".into(), "Flat 2".into()],
+                town: "Exampleton".into(),
+                postcode: "SW1A 1AA".into(),
+            }),
+            area: "east".into(),
+            vulnerabilities: vec!["hoarding".into()],
+            involvement_interests: Some(pb::InvolvementInterests {
+                topics: vec!["repairs".into()],
+                methods: vec!["online".into()],
+            }),
+            contact_consent: Some(pb::ContactConsent { consented: true, decision_time: None }),
+            equality: Some(pb::EqualityInformation {
+                lawful_basis: pb::LawfulBasis::EqualityMonitoring.into(),
+                ethnicity: answer(Response::Answered, "white-british"),
+                disability: answer(Response::PreferNotToSay, ""),
+                sex: answer(Response::Answered, "female"),
+                gender_identity: answer(Response::NotCollected, ""),
+                age_band: answer(Response::Answered, "45-54"),
+                religion: answer(Response::Answered, "no-religion"),
+                sexual_orientation: answer(Response::PreferNotToSay, ""),
+                caring_responsibilities: answer(Response::Answered, "yes"),
+                withheld: false,
+            }),
             ..minimal()
         };
-        let details = customer_details(&message, "customer", today()).unwrap();
-        assert_eq!(details.accessibility_needs.len(), 1);
+        let details = customer_details(&sent, "customer", today()).unwrap();
         let now = Utc::now();
         let customer = Customer {
             id: CustomerId::generate(),
@@ -697,9 +751,32 @@ mod tests {
             delete_time: None,
             version: 1,
         };
-        let back = customer_to_proto(&customer, false);
-        assert_eq!(back.property.unwrap().postcode, "SW1A 1AA");
-        assert!(back.equality.unwrap().withheld);
-        assert_eq!(back.etag, "\"1\"");
+        let back = customer_to_proto(&customer, true);
+        let expected = pb::Customer {
+            name: customer.id.name(),
+            tenure: "leaseholder".into(),
+            state: back.state,
+            create_time: back.create_time,
+            update_time: back.update_time,
+            etag: "\"1\"".into(),
+            ..sent
+        };
+        assert_eq!(back, expected, "every field survives the trip through the domain");
+
+        // Without the right to read equality answers, none come back.
+        let withheld = customer_to_proto(&customer, false).equality.unwrap();
+        assert!(withheld.withheld && withheld.ethnicity.is_none());
+    }
+
+    #[test]
+    fn input_is_made_canonical() {
+        let message = pb::Customer {
+            property: Some(pb::Property { postcode: "sw1a1aa".into(), ..Default::default() }),
+            accessibility_needs: vec!["wheelchair-user".into(), "wheelchair-user".into()],
+            ..minimal()
+        };
+        let details = customer_details(&message, "customer", today()).unwrap();
+        assert_eq!(details.accessibility_needs.len(), 1, "duplicates are dropped");
+        assert_eq!(details.property.postcode.as_deref(), Some("SW1A 1AA"));
     }
 }

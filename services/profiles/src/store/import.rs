@@ -50,7 +50,8 @@ struct Entry {
     consent_time: Option<DateTime<Utc>>,
     /// The open tenure period: its row id (if stored) and start.
     open_period: Option<(Option<Uuid>, NaiveDate)>,
-    close_open_period_on: Option<NaiveDate>,
+    /// A stored period this batch ends, and the day it ends.
+    close_stored_period: Option<(Uuid, NaiveDate)>,
     new_periods: Vec<TenurePeriod>,
     changed: bool,
 }
@@ -104,7 +105,7 @@ pub(super) async fn apply(
                 }
             }
         }
-        if let (Some(end), Some((Some(period_id), _))) = (entry.close_open_period_on, entry.open_period) {
+        if let Some((period_id, end)) = entry.close_stored_period {
             tenure_periods::Entity::update_many()
                 .col_expr(tenure_periods::Column::EndDate, sea_orm::sea_query::Expr::value(Some(end)))
                 .filter(tenure_periods::Column::Id.eq(period_id))
@@ -172,7 +173,7 @@ async fn load_entries(
                 state: customer.state,
                 consent_time: customer.consent_time,
                 open_period,
-                close_open_period_on: None,
+                close_stored_period: None,
                 new_periods: Vec::new(),
                 changed: false,
                 stored: Some(row),
@@ -222,7 +223,7 @@ fn apply_row(
                 details: row.details.clone(),
                 state: CustomerState::Active,
                 open_period: Some((None, today)),
-                close_open_period_on: None,
+                close_stored_period: None,
                 new_periods: vec![period],
                 changed: true,
             },
@@ -268,8 +269,9 @@ fn apply_row(
         };
         match plan_change(&history, Some(&entry.landlord), &entry.tenure, change, now) {
             Ok(transition) => {
-                if entry.open_period.is_some_and(|(stored, _)| stored.is_some()) {
-                    entry.close_open_period_on = transition.close_current_on;
+                if let (Some((Some(stored), _)), Some(end)) = (entry.open_period, transition.close_current_on)
+                {
+                    entry.close_stored_period = Some((stored, end));
                 } else if let Some(open) = entry.new_periods.last_mut() {
                     open.end_date = transition.close_current_on;
                 }
