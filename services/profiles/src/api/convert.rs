@@ -592,6 +592,7 @@ pub(crate) fn audit_event_to_proto(event: AuditEvent) -> common::AuditEvent {
         trace_id,
         credential: String::new(),
         status: String::new(),
+        caller_trace_id: String::new(),
     }
 }
 
