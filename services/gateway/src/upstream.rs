@@ -311,7 +311,7 @@ mod tests {
             ..Default::default()
         };
         assert!(carries_request_id(&frame(&with.encode_to_vec()), 2));
-        let without = pb::CreateCustomerRequest { request_id: String::new(), ..with.clone() };
+        let without = pb::CreateCustomerRequest { request_id: String::new(), ..with };
         assert!(!carries_request_id(&frame(&without.encode_to_vec()), 2));
         // Field 2 nested inside the customer does not count.
         assert!(!carries_request_id(&frame(&without.encode_to_vec()), 3));
