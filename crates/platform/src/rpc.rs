@@ -165,7 +165,9 @@ where
             // its calls under; theirs is linked and kept beside it.
             let caller = parent.span().span_context().clone();
             if caller.is_valid() {
-                request.extensions_mut().insert(CallerTraceId(caller.trace_id().to_string()));
+                let caller_trace_id = caller.trace_id().to_string();
+                span.set_attribute("involve.caller_trace_id", caller_trace_id.clone());
+                request.extensions_mut().insert(CallerTraceId(caller_trace_id));
                 span.add_link(caller);
             }
         } else {

@@ -697,6 +697,25 @@ mod tests {
         assert!(auth.absent.lock().unwrap().len() <= ABSENT_SWEEP_AT, "memory stays bounded");
     }
 
+    #[tokio::test]
+    async fn the_offline_tool_issues_only_what_the_organisation_kind_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let landlord = crate::store::organisations::Model {
+            id: "meadow-ha".into(),
+            display_name: "Meadow".into(),
+            kind: "housing-association".into(),
+            create_time: Utc::now(),
+        };
+        store.create_organisation(landlord).await.unwrap();
+        let err =
+            crate::bootstrap_credential(&store, "meadow-ha", Role::Operator, "tests").await.unwrap_err();
+        assert!(matches!(err, crate::GatewayError::RoleNotAllowed { .. }), "{err:?}");
+        crate::bootstrap_credential(&store, "meadow-ha", Role::PartnerIntegration, "tests").await.unwrap();
+        // A new organisation is made a council, which may hold any role.
+        crate::bootstrap_credential(&store, "council", Role::Operator, "tests").await.unwrap();
+    }
+
     #[test]
     fn unreadable_areas_are_refused_not_unrestricted() {
         let row = |areas: Option<&str>| credentials::Model {
