@@ -756,6 +756,48 @@ mod tests {
         assert_eq!(contracts.request_id_fields.get("involve.profiles.v1.CustomerProfiles/GetCustomer"), None);
     }
 
+    /// A request body the test feeds by hand, and its sender.
+    fn fed_body() -> (tokio::sync::mpsc::Sender<Result<Frame<Bytes>, Status>>, Body) {
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        let stream = tokio_stream::wrappers::ReceiverStream::new(receiver);
+        (sender, Body::new(http_body_util::StreamBody::new(stream)))
+    }
+
+    #[tokio::test]
+    async fn an_idle_request_stream_fails_and_its_response_says_deadline_exceeded() {
+        use http_body_util::BodyExt as _;
+
+        let (sender, body) = fed_body();
+        let idle = Arc::new(AtomicBool::new(false));
+        let mut request = IdleTimeoutBody::new(body, Duration::from_millis(50), Arc::clone(&idle));
+        sender.send(Ok(Frame::data(Bytes::from_static(b"row")))).await.unwrap();
+        assert!(request.frame().await.unwrap().unwrap().is_data(), "frames pass while they come");
+        // Then nothing: the body fails, and says why.
+        let err = request.frame().await.unwrap().unwrap_err();
+        assert_eq!(err.code(), Code::DeadlineExceeded);
+        assert!(idle.load(Ordering::Acquire));
+        assert!(request.frame().await.is_none(), "and ends there");
+
+        // However the backend then ends the response (an error from a reset
+        // stream, or trailers saying OK), the caller hears DEADLINE_EXCEEDED.
+        let (sender, body) = fed_body();
+        let mut response = IdleAwareResponse { inner: body, idle: Arc::clone(&idle), ended: false };
+        sender.send(Err(Status::cancelled("reset"))).await.unwrap();
+        let trailers = response.frame().await.unwrap().unwrap().into_trailers().unwrap();
+        assert_eq!(platform::body::grpc_status(&trailers), Some(Code::DeadlineExceeded));
+        assert!(response.frame().await.is_none());
+
+        let (sender, body) = fed_body();
+        let mut response = IdleAwareResponse { inner: body, idle, ended: false };
+        let mut ok = http::HeaderMap::new();
+        ok.insert("grpc-status", "0".parse().unwrap());
+        sender.send(Ok(Frame::data(Bytes::from_static(b"answer")))).await.unwrap();
+        sender.send(Ok(Frame::trailers(ok))).await.unwrap();
+        assert!(response.frame().await.unwrap().unwrap().is_data());
+        let trailers = response.frame().await.unwrap().unwrap().into_trailers().unwrap();
+        assert_eq!(platform::body::grpc_status(&trailers), Some(Code::DeadlineExceeded));
+    }
+
     #[test]
     fn a_credential_holds_at_most_its_share_of_places() {
         let in_flight = Arc::new(CredentialsInFlight::default());
