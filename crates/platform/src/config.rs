@@ -345,6 +345,28 @@ mod tests {
     }
 
     #[test]
+    fn the_edge_keys_have_safe_defaults_and_bounds() {
+        let settings = Settings::load_from(None, env(&[])).unwrap();
+        assert!(settings.gateway.trusted_proxies.is_empty());
+        assert_eq!(settings.gateway.audit_retention_days, 400);
+        assert_eq!(settings.gateway.credential_concurrency(2048), 512);
+        assert_eq!(settings.gateway.credential_concurrency(2), 1, "at least one call");
+        let proxies =
+            Settings::load_from(None, env(&[("INVOLVE__GATEWAY__CREDENTIAL_CONCURRENCY_SHARE", "0.5")]))
+                .unwrap();
+        assert_eq!(proxies.gateway.credential_concurrency(10), 5);
+        for (key, value) in [
+            ("INVOLVE__GATEWAY__CREDENTIAL_CONCURRENCY_SHARE", "0"),
+            ("INVOLVE__GATEWAY__CREDENTIAL_CONCURRENCY_SHARE", "1.5"),
+            ("INVOLVE__GATEWAY__AUDIT_RETENTION_DAYS", "0"),
+            ("INVOLVE__GATEWAY__STREAM_IDLE_TIMEOUT_SECS", "0"),
+            ("INVOLVE__GATEWAY__AUDIT_QUEUE_CAPACITY", "0"),
+        ] {
+            assert!(Settings::load_from(None, env(&[(key, value)])).is_err(), "{key}={value}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("involve.toml");
