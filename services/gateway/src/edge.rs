@@ -494,17 +494,24 @@ impl EdgeInner {
 }
 
 fn upstream_refusal(err: &UpstreamError) -> Status {
-    let api = match err {
-        UpstreamError::TooLarge { limit } => ApiError::ResourceExhausted {
-            reason: "MESSAGE_TOO_LARGE",
-            message: format!("a request may be at most {limit} bytes"),
-            retry_after: Duration::ZERO,
-        },
-        UpstreamError::Unreachable | UpstreamError::MaybeReached | UpstreamError::RequestFailed => {
-            ApiError::Unavailable { reason: "BACKEND_UNAVAILABLE", retry_after: Duration::from_millis(500) }
+    match err {
+        // No RetryInfo: the same request will never fit.
+        UpstreamError::TooLarge { limit } => {
+            let details =
+                tonic_types::ErrorDetails::with_error_info("MESSAGE_TOO_LARGE", ERROR_DOMAIN, HashMap::new());
+            <Status as tonic_types::StatusExt>::with_error_details(
+                Code::ResourceExhausted,
+                format!("a request may be at most {limit} bytes"),
+                details,
+            )
         }
-    };
-    refusal(api)
+        UpstreamError::Unreachable | UpstreamError::MaybeReached | UpstreamError::RequestFailed => {
+            refusal(ApiError::Unavailable {
+                reason: "BACKEND_UNAVAILABLE",
+                retry_after: Duration::from_millis(500),
+            })
+        }
+    }
 }
 
 /// What a client stream idle for too long ends with.

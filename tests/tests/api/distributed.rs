@@ -8,6 +8,7 @@ use involve_tests::processes::{self, Distributed, SIGNING_SECRET};
 use involve_tests::{Caller, assert_status, issue_credential};
 use platform::{HandoffKey, Principal, Role};
 use tonic::Code;
+use tonic_types::StatusExt as _;
 
 macro_rules! on_every_backend_distributed {
     ($($scenario:ident),* $(,)?) => {
@@ -205,6 +206,7 @@ async fn the_gateway_refuses_requests_larger_than_it_may_buffer(suite: Distribut
     };
     let err = client.create_customer(owner.request(create(huge))).await.unwrap_err();
     assert_status(&err, Code::ResourceExhausted, "MESSAGE_TOO_LARGE");
+    assert!(err.get_error_details().retry_info().is_none(), "retrying will not help");
     // The gateway is none the worse.
     client
         .create_customer(owner.request(create(fixtures::customer("Right", "Sized", "leaseholder"))))
