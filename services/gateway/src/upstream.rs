@@ -354,6 +354,126 @@ mod tests {
         assert!(carries_request_id(&frame(&good), 2));
     }
 
+    /// An instance that answers every call OK and counts them.
+    #[derive(Clone)]
+    struct Answering(std::sync::Arc<AtomicUsize>);
+
+    impl tonic::server::NamedService for Answering {
+        const NAME: &'static str = "involve.profiles.v1.CustomerProfiles";
+    }
+
+    impl tower::Service<http::Request<Body>> for Answering {
+        type Response = http::Response<Body>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<http::Response<Body>, std::convert::Infallible>>;
+
+        fn poll_ready(
+            &mut self,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _request: http::Request<Body>) -> Self::Future {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            let mut response = http::Response::new(Body::empty());
+            response.headers_mut().insert("content-type", "application/grpc".parse().unwrap());
+            response.headers_mut().insert("grpc-status", "0".parse().unwrap());
+            std::future::ready(Ok(response))
+        }
+    }
+
+    async fn answering_instance() -> (String, std::sync::Arc<AtomicUsize>) {
+        let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let router =
+            tonic::transport::Server::builder().add_service(Answering(std::sync::Arc::clone(&calls)));
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(router.serve_with_incoming(incoming));
+        (format!("http://{address}"), calls)
+    }
+
+    /// An instance that takes each connection and drops it: it may have seen the call.
+    async fn dropping_instance() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                drop(socket);
+            }
+        });
+        format!("http://{address}")
+    }
+
+    fn refusing_instance() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        drop(listener);
+        format!("http://{address}")
+    }
+
+    fn create_request(request_id: &str) -> http::Request<Body> {
+        use contracts::involve::profiles::v1 as pb;
+        use prost::Message as _;
+
+        let message = pb::CreateCustomerRequest { request_id: request_id.into(), ..Default::default() };
+        let mut request = http::Request::new(Body::new(http_body_util::Full::new(Bytes::from(frame(
+            &message.encode_to_vec(),
+        )))));
+        *request.uri_mut() = "/involve.profiles.v1.CustomerProfiles/CreateCustomer".parse().unwrap();
+        *request.method_mut() = http::Method::POST;
+        request.headers_mut().insert("content-type", "application/grpc".parse().unwrap());
+        request
+    }
+
+    fn principal() -> Principal {
+        Principal {
+            organisation: "organisations/riverside".into(),
+            role: platform::Role::PartnerIntegration,
+            subject: "organisations/riverside/credentials/c".into(),
+            areas: None,
+        }
+    }
+
+    const METHOD: &str = "involve.profiles.v1.CustomerProfiles/CreateCustomer";
+
+    #[tokio::test]
+    async fn a_call_goes_to_a_second_instance_only_when_that_cannot_do_it_twice() {
+        let key = HandoffKey::from_secret("shared");
+        let (answering, calls) = answering_instance().await;
+
+        // The first instance may have seen it, and there is no request_id: UNAVAILABLE.
+        let upstream =
+            Upstream::new(&[dropping_instance().await, answering.clone()], key.clone(), 1 << 20).unwrap();
+        let err = upstream.call(create_request(""), &principal(), METHOD, true, Some(2)).await.unwrap_err();
+        assert!(matches!(err, UpstreamError::MaybeReached), "{err:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "not sent twice");
+
+        // With a request_id the service answers a repeat with the first answer: resent.
+        let upstream =
+            Upstream::new(&[dropping_instance().await, answering.clone()], key.clone(), 1 << 20).unwrap();
+        upstream.call(create_request("r-1"), &principal(), METHOD, true, Some(2)).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        // A refused connection never reached anybody: resent, request_id or not.
+        let upstream = Upstream::new(&[refusing_instance(), answering], key, 1 << 20).unwrap();
+        upstream.call(create_request(""), &principal(), METHOD, true, Some(2)).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_request_over_the_limit_is_refused_before_it_is_sent() {
+        let (answering, calls) = answering_instance().await;
+        let upstream = Upstream::new(&[answering], HandoffKey::from_secret("shared"), 16).unwrap();
+        let err = upstream
+            .call(create_request(&"r".repeat(64)), &principal(), METHOD, true, Some(2))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, UpstreamError::TooLarge { limit: 16 }), "{err:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+    }
+
     #[tokio::test]
     async fn only_a_refused_connection_proves_a_call_never_left() {
         // Nothing listens on a port just released.
