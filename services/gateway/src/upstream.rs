@@ -354,9 +354,10 @@ mod tests {
         assert!(carries_request_id(&frame(&good), 2));
     }
 
-    /// An instance that answers every call OK and counts them.
+    /// An instance that answers every call OK, counts them, and keeps the
+    /// last call's headers (what someone on the hop could capture).
     #[derive(Clone)]
-    struct Answering(std::sync::Arc<AtomicUsize>);
+    struct Answering(std::sync::Arc<AtomicUsize>, std::sync::Arc<Mutex<http::HeaderMap>>);
 
     impl tonic::server::NamedService for Answering {
         const NAME: &'static str = "involve.profiles.v1.CustomerProfiles";
@@ -374,8 +375,9 @@ mod tests {
             std::task::Poll::Ready(Ok(()))
         }
 
-        fn call(&mut self, _request: http::Request<Body>) -> Self::Future {
+        fn call(&mut self, request: http::Request<Body>) -> Self::Future {
             self.0.fetch_add(1, Ordering::SeqCst);
+            *self.1.lock().unwrap() = request.headers().clone();
             let mut response = http::Response::new(Body::empty());
             response.headers_mut().insert("content-type", "application/grpc".parse().unwrap());
             response.headers_mut().insert("grpc-status", "0".parse().unwrap());
@@ -384,14 +386,21 @@ mod tests {
     }
 
     async fn answering_instance() -> (String, std::sync::Arc<AtomicUsize>) {
+        let (address, calls, _) = recording_instance().await;
+        (address, calls)
+    }
+
+    async fn recording_instance()
+    -> (String, std::sync::Arc<AtomicUsize>, std::sync::Arc<Mutex<http::HeaderMap>>) {
         let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let headers = std::sync::Arc::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let router =
-            tonic::transport::Server::builder().add_service(Answering(std::sync::Arc::clone(&calls)));
+        let instance = Answering(std::sync::Arc::clone(&calls), std::sync::Arc::clone(&headers));
+        let router = tonic::transport::Server::builder().add_service(instance);
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
         tokio::spawn(router.serve_with_incoming(incoming));
-        (format!("http://{address}"), calls)
+        (format!("http://{address}"), calls, headers)
     }
 
     /// An instance that takes each connection and drops it: it may have seen the call.
@@ -460,6 +469,47 @@ mod tests {
         let upstream = Upstream::new(&[refusing_instance(), answering], key, 1 << 20).unwrap();
         upstream.call(create_request(""), &principal(), METHOD, true, Some(2)).await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn headers_captured_from_a_forwarded_call_cannot_be_replayed() {
+        use platform::RequestContext;
+        use platform::principal::{PrincipalLayer, PrincipalSource};
+        use tower::Layer as _;
+
+        let key = HandoffKey::from_secret("shared");
+        let (address, _, captured) = recording_instance().await;
+        let upstream = Upstream::new(&[address], key.clone(), 1 << 20).unwrap();
+        for _ in 0..2 {
+            upstream.call(create_request("r-1"), &principal(), METHOD, true, Some(2)).await.unwrap();
+        }
+        let captured = captured.lock().unwrap().clone();
+
+        // A service verifying with the same key.
+        let service = PrincipalLayer::new(PrincipalSource::Signed(key)).layer(tower::service_fn(
+            |request: http::Request<()>| async move {
+                let request = tonic::Request::from_http(request);
+                Ok::<_, std::convert::Infallible>(
+                    RequestContext::of(&request)
+                        .map(|ctx| ctx.principal)
+                        .map_err(|err| err.into_status("test")),
+                )
+            },
+        ));
+        let replay = || {
+            let mut request = http::Request::builder().uri(format!("/{METHOD}")).body(()).unwrap();
+            for name in [PRINCIPAL_HEADER, SIGNATURE_HEADER] {
+                request.headers_mut().insert(name, captured.get(name).unwrap().clone());
+            }
+            request
+        };
+        // The last forwarded call's headers, presented to a service that has not
+        // seen them: accepted once...
+        assert_eq!(service.clone().oneshot(replay()).await.unwrap().unwrap(), principal());
+        // ...and never again.
+        let err = service.oneshot(replay()).await.unwrap().unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated);
+        assert!(format!("{err:?}").contains("PRINCIPAL_REPLAYED"), "{err:?}");
     }
 
     #[tokio::test]
