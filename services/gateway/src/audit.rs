@@ -11,6 +11,7 @@
 //! backoff, until it is. The same task deletes rows older than the retention.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use opentelemetry::metrics::Counter;
@@ -42,6 +43,8 @@ pub struct AuditLog {
     sender: mpsc::Sender<calls::Model>,
     flusher: AuditFlusher,
     refused: Counter<u64>,
+    /// Unix second of the last "queue full" log line: one a second is plenty.
+    last_complaint: Arc<AtomicU64>,
 }
 
 /// A call's place in the audit queue, taken before it is served.
@@ -83,7 +86,9 @@ impl AuditLog {
             .with_description("Calls refused because the audit queue was full")
             .build();
         let writer = tokio::spawn(Writer { store, rows, flushes, retention: settings.retention }.run());
-        (Self { sender, flusher: AuditFlusher(flush_sender), refused }, writer)
+        let log =
+            Self { sender, flusher: AuditFlusher(flush_sender), refused, last_complaint: Arc::default() };
+        (log, writer)
     }
 
     /// A place in the queue for one call, or `None` when the queue is full:
@@ -93,7 +98,10 @@ impl AuditLog {
             Ok(permit) => Some(AuditSlot(permit)),
             Err(_) => {
                 self.refused.add(1, &[]);
-                tracing::error!("audit queue full: refusing calls until the database catches up");
+                let now = chrono::Utc::now().timestamp().unsigned_abs();
+                if self.last_complaint.swap(now, Ordering::Relaxed) != now {
+                    tracing::error!("audit queue full: refusing calls until the database catches up");
+                }
                 None
             }
         }
