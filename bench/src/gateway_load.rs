@@ -59,6 +59,8 @@ async fn start(
         .arg("--config")
         .arg(&path)
         .env("INVOLVE__TELEMETRY__LOG_FILTER", "warn")
+        // One credential drives the whole load here: let it hold every place.
+        .env("INVOLVE__GATEWAY__CREDENTIAL_CONCURRENCY_SHARE", "1")
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join(format!("{name}.log")))?)

@@ -110,6 +110,8 @@ impl ServerProcess {
             .args(["serve", "--config"])
             .arg(&config)
             .env("INVOLVE__TELEMETRY__LOG_FILTER", "warn")
+            // One credential drives the whole load here: let it hold every place.
+            .env("INVOLVE__GATEWAY__CREDENTIAL_CONCURRENCY_SHARE", "1")
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(log)

@@ -75,6 +75,7 @@ pub struct TestApp {
     pub settings: Settings,
     operator: Caller,
     callers: Mutex<HashMap<String, Caller>>,
+    audit: gateway::audit::AuditFlusher,
     _data_dir: Option<tempfile::TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -98,6 +99,7 @@ impl TestApp {
             .expect("an operator credential");
         let app = Application::build(settings.clone(), Mode::AllInOne).await.expect("the suite builds");
         let address = app.local_addr();
+        let audit = app.audit_flusher().expect("all-in-one runs a gateway");
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
@@ -108,6 +110,7 @@ impl TestApp {
             settings,
             operator: Caller { organisation: "organisations/council".into(), token: secret },
             callers: Mutex::new(HashMap::new()),
+            audit,
             _data_dir: Some(data_dir),
             shutdown: Some(shutdown),
             server: Some(server),
@@ -184,6 +187,21 @@ impl TestApp {
         .await
     }
 
+    /// Waits until every call answered so far is in the gateway's audit,
+    /// rather than waiting out its batch window.
+    pub async fn flush_audit(&self) {
+        self.audit.flush().await;
+    }
+
+    /// A direct connection to the gateway's database (its schema on PostgreSQL).
+    pub async fn gateway_database(&self) -> DatabaseConnection {
+        let mut settings = self.settings.database_for(gateway::SERVICE_NAME);
+        settings.max_connections = 2;
+        persistence::connect(&settings, gateway::SERVICE_NAME)
+            .await
+            .expect("connects to the gateway database")
+    }
+
     /// A direct connection to the profiles database (its schema on PostgreSQL).
     pub async fn profiles_database(&self) -> DatabaseConnection {
         let mut settings = self.settings.database_for(profiles::SERVICE_NAME);
@@ -231,10 +249,18 @@ pub async fn issue_credential(
     rate_limit_per_minute: i32,
 ) -> gw::IssuedCredential {
     let mut admin = PartnerAdminClient::new(channel);
+    // Partnership-wide roles belong to councils and their arm's-length
+    // organisations only; landlords hold partner integrations.
+    let kind = match organisation {
+        "council" => gw::organisation::Kind::Council,
+        almo if almo.ends_with("-almo") => gw::organisation::Kind::ArmsLengthOrganisation,
+        _ if role != Role::PartnerIntegration => gw::organisation::Kind::Council,
+        _ => gw::organisation::Kind::HousingAssociation,
+    };
     let create = gw::CreateOrganisationRequest {
         organisation: Some(gw::Organisation {
             display_name: organisation.to_owned(),
-            kind: gw::organisation::Kind::HousingAssociation.into(),
+            kind: kind.into(),
             ..Default::default()
         }),
         organisation_id: organisation.to_owned(),

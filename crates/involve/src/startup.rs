@@ -108,6 +108,13 @@ fn gateway_settings(settings: &Settings) -> gateway::GatewaySettings {
         credential_refresh: Duration::from_secs(settings.gateway.credential_refresh_secs),
         failed_auth_per_minute: settings.gateway.failed_auth_per_minute,
         max_message_bytes: settings.server.max_message_bytes,
+        credential_concurrency: settings.gateway.credential_concurrency(settings.server.concurrency_limit),
+        stream_idle_timeout: Duration::from_secs(settings.gateway.stream_idle_timeout_secs),
+        trusted_proxies: settings.gateway.trusted_proxies.clone(),
+        audit: gateway::audit::AuditSettings {
+            capacity: settings.gateway.audit_queue_capacity,
+            retention: Duration::from_secs(u64::from(settings.gateway.audit_retention_days) * 86_400),
+        },
     }
 }
 
@@ -118,8 +125,9 @@ fn remote_backends(
 ) -> anyhow::Result<HashMap<String, gateway::Backend>> {
     let mut backends = HashMap::new();
     for (service, addresses) in &settings.gateway.backends {
-        let upstream = gateway::upstream::Upstream::new(addresses, key.clone())
-            .with_context(|| format!("gateway.backends.{service} holds an address that is not a URL"))?;
+        let upstream =
+            gateway::upstream::Upstream::new(addresses, key.clone(), settings.server.max_message_bytes)
+                .with_context(|| format!("gateway.backends.{service} holds an address that is not a URL"))?;
         backends.insert(service.clone(), gateway::Backend::Remote(Arc::new(upstream)));
     }
     Ok(backends)
@@ -171,6 +179,15 @@ impl Application {
         self.local_addr
     }
 
+    /// For a gateway: what writes out its audit queue on demand, so tests need
+    /// not wait out the batch window.
+    pub fn audit_flusher(&self) -> Option<gateway::audit::AuditFlusher> {
+        match &self.running {
+            Running::Gateway(gateway) => Some(gateway.audit_flusher.clone()),
+            Running::Services { .. } => None,
+        }
+    }
+
     /// Serves until `shutdown` resolves, then drains calls in flight and, for a
     /// gateway, writes out the audit events still queued.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
@@ -179,8 +196,8 @@ impl Application {
             Running::Services { set, source } => {
                 set.serve(listener, &settings.server, source, shutdown).await?
             }
-            Running::Gateway(gateway::Gateway { edge, health, audit_writer }) => {
-                let service = tower::ServiceBuilder::new().layer(RpcTelemetryLayer::new()).service(edge);
+            Running::Gateway(gateway::Gateway { edge, health, audit_writer, .. }) => {
+                let service = tower::ServiceBuilder::new().layer(RpcTelemetryLayer::edge()).service(edge);
                 platform::server::serve(service, listener, &settings.server, health, shutdown).await?;
                 if tokio::time::timeout(Duration::from_secs(10), audit_writer).await.is_err() {
                     tracing::error!("audit events were still being written at shutdown");

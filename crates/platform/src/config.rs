@@ -92,13 +92,38 @@ pub struct GatewayConfig {
     /// or rotation made through one instance reaches the others within this
     /// time (the instance that made it applies it at once).
     pub credential_refresh_secs: u64,
-    /// Failed sign-in attempts a minute allowed from one address before its
-    /// unverified credentials are refused with RESOURCE_EXHAUSTED.
+    /// Failed secret checks a minute allowed per credential id before that
+    /// credential's unverified tokens are refused with RESOURCE_EXHAUSTED
+    /// (secrets verified before keep working).
     pub failed_auth_per_minute: u32,
+    /// Load balancers and proxies (addresses or CIDR blocks) whose
+    /// `x-forwarded-for` names the caller's address; from anyone else it is ignored.
+    pub trusted_proxies: Vec<String>,
+    /// Days the gateway's audit of calls is kept; older rows are purged hourly.
+    pub audit_retention_days: u32,
+    /// Calls queued for the audit (or in flight holding a place) before new
+    /// calls are refused UNAVAILABLE (`AUDIT_UNAVAILABLE`) rather than served unaudited.
+    pub audit_queue_capacity: usize,
+    /// The fraction of `server.concurrency_limit` one credential may hold in
+    /// flight (at least one call); more are refused `CONCURRENCY_LIMITED`.
+    pub credential_concurrency_share: f64,
+    /// A client stream (`ImportCustomers`) that sends nothing for this long is
+    /// ended with DEADLINE_EXCEEDED.
+    pub stream_idle_timeout_secs: u64,
     /// Distributed mode: where each service runs, by service name, for example
     /// `profiles = ["http://10.0.0.5:50061", "http://10.0.0.6:50061"]`. Calls are
     /// balanced over the addresses; an instance that fails is skipped.
     pub backends: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl GatewayConfig {
+    /// Calls one credential may have in flight: its share of `concurrency_limit`, at least one.
+    pub fn credential_concurrency(&self, concurrency_limit: usize) -> usize {
+        // Truncation is the point: a share, rounded down, of a count.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        let share = (concurrency_limit as f64 * self.credential_concurrency_share).floor() as usize;
+        share.max(1)
+    }
 }
 
 impl Settings {
@@ -163,6 +188,19 @@ impl Settings {
         if self.gateway.default_deadline_secs == 0 {
             return invalid("gateway.default_deadline_secs must be at least 1");
         }
+        if self.gateway.audit_retention_days == 0 {
+            return invalid("gateway.audit_retention_days must be at least 1");
+        }
+        if self.gateway.audit_queue_capacity == 0 {
+            return invalid("gateway.audit_queue_capacity must be at least 1");
+        }
+        let share = self.gateway.credential_concurrency_share;
+        if !(share > 0.0 && share <= 1.0) {
+            return invalid("gateway.credential_concurrency_share must be more than 0 and at most 1");
+        }
+        if self.gateway.stream_idle_timeout_secs == 0 {
+            return invalid("gateway.stream_idle_timeout_secs must be at least 1");
+        }
         for (service, addresses) in &self.gateway.backends {
             if addresses.is_empty()
                 || addresses
@@ -225,6 +263,11 @@ default_rate_limit_per_minute = 6000
 default_deadline_secs = 30
 credential_refresh_secs = 2
 failed_auth_per_minute = 60
+trusted_proxies = []
+audit_retention_days = 400
+audit_queue_capacity = 100000
+credential_concurrency_share = 0.25
+stream_idle_timeout_secs = 60
 
 [gateway.backends]
 "#;
@@ -299,6 +342,28 @@ mod tests {
         assert_eq!(settings.gateway.backends["profiles"].len(), 2);
         std::fs::write(&path, "[gateway.backends]\nprofiles = [\"127.0.0.1:1\"]\n").unwrap();
         assert!(Settings::load_from(Some(&path), env(&[])).is_err());
+    }
+
+    #[test]
+    fn the_edge_keys_have_safe_defaults_and_bounds() {
+        let settings = Settings::load_from(None, env(&[])).unwrap();
+        assert!(settings.gateway.trusted_proxies.is_empty());
+        assert_eq!(settings.gateway.audit_retention_days, 400);
+        assert_eq!(settings.gateway.credential_concurrency(2048), 512);
+        assert_eq!(settings.gateway.credential_concurrency(2), 1, "at least one call");
+        let proxies =
+            Settings::load_from(None, env(&[("INVOLVE__GATEWAY__CREDENTIAL_CONCURRENCY_SHARE", "0.5")]))
+                .unwrap();
+        assert_eq!(proxies.gateway.credential_concurrency(10), 5);
+        for (key, value) in [
+            ("INVOLVE__GATEWAY__CREDENTIAL_CONCURRENCY_SHARE", "0"),
+            ("INVOLVE__GATEWAY__CREDENTIAL_CONCURRENCY_SHARE", "1.5"),
+            ("INVOLVE__GATEWAY__AUDIT_RETENTION_DAYS", "0"),
+            ("INVOLVE__GATEWAY__STREAM_IDLE_TIMEOUT_SECS", "0"),
+            ("INVOLVE__GATEWAY__AUDIT_QUEUE_CAPACITY", "0"),
+        ] {
+            assert!(Settings::load_from(None, env(&[(key, value)])).is_err(), "{key}={value}");
+        }
     }
 
     #[test]

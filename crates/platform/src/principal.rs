@@ -5,10 +5,14 @@
 //! resulting [`Principal`] over. In all-in-one mode the gateway calls the services
 //! in-process and puts the principal in the request's extensions, which nothing on
 //! a network can forge. In distributed mode it sends the principal in request
-//! metadata with an HMAC signature over the principal, the method and an expiry;
-//! each service verifies it with the shared secret and refuses anything else.
+//! metadata with an HMAC signature over the principal, the method, an expiry and
+//! a nonce drawn for that one call; each service verifies it with the shared
+//! secret, remembers the nonce until the expiry, and refuses anything else, so a
+//! header captured from one forwarded call cannot be replayed for another.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -110,11 +114,35 @@ impl std::fmt::Debug for HandoffKey {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct SignedPrincipal {
-    principal: Principal,
+/// A principal serialised once, to be signed for many calls cheaply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreparedPrincipal(String);
+
+/// A principal whose signature verified, with what binds it to one call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedPrincipal {
+    pub principal: Principal,
+    /// Drawn by the gateway for this call alone.
+    pub nonce: String,
     /// Unix seconds after which the signature is refused.
-    expires: u64,
+    pub expires: u64,
+}
+
+/// A per-call nonce: a prefix drawn once per process and a counter, so two
+/// calls (from any gateway) never share one and drawing it costs no syscall.
+fn next_nonce() -> String {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut random = [0_u8; 12];
+        if getrandom::fill(&mut random).is_err() {
+            // No random source: the clock still keeps processes apart.
+            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_nanos());
+            random.copy_from_slice(&nanos.to_le_bytes()[..12]);
+        }
+        URL_SAFE_NO_PAD.encode(random)
+    });
+    format!("{prefix}{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 impl HandoffKey {
@@ -131,37 +159,114 @@ impl HandoffKey {
         mac
     }
 
-    /// The two header values that carry `principal` on a call to `method`
+    /// Serialises `principal` once for [`HandoffKey::sign_prepared`].
+    pub fn prepare(&self, principal: &Principal) -> PreparedPrincipal {
+        PreparedPrincipal(URL_SAFE_NO_PAD.encode(serde_json::to_vec(principal).unwrap_or_default()))
+    }
+
+    /// The two header values that carry `principal` on one call to `method`
     /// (the request path without its leading slash).
     pub fn sign(&self, principal: &Principal, method: &str) -> (String, String) {
+        self.sign_prepared(&self.prepare(principal), method)
+    }
+
+    /// As [`HandoffKey::sign`], for a principal serialised before: a fresh
+    /// nonce and expiry, and one MAC.
+    pub fn sign_prepared(&self, principal: &PreparedPrincipal, method: &str) -> (String, String) {
         let expires = unix_now().saturating_add(SIGNATURE_LIFETIME.as_secs());
-        let body = serde_json::to_vec(&SignedPrincipal { principal: principal.clone(), expires })
-            .unwrap_or_default();
-        let payload = URL_SAFE_NO_PAD.encode(body);
+        let payload = format!("{}.{expires}.{}", principal.0, next_nonce());
         let signature = URL_SAFE_NO_PAD.encode(self.mac(method, &payload).finalize().into_bytes());
         (payload, signature)
     }
 
     /// The principal the headers carry, if they were signed with this key for this
-    /// method and have not expired.
-    pub fn verify(&self, payload: &str, signature: &str, method: &str) -> Result<Principal, &'static str> {
+    /// method and have not expired. Whether the nonce was seen before is the
+    /// caller's to check ([`PrincipalLayer`] does).
+    pub fn verify(
+        &self,
+        payload: &str,
+        signature: &str,
+        method: &str,
+    ) -> Result<VerifiedPrincipal, &'static str> {
         let signature =
             URL_SAFE_NO_PAD.decode(signature).map_err(|_| "the principal signature is malformed")?;
         self.mac(method, payload)
             .verify_slice(&signature)
             .map_err(|_| "the principal signature does not match")?;
-        let body = URL_SAFE_NO_PAD.decode(payload).map_err(|_| "the signed principal is malformed")?;
-        let signed: SignedPrincipal =
+        let mut parts = payload.splitn(3, '.');
+        let (Some(encoded), Some(expires), Some(nonce)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err("the signed principal is malformed");
+        };
+        let expires: u64 = expires.parse().map_err(|_| "the signed principal is malformed")?;
+        let body = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| "the signed principal is malformed")?;
+        let principal: Principal =
             serde_json::from_slice(&body).map_err(|_| "the signed principal is malformed")?;
-        if signed.expires < unix_now() {
+        if expires < unix_now() {
             return Err("the signed principal has expired");
         }
-        Ok(signed.principal)
+        if nonce.is_empty() {
+            return Err("the signed principal is malformed");
+        }
+        Ok(VerifiedPrincipal { principal, nonce: nonce.to_owned(), expires })
     }
 }
 
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs())
+}
+
+/// Nonces seen, each until its signature expires: a header presented twice is
+/// refused the second time.
+#[derive(Debug)]
+struct ReplayCache {
+    seen: Mutex<ReplayEntries>,
+}
+
+#[derive(Debug)]
+struct ReplayEntries {
+    expires_by_nonce: HashMap<String, u64>,
+    /// Size at which expired nonces are next swept (doubling, so sweeps cost
+    /// O(1) a call on average).
+    sweep_at: usize,
+}
+
+/// Nonces held before expired ones are first swept.
+const REPLAY_SWEEP_MIN: usize = 4_096;
+/// Unexpired nonces held at most (two minutes of about eight thousand calls a
+/// second); past it calls are refused rather than memory grown.
+const REPLAY_MAX: usize = 1_000_000;
+
+impl ReplayCache {
+    fn new() -> Self {
+        Self {
+            seen: Mutex::new(ReplayEntries { expires_by_nonce: HashMap::new(), sweep_at: REPLAY_SWEEP_MIN }),
+        }
+    }
+
+    /// Remembers `nonce`; `Err` with a reason and code when it was seen before
+    /// or there is no room to remember it.
+    fn admit(&self, nonce: &str, expires: u64) -> Result<(), PrincipalRejected> {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.expires_by_nonce.contains_key(nonce) {
+            return Err(PrincipalRejected {
+                reason: "PRINCIPAL_REPLAYED",
+                message: "this signed principal was used before: each is good for one call",
+            });
+        }
+        if seen.expires_by_nonce.len() >= seen.sweep_at {
+            let now = unix_now();
+            seen.expires_by_nonce.retain(|_, expires| *expires >= now);
+            seen.sweep_at = (seen.expires_by_nonce.len() * 2).max(REPLAY_SWEEP_MIN);
+        }
+        if seen.expires_by_nonce.len() >= REPLAY_MAX {
+            return Err(PrincipalRejected {
+                reason: "PRINCIPAL_MISSING",
+                message: "too many signed principals to remember: try again shortly",
+            });
+        }
+        seen.expires_by_nonce.insert(nonce.to_owned(), expires);
+        Ok(())
+    }
 }
 
 /// Where a service takes its callers from.
@@ -181,17 +286,22 @@ struct CalledMethod(String);
 
 /// Why a request has no principal, left in its extensions by [`PrincipalLayer`].
 #[derive(Clone, Copy, Debug)]
-struct PrincipalRejected(&'static str);
+struct PrincipalRejected {
+    reason: &'static str,
+    message: &'static str,
+}
 
 /// Establishes each request's [`Principal`] from its [`PrincipalSource`].
 #[derive(Clone, Debug)]
 pub struct PrincipalLayer {
     source: PrincipalSource,
+    /// Shared by every service this layer builds (every connection).
+    replays: Arc<ReplayCache>,
 }
 
 impl PrincipalLayer {
     pub fn new(source: PrincipalSource) -> Self {
-        Self { source }
+        Self { source, replays: Arc::new(ReplayCache::new()) }
     }
 }
 
@@ -199,7 +309,7 @@ impl<S> Layer<S> for PrincipalLayer {
     type Service = PrincipalService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        PrincipalService { inner, source: self.source.clone() }
+        PrincipalService { inner, source: self.source.clone(), replays: Arc::clone(&self.replays) }
     }
 }
 
@@ -207,6 +317,7 @@ impl<S> Layer<S> for PrincipalLayer {
 pub struct PrincipalService<S> {
     inner: S,
     source: PrincipalSource,
+    replays: Arc<ReplayCache>,
 }
 
 impl<S, B> Service<http::Request<B>> for PrincipalService<S>
@@ -226,16 +337,20 @@ where
         if let PrincipalSource::Signed(key) = &self.source {
             request.extensions_mut().remove::<Principal>();
             let header = |name: &str| request.headers().get(name).and_then(|value| value.to_str().ok());
+            let missing = |message| PrincipalRejected { reason: "PRINCIPAL_MISSING", message };
             let verified = match (header(PRINCIPAL_HEADER), header(SIGNATURE_HEADER)) {
-                (Some(payload), Some(signature)) => key.verify(payload, signature, &method),
-                (None, _) | (_, None) => Err("this service accepts calls only through the gateway"),
+                (Some(payload), Some(signature)) => key.verify(payload, signature, &method).map_err(missing),
+                (None, _) | (_, None) => Err(missing("this service accepts calls only through the gateway")),
             };
-            match verified {
+            let admitted = verified.and_then(|verified| {
+                self.replays.admit(&verified.nonce, verified.expires).map(|()| verified.principal)
+            });
+            match admitted {
                 Ok(principal) => {
                     request.extensions_mut().insert(principal);
                 }
-                Err(reason) => {
-                    request.extensions_mut().insert(PrincipalRejected(reason));
+                Err(rejected) => {
+                    request.extensions_mut().insert(rejected);
                 }
             }
         }
@@ -263,12 +378,13 @@ impl RequestContext {
         let principal = match extensions.get::<Principal>() {
             Some(principal) => principal.clone(),
             None => {
-                let message = extensions
-                    .get::<PrincipalRejected>()
-                    .map_or("this call needs an authenticated caller", |rejected| rejected.0);
-                return Err(ApiError::Unauthenticated {
+                let rejected = extensions.get::<PrincipalRejected>().copied().unwrap_or(PrincipalRejected {
                     reason: "PRINCIPAL_MISSING",
-                    message: message.to_owned(),
+                    message: "this call needs an authenticated caller",
+                });
+                return Err(ApiError::Unauthenticated {
+                    reason: rejected.reason,
+                    message: rejected.message.to_owned(),
                 });
             }
         };
@@ -314,7 +430,7 @@ mod tests {
         let key = HandoffKey::from_secret("shared");
         let (payload, signature) = key.sign(&principal(), "involve.profiles.v1.CustomerProfiles/GetCustomer");
         let verified = key.verify(&payload, &signature, "involve.profiles.v1.CustomerProfiles/GetCustomer");
-        assert_eq!(verified, Ok(principal()));
+        assert_eq!(verified.map(|verified| verified.principal), Ok(principal()));
     }
 
     #[test]
@@ -326,6 +442,66 @@ mod tests {
         let (other_payload, _) = key.sign(&Principal { role: Role::Operator, ..principal() }, "a/B");
         assert!(key.verify(&other_payload, &signature, "a/B").is_err(), "a swapped payload");
         assert!(key.verify(&payload, "garbage", "a/B").is_err());
+    }
+
+    #[test]
+    fn every_signature_carries_its_own_nonce() {
+        let key = HandoffKey::from_secret("shared");
+        let prepared = key.prepare(&principal());
+        let (first, _) = key.sign_prepared(&prepared, "a/B");
+        let (second, second_signature) = key.sign_prepared(&prepared, "a/B");
+        assert_ne!(first, second);
+        let verified = key.verify(&second, &second_signature, "a/B").unwrap();
+        assert_eq!(verified.principal, principal());
+        // A payload whose nonce is changed no longer matches its signature.
+        let tampered = format!("{}x", second);
+        assert!(key.verify(&tampered, &second_signature, "a/B").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_signed_principal_is_good_for_one_call() {
+        use tower::ServiceExt as _;
+
+        let key = HandoffKey::from_secret("shared");
+        let layer = PrincipalLayer::new(PrincipalSource::Signed(key.clone()));
+        let service = layer.layer(tower::service_fn(|request: http::Request<()>| async move {
+            let request = tonic::Request::from_http(request);
+            Ok::<_, std::convert::Infallible>(RequestContext::of(&request).map(|ctx| ctx.principal))
+        }));
+        let (payload, signature) = key.sign(&principal(), "a/B");
+        let call = || {
+            http::Request::builder()
+                .uri("/a/B")
+                .header(PRINCIPAL_HEADER, payload.as_str())
+                .header(SIGNATURE_HEADER, signature.as_str())
+                .body(())
+                .unwrap()
+        };
+        assert_eq!(service.clone().oneshot(call()).await.unwrap().unwrap(), principal());
+        let replayed = service.clone().oneshot(call()).await.unwrap().unwrap_err();
+        assert!(
+            matches!(replayed, ApiError::Unauthenticated { reason: "PRINCIPAL_REPLAYED", .. }),
+            "{replayed:?}"
+        );
+        // Another layer (another process) shares nothing, but each call signs anew.
+        let (payload, signature) = key.sign(&principal(), "a/B");
+        let fresh = http::Request::builder()
+            .uri("/a/B")
+            .header(PRINCIPAL_HEADER, payload.as_str())
+            .header(SIGNATURE_HEADER, signature.as_str())
+            .body(())
+            .unwrap();
+        assert!(service.oneshot(fresh).await.unwrap().is_ok());
+    }
+
+    #[test]
+    fn the_replay_cache_sweeps_expired_nonces() {
+        let cache = ReplayCache::new();
+        for index in 0..(REPLAY_SWEEP_MIN * 3) {
+            // Already expired: swept as the map grows.
+            cache.admit(&index.to_string(), 0).unwrap();
+        }
+        assert!(cache.seen.lock().unwrap().expires_by_nonce.len() <= REPLAY_SWEEP_MIN + 1);
     }
 
     #[test]

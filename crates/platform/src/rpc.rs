@@ -1,26 +1,76 @@
 //! One span and one latency measurement per RPC, as a tower layer in front of every
-//! service: the span continues the caller's W3C trace, and the measurement carries
-//! the service, method, gRPC status code and calling organisation.
+//! service: the span continues the caller's W3C trace (behind the gateway, the
+//! gateway's), and the measurement carries the service, method, gRPC status code
+//! and calling organisation.
+//!
+//! At the edge ([`RpcTelemetryLayer::edge`]) the caller is not trusted with the
+//! trace: each call starts a trace of its own, linked to the caller's, whose id
+//! is left in the request's extensions as [`CallerTraceId`]. Labels and span
+//! names come from the contracts' methods only; any other path is `unknown`, so
+//! a caller cannot grow the metrics' label sets.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::LazyLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Histogram;
 use opentelemetry::propagation::Extractor;
+use opentelemetry::trace::TraceContextExt as _;
+use prost::Message as _;
 use tower::{Layer, Service};
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::Principal;
 
+/// The label for any path that is not a known method.
+pub const UNKNOWN_METHOD: &str = "unknown";
+
+/// Every `package.Service/Method` a listener can serve: the contracts' methods,
+/// health and reflection.
+static KNOWN_METHODS: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    let mut known: HashSet<String> = [
+        "grpc.health.v1.Health/Check",
+        "grpc.health.v1.Health/Watch",
+        "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    if let Ok(set) = prost_types::FileDescriptorSet::decode(contracts::FILE_DESCRIPTOR_SET) {
+        for file in set.file {
+            for service in &file.service {
+                for method in &service.method {
+                    known.insert(format!("{}.{}/{}", file.package(), service.name(), method.name()));
+                }
+            }
+        }
+    }
+    known
+});
+
+/// `package.Service/Method` when the path names a known method, else `None`.
+pub fn known_method(path: &str) -> Option<&'static str> {
+    KNOWN_METHODS.get(path.trim_start_matches('/')).map(String::as_str)
+}
+
+/// The trace id a caller sent (`traceparent`), left in the request's
+/// extensions by the edge's layer, which starts a trace of its own instead.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallerTraceId(pub String);
+
 /// Builds [`RpcTelemetry`] services. Create it after `telemetry::init`, so its
 /// instruments bind to the configured meter provider.
 #[derive(Clone, Debug)]
 pub struct RpcTelemetryLayer {
     duration: Histogram<f64>,
+    /// Whether the caller is outside (the edge): a new trace linked to theirs.
+    edge: bool,
 }
 
 impl RpcTelemetryLayer {
@@ -31,7 +81,13 @@ impl RpcTelemetryLayer {
             .with_unit("s")
             .with_description("Time to answer an RPC, by service, method, status code and organisation")
             .build();
-        Self { duration }
+        Self { duration, edge: false }
+    }
+
+    /// For the public listener: every call starts a trace of its own, linked
+    /// to the caller's (kept as [`CallerTraceId`]), rather than continuing it.
+    pub fn edge() -> Self {
+        Self { edge: true, ..Self::new() }
     }
 }
 
@@ -45,7 +101,7 @@ impl<S> Layer<S> for RpcTelemetryLayer {
     type Service = RpcTelemetry<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcTelemetry { inner, duration: self.duration.clone() }
+        RpcTelemetry { inner, duration: self.duration.clone(), edge: self.edge }
     }
 }
 
@@ -53,6 +109,7 @@ impl<S> Layer<S> for RpcTelemetryLayer {
 pub struct RpcTelemetry<S> {
     inner: S,
     duration: Histogram<f64>,
+    edge: bool,
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
@@ -81,9 +138,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let path = request.uri().path().to_owned();
-        let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or(("", path.as_str()));
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let path = known_method(request.uri().path()).unwrap_or(UNKNOWN_METHOD);
+        let (service, method) = path.split_once('/').unwrap_or((UNKNOWN_METHOD, UNKNOWN_METHOD));
         let (service, method) = (service.to_owned(), method.to_owned());
         let organisation = request
             .extensions()
@@ -103,8 +160,20 @@ where
             organisation = %organisation,
             rpc.grpc.status_code = tracing::field::Empty,
         );
-        // Only fails when the span is disabled by the filter; then there is nothing to link.
-        let _ = span.set_parent(parent);
+        if self.edge {
+            // A trace of our own, so a caller cannot choose what the audit files
+            // its calls under; theirs is linked and kept beside it.
+            let caller = parent.span().span_context().clone();
+            if caller.is_valid() {
+                let caller_trace_id = caller.trace_id().to_string();
+                span.set_attribute("involve.caller_trace_id", caller_trace_id.clone());
+                request.extensions_mut().insert(CallerTraceId(caller_trace_id));
+                span.add_link(caller);
+            }
+        } else {
+            // Only fails when the span is disabled by the filter; then there is nothing to link.
+            let _ = span.set_parent(parent);
+        }
 
         let started = Instant::now();
         let future = self.inner.call(request).instrument(span.clone());
@@ -163,5 +232,21 @@ where
             }
             result
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_name_known_methods_only() {
+        assert_eq!(
+            known_method("/involve.profiles.v1.CustomerProfiles/GetCustomer"),
+            Some("involve.profiles.v1.CustomerProfiles/GetCustomer")
+        );
+        assert_eq!(known_method("/grpc.health.v1.Health/Check"), Some("grpc.health.v1.Health/Check"));
+        assert_eq!(known_method("/involve.profiles.v1.CustomerProfiles/Made-Up"), None);
+        assert_eq!(known_method("/a/b/c"), None);
     }
 }

@@ -17,6 +17,7 @@ use crate::auth::Authenticator;
 use crate::domain::credentials::{
     self, CredentialId, CredentialState, MAX_GRACE_DAYS, credential_name, parse_credential_name, state_at,
 };
+use crate::domain::policy;
 use crate::domain::rate_limit::RateLimiter;
 use crate::error::{ERROR_DOMAIN, GatewayError};
 use crate::store::{CallFilter, Store, calls, credentials as credential_rows, organisations};
@@ -209,6 +210,7 @@ fn call_to_proto(row: calls::Model) -> common::AuditEvent {
         purpose: String::new(),
         special_category: row.special_category,
         trace_id: row.trace_id,
+        caller_trace_id: row.caller_trace_id,
         credential: row.credential,
         status: row.status,
     }
@@ -364,12 +366,16 @@ impl PartnerAdmin for AdminApi {
         let (Some(organisation), Some(role), true) = (organisation, role, violations.is_empty()) else {
             return Err(invalid(violations));
         };
-        if self.store.organisation(&organisation).await.map_err(|e| status(GatewayError::Store(e)))?.is_none()
-        {
+        let Some(found) =
+            self.store.organisation(&organisation).await.map_err(|e| status(GatewayError::Store(e)))?
+        else {
             return Err(status(GatewayError::NotFound {
                 resource_type: "involve.gateway.v1.Organisation",
                 name: parent,
             }));
+        };
+        if !policy::kind_allows(&found.kind, role) {
+            return Err(status(GatewayError::RoleNotAllowed { role: role.as_str(), kind: found.kind }));
         }
         let areas = (!areas.is_empty()).then_some(areas);
         let issued = new_credential(

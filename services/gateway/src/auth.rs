@@ -1,24 +1,35 @@
 //! Authenticating bearer credentials without a database round trip or a slow
 //! hash on the hot path, and without letting either be used to exhaust the
-//! gateway.
+//! gateway or to lock anybody else out.
 //!
 //! - Every instance keeps the unrevoked credentials in memory and re-reads them
 //!   every `credential_refresh_secs`, so a revocation or rotation made through
 //!   any gateway instance reaches every other one within that time (and this
-//!   one at once). If the database cannot be read for three refreshes, the copy
-//!   is no longer trusted and every call reads its credential afresh.
+//!   one at once). If the database cannot be read for three refreshes in a row,
+//!   the copy is no longer trusted and every call reads its credential afresh.
+//! - A token whose credential id is unknown, malformed or revoked is refused
+//!   `CREDENTIALS_INVALID` without a slow check. Ids not in memory are looked up
+//!   once and remembered as absent (bounded, for one refresh interval), so a
+//!   flood of made-up ids costs at most one indexed read per id per interval.
 //! - A secret is checked against its Argon2id hash once; after that only the
 //!   SHA-256 of the presented token is looked up, together with the hash it
 //!   matched, so a rotated secret stops matching without a second slow check.
+//! - Slow checks are limited per credential id: each takes one of that
+//!   credential's failed-check allowance *before* it runs (and gives it back
+//!   when the secret matches), so guessing at one credential, however
+//!   concurrently, cannot burn the CPU; once spent, that credential's
+//!   unverified tokens are refused `RESOURCE_EXHAUSTED`, while tokens already
+//!   verified keep working. Nothing is limited per address: behind a load
+//!   balancer one sender's garbage would otherwise lock out every partner.
+//! - A revoked or expired credential's status is told only to a caller whose
+//!   secret verified; anyone else hears `CREDENTIALS_INVALID`, so the answer is
+//!   no oracle for which credential ids exist.
 //! - Slow checks are few at a time (each Argon2id check holds 19 MiB for tens
 //!   of milliseconds), and callers waiting for one re-look in the cache first,
 //!   so a burst presenting one new secret costs one check, not one per call.
-//! - Failed attempts are limited per peer address; once spent, a peer's
-//!   unverified tokens are refused with RESOURCE_EXHAUSTED before any lookup,
-//!   while its already-verified tokens keep working.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -35,6 +46,8 @@ use crate::store::{Store, credentials};
 
 /// Verified secrets kept before those that no longer match are swept.
 const VERIFIED_SWEEP_AT: usize = 10_000;
+/// Ids remembered as absent (unknown or revoked) before the stale ones are swept.
+const ABSENT_SWEEP_AT: usize = 10_000;
 /// Refreshes that may fail in a row before the in-memory copy is distrusted.
 const REFRESHES_TRUSTED: u32 = 3;
 
@@ -60,7 +73,7 @@ pub enum AuthError {
     Revoked,
     #[error("the credential has expired")]
     Expired,
-    #[error("too many failed sign-in attempts from this address")]
+    #[error("too many failed attempts at this credential")]
     TooManyFailures { retry_after: Duration },
     #[error("credentials cannot be checked right now")]
     Unavailable(#[source] StoreError),
@@ -78,11 +91,6 @@ impl AuthError {
             Self::Unavailable(_) => "CREDENTIALS_UNAVAILABLE",
         }
     }
-
-    /// Whether this counts against the caller's address as a failed attempt.
-    fn is_failed_attempt(&self) -> bool {
-        matches!(self, Self::Invalid | Self::Revoked | Self::Expired)
-    }
 }
 
 /// How the authenticator behaves.
@@ -92,8 +100,17 @@ pub struct AuthSettings {
     pub refresh: Duration,
     /// Calls a minute for credentials that set no limit of their own.
     pub default_rate_limit: u32,
-    /// Failed attempts a minute allowed from one peer address.
-    pub failed_attempts_per_minute: u32,
+    /// Failed slow checks a minute allowed per credential id.
+    pub failed_checks_per_minute: u32,
+}
+
+/// Why a stored credential cannot be used at all.
+#[derive(Debug, thiserror::Error)]
+enum Unusable {
+    #[error("its role {0:?} is not one this build knows")]
+    Role(String),
+    #[error("its areas cannot be read")]
+    Areas,
 }
 
 /// A credential as the edge uses it, derived once per read of its row.
@@ -108,11 +125,15 @@ struct KnownCredential {
 }
 
 impl KnownCredential {
-    /// `None` for a row whose role this build does not know.
-    fn from_row(row: credentials::Model, default_rate_limit: u32) -> Option<Self> {
-        let role = Role::parse(&row.role)?;
-        let areas: Option<Vec<String>> =
-            row.areas.as_deref().and_then(|areas| serde_json::from_str(areas).ok());
+    /// Refuses a row whose role this build does not know or whose area
+    /// restriction cannot be read: unreadable areas must never turn into
+    /// "no restriction" (fail closed).
+    fn from_row(row: credentials::Model, default_rate_limit: u32) -> Result<Self, Unusable> {
+        let role = Role::parse(&row.role).ok_or_else(|| Unusable::Role(row.role.clone()))?;
+        let areas: Option<Vec<String>> = match row.areas.as_deref() {
+            None => None,
+            Some(text) => Some(serde_json::from_str(text).map_err(|_| Unusable::Areas)?),
+        };
         let credential = credential_name(&row.organisation_id, &row.id);
         let caller = Authenticated {
             principal: Principal {
@@ -128,7 +149,7 @@ impl KnownCredential {
                 .filter(|limit| *limit > 0)
                 .unwrap_or(default_rate_limit),
         };
-        Some(Self {
+        Ok(Self {
             caller,
             secret_hash: row.secret_hash,
             previous_secret_hash: row.previous_secret_hash,
@@ -150,9 +171,17 @@ impl KnownCredential {
         hash == self.secret_hash || self.previous_hash_at(now) == Some(hash)
     }
 
-    /// The caller, for a secret verified before against `hash`.
+    /// The caller, for a secret that verified against `hash`: only now may the
+    /// credential's revocation or expiry be told.
     fn caller_for_verified(&self, hash: &str, now: DateTime<Utc>) -> Result<Authenticated, AuthError> {
-        if self.accepts(hash, now) { Ok(self.caller.clone()) } else { Err(AuthError::Invalid) }
+        if !self.accepts(hash, now) {
+            return Err(AuthError::Invalid);
+        }
+        match state_at(self.revoke_time, self.expire_time, now) {
+            CredentialState::Revoked => Err(AuthError::Revoked),
+            CredentialState::Expired => Err(AuthError::Expired),
+            CredentialState::Active => Ok(self.caller.clone()),
+        }
     }
 
     /// The hashes a presented secret may be checked against at `now`.
@@ -175,29 +204,50 @@ struct Snapshot {
     generation: u64,
 }
 
-/// A call's place in the queue to check one token: the token's lock, dropped
-/// from the map when the last call holding it is done (or cancelled).
-struct CheckingToken<'a> {
-    auth: &'a Authenticator,
-    digest: [u8; 32],
-    lock: Arc<tokio::sync::Mutex<()>>,
+/// An id looked up and not found usable: unknown, unusable, or revoked (kept,
+/// so a caller whose secret verified before can be told it is revoked).
+#[derive(Debug)]
+struct Absent {
+    checked: Instant,
+    revoked: Option<Arc<KnownCredential>>,
 }
 
-impl<'a> CheckingToken<'a> {
-    fn new(auth: &'a Authenticator, digest: [u8; 32]) -> Self {
-        let mut checking = auth.checking.lock().unwrap_or_else(PoisonError::into_inner);
-        let lock = Arc::clone(checking.entry(digest).or_default());
-        drop(checking);
-        Self { auth, digest, lock }
+/// Locks by key, one queue per key, dropped with its last holder: how calls
+/// presenting one token (or one unknown id) wait for the first one's answer.
+#[derive(Debug)]
+struct Turns<K: Hash + Eq + Clone> {
+    queues: Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl<K: Hash + Eq + Clone> Default for Turns<K> {
+    fn default() -> Self {
+        Self { queues: Mutex::new(HashMap::new()) }
     }
 }
 
-impl Drop for CheckingToken<'_> {
+/// A call's place in one key's queue; leaving it removes the queue when
+/// nobody else is in it (also when the call is cancelled).
+struct Turn<'a, K: Hash + Eq + Clone> {
+    turns: &'a Turns<K>,
+    key: K,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<'a, K: Hash + Eq + Clone> Turn<'a, K> {
+    fn new(turns: &'a Turns<K>, key: K) -> Self {
+        let mut queues = turns.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        let lock = Arc::clone(queues.entry(key.clone()).or_default());
+        drop(queues);
+        Self { turns, key, lock }
+    }
+}
+
+impl<K: Hash + Eq + Clone> Drop for Turn<'_, K> {
     fn drop(&mut self) {
-        let mut checking = self.auth.checking.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut queues = self.turns.queues.lock().unwrap_or_else(PoisonError::into_inner);
         // Held by the map and by this call only: nobody else is waiting.
         if Arc::strong_count(&self.lock) == 2 {
-            checking.remove(&self.digest);
+            queues.remove(&self.key);
         }
     }
 }
@@ -214,13 +264,20 @@ pub struct Authenticator {
     store: Arc<Store>,
     settings: AuthSettings,
     snapshot: RwLock<Snapshot>,
+    /// Ids not in the snapshot that were looked up and found unusable.
+    absent: Mutex<HashMap<String, Absent>>,
+    /// Ids being looked up now.
+    looking_up: Turns<String>,
     /// SHA-256 of a presented token -> what it was verified against.
     verified: Mutex<HashMap<[u8; 32], Verified>>,
-    /// Tokens being checked now, each with the lock its checkers queue on.
-    checking: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
+    /// Tokens being checked now.
+    checking: Turns<[u8; 32]>,
     slow_checks: Semaphore,
     /// Argon2id checks run so far.
     hash_checks: AtomicU64,
+    /// Database reads of single credentials so far.
+    lookups: AtomicU64,
+    /// Failed slow checks, per credential id.
     failures: RateLimiter,
 }
 
@@ -233,10 +290,13 @@ impl Authenticator {
             store,
             settings,
             snapshot: RwLock::new(Snapshot::default()),
+            absent: Mutex::new(HashMap::new()),
+            looking_up: Turns::default(),
             verified: Mutex::new(HashMap::new()),
-            checking: Mutex::new(HashMap::new()),
+            checking: Turns::default(),
             slow_checks: Semaphore::new(parallelism),
             hash_checks: AtomicU64::new(0),
+            lookups: AtomicU64::new(0),
             failures: RateLimiter::default(),
         }
     }
@@ -262,9 +322,15 @@ impl Authenticator {
     pub async fn refresh(&self) -> Result<(), StoreError> {
         let generation = self.read_snapshot().generation;
         let rows = self.store.unrevoked_credentials().await?;
+        let default_rate_limit = self.settings.default_rate_limit;
         let by_id: HashMap<String, Arc<KnownCredential>> = rows
             .into_iter()
-            .filter_map(|row| KnownCredential::from_row(row, self.settings.default_rate_limit))
+            .filter_map(|row| {
+                let id = row.id.clone();
+                KnownCredential::from_row(row, default_rate_limit)
+                    .inspect_err(|err| tracing::warn!(credential = %id, error = %err, "credential refused"))
+                    .ok()
+            })
             .map(|known| (known.caller.credential_id.clone(), Arc::new(known)))
             .collect();
         {
@@ -280,13 +346,8 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Who the `authorization` header names, or why not. `peer` is the caller's
-    /// address, which failed attempts count against.
-    pub async fn authenticate(
-        &self,
-        header: Option<&http::HeaderValue>,
-        peer: Option<IpAddr>,
-    ) -> Result<Authenticated, AuthError> {
+    /// Who the `authorization` header names, or why not.
+    pub async fn authenticate(&self, header: Option<&http::HeaderValue>) -> Result<Authenticated, AuthError> {
         let header = header.ok_or(AuthError::Missing)?.to_str().map_err(|_| AuthError::Malformed)?;
         let token = header
             .strip_prefix("Bearer ")
@@ -295,50 +356,37 @@ impl Authenticator {
             .trim();
         let presented = PresentedToken::parse(token).ok_or(AuthError::Malformed)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let peer = peer.map(|address| address.to_string());
-        let result = self.recognise(&presented, &digest, peer.as_deref()).await;
-        if let (Err(err), Some(peer)) = (&result, &peer)
-            && err.is_failed_attempt()
-        {
-            // Counting only; the refusal itself comes before the next lookup.
-            let _ = self.failures.check(peer, self.settings.failed_attempts_per_minute, Instant::now());
-        }
-        result
+        self.recognise(&presented, &digest).await
     }
 
     async fn recognise(
         &self,
         presented: &PresentedToken,
         digest: &[u8; 32],
-        peer: Option<&str>,
     ) -> Result<Authenticated, AuthError> {
         let id = presented.id.as_str();
-        let verified_hash = self.verified_hash(digest, id);
-        if verified_hash.is_none()
-            && let Some(peer) = peer
-        {
-            self.failures
-                .peek(peer, self.settings.failed_attempts_per_minute, Instant::now())
-                .map_err(|retry_after| AuthError::TooManyFailures { retry_after })?;
-        }
         let known = self.known(id).await?.ok_or(AuthError::Invalid)?;
         let now = Utc::now();
-        match state_at(known.revoke_time, known.expire_time, now) {
-            CredentialState::Revoked => return Err(AuthError::Revoked),
-            CredentialState::Expired => return Err(AuthError::Expired),
-            CredentialState::Active => {}
-        }
-        if let Some(hash) = verified_hash {
+        if let Some(hash) = self.verified_hash(digest, id) {
             // Verified before: still good only while that hash is the secret's.
             return known.caller_for_verified(&hash, now);
         }
+        if known.revoke_time.is_some() {
+            // Never verified here, and never will be: not worth a slow check.
+            return Err(AuthError::Invalid);
+        }
 
         // One check per token at a time; whoever waited finds its result.
-        let checking = CheckingToken::new(self, *digest);
-        let _held = checking.lock.lock().await;
+        let turn = Turn::new(&self.checking, *digest);
+        let _held = turn.lock.lock().await;
         if let Some(hash) = self.verified_hash(digest, id) {
             return known.caller_for_verified(&hash, now);
         }
+        // The attempt is counted before it runs, so no number of concurrent
+        // guesses gets more checks than the allowance.
+        self.failures
+            .check(id, self.settings.failed_checks_per_minute, Instant::now())
+            .map_err(|retry_after| AuthError::TooManyFailures { retry_after })?;
         let Ok(_permit) = self.slow_checks.acquire().await else { return Err(AuthError::Invalid) };
         self.hash_checks.fetch_add(1, Ordering::Relaxed);
         let candidates = known.candidate_hashes(now);
@@ -349,36 +397,77 @@ impl Authenticator {
                 .await
                 .map_err(|_| AuthError::Invalid)?
                 .ok_or(AuthError::Invalid)?;
-        self.remember(*digest, Verified { credential_id: id.to_owned(), hash: matched });
-        Ok(known.caller.clone())
+        // Only failures are limited.
+        self.failures.refund(id);
+        self.remember(*digest, Verified { credential_id: id.to_owned(), hash: matched.clone() });
+        known.caller_for_verified(&matched, now)
     }
 
-    /// The credential `id`, from memory while the copy is trusted, else read now.
+    /// The credential `id` (revoked ones included), from memory while the copy
+    /// is trusted, else read now; `None` when there is no usable credential.
     async fn known(&self, id: &str) -> Result<Option<Arc<KnownCredential>>, AuthError> {
-        let generation = {
-            let snapshot = self.read_snapshot();
-            if self.trusts(&snapshot)
-                && let Some(known) = snapshot.by_id.get(id)
-            {
-                return Ok(Some(Arc::clone(known)));
-            }
-            snapshot.generation
-        };
+        if let Some(known) = self.in_memory(id) {
+            return Ok(Some(known));
+        }
+        if let Some(absent) = self.absent_now(id) {
+            return Ok(absent);
+        }
+        // Calls presenting one id not in memory share one read.
+        let turn = Turn::new(&self.looking_up, id.to_owned());
+        let _held = turn.lock.lock().await;
+        if let Some(known) = self.in_memory(id) {
+            return Ok(Some(known));
+        }
+        if let Some(absent) = self.absent_now(id) {
+            return Ok(absent);
+        }
+        let generation = self.read_snapshot().generation;
         // Not in memory: issued since the last refresh, revoked, or never existed.
-        let Some(row) = self.store.credential(id).await.map_err(AuthError::Unavailable)? else {
-            return Ok(None);
-        };
-        let Some(known) = KnownCredential::from_row(row, self.settings.default_rate_limit).map(Arc::new)
-        else {
-            return Ok(None);
-        };
-        if known.revoke_time.is_none() {
-            let mut snapshot = self.snapshot.write().unwrap_or_else(PoisonError::into_inner);
-            if snapshot.generation == generation {
-                snapshot.by_id.insert(id.to_owned(), Arc::clone(&known));
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let row = self.store.credential(id).await.map_err(AuthError::Unavailable)?;
+        let known = row.and_then(|row| {
+            KnownCredential::from_row(row, self.settings.default_rate_limit)
+                .inspect_err(|err| tracing::warn!(credential = %id, error = %err, "credential refused"))
+                .ok()
+                .map(Arc::new)
+        });
+        match &known {
+            Some(known) if known.revoke_time.is_none() => {
+                let mut snapshot = self.snapshot.write().unwrap_or_else(PoisonError::into_inner);
+                if snapshot.generation == generation {
+                    snapshot.by_id.insert(id.to_owned(), Arc::clone(known));
+                }
+            }
+            Some(_) | None => self.remember_absent(id, known.clone()),
+        }
+        Ok(known)
+    }
+
+    fn in_memory(&self, id: &str) -> Option<Arc<KnownCredential>> {
+        let snapshot = self.read_snapshot();
+        if self.trusts(&snapshot) { snapshot.by_id.get(id).map(Arc::clone) } else { None }
+    }
+
+    /// What a recent lookup found for `id`, if it found nothing usable.
+    fn absent_now(&self, id: &str) -> Option<Option<Arc<KnownCredential>>> {
+        let absent = self.absent.lock().unwrap_or_else(PoisonError::into_inner);
+        absent
+            .get(id)
+            .filter(|entry| entry.checked.elapsed() < self.settings.refresh)
+            .map(|entry| entry.revoked.clone())
+    }
+
+    fn remember_absent(&self, id: &str, revoked: Option<Arc<KnownCredential>>) {
+        let mut absent = self.absent.lock().unwrap_or_else(PoisonError::into_inner);
+        if absent.len() >= ABSENT_SWEEP_AT {
+            let fresh_for = self.settings.refresh;
+            absent.retain(|_, entry| entry.checked.elapsed() < fresh_for);
+            if absent.len() >= ABSENT_SWEEP_AT {
+                // A flood of fresh made-up ids: forgetting them costs a re-read each, no more.
+                absent.clear();
             }
         }
-        Ok(Some(known))
+        absent.insert(id.to_owned(), Absent { checked: Instant::now(), revoked });
     }
 
     fn trusts(&self, snapshot: &Snapshot) -> bool {
@@ -405,14 +494,16 @@ impl Authenticator {
         self.verified.lock().unwrap_or_else(PoisonError::into_inner).insert(digest, entry);
     }
 
-    /// Forgets verified secrets that their credential no longer accepts; when
-    /// `only_changed` is false and that frees nothing, forgets them all.
+    /// Forgets verified secrets that their credential no longer accepts (those
+    /// of credentials not in memory, revoked ones among them, are kept so their
+    /// holders can be told); when `only_changed` is false and that leaves the
+    /// map full, forgets them all.
     fn sweep_verified(&self, only_changed: bool) {
         let snapshot = self.read_snapshot();
         let now = Utc::now();
         let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
         verified.retain(|_, entry| {
-            snapshot.by_id.get(&entry.credential_id).is_some_and(|known| known.accepts(&entry.hash, now))
+            snapshot.by_id.get(&entry.credential_id).is_none_or(|known| known.accepts(&entry.hash, now))
         });
         if !only_changed && verified.len() >= VERIFIED_SWEEP_AT {
             verified.clear();
@@ -424,17 +515,21 @@ impl Authenticator {
         self.hash_checks.load(Ordering::Relaxed)
     }
 
+    /// How many single credentials have been read from the database.
+    pub fn lookups(&self) -> u64 {
+        self.lookups.load(Ordering::Relaxed)
+    }
+
     /// Forgets a credential after it changed on this gateway (rotation,
-    /// revocation), so the change takes effect on the next call.
+    /// revocation), so the change takes effect on the next call. Secrets
+    /// verified before stay known: a rotated-out one no longer matches its
+    /// credential's hashes, and a revoked one is told it is revoked.
     pub fn invalidate(&self, credential_id: &str) {
         let mut snapshot = self.snapshot.write().unwrap_or_else(PoisonError::into_inner);
         snapshot.by_id.remove(credential_id);
         snapshot.generation += 1;
         drop(snapshot);
-        self.verified
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, entry| entry.credential_id != credential_id);
+        self.absent.lock().unwrap_or_else(PoisonError::into_inner).remove(credential_id);
     }
 }
 
@@ -443,8 +538,6 @@ mod tests {
     use platform::Role;
 
     use super::*;
-
-    const LOOPBACK: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
 
     async fn store(dir: &tempfile::TempDir) -> Arc<Store> {
         let settings = persistence::DatabaseSettings {
@@ -461,7 +554,7 @@ mod tests {
         let settings = AuthSettings {
             refresh: Duration::from_secs(60),
             default_rate_limit: 600,
-            failed_attempts_per_minute: 60,
+            failed_checks_per_minute: 60,
         };
         Arc::new(Authenticator::new(Arc::clone(store), settings))
     }
@@ -488,15 +581,24 @@ mod tests {
         format!("Bearer {secret}").parse().unwrap()
     }
 
+    /// The credential's secret with its random part replaced.
+    fn forged(secret: &str, fill: char) -> http::HeaderValue {
+        bearer(&format!("{}{}", &secret[..37], fill.to_string().repeat(43)))
+    }
+
+    fn random_id_token(index: usize) -> http::HeaderValue {
+        bearer(&format!("inv_{index:032x}_{}", "A".repeat(43)))
+    }
+
     #[tokio::test]
     async fn a_burst_presenting_one_new_secret_costs_one_slow_check() {
         let Fixture { _dir, auth, secret, .. } = fixture("council", Role::Operator).await;
         let mut calls = tokio::task::JoinSet::new();
         for _ in 0..64 {
             let (auth, header) = (Arc::clone(&auth), bearer(&secret));
-            calls.spawn(async move {
-                auth.authenticate(Some(&header), LOOPBACK).await.map(|caller| caller.principal.role)
-            });
+            calls.spawn(
+                async move { auth.authenticate(Some(&header)).await.map(|caller| caller.principal.role) },
+            );
         }
         while let Some(result) = calls.join_next().await {
             assert_eq!(result.unwrap().unwrap(), Role::Operator);
@@ -505,49 +607,136 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_revocation_made_elsewhere_arrives_with_the_next_refresh() {
+    async fn revocation_is_told_only_to_a_secret_that_verified() {
         let Fixture { _dir, store, auth: this, name, secret } =
             fixture("riverside", Role::PartnerIntegration).await;
         let other = authenticator(&store);
         let header = bearer(&secret);
-        this.authenticate(Some(&header), LOOPBACK).await.unwrap();
+        this.authenticate(Some(&header)).await.unwrap();
 
         // Revoked through another gateway instance: this one still has its copy...
         let (_, id) = crate::domain::credentials::parse_credential_name(&name).unwrap();
         store.revoke_credential(id.as_str(), Utc::now()).await.unwrap();
         other.invalidate(id.as_str());
-        assert!(
-            other
-                .authenticate(Some(&header), LOOPBACK)
-                .await
-                .is_err_and(|err| matches!(err, AuthError::Revoked))
-        );
-        this.authenticate(Some(&header), LOOPBACK).await.expect("until it refreshes");
-        // ...until its next refresh.
+        // ...the other never verified the secret, so it says no more than "invalid",
+        // and spends no slow check on a revoked credential.
+        let err = other.authenticate(Some(&header)).await.unwrap_err();
+        assert!(matches!(err, AuthError::Invalid), "{err:?}");
+        assert_eq!(other.hash_checks(), 0);
+        this.authenticate(Some(&header)).await.expect("until it refreshes");
+        // After its next refresh this one, which verified the secret, tells its holder.
         this.refresh().await.unwrap();
-        let err = this.authenticate(Some(&header), LOOPBACK).await.unwrap_err();
+        let err = this.authenticate(Some(&header)).await.unwrap_err();
         assert!(matches!(err, AuthError::Revoked), "{err:?}");
+        let err = this.authenticate(Some(&forged(&secret, 'A'))).await.unwrap_err();
+        assert!(matches!(err, AuthError::Invalid), "a wrong secret learns nothing: {err:?}");
     }
 
     #[tokio::test]
-    async fn failed_attempts_are_limited_per_address_without_locking_out_verified_callers() {
-        let Fixture { _dir, auth, secret, .. } = fixture("riverside", Role::PartnerIntegration).await;
-        auth.authenticate(Some(&bearer(&secret)), LOOPBACK).await.unwrap();
+    async fn slow_checks_are_limited_per_credential_without_locking_out_anyone_else() {
+        let Fixture { _dir, store, auth, secret, .. } = fixture("riverside", Role::PartnerIntegration).await;
+        auth.authenticate(Some(&bearer(&secret))).await.unwrap();
+        let checks_before = auth.hash_checks();
 
-        // 60 a minute: a burst of ten, then one a second.
-        let forged = bearer(&format!("{}{}", &secret[..37], "A".repeat(43)));
-        for _ in 0..10 {
-            let err = auth.authenticate(Some(&forged), LOOPBACK).await.unwrap_err();
+        // 60 failures a minute: a burst of ten, then one a second; however
+        // concurrent, no guess gets past the allowance.
+        let mut guesses = tokio::task::JoinSet::new();
+        for index in 0..40 {
+            // Forty different wrong secrets for one credential id.
+            let header = bearer(&format!("{}{}{index:02}", &secret[..37], "A".repeat(41)));
+            let auth = Arc::clone(&auth);
+            guesses.spawn(async move { auth.authenticate(Some(&header)).await.unwrap_err() });
+        }
+        let mut limited = 0;
+        while let Some(err) = guesses.join_next().await {
+            match err.unwrap() {
+                AuthError::Invalid => {}
+                AuthError::TooManyFailures { retry_after } => {
+                    assert!(retry_after <= Duration::from_secs(1));
+                    limited += 1;
+                }
+                other @ (AuthError::Missing
+                | AuthError::Malformed
+                | AuthError::Revoked
+                | AuthError::Expired
+                | AuthError::Unavailable(_)) => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(auth.hash_checks() - checks_before, 10, "the allowance, checked and counted at once");
+        assert_eq!(limited, 30);
+
+        auth.authenticate(Some(&bearer(&secret))).await.expect("a verified secret still works");
+        // Another credential, new since the last refresh and presented by the same
+        // sender, is served: nothing counts against an address.
+        let (_, other) = crate::bootstrap_credential(&store, "riverside", Role::PartnerIntegration, "other")
+            .await
+            .unwrap();
+        for index in 0..100 {
+            let err = auth.authenticate(Some(&random_id_token(index))).await.unwrap_err();
             assert!(matches!(err, AuthError::Invalid), "{err:?}");
         }
-        let err = auth.authenticate(Some(&forged), LOOPBACK).await.unwrap_err();
-        let AuthError::TooManyFailures { retry_after } = err else { panic!("{err:?}") };
-        assert!(retry_after <= Duration::from_secs(1));
-        assert_eq!(auth.hash_checks(), 11, "refused attempts cost no slow check");
+        auth.authenticate(Some(&bearer(&other))).await.expect("a new credential is served");
+    }
 
-        auth.authenticate(Some(&bearer(&secret)), LOOPBACK).await.expect("a verified secret still works");
-        let elsewhere = Some(IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 7)));
-        let err = auth.authenticate(Some(&forged), elsewhere).await.unwrap_err();
-        assert!(matches!(err, AuthError::Invalid), "other addresses are unaffected: {err:?}");
+    #[tokio::test]
+    async fn unknown_ids_cost_no_slow_check_and_one_lookup_per_refresh() {
+        let Fixture { _dir, auth, .. } = fixture("riverside", Role::PartnerIntegration).await;
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            let auth = Arc::clone(&auth);
+            calls.spawn(async move { auth.authenticate(Some(&random_id_token(7))).await.unwrap_err() });
+        }
+        while let Some(err) = calls.join_next().await {
+            assert!(matches!(err.unwrap(), AuthError::Invalid));
+        }
+        assert_eq!(auth.hash_checks(), 0);
+        assert_eq!(auth.lookups(), 1, "one read for one unknown id");
+        for index in 0..(ABSENT_SWEEP_AT + 5) {
+            let _ = auth.authenticate(Some(&random_id_token(1000 + index))).await;
+        }
+        assert!(auth.absent.lock().unwrap().len() <= ABSENT_SWEEP_AT, "memory stays bounded");
+    }
+
+    #[tokio::test]
+    async fn the_offline_tool_issues_only_what_the_organisation_kind_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let landlord = crate::store::organisations::Model {
+            id: "meadow-ha".into(),
+            display_name: "Meadow".into(),
+            kind: "housing-association".into(),
+            create_time: Utc::now(),
+        };
+        store.create_organisation(landlord).await.unwrap();
+        let err =
+            crate::bootstrap_credential(&store, "meadow-ha", Role::Operator, "tests").await.unwrap_err();
+        assert!(matches!(err, crate::GatewayError::RoleNotAllowed { .. }), "{err:?}");
+        crate::bootstrap_credential(&store, "meadow-ha", Role::PartnerIntegration, "tests").await.unwrap();
+        // A new organisation is made a council, which may hold any role.
+        crate::bootstrap_credential(&store, "council", Role::Operator, "tests").await.unwrap();
+    }
+
+    #[test]
+    fn unreadable_areas_are_refused_not_unrestricted() {
+        let row = |areas: Option<&str>| credentials::Model {
+            id: "0".repeat(32),
+            organisation_id: "council".into(),
+            display_name: String::new(),
+            role: "NEIGHBOURHOOD_OFFICER".into(),
+            areas: areas.map(str::to_owned),
+            rate_limit_per_minute: 0,
+            expire_time: None,
+            secret_hash: String::new(),
+            previous_secret_hash: None,
+            previous_secret_expire_time: None,
+            rotate_time: None,
+            revoke_time: None,
+            create_time: Utc::now(),
+        };
+        assert!(matches!(KnownCredential::from_row(row(Some("east")), 1), Err(Unusable::Areas)));
+        assert!(matches!(KnownCredential::from_row(row(Some("{\"a\":1}")), 1), Err(Unusable::Areas)));
+        let east = KnownCredential::from_row(row(Some("[\"east\"]")), 1).unwrap();
+        assert_eq!(east.caller.principal.areas, Some(vec!["east".to_owned()]));
+        assert_eq!(KnownCredential::from_row(row(None), 1).unwrap().caller.principal.areas, None);
     }
 }

@@ -18,6 +18,8 @@ pub enum GatewayError {
     OrganisationExists { name: String },
     #[error("credential {name} is revoked")]
     CredentialRevoked { name: String },
+    #[error("an organisation of kind {kind} cannot hold a {role} credential")]
+    RoleNotAllowed { role: &'static str, kind: String },
     #[error("cannot draw a secret")]
     Secret(#[from] SecretError),
     #[error("storage failed")]
@@ -44,6 +46,11 @@ impl From<GatewayError> for ApiError {
             GatewayError::CredentialRevoked { .. } => ApiError::FailedPrecondition {
                 reason: "CREDENTIAL_REVOKED",
                 subject: "name".into(),
+                message: err.to_string(),
+            },
+            GatewayError::RoleNotAllowed { .. } => ApiError::FailedPrecondition {
+                reason: "ROLE_NOT_ALLOWED_FOR_ORGANISATION_KIND",
+                subject: "credential.role".into(),
                 message: err.to_string(),
             },
             GatewayError::Store(store) => store.into(),

@@ -47,8 +47,15 @@ pub struct GatewaySettings {
     pub default_deadline: Duration,
     /// How often each instance re-reads the credentials.
     pub credential_refresh: Duration,
+    /// Failed slow secret checks a minute allowed per credential id.
     pub failed_auth_per_minute: u32,
     pub max_message_bytes: usize,
+    /// Calls in flight one credential may hold at once.
+    pub credential_concurrency: usize,
+    pub stream_idle_timeout: Duration,
+    /// `gateway.trusted_proxies`, as configured.
+    pub trusted_proxies: Vec<String>,
+    pub audit: audit::AuditSettings,
 }
 
 /// A ready edge, its health, and the audit writer to await on shutdown.
@@ -57,6 +64,16 @@ pub struct Gateway {
     pub edge: Edge,
     pub health: Health,
     pub audit_writer: tokio::task::JoinHandle<()>,
+    /// Writes out the audit queue on demand (tests; shutdown drains it anyway).
+    pub audit_flusher: audit::AuditFlusher,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Builds the edge over `backends` (by backend name: `profiles`, ...). Every
@@ -67,19 +84,22 @@ pub fn build(
     backends: &HashMap<String, Backend>,
     page_tokens: PageTokenKey,
     settings: &GatewaySettings,
-) -> Result<Gateway, ServeError> {
+) -> Result<Gateway, BuildError> {
+    let trusted_proxies =
+        edge::TrustedProxies::parse(&settings.trusted_proxies).map_err(BuildError::Config)?;
     let auth = Arc::new(auth::Authenticator::new(
         Arc::clone(&store),
         auth::AuthSettings {
             refresh: settings.credential_refresh,
             default_rate_limit: settings.default_rate_limit_per_minute,
-            failed_attempts_per_minute: settings.failed_auth_per_minute,
+            failed_checks_per_minute: settings.failed_auth_per_minute,
         },
     ));
     // The first read happens on the refresher's first tick, at once.
     auth.spawn_refresher();
     let limiter = Arc::new(domain::rate_limit::RateLimiter::default());
-    let (audit, audit_writer) = audit::AuditLog::start(Arc::clone(&store));
+    let (audit, audit_writer) = audit::AuditLog::start(Arc::clone(&store), settings.audit);
+    let audit_flusher = audit.flusher();
 
     let mut local = ServiceSet::new()?;
     local.add(
@@ -94,9 +114,9 @@ pub fn build(
     );
     let contracts = edge::contracts();
     let mut routes = HashMap::new();
-    for (service, backend_name) in contracts.services {
-        if let Some(backend) = backends.get(&backend_name) {
-            routes.insert(service, backend.clone());
+    for (service, backend_name) in &contracts.services {
+        if let Some(backend) = backends.get(backend_name) {
+            routes.insert(service.clone(), backend.clone());
         }
     }
     for service in routes.keys() {
@@ -106,13 +126,18 @@ pub fn build(
     let edge = Edge::new(
         in_process(local_routes),
         routes,
-        contracts.client_streaming,
+        contracts,
         auth,
         limiter,
         audit,
-        EdgeSettings { default_deadline: settings.default_deadline },
+        EdgeSettings {
+            default_deadline: settings.default_deadline,
+            credential_concurrency: settings.credential_concurrency.max(1),
+            stream_idle_timeout: settings.stream_idle_timeout,
+            trusted_proxies,
+        },
     );
-    Ok(Gateway { edge, health, audit_writer })
+    Ok(Gateway { edge, health, audit_writer, audit_flusher })
 }
 
 /// Creates (or reuses) an organisation and issues it a credential, straight
@@ -124,7 +149,11 @@ pub async fn bootstrap_credential(
     role: Role,
     display_name: &str,
 ) -> Result<(String, String), GatewayError> {
-    if store.organisation(organisation_id).await?.is_none() {
+    if let Some(existing) = store.organisation(organisation_id).await? {
+        if !domain::policy::kind_allows(&existing.kind, role) {
+            return Err(GatewayError::RoleNotAllowed { role: role.as_str(), kind: existing.kind });
+        }
+    } else {
         let row = store::organisations::Model {
             id: organisation_id.to_owned(),
             display_name: organisation_id.to_owned(),

@@ -165,6 +165,13 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes calls recorded before `cutoff`; returns how many.
+    pub async fn purge_calls_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let deleted =
+            calls::Entity::delete_many().filter(calls::Column::EventTime.lt(cutoff)).exec(&self.db).await?;
+        Ok(deleted.rows_affected)
+    }
+
     /// A page of calls, newest first, strictly older than `before`.
     pub async fn list_calls(
         &self,

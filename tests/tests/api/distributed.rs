@@ -8,6 +8,7 @@ use involve_tests::processes::{self, Distributed, SIGNING_SECRET};
 use involve_tests::{Caller, assert_status, issue_credential};
 use platform::{HandoffKey, Principal, Role};
 use tonic::Code;
+use tonic_types::StatusExt as _;
 
 macro_rules! on_every_backend_distributed {
     ($($scenario:ident),* $(,)?) => {
@@ -36,6 +37,8 @@ on_every_backend_distributed!(
     a_direct_call_without_the_gateways_signature_is_refused,
     the_gateway_keeps_serving_when_an_instance_dies,
     credentials_changed_through_one_gateway_reach_the_other,
+    a_signed_principal_cannot_be_replayed,
+    the_gateway_refuses_requests_larger_than_it_may_buffer,
 );
 
 async fn partner(suite: &Distributed, organisation: &str) -> Caller {
@@ -161,4 +164,52 @@ async fn credentials_changed_through_one_gateway_reach_the_other(suite: Distribu
         }
     };
     assert_status(&refused, Code::Unauthenticated, "CREDENTIALS_REVOKED");
+}
+
+async fn a_signed_principal_cannot_be_replayed(suite: Distributed) {
+    let method = "involve.profiles.v1.CustomerProfiles/ListCustomers";
+    let principal = Principal {
+        organisation: "organisations/riverside".into(),
+        role: Role::PartnerIntegration,
+        subject: "organisations/riverside/credentials/captured".into(),
+        areas: None,
+    };
+    // Headers as the gateway sends them on one forwarded call, captured...
+    let (payload, signature) = HandoffKey::from_secret(SIGNING_SECRET).sign(&principal, method);
+    let captured = || {
+        let mut request = tonic::Request::new(pb::ListCustomersRequest::default());
+        request.metadata_mut().insert("x-involve-principal", payload.parse().unwrap());
+        request.metadata_mut().insert("x-involve-principal-signature", signature.parse().unwrap());
+        request
+    };
+    let mut direct = CustomerProfilesClient::new(processes::channel(&suite.profiles[0]).await);
+    direct.list_customers(captured()).await.expect("the original call");
+    // ...and replayed: refused.
+    let err = direct.list_customers(captured()).await.unwrap_err();
+    assert_status(&err, Code::Unauthenticated, "PRINCIPAL_REPLAYED");
+
+    // Calls through the gateway are each signed afresh, so none is refused.
+    let owner = partner(&suite, "riverside").await;
+    let mut client = CustomerProfilesClient::new(processes::channel(&suite.gateway).await);
+    for _ in 0..6 {
+        client.list_customers(owner.request(pb::ListCustomersRequest::default())).await.unwrap();
+    }
+}
+
+async fn the_gateway_refuses_requests_larger_than_it_may_buffer(suite: Distributed) {
+    let owner = partner(&suite, "riverside").await;
+    let mut client = CustomerProfilesClient::new(processes::channel(&suite.gateway).await);
+    // Larger than `server.max_message_bytes` (4 MiB by default).
+    let huge = pb::Customer {
+        given_name: "x".repeat(5 * 1024 * 1024),
+        ..fixtures::customer("Too", "Large", "leaseholder")
+    };
+    let err = client.create_customer(owner.request(create(huge))).await.unwrap_err();
+    assert_status(&err, Code::ResourceExhausted, "MESSAGE_TOO_LARGE");
+    assert!(err.get_error_details().retry_info().is_none(), "retrying will not help");
+    // The gateway is none the worse.
+    client
+        .create_customer(owner.request(create(fixtures::customer("Right", "Sized", "leaseholder"))))
+        .await
+        .unwrap();
 }

@@ -6,8 +6,9 @@ use std::time::Duration;
 use contracts::involve::gateway::v1 as gw;
 use contracts::involve::profiles::v1 as pb;
 use involve_tests::fixtures::{self, create};
-use involve_tests::{Caller, TestApp, assert_status, on_every_backend};
+use involve_tests::{Backend, Caller, TestApp, assert_status, on_every_backend};
 use platform::Role;
+use sea_orm::ConnectionTrait as _;
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
@@ -18,8 +19,37 @@ on_every_backend!(
     revocation_takes_effect_at_once,
     rate_limits_trip_and_recover,
     every_call_is_audited_and_listed_for_operators,
-    the_callers_trace_continues_into_the_services,
-    failed_attempts_are_limited_per_address,
+    the_gateway_starts_its_own_trace_and_keeps_the_callers,
+    failed_attempts_are_limited_per_credential_and_lock_out_no_one_else,
+    partnership_wide_roles_need_a_council_or_its_almo,
+    refusals_are_audited_under_known_methods_only,
+);
+
+/// Runs each scenario `async fn(Backend)` once on SQLite and once on
+/// PostgreSQL, for scenarios that start the suite with settings of their own.
+macro_rules! on_every_backend_with_settings {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$scenario(involve_tests::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$scenario(involve_tests::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+
+on_every_backend_with_settings!(
+    unreadable_areas_fail_closed,
+    a_full_audit_queue_refuses_calls_and_loses_none,
+    one_credential_cannot_take_every_place_in_flight,
+    an_idle_import_stream_is_ended,
 );
 
 fn list() -> pb::ListCustomersRequest {
@@ -145,6 +175,11 @@ async fn revocation_takes_effect_at_once(app: TestApp) {
     assert_eq!(revoked.state, i32::from(gw::credential::State::Revoked));
     let err = client.list_customers(partner.request(list())).await.unwrap_err();
     assert_status(&err, Code::Unauthenticated, "CREDENTIALS_REVOKED");
+    // Revocation is told only to a secret that verified: a wrong secret for the
+    // same credential learns nothing.
+    let forged = format!("Bearer {}{}", &partner.token[..37], "A".repeat(43));
+    let err = client.list_customers(with_authorization(&forged)).await.unwrap_err();
+    assert_status(&err, Code::Unauthenticated, "CREDENTIALS_INVALID");
     let listed = admin
         .list_credentials(app.operator().await.request(gw::ListCredentialsRequest {
             parent: "organisations/riverside".into(),
@@ -198,26 +233,20 @@ async fn every_call_is_audited_and_listed_for_operators(app: TestApp) {
     client.get_customer(partner.request(pb::GetCustomerRequest { name: missing })).await.unwrap_err();
     client.list_customers(list()).await.unwrap_err();
 
-    // The audit writer batches: give it a moment.
+    // The audit writer batches: flush it rather than wait out its window.
+    app.flush_audit().await;
     let mut admin = app.admin().await;
     let operator = app.operator().await;
-    let mut events = Vec::new();
-    for _ in 0..50 {
-        events = admin
-            .list_audit_events(operator.request(gw::ListAuditEventsRequest {
-                organisation: "organisations/riverside".into(),
-                method: "involve.profiles.v1.CustomerProfiles/GetCustomer".into(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .audit_events;
-        if events.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let events = admin
+        .list_audit_events(operator.request(gw::ListAuditEventsRequest {
+            organisation: "organisations/riverside".into(),
+            method: "involve.profiles.v1.CustomerProfiles/GetCustomer".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .audit_events;
     assert_eq!(events.len(), 2, "{events:?}");
     // Newest first: the miss, then the read of the customer.
     assert_eq!(events[0].status, "NOT_FOUND");
@@ -262,17 +291,35 @@ async fn every_call_is_audited_and_listed_for_operators(app: TestApp) {
     assert!(seen >= 3, "create, get, get at least: {seen}");
 }
 
-async fn the_callers_trace_continues_into_the_services(app: TestApp) {
+async fn the_gateway_starts_its_own_trace_and_keeps_the_callers(app: TestApp) {
     let mut client = app.profiles().await;
     let partner = app.partner("riverside").await;
-    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut request = partner.request(create(fixtures::customer("Traced", "Call", "leaseholder")));
     request
         .metadata_mut()
-        .insert("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01").parse().unwrap());
+        .insert("traceparent", format!("00-{caller_trace}-00f067aa0ba902b7-01").parse().unwrap());
     let created = client.create_customer(request).await.unwrap().into_inner();
 
-    // The service's own audit row carries the caller's trace id...
+    // The gateway's record of the call files it under a trace the gateway
+    // started, with the caller's kept beside it...
+    app.flush_audit().await;
+    let mut admin = app.admin().await;
+    let operator = app.operator().await;
+    let events = admin
+        .list_audit_events(operator.request(gw::ListAuditEventsRequest {
+            method: "involve.profiles.v1.CustomerProfiles/CreateCustomer".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .audit_events;
+    let gateway_event = events.iter().find(|event| event.caller_trace_id == caller_trace).unwrap();
+    assert_eq!(gateway_event.trace_id.len(), 32);
+    assert_ne!(gateway_event.trace_id, caller_trace, "a caller cannot choose the trace");
+
+    // ...and the service continues the gateway's trace, not the caller's.
     let export = client
         .export_customer_data(partner.request(pb::ExportCustomerDataRequest { name: created.name.clone() }))
         .await
@@ -280,60 +327,273 @@ async fn the_callers_trace_continues_into_the_services(app: TestApp) {
         .into_inner();
     let create_event =
         export.audit_events.iter().find(|event| event.method.ends_with("/CreateCustomer")).unwrap();
-    assert_eq!(create_event.trace_id, trace_id);
-    // ...and a call without one gets a trace of its own.
+    assert_eq!(create_event.trace_id, gateway_event.trace_id);
+    // A call without a trace of its own gets one, with no caller's beside it.
     let export_event =
         export.audit_events.iter().find(|event| event.method.ends_with("/ExportCustomerData")).unwrap();
     assert_eq!(export_event.trace_id.len(), 32);
-    assert_ne!(export_event.trace_id, trace_id);
-
-    // So does the gateway's record of the call.
-    let mut admin = app.admin().await;
-    let operator = app.operator().await;
-    let mut found = false;
-    for _ in 0..50 {
-        let events = admin
-            .list_audit_events(operator.request(gw::ListAuditEventsRequest {
-                method: "involve.profiles.v1.CustomerProfiles/CreateCustomer".into(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .audit_events;
-        if events.iter().any(|event| event.trace_id == trace_id) {
-            found = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(found, "the gateway's audit row carries the caller's trace id");
+    assert_ne!(export_event.trace_id, gateway_event.trace_id);
 }
 
-async fn failed_attempts_are_limited_per_address(app: TestApp) {
+async fn failed_attempts_are_limited_per_credential_and_lock_out_no_one_else(app: TestApp) {
     let mut client = app.profiles().await;
     let partner = app.partner("riverside").await;
     client.list_customers(partner.request(list())).await.unwrap();
-    // Sixty failures a minute from one address: a burst of ten, then one a second.
-    let forged = format!("Bearer {}{}", &partner.token[..37], "A".repeat(43));
-    for _ in 0..10 {
-        let err = client.list_customers(with_authorization(&forged)).await.unwrap_err();
+
+    // Eighty made-up credentials from one address...
+    for index in 0..80 {
+        let made_up = format!("Bearer inv_{index:032x}_{}", "A".repeat(43));
+        let err = client.list_customers(with_authorization(&made_up)).await.unwrap_err();
         assert_status(&err, Code::Unauthenticated, "CREDENTIALS_INVALID");
     }
-    let err = client.list_customers(with_authorization(&forged)).await.unwrap_err();
+    // ...and a brand-new credential's first call from the same address is served.
+    let issued = app.issue_credential("hillside", Role::PartnerIntegration, &[], 0).await;
+    let newcomer = Caller { organisation: "organisations/hillside".into(), token: issued.secret };
+    client.list_customers(newcomer.request(list())).await.expect("garbage from an address blocks no one");
+
+    // Guessing at one credential: sixty failed checks a minute, a burst of ten.
+    // (The allowance refills at one a second while the slow checks run, so
+    // count the failures until the refusal rather than expect it at the 11th.)
+    let forged = format!("Bearer {}{}", &partner.token[..37], "A".repeat(43));
+    let mut failures = 0;
+    let err = loop {
+        let err = client.list_customers(with_authorization(&forged)).await.unwrap_err();
+        if err.code() != Code::Unauthenticated {
+            break err;
+        }
+        assert_status(&err, Code::Unauthenticated, "CREDENTIALS_INVALID");
+        failures += 1;
+        assert!(failures < 60, "guesses were never limited");
+    };
+    assert!(failures >= 10, "a burst of ten is allowed: {failures}");
     assert_status(&err, Code::ResourceExhausted, "TOO_MANY_FAILED_ATTEMPTS");
     let retry = err.get_error_details().retry_info().and_then(|info| info.retry_delay).unwrap();
     assert!(retry <= Duration::from_secs(1), "{retry:?}");
     client.list_customers(partner.request(list())).await.expect("a secret verified before keeps working");
-    tokio::time::sleep(retry + Duration::from_millis(100)).await;
-    let err = client.list_customers(with_authorization(&forged)).await.unwrap_err();
+    client.list_customers(newcomer.request(list())).await.expect("other credentials are unaffected");
+}
+
+async fn partnership_wide_roles_need_a_council_or_its_almo(app: TestApp) {
+    use contracts::involve::common::v1::Role as ProtoRole;
+    use gw::organisation::Kind;
+
+    let mut admin = app.admin().await;
+    let operator = app.operator().await;
+    for (id, kind) in [
+        ("meadow-ha", Kind::HousingAssociation),
+        ("lettings-body", Kind::PrivateLandlordBody),
+        ("homes-almo", Kind::ArmsLengthOrganisation),
+    ] {
+        admin
+            .create_organisation(operator.request(gw::CreateOrganisationRequest {
+                organisation: Some(gw::Organisation {
+                    display_name: id.into(),
+                    kind: kind.into(),
+                    ..Default::default()
+                }),
+                organisation_id: id.into(),
+            }))
+            .await
+            .unwrap();
+    }
+    let issue = |organisation: &str, role: ProtoRole| {
+        operator.request(gw::IssueCredentialRequest {
+            parent: format!("organisations/{organisation}"),
+            credential: Some(gw::Credential { role: role.into(), ..Default::default() }),
+        })
+    };
+    for landlord in ["meadow-ha", "lettings-body"] {
+        for role in
+            [ProtoRole::NeighbourhoodOfficer, ProtoRole::TenantParticipationOfficer, ProtoRole::Operator]
+        {
+            let err = admin.issue_credential(issue(landlord, role)).await.unwrap_err();
+            assert_status(&err, Code::FailedPrecondition, "ROLE_NOT_ALLOWED_FOR_ORGANISATION_KIND");
+        }
+        admin.issue_credential(issue(landlord, ProtoRole::PartnerIntegration)).await.unwrap();
+    }
+    for role in [ProtoRole::NeighbourhoodOfficer, ProtoRole::TenantParticipationOfficer, ProtoRole::Operator]
+    {
+        admin.issue_credential(issue("homes-almo", role)).await.unwrap();
+        admin.issue_credential(issue("council", role)).await.unwrap();
+    }
+}
+
+async fn refusals_are_audited_under_known_methods_only(app: TestApp) {
+    use tonic::codegen::http;
+    use tower::ServiceExt as _;
+
+    // A path of the caller's choosing, without a credential.
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!("{}/evil.Service/%3Cscript%3E", app.endpoint()))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    let response = app.channel().await.oneshot(request).await.unwrap();
+    assert_eq!(response.headers().get("grpc-status").unwrap(), "16", "UNAUTHENTICATED");
+
+    app.flush_audit().await;
+    let mut admin = app.admin().await;
+    let operator = app.operator().await;
+    let events = admin
+        .list_audit_events(operator.request(gw::ListAuditEventsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .audit_events;
+    assert!(
+        events.iter().any(|event| event.method == "unknown" && event.status == "UNAUTHENTICATED"),
+        "{events:?}"
+    );
+    assert!(events.iter().all(|event| !event.method.contains("script")), "{events:?}");
+}
+
+/// A credential's row made unreadable in the gateway's database is refused,
+/// never read as "no area restriction".
+async fn unreadable_areas_fail_closed(backend: Backend) {
+    // Credentials are read once at start here, so the corrupted row is what the
+    // gateway reads when the credential is first used.
+    let Some(app) =
+        TestApp::spawn_with(backend, |settings| settings.gateway.credential_refresh_secs = 3_600).await
+    else {
+        return;
+    };
+    let issued = app.issue_credential("council", Role::NeighbourhoodOfficer, &["east"], 0).await;
+    let name = issued.credential.unwrap().name;
+    let id = name.rsplit('/').next().unwrap();
+    let database = app.gateway_database().await;
+    database
+        .execute_unprepared(&format!("UPDATE credentials SET areas = 'east' WHERE id = '{id}'"))
+        .await
+        .unwrap();
+    let officer = Caller { organisation: "organisations/council".into(), token: issued.secret };
+    let err = app.profiles().await.list_customers(officer.request(list())).await.unwrap_err();
     assert_status(&err, Code::Unauthenticated, "CREDENTIALS_INVALID");
+}
+
+async fn a_full_audit_queue_refuses_calls_and_loses_none(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |settings| settings.gateway.audit_queue_capacity = 4).await
+    else {
+        return;
+    };
+    let partner = app.partner("riverside").await;
+    let mut client = app.profiles().await;
+    client.list_customers(partner.request(list())).await.unwrap();
+    app.flush_audit().await;
+
+    // The audit table is away: writes fail and are retried, the queue fills.
+    let database = app.gateway_database().await;
+    database.execute_unprepared("ALTER TABLE calls RENAME TO calls_away").await.unwrap();
+    let mut served = 1;
+    let refused = loop {
+        match client.list_customers(partner.request(list())).await {
+            Ok(_) => served += 1,
+            Err(status) => break status,
+        }
+        assert!(served < 2_000, "the queue never filled");
+    };
+    assert_status(&refused, Code::Unavailable, "AUDIT_UNAVAILABLE");
+    assert!(refused.get_error_details().retry_info().is_some(), "the refusal says when to retry");
+
+    // Back: every call that was served is in the audit.
+    database.execute_unprepared("ALTER TABLE calls_away RENAME TO calls").await.unwrap();
+    app.flush_audit().await;
+    let mut admin = app.admin().await;
+    let operator = app.operator().await;
+    let mut token = String::new();
+    let mut audited = 0;
+    loop {
+        let page = admin
+            .list_audit_events(operator.request(gw::ListAuditEventsRequest {
+                page_size: 500,
+                page_token: token,
+                organisation: "organisations/riverside".into(),
+                method: "involve.profiles.v1.CustomerProfiles/ListCustomers".into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        audited += page.audit_events.iter().filter(|event| event.status == "OK").count();
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(audited, served, "no served call went unaudited");
+}
+
+/// `count` import streams of `caller`, held open: each holds a place in flight.
+async fn hold_imports(
+    app: &TestApp,
+    caller: &Caller,
+    count: usize,
+) -> Vec<(tokio::sync::mpsc::Sender<pb::ImportCustomersRequest>, tonic::Streaming<pb::ImportCustomersResponse>)>
+{
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let (rows, receiver) = tokio::sync::mpsc::channel::<pb::ImportCustomersRequest>(1);
+        let stream = tokio_stream::wrappers::ReceiverStream::new(receiver);
+        let answers = app.profiles().await.import_customers(caller.request(stream)).await.unwrap();
+        held.push((rows, answers.into_inner()));
+    }
+    held
+}
+
+async fn one_credential_cannot_take_every_place_in_flight(backend: Backend) {
+    // Eight places, a quarter each: two per credential.
+    let Some(app) = TestApp::spawn_with(backend, |settings| {
+        settings.server.concurrency_limit = 8;
+        settings.gateway.credential_concurrency_share = 0.25;
+    })
+    .await
+    else {
+        return;
+    };
+    let greedy = app.partner("riverside").await;
+    let mut held = hold_imports(&app, &greedy, 2).await;
+    let err = app.profiles().await.list_customers(greedy.request(list())).await.unwrap_err();
+    assert_status(&err, Code::ResourceExhausted, "CONCURRENCY_LIMITED");
+    assert!(err.get_error_details().retry_info().is_some(), "the refusal says when to retry");
+    let other = app.partner("hillside").await;
+    app.profiles().await.list_customers(other.request(list())).await.expect("other credentials are served");
+
+    // A place comes back when its call's response ends.
+    let (rows, mut answers) = held.pop().unwrap();
+    drop(rows);
+    while answers.message().await.unwrap().is_some() {}
+    app.profiles().await.list_customers(greedy.request(list())).await.expect("served once a place is free");
+}
+
+async fn an_idle_import_stream_is_ended(backend: Backend) {
+    let Some(app) =
+        TestApp::spawn_with(backend, |settings| settings.gateway.stream_idle_timeout_secs = 1).await
+    else {
+        return;
+    };
+    let partner = app.partner("riverside").await;
+    let (rows, mut answers) = hold_imports(&app, &partner, 1).await.pop().unwrap();
+    // Nothing is sent: the gateway ends the stream.
+    let err = loop {
+        match answers.message().await {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the idle stream ended without an error"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    drop(rows);
+    // Its place is free again.
+    app.profiles().await.list_customers(partner.request(list())).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_beyond_the_limit_in_flight_are_refused_not_queued() {
     let app = TestApp::spawn_with(involve_tests::Backend::Sqlite, |settings| {
         settings.server.concurrency_limit = 2;
+        // One credential may take every place here: this is about the server's limit.
+        settings.gateway.credential_concurrency_share = 1.0;
     })
     .await
     .unwrap();

@@ -77,6 +77,20 @@ impl RateLimiter {
         }
     }
 
+    /// Gives back a call taken with [`RateLimiter::check`] that turned out not
+    /// to count (a slow check that succeeded: only failures are limited).
+    pub fn refund(&self, key: &str) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(bucket) = buckets.get_mut(key) {
+            bucket.tokens = (bucket.tokens + 1.0).min(bucket.capacity);
+        }
+    }
+
+    /// Buckets held now.
+    pub fn held(&self) -> usize {
+        self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
+
     /// Forgets a key's bucket (a credential's, after revocation).
     pub fn forget(&self, key: &str) {
         self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
@@ -109,6 +123,28 @@ mod tests {
         assert!(limiter.peek("p", 6, now).is_err(), "a burst of one is spent");
         assert!(limiter.peek("p", 6, now).is_err());
         assert!(limiter.peek("p", 6, now + Duration::from_secs(10)).is_ok());
+    }
+
+    #[test]
+    fn a_refund_gives_back_what_was_taken() {
+        let limiter = RateLimiter::default();
+        let now = Instant::now();
+        assert!(limiter.check("k", 6, now).is_ok());
+        assert!(limiter.check("k", 6, now).is_err());
+        limiter.refund("k");
+        assert!(limiter.check("k", 6, now).is_ok());
+    }
+
+    #[test]
+    fn the_map_stays_bounded() {
+        let limiter = RateLimiter::default();
+        let now = Instant::now();
+        for key in 0..(SWEEP_AT + 10) {
+            let _ = limiter.check(&key.to_string(), 6000, now);
+        }
+        // Every bucket refilled an hour later: the next new key sweeps them.
+        let _ = limiter.check("late", 6000, now + Duration::from_secs(3600));
+        assert!(limiter.held() <= 2, "{}", limiter.held());
     }
 
     #[test]

@@ -65,7 +65,10 @@ pub mod calls {
         pub resource: String,
         pub status: String,
         pub special_category: bool,
+        /// The gateway's own trace of the call.
         pub trace_id: String,
+        /// The trace the caller sent, if any, kept beside the gateway's.
+        pub caller_trace_id: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -597,6 +597,7 @@ pub(crate) fn audit_event_to_proto(event: AuditEvent, viewer: &str) -> common::A
         trace_id,
         credential: String::new(),
         status: String::new(),
+        caller_trace_id: String::new(),
     }
 }
 
