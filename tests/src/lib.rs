@@ -211,13 +211,6 @@ impl TestApp {
             .expect("connects to the profiles database")
     }
 
-    /// A direct connection to the gateway's database (its schema on PostgreSQL).
-    pub async fn gateway_database(&self) -> DatabaseConnection {
-        let mut settings = self.settings.database_for("gateway");
-        settings.max_connections = 2;
-        persistence::connect(&settings, "gateway").await.expect("connects to the gateway database")
-    }
-
     /// Stops the server and waits for it to drain.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
