@@ -167,22 +167,24 @@ async fn load(
         let mut client = CustomerProfilesClient::new(channels[worker % channels.len()].clone());
         let (auth, name, principal) = (auth.clone(), name.to_owned(), principal.clone());
         workers.push(tokio::spawn(async move {
-            let signed = match &auth {
-                Auth::Signed(key) => {
-                    Some(key.sign(&principal, "involve.profiles.v1.CustomerProfiles/GetCustomer"))
-                }
+            // Serialised once, signed per call with a fresh nonce: what the gateway does
+            // (services refuse a signature seen before).
+            let prepared = match &auth {
+                Auth::Signed(key) => Some(key.prepare(&principal)),
                 Auth::Bearer(_) => None,
             };
             let mut samples = Vec::new();
             while Instant::now() < deadline {
                 let mut request = tonic::Request::new(pb::GetCustomerRequest { name: name.clone() });
-                match (&auth, &signed) {
+                match (&auth, &prepared) {
                     (Auth::Bearer(token), _) => {
                         if let Ok(value) = format!("Bearer {token}").parse() {
                             request.metadata_mut().insert("authorization", value);
                         }
                     }
-                    (Auth::Signed(_), Some((payload, signature))) => {
+                    (Auth::Signed(key), Some(prepared)) => {
+                        let (payload, signature) =
+                            key.sign_prepared(prepared, "involve.profiles.v1.CustomerProfiles/GetCustomer");
                         if let (Ok(payload), Ok(signature)) = (payload.parse(), signature.parse()) {
                             request.metadata_mut().insert("x-involve-principal", payload);
                             request.metadata_mut().insert("x-involve-principal-signature", signature);
