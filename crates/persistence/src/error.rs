@@ -1,6 +1,6 @@
 //! Database failures, classified once so every service maps them the same way.
 
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -47,7 +47,29 @@ impl From<DbErr> for StoreError {
         match err {
             DbErr::RecordNotFound(detail) => Self::RowNotFound(detail),
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(err),
+            DbErr::Exec(RuntimeErr::SqlxError(ref sqlx)) | DbErr::Query(RuntimeErr::SqlxError(ref sqlx))
+                if connection_lost(sqlx) =>
+            {
+                Self::Unavailable(err)
+            }
             other => Self::Database(other),
         }
+    }
+}
+
+/// Whether a statement failed because the database went away under it (the
+/// server stopped, restarted or dropped the connection) rather than because of
+/// the statement: that is worth a retry, not an INTERNAL answer.
+fn connection_lost(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    #[allow(clippy::wildcard_enum_match_arm)] // sqlx::Error is non-exhaustive
+    match err {
+        Error::Io(_) | Error::Tls(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception); 57P01-57P03 (administrator or
+        // crash shutdown, cannot connect now); 53300 (too many connections).
+        Error::Database(database) => database.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }

@@ -18,7 +18,10 @@ pub mod shared_migrations;
 
 pub use audit::{Actor, AuditEntry};
 pub use bulk::insert_all;
-pub use connect::{Backend, DatabaseSettings, begin_write, connect, postgres_url_with_database};
+pub use connect::{
+    Backend, DatabaseSettings, SQLITE_BUSY_TIMEOUT, begin_write, connect, postgres_url_with_database,
+    redact_url,
+};
 pub use error::StoreError;
 pub use etag::Etag;
 pub use paging::{PageRequest, PageToken, PageTokenError, PageTokenKey};
