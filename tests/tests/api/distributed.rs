@@ -36,7 +36,33 @@ on_every_backend_distributed!(
     a_direct_call_without_the_gateways_signature_is_refused,
     the_gateway_keeps_serving_when_an_instance_dies,
     credentials_changed_through_one_gateway_reach_the_other,
+    pages_are_followed_across_instances,
 );
+
+/// The distributed suite with every hop over TLS: partners to the gateway, the
+/// gateway to the profiles instances (`https://`, verified against the CA).
+mod over_tls {
+    use involve_tests::Backend;
+    use involve_tests::processes::{Distributed, Options};
+
+    async fn suite(backend: Backend) -> Option<Distributed> {
+        Distributed::spawn_with(backend, Options { tls: true }).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        if let Some(suite) = suite(Backend::Sqlite).await {
+            super::the_suite_serves_over_tls(suite).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(suite) = suite(Backend::Postgres).await {
+            super::the_suite_serves_over_tls(suite).await;
+        }
+    }
+}
 
 async fn partner(suite: &Distributed, organisation: &str) -> Caller {
     let channel = processes::channel(&suite.gateway).await;
@@ -161,4 +187,56 @@ async fn credentials_changed_through_one_gateway_reach_the_other(suite: Distribu
         }
     };
     assert_status(&refused, Code::Unauthenticated, "CREDENTIALS_REVOKED");
+}
+
+/// Two profiles instances behind one gateway, with only the principal-signing
+/// secret configured (the README's recipe): the gateway alternates instances,
+/// so each page's token is checked by the other instance than issued it.
+async fn pages_are_followed_across_instances(suite: Distributed) {
+    let owner = partner(&suite, "riverside").await;
+    let mut client = CustomerProfilesClient::new(processes::channel(&suite.gateway).await);
+    let mut created = std::collections::BTreeSet::new();
+    for index in 0..13 {
+        let customer = client
+            .create_customer(owner.request(create(fixtures::customer(
+                &format!("Paged{index}"),
+                "Resident",
+                "leaseholder",
+            ))))
+            .await
+            .unwrap()
+            .into_inner();
+        created.insert(customer.name);
+    }
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = client
+            .list_customers(owner.request(pb::ListCustomersRequest {
+                page_size: 3,
+                page_token: page_token.clone(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap_or_else(|status| panic!("page {} refused: {status:?}", pages + 1))
+            .into_inner();
+        pages += 1;
+        seen.extend(page.customers.into_iter().map(|customer| customer.name));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+        assert!(pages < 20, "paging does not end");
+    }
+    assert_eq!(pages, 5);
+    assert_eq!(seen.len(), created.len(), "rows seen more than once: {seen:?}");
+    assert_eq!(seen.into_iter().collect::<std::collections::BTreeSet<_>>(), created);
+}
+
+async fn the_suite_serves_over_tls(suite: Distributed) {
+    assert!(suite.gateway.endpoint().starts_with("https://"));
+    // Each hop a partner's call takes is TLS: the gateway's listener, then the
+    // instances, which serve nothing else.
+    partners_are_served_and_scoped_through_the_gateway(suite).await;
 }
