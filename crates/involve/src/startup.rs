@@ -188,8 +188,8 @@ impl Application {
                 let backends = remote_backends(&settings, &key)?;
                 anyhow::ensure!(
                     !backends.is_empty(),
-                    "a gateway on its own needs gateway.backends, for example \
-                     INVOLVE__GATEWAY__BACKENDS__PROFILES='[\"http://127.0.0.1:50061\"]'"
+                    "a gateway on its own needs gateway.backends, for example in involve.toml: \
+                     [gateway.backends] profiles = [\"http://127.0.0.1:50061\"]"
                 );
                 let store = gateway_store(&settings).await?;
                 Running::Gateway(gateway::build(store, &backends, tokens, &gateway_settings(&settings))?)

@@ -240,3 +240,53 @@ async fn the_suite_serves_over_tls(suite: Distributed) {
     // instances, which serve nothing else.
     partners_are_served_and_scoped_through_the_gateway(suite).await;
 }
+
+/// A start-up that fails on its database says which database, but never with
+/// its password: not for an unreachable server, not for a URL it cannot parse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_start_up_prints_no_password() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    for (url, expected) in [
+        (
+            format!("postgres://involve:hunter2-db-password@127.0.0.1:{closed_port}/involve"),
+            format!("postgres://involve:***@127.0.0.1:{closed_port}/involve"),
+        ),
+        (
+            "postgres://involve:hunter2-db-password@127.0.0.1:notaport/involve".to_owned(),
+            "postgres://involve:***@127.0.0.1:notaport/involve".to_owned(),
+        ),
+        (
+            format!("postgres://involve@127.0.0.1:{closed_port}/involve?password=hunter2-db-password"),
+            format!("postgres://involve@127.0.0.1:{closed_port}/involve?password=***"),
+        ),
+    ] {
+        let config = dir.path().join("involve.toml");
+        std::fs::write(&config, "[gateway.backends]\nprofiles = [\"http://127.0.0.1:1\"]\n").unwrap();
+        for service in ["profiles", "gateway"] {
+            let output = tokio::process::Command::new(processes::involve_binary())
+                .args(["serve", service, "--data-dir"])
+                .arg(dir.path())
+                .arg("--config")
+                .arg(&config)
+                .env("INVOLVE__DATABASE__URL", &url)
+                .env("INVOLVE__SECURITY__PRINCIPAL_SIGNING_SECRET", "signing-secret-0123456789")
+                .env("INVOLVE__LISTEN", "127.0.0.1:0")
+                .env("INVOLVE__TELEMETRY__LOG_FILTER", "debug")
+                .env_remove("RUST_LOG")
+                .kill_on_drop(true)
+                .output()
+                .await
+                .unwrap();
+            let printed = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(!output.status.success(), "{service} started on {url}:\n{printed}");
+            assert!(!printed.contains("hunter2"), "{service} printed the password:\n{printed}");
+            assert!(!printed.contains("signing-secret"), "{service} printed the signing secret:\n{printed}");
+            assert!(printed.contains(&expected), "{service} did not say which database:\n{printed}");
+        }
+    }
+}
