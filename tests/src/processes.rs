@@ -61,6 +61,8 @@ pub struct Distributed {
     pub second_gateway: Process,
     pub profiles: Vec<Process>,
     pub operator: Caller,
+    /// The CA and certificates every hop uses, when the suite runs over TLS.
+    pub pki: Option<TestPki>,
     _dir: tempfile::TempDir,
 }
 
@@ -93,7 +95,16 @@ impl Distributed {
         // in advance can be taken by another test's process before they are bound.
         let backend_ca = pki
             .as_ref()
-            .map(|pki| format!("backend_ca_file = \"{}\"\n", pki.ca_file.display()))
+            .map(|pki| {
+                // The gateway presents a client certificate, which the services
+                // require: mutual TLS on the inner hop.
+                format!(
+                    "backend_ca_file = \"{}\"\nbackend_cert_file = \"{}\"\nbackend_key_file = \"{}\"\n",
+                    pki.ca_file.display(),
+                    pki.client_cert_file.display(),
+                    pki.client_key_file.display()
+                )
+            })
             .unwrap_or_default();
         let config = |backends: &[String]| {
             let mut config = format!(
@@ -108,6 +119,10 @@ impl Distributed {
                     pki.server_cert_file.display(),
                     pki.server_key_file.display()
                 ));
+                if backends.is_empty() {
+                    // A service: only the gateway, with its client certificate, gets in.
+                    config.push_str(&format!("client_ca_file = \"{}\"\n", pki.ca_file.display()));
+                }
             }
             if !backends.is_empty() {
                 let quoted: Vec<String> = backends.iter().map(|address| format!("\"{address}\"")).collect();
@@ -133,7 +148,7 @@ impl Distributed {
                 .kill_on_drop(true)
                 .spawn()
                 .expect("starts involve");
-            Starting { child, log: log_path, tls: pki.as_ref().map(TestPki::client) }
+            Starting { child, log: log_path, tls: pki.as_ref().map(TestPki::client_with_certificate) }
         };
 
         // Migrations first, once, so the instances do not race to apply them.
@@ -171,6 +186,7 @@ impl Distributed {
             second_gateway,
             profiles,
             operator: Caller { organisation: "organisations/council".into(), token },
+            pki,
             _dir: dir,
         })
     }

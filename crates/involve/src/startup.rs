@@ -128,15 +128,24 @@ fn gateway_settings(settings: &Settings) -> gateway::GatewaySettings {
 }
 
 /// How the gateway reaches `https://` backends: trusting only the CA in
-/// `gateway.backend_ca_file` (configuration refuses https backends without it).
+/// `gateway.backend_ca_file` (configuration refuses https backends without it),
+/// presenting the certificate in `gateway.backend_cert_file` when one is set.
 fn backend_tls(settings: &Settings) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
-    let Some(path) = &settings.gateway.backend_ca_file else {
+    use platform::server::read_pem;
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let gateway = &settings.gateway;
+    let Some(path) = &gateway.backend_ca_file else {
         return Ok(None);
     };
-    let ca = platform::server::read_pem("gateway.backend_ca_file", path)?;
-    Ok(Some(
-        tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(ca)),
-    ))
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read_pem("gateway.backend_ca_file", path)?));
+    if let (Some(cert), Some(key)) = (&gateway.backend_cert_file, &gateway.backend_key_file) {
+        tls = tls.identity(Identity::from_pem(
+            read_pem("gateway.backend_cert_file", cert)?,
+            read_pem("gateway.backend_key_file", key)?,
+        ));
+    }
+    Ok(Some(tls))
 }
 
 /// Backends reached over the network, each across its service's instances.

@@ -187,6 +187,13 @@ pub struct GatewayConfig {
     /// fall back on, and a private CA is what a deployment uses anyway).
     #[serde(default)]
     pub backend_ca_file: Option<PathBuf>,
+    /// PEM certificate (and `backend_key_file`, its key) the gateway presents to
+    /// `https://` backends, for services that require client certificates
+    /// (`server.tls.client_ca_file` on the service).
+    #[serde(default)]
+    pub backend_cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub backend_key_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -279,6 +286,9 @@ impl Settings {
         }
         let https_backends =
             self.gateway.backends.values().flatten().any(|address| address.starts_with("https://"));
+        if self.gateway.backend_cert_file.is_some() != self.gateway.backend_key_file.is_some() {
+            return invalid("gateway.backend_cert_file and gateway.backend_key_file must be set together");
+        }
         if https_backends && self.gateway.backend_ca_file.is_none() {
             return invalid(
                 "gateway.backends lists https:// addresses: set gateway.backend_ca_file to the PEM \
@@ -485,6 +495,9 @@ mod tests {
         )
         .unwrap();
         assert!(Settings::load_from(Some(&path), env(&[])).is_ok());
+        // A client certificate for the backends comes with its key.
+        let half = env(&[("INVOLVE__GATEWAY__BACKEND_CERT_FILE", "/etc/involve/gateway.pem")]);
+        assert!(Settings::load_from(Some(&path), half).is_err());
     }
 
     #[test]

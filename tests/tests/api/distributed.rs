@@ -8,6 +8,7 @@ use involve_tests::processes::{self, Distributed, SIGNING_SECRET};
 use involve_tests::{Caller, assert_status, issue_credential};
 use platform::{HandoffKey, Principal, Role};
 use tonic::Code;
+use tonic_types::StatusExt as _;
 
 macro_rules! on_every_backend_distributed {
     ($($scenario:ident),* $(,)?) => {
@@ -236,6 +237,18 @@ async fn pages_are_followed_across_instances(suite: Distributed) {
 
 async fn the_suite_serves_over_tls(suite: Distributed) {
     assert!(suite.gateway.endpoint().starts_with("https://"));
+    // The inner hop is mutual TLS: an instance lets in only a client with a
+    // certificate from the deployment's CA (the gateway), whatever it signs.
+    let pki = suite.pki.clone().unwrap();
+    let direct = involve_tests::tls::connect_tls(&suite.profiles[0].endpoint(), pki.client()).await;
+    if let Ok(channel) = direct {
+        let answer =
+            CustomerProfilesClient::new(channel).list_customers(pb::ListCustomersRequest::default()).await;
+        // Refused at the transport, not let in to be refused for its missing principal.
+        let status = answer.unwrap_err();
+        assert_ne!(status.code(), Code::Unauthenticated, "a client without a certificate got in: {status:?}");
+        assert!(status.get_error_details().error_info().is_none(), "answered by the service: {status:?}");
+    }
     // Each hop a partner's call takes is TLS: the gateway's listener, then the
     // instances, which serve nothing else.
     partners_are_served_and_scoped_through_the_gateway(suite).await;
