@@ -73,3 +73,31 @@ fn connection_lost(err: &sea_orm::sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sea_orm::ConnAcquireErr;
+
+    use super::*;
+
+    fn sqlx(err: sea_orm::sqlx::Error) -> RuntimeErr {
+        RuntimeErr::SqlxError(Arc::new(err))
+    }
+
+    #[test]
+    fn a_database_that_went_away_is_unavailable_not_internal() {
+        let reset = || sea_orm::sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        for err in [
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            DbErr::Query(sqlx(reset())),
+            DbErr::Exec(sqlx(reset())),
+            DbErr::Query(sqlx(sea_orm::sqlx::Error::PoolClosed)),
+        ] {
+            assert!(matches!(StoreError::from(err), StoreError::Unavailable(_)));
+        }
+        let bug = DbErr::Query(sqlx(sea_orm::sqlx::Error::ColumnNotFound("x".into())));
+        assert!(matches!(StoreError::from(bug), StoreError::Database(_)));
+    }
+}
