@@ -1,7 +1,8 @@
 //! Serving gRPC on one listener: health and reflection included, telemetry and a
 //! limit of calls in flight in front (see [`crate::overload`]), the configured
-//! limits applied, and a graceful, bounded shutdown. Services serve a [`ServiceSet`]; the gateway serves its own
-//! edge service through [`serve`].
+//! limits applied, TLS when `[server.tls]` configures it, and a graceful, bounded
+//! shutdown. Services serve a [`ServiceSet`]; the gateway serves its own edge
+//! service through [`serve`].
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,12 +13,10 @@ use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower::Service;
-
-use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::config::{ServerConfig, TlsConfig};
 use crate::overload::InFlightLimitLayer;
@@ -188,19 +187,6 @@ where
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
     }
-    // Over TLS the peer's address sits inside the TLS connection info; put it
-    // where plain connections have it, so code reading the caller's address
-    // (rate limits, audit) need not know which the listener serves.
-    let service = tower::ServiceBuilder::new()
-        .map_request(|mut request: http::Request<Body>| {
-            let tcp =
-                request.extensions().get::<TlsConnectInfo<TcpConnectInfo>>().map(|tls| tls.get_ref().clone());
-            if let Some(tcp) = tcp {
-                request.extensions_mut().insert(tcp);
-            }
-            request
-        })
-        .service(service);
     let server = builder
         .timeout(Duration::from_secs(config.request_timeout_secs))
         .http2_keepalive_interval(Some(Duration::from_secs(config.http2_keepalive_interval_secs)))

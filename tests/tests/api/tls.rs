@@ -154,3 +154,39 @@ async fn postgres_connections_honour_sslmode() {
         .await
         .unwrap();
 }
+
+/// Over TLS the caller's address is where it is over plain TCP (tonic puts the
+/// TCP connection's info beside the TLS one), so everything keyed on it (failed
+/// sign-ins) works the same on a TLS listener: a bare service behind the
+/// listener answers with the address it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_address_is_known_over_tls() {
+    use tonic::transport::server::TcpConnectInfo;
+
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::generate(dir.path(), "peer");
+    let mut settings = platform::Settings::load_from(None, Vec::new()).unwrap();
+    pki.serve_tls(&mut settings, false);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (_, health) = platform::server::ServiceSet::new().unwrap().into_parts();
+    let echo_peer = tower::service_fn(|request: http::Request<tonic::body::Body>| async move {
+        let peer = request.extensions().get::<TcpConnectInfo>().and_then(TcpConnectInfo::remote_addr);
+        let status = match peer {
+            Some(peer) => tonic::Status::already_exists(peer.ip().to_string()),
+            None => tonic::Status::not_found("no caller address"),
+        };
+        Ok::<_, std::convert::Infallible>(status.into_http::<tonic::body::Body>())
+    });
+    let server_config = settings.server.clone();
+    tokio::spawn(async move {
+        platform::server::serve(echo_peer, listener, &server_config, health, std::future::pending()).await
+    });
+
+    let channel = connect_tls(&format!("https://127.0.0.1:{}", address.port()), pki.client()).await.unwrap();
+    let status = CustomerProfilesClient::new(channel)
+        .list_customers(pb::ListCustomersRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!((status.code(), status.message()), (tonic::Code::AlreadyExists, "127.0.0.1"), "{status:?}");
+}
