@@ -12,6 +12,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::print_stderr)]
 
 pub mod processes;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::Once;

@@ -113,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
                 mode = service.map_or("all-in-one", Service::name),
                 data_dir = %settings.data_dir.display(),
                 database = if settings.database.url.is_some() { "postgres" } else { "sqlite" },
+                tls = settings.server.tls.enabled(),
                 "involve is listening"
             );
             app.run_until(platform::shutdown::signal()).await?;

@@ -61,15 +61,30 @@ impl std::fmt::Debug for Application {
     }
 }
 
-fn page_tokens(settings: &Settings) -> anyhow::Result<PageTokenKey> {
-    Ok(match &settings.security.page_token_secret {
-        Some(secret) => PageTokenKey::from_secret(secret.as_bytes()),
-        None => PageTokenKey::random().context("cannot draw a random page-token key")?,
-    })
+/// The key page tokens are signed with. Every instance serving the same data
+/// must hold the same one, or a token one instance issued is refused by the next
+/// (`INVALID_ARGUMENT: check page_token` on every other page behind a balancer):
+/// distributed mode therefore never draws a random one.
+fn page_tokens(settings: &Settings, mode: Mode) -> anyhow::Result<PageTokenKey> {
+    if let Some(material) = settings.security.page_token_key_material() {
+        return Ok(PageTokenKey::from_secret(&material));
+    }
+    match mode {
+        Mode::AllInOne => PageTokenKey::random().context("cannot draw a random page-token key"),
+        Mode::Only(_) => anyhow::bail!(
+            "distributed mode needs a page-token key shared by every instance: set \
+             security.principal_signing_secret (page tokens are keyed from it) or security.page_token_secret"
+        ),
+    }
 }
 
 fn handoff_key(settings: &Settings) -> anyhow::Result<HandoffKey> {
-    let secret = settings.security.principal_signing_secret.as_deref().filter(|secret| secret.len() >= 16);
+    let secret = settings
+        .security
+        .principal_signing_secret
+        .as_ref()
+        .map(platform::config::Secret::expose)
+        .filter(|secret| secret.len() >= 16);
     let secret = secret.context(
         "distributed mode needs security.principal_signing_secret (INVOLVE__SECURITY__PRINCIPAL_SIGNING_SECRET): \
          the same secret of at least 16 characters on the gateway and every service",
@@ -78,9 +93,10 @@ fn handoff_key(settings: &Settings) -> anyhow::Result<HandoffKey> {
 }
 
 async fn open_database(settings: &Settings, service: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    persistence::connect(&settings.database_for(service), service)
-        .await
-        .with_context(|| format!("cannot open the {service} database"))
+    let database = settings.database_for(service);
+    persistence::connect(&database, service).await.with_context(|| {
+        format!("cannot open the {service} database at {}", persistence::redact_url(&database.url))
+    })
 }
 
 async fn profiles_service(
@@ -118,16 +134,42 @@ fn gateway_settings(settings: &Settings) -> gateway::GatewaySettings {
     }
 }
 
+/// How the gateway reaches `https://` backends: trusting only the CA in
+/// `gateway.backend_ca_file` (configuration refuses https backends without it),
+/// presenting the certificate in `gateway.backend_cert_file` when one is set.
+fn backend_tls(settings: &Settings) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
+    use platform::server::read_pem;
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let gateway = &settings.gateway;
+    let Some(path) = &gateway.backend_ca_file else {
+        return Ok(None);
+    };
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read_pem("gateway.backend_ca_file", path)?));
+    if let (Some(cert), Some(key)) = (&gateway.backend_cert_file, &gateway.backend_key_file) {
+        tls = tls.identity(Identity::from_pem(
+            read_pem("gateway.backend_cert_file", cert)?,
+            read_pem("gateway.backend_key_file", key)?,
+        ));
+    }
+    Ok(Some(tls))
+}
+
 /// Backends reached over the network, each across its service's instances.
 fn remote_backends(
     settings: &Settings,
     key: &HandoffKey,
 ) -> anyhow::Result<HashMap<String, gateway::Backend>> {
+    let tls = backend_tls(settings)?;
     let mut backends = HashMap::new();
     for (service, addresses) in &settings.gateway.backends {
-        let upstream =
-            gateway::upstream::Upstream::new(addresses, key.clone(), settings.server.max_message_bytes)
-                .with_context(|| format!("gateway.backends.{service} holds an address that is not a URL"))?;
+        let upstream = gateway::upstream::Upstream::with_tls(
+            addresses,
+            key.clone(),
+            settings.server.max_message_bytes,
+            tls.clone(),
+        )
+        .with_context(|| format!("gateway.backends.{service} holds an address that is not a URL"))?;
         backends.insert(service.clone(), gateway::Backend::Remote(Arc::new(upstream)));
     }
     Ok(backends)
@@ -137,7 +179,13 @@ impl Application {
     /// Connects and migrates the databases, then binds the listener, so that
     /// `local_addr` is known (port 0 works) before anything is served.
     pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<Self> {
-        let tokens = page_tokens(&settings)?;
+        // Configuration mistakes fail here, before anything is opened or logged
+        // as listening: the listener's TLS files, then the shared secrets.
+        platform::server::tls_config(&settings.server.tls)?;
+        if let Mode::Only(_) = mode {
+            handoff_key(&settings)?;
+        }
+        let tokens = page_tokens(&settings, mode)?;
         let running = match mode {
             Mode::AllInOne => {
                 let mut services = ServiceSet::new()?;
@@ -161,8 +209,8 @@ impl Application {
                 let backends = remote_backends(&settings, &key)?;
                 anyhow::ensure!(
                     !backends.is_empty(),
-                    "a gateway on its own needs gateway.backends, for example \
-                     INVOLVE__GATEWAY__BACKENDS__PROFILES='[\"http://127.0.0.1:50061\"]'"
+                    "a gateway on its own needs gateway.backends, for example in involve.toml: \
+                     [gateway.backends] profiles = [\"http://127.0.0.1:50061\"]"
                 );
                 let store = gateway_store(&settings).await?;
                 Running::Gateway(gateway::build(store, &backends, tokens, &gateway_settings(&settings))?)

@@ -32,25 +32,143 @@ impl Backend {
 }
 
 /// How to reach the database.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DatabaseSettings {
+    /// May carry a password: printed only through [`redact_url`].
     pub url: String,
     pub max_connections: u32,
+    /// How long a call waits for a connection before it fails as unavailable. On
+    /// PostgreSQL this bounds the wait for a server that refuses connections (sqlx
+    /// retries a refused connection until then); on SQLite, which cannot refuse,
+    /// a wait is only contention and lasts at least [`SQLITE_BUSY_TIMEOUT`].
     pub acquire_timeout: Duration,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
+}
+
+/// How long a SQLite writer waits for the write lock.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `url` with any password in it (`user:password@` or a `password=` parameter)
+/// replaced by `***`, for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    let (main, query) = url.split_once('?').map_or((url, None), |(main, query)| (main, Some(query)));
+    let main = match main.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+                    None => main.to_owned(),
+                },
+                None => main.to_owned(),
+            }
+        }
+        None => main.to_owned(),
+    };
+    match query {
+        Some(query) => {
+            let parameters: Vec<String> = query
+                .split('&')
+                .map(|parameter| match parameter.split_once('=') {
+                    Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+                    Some(_) | None => parameter.to_owned(),
+                })
+                .collect();
+            format!("{main}?{}", parameters.join("&"))
+        }
+        None => main,
+    }
+}
+
+/// The passwords a URL carries, as written and percent-decoded, to scrub them
+/// from error messages that might quote them.
+fn url_passwords(url: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let (main, query) = url.split_once('?').map_or((url, None), |(main, query)| (main, Some(query)));
+    if let Some((_, rest)) = main.split_once("://") {
+        let authority = rest.split('/').next().unwrap_or(rest);
+        if let Some((userinfo, _)) = authority.rsplit_once('@')
+            && let Some((_, password)) = userinfo.split_once(':')
+        {
+            found.push(password.to_owned());
+        }
+    }
+    for parameter in query.unwrap_or_default().split('&') {
+        if let Some((name, value)) = parameter.split_once('=')
+            && name.eq_ignore_ascii_case("password")
+        {
+            found.push(value.to_owned());
+        }
+    }
+    let decoded: Vec<String> = found.iter().map(|password| percent_decode(password)).collect();
+    found.extend(decoded);
+    found.retain(|password| !password.is_empty());
+    found
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes.get(index + 1..index + 3).and_then(|hex| std::str::from_utf8(hex).ok());
+        match (bytes[index], hex.and_then(|hex| u8::from_str_radix(hex, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                index += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `err`, unless its message quotes a password of `url`: then the same message
+/// with the password scrubbed (the classification is lost, which only matters
+/// for an error that should never quote a password in the first place).
+fn scrubbed(err: DbErr, url: &str) -> DbErr {
+    let message = err.to_string();
+    let passwords = url_passwords(url);
+    if !passwords.iter().any(|password| message.contains(password.as_str())) {
+        return err;
+    }
+    let mut message = message;
+    for password in passwords {
+        message = message.replace(password.as_str(), "***");
+    }
+    DbErr::Custom(message)
 }
 
 /// Connects a service to its own part of the database, creating it if needed:
 /// the SQLite file (in WAL mode) or the PostgreSQL schema named `service`.
 pub async fn connect(settings: &DatabaseSettings, service: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_inner(settings, service).await.map_err(|err| scrubbed(err, &settings.url))
+}
+
+async fn connect_inner(settings: &DatabaseSettings, service: &str) -> Result<DatabaseConnection, DbErr> {
     if !service.chars().all(|c| c.is_ascii_lowercase() || c == '_') || service.is_empty() {
         return Err(DbErr::Custom(format!("invalid service schema name {service:?}")));
     }
     let backend = Backend::of_url(&settings.url)?;
+    let acquire_timeout = match backend {
+        Backend::Postgres => settings.acquire_timeout,
+        Backend::Sqlite => settings.acquire_timeout.max(SQLITE_BUSY_TIMEOUT),
+    };
     let mut options = ConnectOptions::new(settings.url.clone());
-    options
-        .max_connections(settings.max_connections)
-        .acquire_timeout(settings.acquire_timeout)
-        .sqlx_logging(false);
+    options.max_connections(settings.max_connections).acquire_timeout(acquire_timeout).sqlx_logging(false);
     match backend {
         Backend::Sqlite => {
             if let Some(path) = sqlite_path(&settings.url)
@@ -66,13 +184,15 @@ pub async fn connect(settings: &DatabaseSettings, service: &str) -> Result<Datab
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(10))
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     // Erased personal data must not linger in free pages of the file.
                     .pragma("secure_delete", "ON")
             });
         }
         Backend::Postgres => {
-            let bootstrap = Database::connect(settings.url.clone()).await?;
+            let mut bootstrap = ConnectOptions::new(settings.url.clone());
+            bootstrap.max_connections(1).acquire_timeout(acquire_timeout).sqlx_logging(false);
+            let bootstrap = Database::connect(bootstrap).await?;
             bootstrap.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {service}")).await?;
             bootstrap.close().await?;
             options.set_schema_search_path(service.to_owned());
@@ -158,6 +278,37 @@ mod tests {
             postgres_url_with_database("postgres://u@localhost/postgres?host=/run/pg", "t1"),
             "postgres://u@localhost/t1?host=/run/pg"
         );
+    }
+
+    #[test]
+    fn redacts_passwords_of_urls() {
+        assert_eq!(
+            redact_url("postgres://involve:s3cret@db:5432/involve?sslmode=verify-full"),
+            "postgres://involve:***@db:5432/involve?sslmode=verify-full"
+        );
+        assert_eq!(redact_url("postgres://u@h/db?password=s3cret&x=1"), "postgres://u@h/db?password=***&x=1");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://data/p.db"), "sqlite://data/p.db");
+        // A password may itself hold an '@'; the host is after the last one.
+        assert_eq!(redact_url("postgres://u:a@b@h/db"), "postgres://u:***@h/db");
+        assert_eq!(url_passwords("postgres://u:p%40ss@h/db"), vec!["p%40ss".to_owned(), "p@ss".to_owned()]);
+        let settings = DatabaseSettings {
+            url: "postgres://u:s3cret@h/db".into(),
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(1),
+        };
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("postgres://u:***@h/db"), "{debug}");
+    }
+
+    #[test]
+    fn errors_quoting_a_password_are_scrubbed() {
+        let err =
+            scrubbed(DbErr::Custom("bad url postgres://u:s3cret@h/db".into()), "postgres://u:s3cret@h/db");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        let err = scrubbed(DbErr::Custom("connection refused".into()), "postgres://u:s3cret@h/db");
+        assert_eq!(err.to_string(), "Custom Error: connection refused");
     }
 
     #[test]

@@ -19,7 +19,8 @@ pub mod shared_migrations;
 pub use audit::{Actor, AuditEntry};
 pub use bulk::insert_all;
 pub use connect::{
-    Backend, DatabaseSettings, begin_write, connect, flush_erased_pages, postgres_url_with_database,
+    Backend, DatabaseSettings, SQLITE_BUSY_TIMEOUT, begin_write, connect, flush_erased_pages,
+    postgres_url_with_database, redact_url,
 };
 pub use error::StoreError;
 pub use etag::Etag;

@@ -24,13 +24,50 @@ pub struct Settings {
     pub gateway: GatewayConfig,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `postgres://...` for production; unset means SQLite files in `data_dir`.
+    /// It may carry a password: never print it, print [`persistence::redact_url`]'s.
     pub url: Option<String>,
     pub max_connections: u32,
+    /// How long a call waits for a database connection (a free one, or a new one
+    /// PostgreSQL must accept) before it is answered UNAVAILABLE.
     pub acquire_timeout_secs: u64,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.url.as_deref().map(persistence::redact_url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout_secs", &self.acquire_timeout_secs)
+            .finish()
+    }
+}
+
+/// A configured secret. Its `Debug` is redacted and it has no `Display`, so
+/// printing settings or an error holding it cannot leak it; code that needs the
+/// value asks for it by name with [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that uses it (signing, verifying).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(redacted)")
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -47,6 +84,30 @@ pub struct ServerConfig {
     pub http2_keepalive_timeout_secs: u64,
     /// How long a shutdown waits for calls in flight before it gives up on them.
     pub shutdown_grace_secs: u64,
+    /// TLS on the listener; off unless a certificate and key are configured.
+    #[serde(default)]
+    pub tls: TlsConfig,
+}
+
+/// `[server.tls]`: the listener's certificate, and optionally the CA whose
+/// client certificates it requires (mutual TLS).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain the listener presents (leaf first).
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of that certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+    /// PEM CA certificate(s): when set, every client must present a certificate
+    /// issued by one of them, or the handshake fails.
+    pub client_ca_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Whether the listener serves TLS.
+    pub fn enabled(&self) -> bool {
+        self.cert_file.is_some()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -75,10 +136,32 @@ pub struct SecurityConfig {
     /// Secret the gateway signs principals with and services verify them with, in
     /// distributed mode (required there; all-in-one hands principals over
     /// in-process and needs none).
-    pub principal_signing_secret: Option<String>,
+    pub principal_signing_secret: Option<Secret>,
     /// Secret that signs page tokens. Instances serving the same data must share it;
-    /// unset means a random key per process (tokens then die with the process).
-    pub page_token_secret: Option<String>,
+    /// unset means one derived from `principal_signing_secret` when that is set
+    /// (see [`SecurityConfig::page_token_key_material`]), else a random key per
+    /// process (tokens then die with the process; all-in-one only).
+    pub page_token_secret: Option<Secret>,
+}
+
+/// What the page-token key is derived from, when page tokens outlive a process.
+pub const PAGE_TOKEN_DERIVATION_LABEL: &[u8] = b"page-tokens";
+
+impl SecurityConfig {
+    /// Key material every instance computes alike: `page_token_secret` when set,
+    /// else HMAC-SHA256(`principal_signing_secret`, "page-tokens"), so one
+    /// configured secret serves both without one key standing in for the other.
+    /// `None` when neither is configured.
+    pub fn page_token_key_material(&self) -> Option<Vec<u8>> {
+        use hmac::{Hmac, Mac};
+        if let Some(secret) = &self.page_token_secret {
+            return Some(secret.expose().as_bytes().to_vec());
+        }
+        let signing = self.principal_signing_secret.as_ref()?;
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(signing.expose().as_bytes()).ok()?;
+        mac.update(PAGE_TOKEN_DERIVATION_LABEL);
+        Some(mac.finalize().into_bytes().to_vec())
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -114,6 +197,18 @@ pub struct GatewayConfig {
     /// `profiles = ["http://10.0.0.5:50061", "http://10.0.0.6:50061"]`. Calls are
     /// balanced over the addresses; an instance that fails is skipped.
     pub backends: std::collections::BTreeMap<String, Vec<String>>,
+    /// PEM CA certificate(s) that `https://` backends' certificates must chain
+    /// to. Required when any backend is `https://` (there are no system roots to
+    /// fall back on, and a private CA is what a deployment uses anyway).
+    #[serde(default)]
+    pub backend_ca_file: Option<PathBuf>,
+    /// PEM certificate (and `backend_key_file`, its key) the gateway presents to
+    /// `https://` backends, for services that require client certificates
+    /// (`server.tls.client_ca_file` on the service).
+    #[serde(default)]
+    pub backend_cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub backend_key_file: Option<PathBuf>,
 }
 
 impl GatewayConfig {
@@ -217,6 +312,27 @@ impl Settings {
         {
             return invalid("database.url must start with sqlite: or postgres:");
         }
+        if self.database.acquire_timeout_secs == 0 {
+            return invalid("database.acquire_timeout_secs must be at least 1");
+        }
+        let tls = &self.server.tls;
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            return invalid("server.tls.cert_file and server.tls.key_file must be set together");
+        }
+        if tls.client_ca_file.is_some() && !tls.enabled() {
+            return invalid("server.tls.client_ca_file needs server.tls.cert_file and server.tls.key_file");
+        }
+        let https_backends =
+            self.gateway.backends.values().flatten().any(|address| address.starts_with("https://"));
+        if self.gateway.backend_cert_file.is_some() != self.gateway.backend_key_file.is_some() {
+            return invalid("gateway.backend_cert_file and gateway.backend_key_file must be set together");
+        }
+        if https_backends && self.gateway.backend_ca_file.is_none() {
+            return invalid(
+                "gateway.backends lists https:// addresses: set gateway.backend_ca_file to the PEM \
+                 certificate of the CA that issued the services' certificates",
+            );
+        }
         Ok(())
     }
 
@@ -241,7 +357,7 @@ data_dir = "./data"
 
 [database]
 max_connections = 8
-acquire_timeout_secs = 10
+acquire_timeout_secs = 1
 
 [server]
 request_timeout_secs = 30
@@ -364,6 +480,89 @@ mod tests {
         ] {
             assert!(Settings::load_from(None, env(&[(key, value)])).is_err(), "{key}={value}");
         }
+    }
+
+    #[test]
+    fn secrets_and_database_passwords_never_reach_debug_output() {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("INVOLVE__DATABASE__URL", "postgres://involve:db-password-1@127.0.0.1/involve"),
+                ("INVOLVE__SECURITY__PRINCIPAL_SIGNING_SECRET", "signing-secret-0123456789"),
+                ("INVOLVE__SECURITY__PAGE_TOKEN_SECRET", "page-token-secret-0123456789"),
+            ]),
+        )
+        .unwrap();
+        let printed = format!("{settings:?} {settings:#?} {:?}", settings.database_for("profiles"));
+        for secret in ["db-password-1", "signing-secret-0123456789", "page-token-secret-0123456789"] {
+            assert!(!printed.contains(secret), "{secret} printed in {printed}");
+        }
+        assert!(printed.contains("postgres://involve:***@127.0.0.1/involve"), "{printed}");
+        assert!(printed.contains("Secret(redacted)"));
+        // The values themselves are still there for the code that needs them.
+        assert_eq!(
+            settings.security.principal_signing_secret.as_ref().map(Secret::expose),
+            Some("signing-secret-0123456789")
+        );
+        assert_eq!(
+            settings.database_for("profiles").url,
+            "postgres://involve:db-password-1@127.0.0.1/involve"
+        );
+    }
+
+    #[test]
+    fn page_tokens_are_keyed_from_the_signing_secret_unless_given_their_own() {
+        let security = |signing: Option<&str>, page: Option<&str>| SecurityConfig {
+            principal_signing_secret: signing.map(Secret::new),
+            page_token_secret: page.map(Secret::new),
+        };
+        assert_eq!(security(None, None).page_token_key_material(), None);
+        let derived = security(Some("signing-secret-0123456789"), None).page_token_key_material().unwrap();
+        // Every instance derives the same key, and it is not the signing secret itself.
+        assert_eq!(
+            Some(derived.clone()),
+            security(Some("signing-secret-0123456789"), None).page_token_key_material()
+        );
+        assert_ne!(derived, b"signing-secret-0123456789".to_vec());
+        assert_eq!(derived.len(), 32);
+        assert_eq!(
+            security(Some("signing-secret-0123456789"), Some("own")).page_token_key_material(),
+            Some(b"own".to_vec())
+        );
+    }
+
+    #[test]
+    fn tls_settings_must_be_complete() {
+        let tls = |pairs: &[(&str, &str)]| Settings::load_from(None, env(pairs));
+        let settings = tls(&[
+            ("INVOLVE__SERVER__TLS__CERT_FILE", "/etc/involve/cert.pem"),
+            ("INVOLVE__SERVER__TLS__KEY_FILE", "/etc/involve/key.pem"),
+            ("INVOLVE__SERVER__TLS__CLIENT_CA_FILE", "/etc/involve/clients.pem"),
+        ])
+        .unwrap();
+        assert!(settings.server.tls.enabled());
+        assert!(!Settings::load_from(None, env(&[])).unwrap().server.tls.enabled());
+        assert!(tls(&[("INVOLVE__SERVER__TLS__CERT_FILE", "/etc/involve/cert.pem")]).is_err());
+        assert!(tls(&[("INVOLVE__SERVER__TLS__CLIENT_CA_FILE", "/etc/involve/clients.pem")]).is_err());
+    }
+
+    #[test]
+    fn https_backends_need_a_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("involve.toml");
+        std::fs::write(&path, "[gateway.backends]\nprofiles = [\"https://profiles:50061\"]\n").unwrap();
+        let err = Settings::load_from(Some(&path), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("gateway.backend_ca_file"), "{err}");
+        std::fs::write(
+            &path,
+            "[gateway]\nbackend_ca_file = \"/etc/involve/ca.pem\"\n\
+             [gateway.backends]\nprofiles = [\"https://profiles:50061\"]\n",
+        )
+        .unwrap();
+        assert!(Settings::load_from(Some(&path), env(&[])).is_ok());
+        // A client certificate for the backends comes with its key.
+        let half = env(&[("INVOLVE__GATEWAY__BACKEND_CERT_FILE", "/etc/involve/gateway.pem")]);
+        assert!(Settings::load_from(Some(&path), half).is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Serving gRPC on one listener: health and reflection included, telemetry and a
 //! limit of calls in flight in front (see [`crate::overload`]), the configured
-//! limits applied, and a graceful, bounded shutdown. Services serve a [`ServiceSet`]; the gateway serves its own
-//! edge service through [`serve`].
+//! limits applied, TLS when `[server.tls]` configures it, and a graceful, bounded
+//! shutdown. Services serve a [`ServiceSet`]; the gateway serves its own edge
+//! service through [`serve`].
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,11 +13,12 @@ use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower::Service;
 
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, TlsConfig};
 use crate::overload::InFlightLimitLayer;
 use crate::principal::{PrincipalLayer, PrincipalSource};
 use crate::rpc::RpcTelemetryLayer;
@@ -27,6 +29,53 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("the gRPC server failed")]
     Transport(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// Why the listener's TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {key} from {path}")]
+    Read {
+        key: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{key} ({path}) holds no PEM certificate or key")]
+    NotPem { key: &'static str, path: std::path::PathBuf },
+    #[error("the TLS certificate or key is unusable")]
+    Rejected(#[source] tonic::transport::Error),
+}
+
+/// Reads a PEM file named by configuration key `key`.
+pub fn read_pem(key: &'static str, path: &std::path::Path) -> Result<Vec<u8>, TlsError> {
+    let pem =
+        std::fs::read(path).map_err(|source| TlsError::Read { key, path: path.to_path_buf(), source })?;
+    if !pem.windows(11).any(|window| window == b"-----BEGIN ") {
+        return Err(TlsError::NotPem { key, path: path.to_path_buf() });
+    }
+    Ok(pem)
+}
+
+/// The listener's TLS as configured in `[server.tls]`: `None` when it serves
+/// plain HTTP/2; with `client_ca_file`, client certificates are required.
+pub fn tls_config(config: &TlsConfig) -> Result<Option<ServerTlsConfig>, TlsError> {
+    let (Some(cert), Some(key)) = (&config.cert_file, &config.key_file) else {
+        return Ok(None);
+    };
+    let identity =
+        Identity::from_pem(read_pem("server.tls.cert_file", cert)?, read_pem("server.tls.key_file", key)?);
+    let mut tls = ServerTlsConfig::new().identity(identity);
+    if let Some(ca) = &config.client_ca_file {
+        tls = tls
+            .client_ca_root(Certificate::from_pem(read_pem("server.tls.client_ca_file", ca)?))
+            .client_auth_optional(false);
+    }
+    // Built once here so a bad certificate or key fails at start, not at the first handshake.
+    tonic::transport::Server::builder().tls_config(tls.clone()).map_err(TlsError::Rejected)?;
+    Ok(Some(tls))
 }
 
 /// The health of everything one listener serves.
@@ -132,8 +181,13 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
+    let tls = tls_config(&config.tls)?;
     health.set(ServingStatus::Serving).await;
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    let server = builder
         .timeout(Duration::from_secs(config.request_timeout_secs))
         .http2_keepalive_interval(Some(Duration::from_secs(config.http2_keepalive_interval_secs)))
         .http2_keepalive_timeout(Some(Duration::from_secs(config.http2_keepalive_timeout_secs)))

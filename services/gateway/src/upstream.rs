@@ -168,14 +168,31 @@ impl Upstream {
         key: HandoffKey,
         max_message_bytes: usize,
     ) -> Result<Self, tonic::transport::Error> {
+        Self::with_tls(addresses, key, max_message_bytes, None)
+    }
+
+    /// As [`Upstream::new`]; `https://` addresses are reached over TLS with
+    /// `tls` (which names the CA their certificates must chain to; the host of
+    /// the address is the name checked). `http://` addresses ignore it.
+    pub fn with_tls(
+        addresses: &[String],
+        key: HandoffKey,
+        max_message_bytes: usize,
+        tls: Option<tonic::transport::ClientTlsConfig>,
+    ) -> Result<Self, tonic::transport::Error> {
         let instances = addresses
             .iter()
             .map(|address| {
-                let channel = tonic::transport::Endpoint::from_shared(address.clone())?
+                let mut endpoint = tonic::transport::Endpoint::from_shared(address.clone())?
                     .connect_timeout(Duration::from_secs(2))
                     .tcp_nodelay(true)
-                    .http2_keep_alive_interval(Duration::from_secs(30))
-                    .connect_lazy();
+                    .http2_keep_alive_interval(Duration::from_secs(30));
+                if let Some(tls) = &tls
+                    && address.starts_with("https://")
+                {
+                    endpoint = endpoint.tls_config(tls.clone())?;
+                }
+                let channel = endpoint.connect_lazy();
                 Ok(Instance { address: address.clone(), channel, down_until: Mutex::new(None) })
             })
             .collect::<Result<Vec<_>, tonic::transport::Error>>()?;

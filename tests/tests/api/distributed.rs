@@ -39,7 +39,33 @@ on_every_backend_distributed!(
     credentials_changed_through_one_gateway_reach_the_other,
     a_signed_principal_cannot_be_replayed,
     the_gateway_refuses_requests_larger_than_it_may_buffer,
+    pages_are_followed_across_instances,
 );
+
+/// The distributed suite with every hop over TLS: partners to the gateway, the
+/// gateway to the profiles instances (`https://`, verified against the CA).
+mod over_tls {
+    use involve_tests::Backend;
+    use involve_tests::processes::{Distributed, Options};
+
+    async fn suite(backend: Backend) -> Option<Distributed> {
+        Distributed::spawn_with(backend, Options { tls: true }).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        if let Some(suite) = suite(Backend::Sqlite).await {
+            super::the_suite_serves_over_tls(suite).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(suite) = suite(Backend::Postgres).await {
+            super::the_suite_serves_over_tls(suite).await;
+        }
+    }
+}
 
 async fn partner(suite: &Distributed, organisation: &str) -> Caller {
     let channel = processes::channel(&suite.gateway).await;
@@ -212,4 +238,118 @@ async fn the_gateway_refuses_requests_larger_than_it_may_buffer(suite: Distribut
         .create_customer(owner.request(create(fixtures::customer("Right", "Sized", "leaseholder"))))
         .await
         .unwrap();
+}
+
+/// Two profiles instances behind one gateway, with only the principal-signing
+/// secret configured (the README's recipe): the gateway alternates instances,
+/// so each page's token is checked by the other instance than issued it.
+async fn pages_are_followed_across_instances(suite: Distributed) {
+    let owner = partner(&suite, "riverside").await;
+    let mut client = CustomerProfilesClient::new(processes::channel(&suite.gateway).await);
+    let mut created = std::collections::BTreeSet::new();
+    for index in 0..13 {
+        let customer = client
+            .create_customer(owner.request(create(fixtures::customer(
+                &format!("Paged{index}"),
+                "Resident",
+                "leaseholder",
+            ))))
+            .await
+            .unwrap()
+            .into_inner();
+        created.insert(customer.name);
+    }
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = client
+            .list_customers(owner.request(pb::ListCustomersRequest {
+                page_size: 3,
+                page_token: page_token.clone(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap_or_else(|status| panic!("page {} refused: {status:?}", pages + 1))
+            .into_inner();
+        pages += 1;
+        seen.extend(page.customers.into_iter().map(|customer| customer.name));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+        assert!(pages < 20, "paging does not end");
+    }
+    assert_eq!(pages, 5);
+    assert_eq!(seen.len(), created.len(), "rows seen more than once: {seen:?}");
+    assert_eq!(seen.into_iter().collect::<std::collections::BTreeSet<_>>(), created);
+}
+
+async fn the_suite_serves_over_tls(suite: Distributed) {
+    assert!(suite.gateway.endpoint().starts_with("https://"));
+    // The inner hop is mutual TLS: an instance lets in only a client with a
+    // certificate from the deployment's CA (the gateway), whatever it signs.
+    let pki = suite.pki.clone().unwrap();
+    let direct = involve_tests::tls::connect_tls(&suite.profiles[0].endpoint(), pki.client()).await;
+    if let Ok(channel) = direct {
+        let answer =
+            CustomerProfilesClient::new(channel).list_customers(pb::ListCustomersRequest::default()).await;
+        // Refused at the transport, not let in to be refused for its missing principal.
+        let status = answer.unwrap_err();
+        assert_ne!(status.code(), Code::Unauthenticated, "a client without a certificate got in: {status:?}");
+        assert!(status.get_error_details().error_info().is_none(), "answered by the service: {status:?}");
+    }
+    // Each hop a partner's call takes is TLS: the gateway's listener, then the
+    // instances, which serve nothing else.
+    partners_are_served_and_scoped_through_the_gateway(suite).await;
+}
+
+/// A start-up that fails on its database says which database, but never with
+/// its password: not for an unreachable server, not for a URL it cannot parse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_start_up_prints_no_password() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    for (url, expected) in [
+        (
+            format!("postgres://involve:hunter2-db-password@127.0.0.1:{closed_port}/involve"),
+            format!("postgres://involve:***@127.0.0.1:{closed_port}/involve"),
+        ),
+        (
+            "postgres://involve:hunter2-db-password@127.0.0.1:notaport/involve".to_owned(),
+            "postgres://involve:***@127.0.0.1:notaport/involve".to_owned(),
+        ),
+        (
+            format!("postgres://involve@127.0.0.1:{closed_port}/involve?password=hunter2-db-password"),
+            format!("postgres://involve@127.0.0.1:{closed_port}/involve?password=***"),
+        ),
+    ] {
+        let config = dir.path().join("involve.toml");
+        std::fs::write(&config, "[gateway.backends]\nprofiles = [\"http://127.0.0.1:1\"]\n").unwrap();
+        for service in ["profiles", "gateway"] {
+            let output = tokio::process::Command::new(processes::involve_binary())
+                .args(["serve", service, "--data-dir"])
+                .arg(dir.path())
+                .arg("--config")
+                .arg(&config)
+                .env("INVOLVE__DATABASE__URL", &url)
+                .env("INVOLVE__SECURITY__PRINCIPAL_SIGNING_SECRET", "signing-secret-0123456789")
+                .env("INVOLVE__LISTEN", "127.0.0.1:0")
+                .env("INVOLVE__TELEMETRY__LOG_FILTER", "debug")
+                .env_remove("RUST_LOG")
+                .kill_on_drop(true)
+                .output()
+                .await
+                .unwrap();
+            let printed = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(!output.status.success(), "{service} started on {url}:\n{printed}");
+            assert!(!printed.contains("hunter2"), "{service} printed the password:\n{printed}");
+            assert!(!printed.contains("signing-secret"), "{service} printed the signing secret:\n{printed}");
+            assert!(printed.contains(&expected), "{service} did not say which database:\n{printed}");
+        }
+    }
 }

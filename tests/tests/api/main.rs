@@ -2,6 +2,7 @@
 //! and PostgreSQL. One test binary, one module per capability.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod availability;
 mod customers;
 mod distributed;
 mod erasure;
@@ -12,4 +13,5 @@ mod platform;
 mod profile_map;
 mod reference_data;
 mod scoping;
+mod tls;
 mod validation;
