@@ -157,11 +157,31 @@ pub struct PublishedMap {
 }
 
 /// Applies `disclosure` to every figure of `counts`.
+///
+/// A protected cell is also never published above its group (its tenure and area)
+/// rounded *down*: a caller who can count a small group exactly (an officer listing
+/// its patch) could otherwise read "everyone in it has this answer" from a cell
+/// rounded up past the group's size (3 of 3 published as 5). With the cap, a group
+/// of 3 shows no breakdown at all, and one of 8 sharing one answer shows 5.
 pub fn publish(counts: ProfileCounts, disclosure: Disclosure) -> PublishedMap {
     let ProfileCounts { cells, completeness, total } = counts;
+    let mut groups: std::collections::HashMap<(String, Option<String>), i64> =
+        std::collections::HashMap::new();
+    for cell in &cells {
+        *groups.entry((cell.tenure.clone(), cell.area.clone())).or_default() += cell.count;
+    }
     let cells = cells
         .into_iter()
-        .map(|cell| CountedCell { count: disclosure.publish(cell.count), ..cell })
+        .map(|cell| {
+            let published = match disclosure {
+                Disclosure::Exact => cell.count,
+                Disclosure::RoundedToBase5 => {
+                    let group = groups.get(&(cell.tenure.clone(), cell.area.clone())).copied().unwrap_or(0);
+                    round_to_base(cell.count).min(group / ROUNDING_BASE * ROUNDING_BASE)
+                }
+            };
+            CountedCell { count: published, ..cell }
+        })
         .filter(|cell| cell.count > 0)
         .collect();
     let completeness = completeness
@@ -235,6 +255,20 @@ mod tests {
             assert_eq!(map.cells.len(), 1);
             assert_eq!(map.total, 10, "10, 11 and 12 all publish as 10");
         }
+    }
+
+    #[test]
+    fn no_cell_is_published_above_its_group_rounded_down() {
+        // Everyone in a group of 3 (or 8) shares one answer: rounding alone would
+        // publish 5 (or 10), more than the group holds, which says "all of them".
+        for (group, shown) in [(3, None), (8, Some(5)), (13, Some(10)), (10, Some(10))] {
+            let map = publish(counts(vec![cell("white-british", group)]), Disclosure::RoundedToBase5);
+            assert_eq!(map.cells.first().map(|cell| cell.count), shown, "a group of {group}");
+        }
+        // A cell smaller than its group is rounded as usual.
+        let map =
+            publish(counts(vec![cell("white-british", 8), cell("other", 5)]), Disclosure::RoundedToBase5);
+        assert_eq!(map.cells.iter().map(|cell| cell.count).collect::<Vec<_>>(), [10, 5]);
     }
 
     #[test]
