@@ -194,6 +194,22 @@ impl TestApp {
         self.audit.flush().await;
     }
 
+    /// Adds area codes to the `areas` reference set, as an operator does.
+    pub async fn add_areas(&self, areas: &[&str]) {
+        use contracts::involve::profiles::v1 as pb;
+        let mut client = self.profiles().await;
+        for area in areas {
+            let value = pb::ReferenceValue {
+                code: (*area).into(),
+                display_name: (*area).into(),
+                ..Default::default()
+            };
+            let request =
+                pb::CreateReferenceValueRequest { parent: "referenceSets/areas".into(), value: Some(value) };
+            client.create_reference_value(self.operator.request(request)).await.expect("an area is added");
+        }
+    }
+
     /// A direct connection to the gateway's database (its schema on PostgreSQL).
     pub async fn gateway_database(&self) -> DatabaseConnection {
         let mut settings = self.settings.database_for(gateway::SERVICE_NAME);
@@ -366,6 +382,27 @@ macro_rules! on_every_backend {
                     if let Some(app) = $crate::TestApp::spawn($crate::Backend::Postgres).await {
                         super::$scenario(app).await;
                     }
+                }
+            }
+        )*
+    };
+}
+
+/// Runs each scenario `async fn(Backend)` once on SQLite and once on PostgreSQL,
+/// for scenarios that start the suite with settings of their own.
+#[macro_export]
+macro_rules! on_every_backend_with_settings {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$scenario($crate::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$scenario($crate::Backend::Postgres).await;
                 }
             }
         )*

@@ -25,27 +25,7 @@ on_every_backend!(
     refusals_are_audited_under_known_methods_only,
 );
 
-/// Runs each scenario `async fn(Backend)` once on SQLite and once on
-/// PostgreSQL, for scenarios that start the suite with settings of their own.
-macro_rules! on_every_backend_with_settings {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$scenario(involve_tests::Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$scenario(involve_tests::Backend::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
-on_every_backend_with_settings!(
+involve_tests::on_every_backend_with_settings!(
     unreadable_areas_fail_closed,
     a_full_audit_queue_refuses_calls_and_loses_none,
     one_credential_cannot_take_every_place_in_flight,

@@ -14,24 +14,6 @@ on_every_backend!(
     partners_map_their_own_customers_or_the_partnership_never_another_landlord,
 );
 
-async fn add_areas(app: &TestApp, areas: &[&str]) {
-    let mut client = app.profiles().await;
-    let operator = app.operator().await;
-    for area in areas {
-        client
-            .create_reference_value(operator.request(pb::CreateReferenceValueRequest {
-                parent: "referenceSets/areas".into(),
-                value: Some(pb::ReferenceValue {
-                    code: (*area).into(),
-                    display_name: (*area).into(),
-                    ..Default::default()
-                }),
-            }))
-            .await
-            .unwrap();
-    }
-}
-
 /// Creates `count` customers of `caller` in `area` with `ethnicity`.
 async fn seed(app: &TestApp, caller: &Caller, area: &str, ethnicity: &str, count: usize) {
     let mut client = app.profiles().await;
@@ -130,7 +112,7 @@ async fn profile_map_counts_and_measures_completeness(app: TestApp) {
 }
 
 async fn officers_get_protected_aggregates_of_their_own_patch_only(app: TestApp) {
-    add_areas(&app, &["east", "west"]).await;
+    app.add_areas(&["east", "west"]).await;
     let riverside = app.partner("riverside").await;
     let hillside = app.partner("hillside").await;
     seed(&app, &riverside, "east", "white-british", 4).await;
@@ -178,7 +160,7 @@ async fn officers_get_protected_aggregates_of_their_own_patch_only(app: TestApp)
 }
 
 async fn partners_map_their_own_customers_or_the_partnership_never_another_landlord(app: TestApp) {
-    add_areas(&app, &["east"]).await;
+    app.add_areas(&["east"]).await;
     let riverside = app.partner("riverside").await;
     let hillside = app.partner("hillside").await;
     seed(&app, &riverside, "east", "white-british", 11).await;

@@ -31,37 +31,7 @@ async fn another_landlord_cannot_reach_a_customer_by_any_rpc(app: TestApp) {
         .unwrap()
         .into_inner();
     let name = created.name.clone();
-    not_found(client.get_customer(intruder.request(pb::GetCustomerRequest { name: name.clone() })).await);
-    not_found(
-        client
-            .update_customer(intruder.request(pb::UpdateCustomerRequest {
-                customer: Some(pb::Customer {
-                    name: name.clone(),
-                    title: "Hacked".into(),
-                    ..Default::default()
-                }),
-                update_mask: Some(prost_types::FieldMask { paths: vec!["title".into()] }),
-                validate_only: false,
-            }))
-            .await,
-    );
-    not_found(
-        client
-            .delete_customer(
-                intruder.request(pb::DeleteCustomerRequest { name: name.clone(), etag: String::new() }),
-            )
-            .await,
-    );
-    not_found(
-        client
-            .change_tenure(intruder.request(pb::ChangeTenureRequest {
-                name: name.clone(),
-                tenure: "leaseholder".into(),
-                effective_date: Some(contracts::google::r#type::Date { year: 2026, month: 1, day: 1 }),
-                ..Default::default()
-            }))
-            .await,
-    );
+    assert_unreachable(&app, &intruder, &name).await;
     not_found(
         client
             .export_customer_data(intruder.request(pb::ExportCustomerDataRequest { name: name.clone() }))
@@ -100,6 +70,29 @@ async fn another_landlord_cannot_reach_a_customer_by_any_rpc(app: TestApp) {
     assert_eq!(untouched, created, "nothing the intruder did changed the record");
 }
 
+/// Asserts that `caller` can neither read nor change `name` through any of the
+/// single-customer RPCs, each answering NOT_FOUND as for a customer that is not there.
+async fn assert_unreachable(app: &TestApp, caller: &Caller, name: &str) {
+    let mut client = app.profiles().await;
+    let name = name.to_owned();
+    not_found(client.get_customer(caller.request(pb::GetCustomerRequest { name: name.clone() })).await);
+    let update = pb::UpdateCustomerRequest {
+        customer: Some(pb::Customer { name: name.clone(), title: "Hacked".into(), ..Default::default() }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["title".into()] }),
+        validate_only: false,
+    };
+    not_found(client.update_customer(caller.request(update)).await);
+    let delete = pb::DeleteCustomerRequest { name: name.clone(), etag: String::new() };
+    not_found(client.delete_customer(caller.request(delete)).await);
+    let change = pb::ChangeTenureRequest {
+        name,
+        tenure: "leaseholder".into(),
+        effective_date: Some(contracts::google::r#type::Date { year: 2026, month: 1, day: 1 }),
+        ..Default::default()
+    };
+    not_found(client.change_tenure(caller.request(change)).await);
+}
+
 #[track_caller]
 fn not_found<T: std::fmt::Debug>(result: Result<tonic::Response<T>, tonic::Status>) {
     let err = result.unwrap_err();
@@ -108,20 +101,7 @@ fn not_found<T: std::fmt::Debug>(result: Result<tonic::Response<T>, tonic::Statu
 
 async fn officers_see_their_areas_across_tenures(app: TestApp) {
     let mut client = app.profiles().await;
-    let operator = app.operator().await;
-    for area in ["north", "south"] {
-        client
-            .create_reference_value(operator.request(pb::CreateReferenceValueRequest {
-                parent: "referenceSets/areas".into(),
-                value: Some(pb::ReferenceValue {
-                    code: area.into(),
-                    display_name: area.into(),
-                    ..Default::default()
-                }),
-            }))
-            .await
-            .unwrap();
-    }
+    app.add_areas(&["north", "south"]).await;
     for (landlord, area, tenure) in [
         ("riverside", "north", "housing-association-tenant"),
         ("hillside", "north", "leaseholder"),
@@ -194,24 +174,6 @@ async fn equality_is_withheld_from_officers_and_reads_are_audited(app: TestApp) 
     assert!(special.contains(&("PARTNER_INTEGRATION".into(), "ExportCustomerData".into())));
 }
 
-async fn add_areas(app: &TestApp, areas: &[&str]) {
-    let mut client = app.profiles().await;
-    let operator = app.operator().await;
-    for area in areas {
-        client
-            .create_reference_value(operator.request(pb::CreateReferenceValueRequest {
-                parent: "referenceSets/areas".into(),
-                value: Some(pb::ReferenceValue {
-                    code: (*area).into(),
-                    display_name: (*area).into(),
-                    ..Default::default()
-                }),
-            }))
-            .await
-            .unwrap();
-    }
-}
-
 async fn import(
     app: &TestApp,
     caller: &Caller,
@@ -238,44 +200,14 @@ fn west_customer() -> pb::Customer {
 }
 
 async fn an_officer_cannot_reach_a_customer_outside_its_areas_by_any_rpc(app: TestApp) {
-    add_areas(&app, &["east", "west"]).await;
+    app.add_areas(&["east", "west"]).await;
     let mut client = app.profiles().await;
     let owner = app.partner("riverside").await;
     let officer = app.officer("council", "east").await;
     let created = client.create_customer(owner.request(create(west_customer()))).await.unwrap().into_inner();
     let name = created.name.clone();
 
-    not_found(client.get_customer(officer.request(pb::GetCustomerRequest { name: name.clone() })).await);
-    not_found(
-        client
-            .update_customer(officer.request(pb::UpdateCustomerRequest {
-                customer: Some(pb::Customer {
-                    name: name.clone(),
-                    title: "Moved".into(),
-                    ..Default::default()
-                }),
-                update_mask: Some(prost_types::FieldMask { paths: vec!["title".into()] }),
-                validate_only: false,
-            }))
-            .await,
-    );
-    not_found(
-        client
-            .delete_customer(
-                officer.request(pb::DeleteCustomerRequest { name: name.clone(), etag: String::new() }),
-            )
-            .await,
-    );
-    not_found(
-        client
-            .change_tenure(officer.request(pb::ChangeTenureRequest {
-                name: name.clone(),
-                tenure: "leaseholder".into(),
-                effective_date: Some(contracts::google::r#type::Date { year: 2026, month: 1, day: 1 }),
-                ..Default::default()
-            }))
-            .await,
-    );
+    assert_unreachable(&app, &officer, &name).await;
     // Officers do not handle data-protection requests at all.
     let err = client
         .export_customer_data(officer.request(pb::ExportCustomerDataRequest { name: name.clone() }))
@@ -351,7 +283,7 @@ async fn an_officer_cannot_reach_a_customer_outside_its_areas_by_any_rpc(app: Te
 }
 
 async fn an_import_never_overwrites_a_customer_outside_the_callers_scope(app: TestApp) {
-    add_areas(&app, &["east", "west"]).await;
+    app.add_areas(&["east", "west"]).await;
     let mut client = app.profiles().await;
     let owner = app.partner("riverside").await;
     let created = client.create_customer(owner.request(create(west_customer()))).await.unwrap().into_inner();

@@ -11,25 +11,10 @@ use involve_tests::{Backend, Caller, TestApp, connect, issue_credential};
 use platform::Role;
 use sea_orm::ConnectionTrait as _;
 
-macro_rules! on_both_databases {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$scenario(involve_tests::Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$scenario(involve_tests::Backend::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_databases!(the_listener_serves_tls_only, mutual_tls_refuses_clients_without_a_certificate);
+involve_tests::on_every_backend_with_settings!(
+    the_listener_serves_tls_only,
+    mutual_tls_refuses_clients_without_a_certificate
+);
 
 fn https(app: &TestApp) -> String {
     format!("https://127.0.0.1:{}", app.address.port())
