@@ -26,6 +26,8 @@ enum Command {
     /// Serve the suite: gateway and every service in one process (the default),
     /// or just the one named (distributed deployments run one per process).
     Serve {
+        /// `gateway`, or a service: `profiles`.
+        #[arg(value_parser = parse_service)]
         service: Option<Service>,
         #[command(flatten)]
         common: CommonArgs,
@@ -35,6 +37,8 @@ enum Command {
     },
     /// Apply database migrations for every service (or the one named), then exit.
     Migrate {
+        /// `gateway`, or a service: `profiles`.
+        #[arg(value_parser = parse_service)]
         service: Option<Service>,
         #[command(flatten)]
         common: CommonArgs,
@@ -63,6 +67,11 @@ enum AdminCommand {
         #[command(flatten)]
         common: CommonArgs,
     },
+}
+
+fn parse_service(text: &str) -> Result<Service, String> {
+    Service::named(text)
+        .ok_or_else(|| format!("unknown service {text:?}; one of {}", Service::names().join(", ")))
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {

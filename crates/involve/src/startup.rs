@@ -10,31 +10,52 @@ use anyhow::Context as _;
 use persistence::PageTokenKey;
 use platform::rpc::RpcTelemetryLayer;
 use platform::server::ServiceSet;
-use platform::{HandoffKey, PrincipalSource, Settings};
+use platform::{HandoffKey, PrincipalSource, Registry, ServiceContext, ServiceModule, Settings};
 use tokio::net::TcpListener;
 
-/// A service this binary can run on its own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// Every service of the suite, behind the gateway. Adding a service is one line
+/// here (and its crate, its proto and the workspace member list).
+pub static SERVICES: Registry = &[&profiles::MODULE];
+
+/// What one process can run on its own.
+#[derive(Clone, Copy, Debug)]
 pub enum Service {
     /// The partner-facing gateway, forwarding to services at `gateway.backends`.
     Gateway,
-    /// Cross-tenure customer profiles, accepting only gateway-signed callers.
-    Profiles,
+    /// One service of the registry, accepting only gateway-signed callers.
+    Module(&'static dyn ServiceModule),
 }
 
 impl Service {
-    pub const ALL: [Service; 2] = [Service::Gateway, Service::Profiles];
+    /// The gateway, or the registered service called `name`.
+    pub fn named(name: &str) -> Option<Self> {
+        if name == gateway::SERVICE_NAME {
+            return Some(Self::Gateway);
+        }
+        platform::module::find(SERVICES, name).map(Self::Module)
+    }
+
+    /// Every name `involve serve` and `involve migrate` accept.
+    pub fn names() -> Vec<&'static str> {
+        std::iter::once(gateway::SERVICE_NAME).chain(SERVICES.iter().map(|module| module.name())).collect()
+    }
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Gateway => gateway::SERVICE_NAME,
-            Self::Profiles => profiles::SERVICE_NAME,
+            Self::Module(module) => module.name(),
         }
     }
 }
 
+impl PartialEq for Service {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
 /// How a process runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Mode {
     /// The gateway on the listener, every service in-process behind it.
     AllInOne,
@@ -99,16 +120,17 @@ async fn open_database(settings: &Settings, service: &str) -> anyhow::Result<sea
     })
 }
 
-async fn profiles_service(
+/// Opens and migrates `module`'s database, then adds its routes to `set`.
+async fn add_module(
+    module: &'static dyn ServiceModule,
     settings: &Settings,
     page_tokens: PageTokenKey,
-) -> anyhow::Result<impl Fn(&mut ServiceSet) + use<>> {
-    let store = profiles::Store::new(open_database(settings, profiles::SERVICE_NAME).await?);
-    store.migrate().await.context("cannot migrate profiles")?;
-    let service = profiles::service(Arc::new(store), page_tokens, settings.server.max_message_bytes);
-    Ok(move |set: &mut ServiceSet| {
-        set.add(service.clone());
-    })
+    set: &mut ServiceSet,
+) -> anyhow::Result<()> {
+    let database = open_database(settings, module.name()).await?;
+    module.migrate(&database).await.with_context(|| format!("cannot migrate {}", module.name()))?;
+    let context = ServiceContext { settings, database, page_tokens };
+    module.add_routes(context, set).await.with_context(|| format!("cannot start {}", module.name()))
 }
 
 async fn gateway_store(settings: &Settings) -> anyhow::Result<Arc<gateway::Store>> {
@@ -188,20 +210,24 @@ impl Application {
         let tokens = page_tokens(&settings, mode)?;
         let running = match mode {
             Mode::AllInOne => {
-                let mut services = ServiceSet::new()?;
-                profiles_service(&settings, tokens.clone()).await?(&mut services);
-                let (routes, _health) = services.into_parts();
-                let backends = HashMap::from([(
-                    profiles::SERVICE_NAME.to_owned(),
-                    gateway::Backend::InProcess(gateway::in_process(routes)),
-                )]);
+                // Every registered service in this process, each reached in-process.
+                let mut backends = HashMap::new();
+                for module in SERVICES {
+                    let mut set = ServiceSet::new()?;
+                    add_module(*module, &settings, tokens.clone(), &mut set).await?;
+                    let (routes, _health) = set.into_parts();
+                    backends.insert(
+                        module.name().to_owned(),
+                        gateway::Backend::InProcess(gateway::in_process(routes)),
+                    );
+                }
                 let store = gateway_store(&settings).await?;
                 Running::Gateway(gateway::build(store, &backends, tokens, &gateway_settings(&settings))?)
             }
-            Mode::Only(Service::Profiles) => {
+            Mode::Only(Service::Module(module)) => {
                 let key = handoff_key(&settings)?;
                 let mut set = ServiceSet::new()?;
-                profiles_service(&settings, tokens).await?(&mut set);
+                add_module(module, &settings, tokens, &mut set).await?;
                 Running::Services { set, source: PrincipalSource::Signed(key) }
             }
             Mode::Only(Service::Gateway) => {
@@ -258,14 +284,20 @@ impl Application {
 
 /// Applies pending migrations of the services `mode` runs.
 pub async fn migrate(settings: &Settings, mode: Mode) -> anyhow::Result<()> {
-    let services = match mode {
-        Mode::AllInOne => Service::ALL.to_vec(),
+    let services: Vec<Service> = match mode {
+        Mode::AllInOne => {
+            std::iter::once(Service::Gateway).chain(SERVICES.iter().copied().map(Service::Module)).collect()
+        }
         Mode::Only(service) => vec![service],
     };
     for service in services {
         match service {
-            Service::Profiles => {
-                profiles::Store::new(open_database(settings, service.name()).await?).migrate().await?;
+            Service::Module(module) => {
+                let database = open_database(settings, module.name()).await?;
+                module
+                    .migrate(&database)
+                    .await
+                    .with_context(|| format!("cannot migrate {}", module.name()))?;
             }
             Service::Gateway => {
                 gateway_store(settings).await?;

@@ -22,6 +22,10 @@ pub struct Settings {
     pub telemetry: TelemetryConfig,
     pub security: SecurityConfig,
     pub gateway: GatewayConfig,
+    /// Each service's own section, `[services.{name}]`, read by the service
+    /// itself (see [`crate::module::ServiceContext::section`]).
+    #[serde(default)]
+    pub services: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Clone, Deserialize)]

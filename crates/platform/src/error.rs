@@ -13,34 +13,7 @@ use std::time::Duration;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-/// One problem with one request field. Plain data so domain code can build it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldViolation {
-    /// Path in proto field names: `customer.contact.email`.
-    pub field: String,
-    /// Stable UPPER_SNAKE code: `REQUIRED`, `INVALID_FORMAT`, `TOO_LONG`, ...
-    pub reason: &'static str,
-    pub description: String,
-}
-
-impl FieldViolation {
-    pub fn new(field: impl Into<String>, reason: &'static str, description: impl Into<String>) -> Self {
-        Self { field: field.into(), reason, description: description.into() }
-    }
-
-    pub fn required(field: impl Into<String>) -> Self {
-        let field = field.into();
-        let description = format!("{field} is required");
-        Self::new(field, "REQUIRED", description)
-    }
-
-    /// The same violation seen from a parent message: `email` under `customer.contact`.
-    pub fn nested_under(mut self, parent: &str) -> Self {
-        self.field =
-            if self.field.is_empty() { parent.to_owned() } else { format!("{parent}.{}", self.field) };
-        self
-    }
-}
+pub use involve_core::FieldViolation;
 
 /// A request-level failure, described for the caller.
 #[derive(Debug)]

@@ -5,6 +5,7 @@
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod module;
 pub mod overload;
 pub mod principal;
 pub mod purpose;
@@ -15,4 +16,5 @@ pub mod telemetry;
 
 pub use config::Settings;
 pub use error::{ApiError, FieldViolation};
+pub use module::{Registry, ServiceContext, ServiceModule};
 pub use principal::{HandoffKey, Principal, PrincipalSource, RequestContext, Role};

@@ -41,36 +41,7 @@ pub use crate::purpose::PURPOSE_HEADER;
 /// hosts, short enough that a captured one is soon useless.
 const SIGNATURE_LIFETIME: Duration = Duration::from_secs(120);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Role {
-    PartnerIntegration,
-    NeighbourhoodOfficer,
-    TenantParticipationOfficer,
-    Operator,
-}
-
-impl Role {
-    pub const ALL: [Role; 4] = [
-        Self::PartnerIntegration,
-        Self::NeighbourhoodOfficer,
-        Self::TenantParticipationOfficer,
-        Self::Operator,
-    ];
-
-    /// The name used in contracts (`involve.common.v1.Role`) and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PartnerIntegration => "PARTNER_INTEGRATION",
-            Self::NeighbourhoodOfficer => "NEIGHBOURHOOD_OFFICER",
-            Self::TenantParticipationOfficer => "TENANT_PARTICIPATION_OFFICER",
-            Self::Operator => "OPERATOR",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|role| role.as_str().eq_ignore_ascii_case(text))
-    }
-}
+pub use involve_core::Role;
 
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -511,11 +482,5 @@ mod tests {
         let operator = Principal { role: Role::Operator, areas: None, ..principal() };
         assert_eq!(operator.landlord_scope(), Scope::partnership());
         assert_eq!(principal().landlord_scope(), Scope::partnership().with_areas(vec!["north".into()]));
-    }
-
-    #[test]
-    fn roles_parse_case_insensitively() {
-        assert_eq!(Role::parse("operator"), Some(Role::Operator));
-        assert_eq!(Role::parse("KING"), None);
     }
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use contracts::involve::common::v1 as common;
 use contracts::involve::gateway::v1 as pb;
 use contracts::involve::gateway::v1::partner_admin_server::PartnerAdmin;
+use involve_core::{Code, OrganisationId, Required as _, Violations};
 use persistence::paging::finish_page;
 use persistence::{PageToken, PageTokenKey};
 use platform::error::timestamp;
@@ -92,21 +93,14 @@ fn from_timestamp(
     .transpose()
 }
 
+/// An organisation id, by the one rule in the core crate.
 fn organisation_id(field: &str, text: &str) -> Result<String, FieldViolation> {
     if text.is_empty() {
         return Err(FieldViolation::required(field));
     }
-    let valid =
-        text.len() <= 63 && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if valid {
-        Ok(text.to_owned())
-    } else {
-        Err(FieldViolation::new(
-            field,
-            "INVALID_FORMAT",
-            format!("{field} must be 1 to 63 lowercase letters, digits or hyphens"),
-        ))
-    }
+    text.parse::<OrganisationId>()
+        .map(|id| id.as_str().to_owned())
+        .map_err(|rule| FieldViolation::new(field, "INVALID_FORMAT", format!("{field}: {rule}")))
 }
 
 fn parent_organisation(field: &str, parent: &str) -> Result<String, FieldViolation> {
@@ -261,8 +255,8 @@ impl PartnerAdmin for AdminApi {
         let Some(pb::Organisation { name: _, display_name, kind, create_time: _ }) = organisation else {
             return Err(invalid(vec![FieldViolation::required("organisation")]));
         };
-        let mut violations = Vec::new();
-        let id = organisation_id("organisation_id", &raw_id).map_err(|v| violations.push(v)).ok();
+        let mut violations = Violations::default();
+        let id = violations.check(organisation_id("organisation_id", &raw_id));
         let display_name = display_name.trim().to_owned();
         if display_name.is_empty() {
             violations.push(FieldViolation::required("organisation.display_name"));
@@ -284,8 +278,8 @@ impl PartnerAdmin for AdminApi {
                 None
             }
         };
-        let (Some(id), Some(kind), true) = (id, kind, violations.is_empty()) else {
-            return Err(invalid(violations));
+        let (Some(id), Some(kind)) = violations.into_result((id, kind)).map_err(invalid)? else {
+            return Err(invalid(vec![FieldViolation::required("organisation")]));
         };
         let row = organisations::Model { id, display_name, kind: kind.to_owned(), create_time: Utc::now() };
         let created = self.store.create_organisation(row).await.map_err(status)?;
@@ -318,14 +312,13 @@ impl PartnerAdmin for AdminApi {
     ) -> Result<Response<pb::IssuedCredential>, Status> {
         operator(&request)?;
         let pb::IssueCredentialRequest { parent, credential } = request.into_inner();
-        let mut violations = Vec::new();
-        let organisation = parent_organisation("parent", &parent).map_err(|v| violations.push(v)).ok();
-        let Some(credential) = credential else {
-            violations.push(FieldViolation::required("credential"));
-            return Err(invalid(violations));
+        let mut violations = Violations::default();
+        let organisation = violations.check(parent_organisation("parent", &parent));
+        let Some(credential) = violations.check(credential.required("credential")) else {
+            return Err(invalid(violations.into_vec()));
         };
         let pb::Credential { display_name, role, areas, rate_limit_per_minute, expire_time, .. } = credential;
-        let role = role_from_proto(role).map_err(|v| violations.push(v)).ok();
+        let role = violations.check(role_from_proto(role));
         if display_name.chars().count() > 200 {
             violations.push(FieldViolation::new(
                 "credential.display_name",
@@ -334,10 +327,7 @@ impl PartnerAdmin for AdminApi {
             ));
         }
         for (index, area) in areas.iter().enumerate() {
-            let valid = !area.is_empty()
-                && area.len() <= 64
-                && area.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-            if !valid {
+            if Code::parse(area).is_err() {
                 violations.push(FieldViolation::new(
                     format!("credential.areas[{index}]"),
                     "INVALID_FORMAT",
@@ -352,10 +342,8 @@ impl PartnerAdmin for AdminApi {
                 "credential.rate_limit_per_minute must not be negative",
             ));
         }
-        let expire_time = from_timestamp("credential.expire_time", expire_time.as_ref())
-            .map_err(|v| violations.push(v))
-            .ok()
-            .flatten();
+        let expire_time =
+            violations.check(from_timestamp("credential.expire_time", expire_time.as_ref())).flatten();
         if expire_time.is_some_and(|time| time <= Utc::now()) {
             violations.push(FieldViolation::new(
                 "credential.expire_time",
@@ -363,8 +351,10 @@ impl PartnerAdmin for AdminApi {
                 "credential.expire_time must be in the future",
             ));
         }
-        let (Some(organisation), Some(role), true) = (organisation, role, violations.is_empty()) else {
-            return Err(invalid(violations));
+        let (Some(organisation), Some(role)) =
+            violations.into_result((organisation, role)).map_err(invalid)?
+        else {
+            return Err(invalid(vec![FieldViolation::required("credential.role")]));
         };
         let Some(found) =
             self.store.organisation(&organisation).await.map_err(|e| status(GatewayError::Store(e)))?

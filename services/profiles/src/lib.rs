@@ -19,6 +19,35 @@ pub use store::{Migrator, Store};
 /// The service's database schema / SQLite file name.
 pub const SERVICE_NAME: &str = "profiles";
 
+/// The profiles service, as the registry in the `involve` binary knows it.
+pub static MODULE: ProfilesModule = ProfilesModule;
+
+/// Customer profiles as one [`platform::ServiceModule`].
+#[derive(Debug)]
+pub struct ProfilesModule;
+
+#[async_trait::async_trait]
+impl platform::ServiceModule for ProfilesModule {
+    fn name(&self) -> &'static str {
+        SERVICE_NAME
+    }
+
+    async fn migrate(&self, database: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+        use sea_orm_migration::MigratorTrait as _;
+        Migrator::up(database, None).await
+    }
+
+    async fn add_routes(
+        &self,
+        context: platform::ServiceContext<'_>,
+        set: &mut platform::server::ServiceSet,
+    ) -> anyhow::Result<()> {
+        let store = Arc::new(Store::new(context.database));
+        set.add(service(store, context.page_tokens, context.settings.server.max_message_bytes));
+        Ok(())
+    }
+}
+
 /// Builds the tonic service over a migrated store.
 pub fn service(
     store: Arc<Store>,

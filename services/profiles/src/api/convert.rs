@@ -19,35 +19,7 @@ use crate::domain::{
     LawfulBasis, OrganisationName, Property, TenurePeriod,
 };
 
-/// Collects violations while a message is converted.
-#[derive(Debug, Default)]
-pub(crate) struct Violations(Vec<FieldViolation>);
-
-impl Violations {
-    /// The value, or `fallback` with the violation recorded.
-    pub(crate) fn take<T>(&mut self, result: Result<T, FieldViolation>, fallback: T) -> T {
-        result.unwrap_or_else(|violation| {
-            self.0.push(violation);
-            fallback
-        })
-    }
-
-    pub(crate) fn push(&mut self, violation: FieldViolation) {
-        self.0.push(violation);
-    }
-
-    pub(crate) fn extend(&mut self, violations: impl IntoIterator<Item = FieldViolation>) {
-        self.0.extend(violations);
-    }
-
-    pub(crate) fn extend_from(&mut self, other: Violations) {
-        self.0.extend(other.0);
-    }
-
-    pub(crate) fn into_result<T>(self, value: T) -> Result<T, Vec<FieldViolation>> {
-        if self.0.is_empty() { Ok(value) } else { Err(self.0) }
-    }
-}
+pub(crate) use involve_core::Violations;
 
 fn path(prefix: &str, field: &str) -> String {
     if prefix.is_empty() { field.to_owned() } else { format!("{prefix}.{field}") }

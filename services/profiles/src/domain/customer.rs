@@ -1,80 +1,17 @@
 //! The customer record and its parts.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::reference::Code;
 
-/// A customer's id; its resource name is `customers/{uuid}`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CustomerId(Uuid);
+involve_core::uuid_resource_id!(
+    /// A customer's id; its resource name is `customers/{uuid}`.
+    pub CustomerId,
+    "customers"
+);
 
-impl CustomerId {
-    /// A new id. Version 7 UUIDs sort by creation time, which keeps keyset pages in
-    /// creation order and inserts at the end of the primary-key index.
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    pub fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-
-    pub fn uuid(self) -> Uuid {
-        self.0
-    }
-
-    /// Parses `customers/{uuid}`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        name.strip_prefix("customers/").and_then(|id| Uuid::parse_str(id).ok()).map(Self)
-    }
-
-    pub fn name(self) -> String {
-        self.to_string()
-    }
-}
-
-impl fmt::Display for CustomerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "customers/{}", self.0.as_hyphenated())
-    }
-}
-
-/// `organisations/{id}`: a landlord or other partner organisation.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct OrganisationName(String);
-
-impl OrganisationName {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for OrganisationName {
-    type Err = &'static str;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let id = text.strip_prefix("organisations/").ok_or("must look like organisations/{id}")?;
-        let valid = !id.is_empty()
-            && id.len() <= 63
-            && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if valid {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err("the organisation id must be 1 to 63 lowercase letters, digits or hyphens")
-        }
-    }
-}
-
-impl fmt::Display for OrganisationName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use involve_core::OrganisationName;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ContactChannel {

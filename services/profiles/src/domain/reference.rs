@@ -4,49 +4,12 @@
 //! on anything new.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 
 use platform::FieldViolation;
-use serde::{Deserialize, Serialize};
 
 use super::customer::{CustomerDetails, EqualityAnswer, EqualityField};
 
-/// A reference code: 1 to 64 lowercase letters, digits and hyphens.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Code(String);
-
-impl Code {
-    pub const MAX_LEN: usize = 64;
-
-    pub fn parse(text: &str) -> Result<Self, &'static str> {
-        let valid = !text.is_empty()
-            && text.len() <= Self::MAX_LEN
-            && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !text.starts_with('-')
-            && !text.ends_with('-');
-        if valid {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err("must be 1 to 64 lowercase letters, digits or hyphens")
-        }
-    }
-
-    /// A code read back from our own storage.
-    pub fn trusted(text: &str) -> Self {
-        Self(text.to_owned())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Code {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use involve_core::Code;
 
 /// The reference sets this service knows. Their values are data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

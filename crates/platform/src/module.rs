@@ -1,0 +1,57 @@
+//! The one shape of a service: each service crate exposes one [`ServiceModule`]
+//! value, and the binary (`involve serve`, `involve serve <service>`,
+//! `involve migrate`) and the gateway's route table loop over the registry of
+//! them. Adding a service is its own crate, its proto, and one registry line.
+
+use persistence::PageTokenKey;
+use sea_orm::{DatabaseConnection, DbErr};
+use serde::de::DeserializeOwned;
+
+use crate::Settings;
+use crate::server::ServiceSet;
+
+/// What a service is given by the process that runs it.
+#[derive(Debug)]
+pub struct ServiceContext<'a> {
+    pub settings: &'a Settings,
+    /// Connected to the service's own database: its SQLite file or its PostgreSQL
+    /// schema, already migrated.
+    pub database: DatabaseConnection,
+    /// The key page tokens are signed with, shared by every instance.
+    pub page_tokens: PageTokenKey,
+}
+
+impl ServiceContext<'_> {
+    /// The service's own configuration section, `[services.{name}]`, or its
+    /// defaults when the section is absent.
+    pub fn section<T: DeserializeOwned + Default>(&self, name: &str) -> Result<T, serde_json::Error> {
+        match self.settings.services.get(name) {
+            Some(section) => serde_json::from_value(section.clone()),
+            None => Ok(T::default()),
+        }
+    }
+}
+
+/// One service of the suite.
+#[async_trait::async_trait]
+pub trait ServiceModule: Send + Sync + std::fmt::Debug {
+    /// The service's name: `involve serve {name}`, its database (SQLite file,
+    /// PostgreSQL schema), its key in `gateway.backends`, and the second part of its
+    /// proto package (`involve.{name}.v1`), by which the gateway routes to it.
+    fn name(&self) -> &'static str;
+
+    /// Applies the service's pending migrations to its database.
+    async fn migrate(&self, database: &DatabaseConnection) -> Result<(), DbErr>;
+
+    /// Builds the service's gRPC services over its (migrated) database and adds
+    /// them to `set`.
+    async fn add_routes(&self, context: ServiceContext<'_>, set: &mut ServiceSet) -> anyhow::Result<()>;
+}
+
+/// The registry: every service this binary can run.
+pub type Registry = &'static [&'static dyn ServiceModule];
+
+/// The service called `name` in `registry`.
+pub fn find(registry: Registry, name: &str) -> Option<&'static dyn ServiceModule> {
+    registry.iter().copied().find(|module| module.name() == name)
+}
