@@ -309,17 +309,21 @@ pub async fn connect(endpoint: &str) -> Channel {
         .expect("connects to the test server")
 }
 
+/// Without a PostgreSQL URL a PostgreSQL test fails, unless skipping was asked for:
+/// a backend that did not run must not count as a pass.
+pub(crate) fn assert_postgres_skip_asked_for() {
+    assert!(
+        std::env::var_os(SKIP_POSTGRES_VAR).is_some() && std::env::var_os(REQUIRE_POSTGRES_VAR).is_none(),
+        "{POSTGRES_URL_VAR} is not set: run the tests through scripts/test (which starts PostgreSQL), \
+         or set {SKIP_POSTGRES_VAR}=1 to skip the PostgreSQL half on purpose"
+    );
+    eprintln!("skipping a PostgreSQL test as {SKIP_POSTGRES_VAR} asks");
+}
+
 /// Creates an empty database on the test cluster and returns its URL.
 pub async fn fresh_postgres_database() -> Option<String> {
     let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
-        // A backend that did not run must not count as a pass: skipping is only
-        // ever asked for, never assumed.
-        assert!(
-            std::env::var_os(SKIP_POSTGRES_VAR).is_some() && std::env::var_os(REQUIRE_POSTGRES_VAR).is_none(),
-            "{POSTGRES_URL_VAR} is not set: run the tests through scripts/test (which starts PostgreSQL), \
-             or set {SKIP_POSTGRES_VAR}=1 to skip the PostgreSQL half on purpose"
-        );
-        eprintln!("skipping a PostgreSQL test as {SKIP_POSTGRES_VAR} asks");
+        assert_postgres_skip_asked_for();
         return None;
     };
     let name = format!("involve_test_{}", uuid::Uuid::new_v4().simple());

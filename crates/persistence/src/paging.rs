@@ -83,8 +83,24 @@ pub struct PageToken<'a> {
 
 impl<'a> PageToken<'a> {
     /// `fingerprint` names the query: the method plus every filter that shapes it.
+    /// Prefer [`PageToken::for_filter`], which cannot leave a filter out.
     pub fn for_query(key: &'a PageTokenKey, fingerprint: impl Into<String>) -> Self {
         Self { key, fingerprint: fingerprint.into() }
+    }
+
+    /// Tokens bound to `method`, the `caller` and the whole `filter` struct, as
+    /// serialised: every field of the filter is part of the query, so a filter
+    /// added later cannot be forgotten here and a token never crosses queries.
+    pub fn for_filter(
+        key: &'a PageTokenKey,
+        method: &str,
+        caller: &impl Serialize,
+        filter: &impl Serialize,
+    ) -> Self {
+        // Plain data serialises without fail; an empty string would still bind the method.
+        let caller = serde_json::to_string(caller).unwrap_or_default();
+        let filter = serde_json::to_string(filter).unwrap_or_default();
+        Self { key, fingerprint: format!("{method}\n{caller}\n{filter}") }
     }
 
     /// Reads `page_size` and `page_token` as the request sent them.
@@ -165,6 +181,29 @@ mod tests {
         let encoded = token.encode(&("k", 42_u32));
         let request = token.request::<(String, u32)>(5, &encoded).unwrap();
         assert_eq!(request.after, Some(("k".to_owned(), 42)));
+    }
+
+    #[test]
+    fn tokens_bind_every_field_of_the_filter_and_the_caller() {
+        #[derive(Serialize)]
+        struct Filter {
+            tenure: Option<&'static str>,
+            area: Option<&'static str>,
+        }
+        let key = key();
+        let issued =
+            PageToken::for_filter(&key, "List", &"riverside", &Filter { tenure: Some("a"), area: None })
+                .encode(&1_u32);
+        let same =
+            PageToken::for_filter(&key, "List", &"riverside", &Filter { tenure: Some("a"), area: None });
+        assert!(same.request::<u32>(5, &issued).is_ok());
+        for other in [
+            PageToken::for_filter(&key, "List", &"riverside", &Filter { tenure: Some("a"), area: Some("x") }),
+            PageToken::for_filter(&key, "List", &"hillside", &Filter { tenure: Some("a"), area: None }),
+            PageToken::for_filter(&key, "Other", &"riverside", &Filter { tenure: Some("a"), area: None }),
+        ] {
+            assert_eq!(other.request::<u32>(5, &issued), Err(PageTokenError::Invalid));
+        }
     }
 
     #[test]

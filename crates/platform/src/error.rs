@@ -15,6 +15,22 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 pub use involve_core::FieldViolation;
 
+/// A service's own error type: the `ErrorInfo.domain` of every status the
+/// service returns, and its one exhaustive mapping to [`ApiError`]. Each service
+/// implements it once (and `From<ItsError> for tonic::Status` through
+/// [`ServiceError::into_status`]), so a tonic method only converts.
+pub trait ServiceError: std::error::Error + Sized {
+    /// `profiles.involve.dev`, `gateway.involve.dev`, ...
+    const DOMAIN: &'static str;
+
+    /// What the caller is told, and with which code.
+    fn into_api_error(self) -> ApiError;
+
+    fn into_status(self) -> Status {
+        self.into_api_error().into_status(Self::DOMAIN)
+    }
+}
+
 /// A request-level failure, described for the caller.
 #[derive(Debug)]
 pub enum ApiError {

@@ -15,6 +15,6 @@ pub mod shutdown;
 pub mod telemetry;
 
 pub use config::Settings;
-pub use error::{ApiError, FieldViolation};
+pub use error::{ApiError, FieldViolation, ServiceError};
 pub use module::{Registry, ServiceContext, ServiceModule};
 pub use principal::{HandoffKey, Principal, PrincipalSource, RequestContext, Role};

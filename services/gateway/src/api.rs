@@ -39,8 +39,7 @@ impl AdminApi {
         id: &CredentialId,
         name: String,
     ) -> Result<(), Status> {
-        let existing =
-            self.store.credential(id.as_str()).await.map_err(|e| status(GatewayError::Store(e)))?;
+        let existing = self.store.credential(id.as_str()).await.map_err(status)?;
         if existing.is_none_or(|row| row.organisation_id != organisation) {
             return Err(status(GatewayError::NotFound {
                 resource_type: "involve.gateway.v1.Credential",
@@ -60,19 +59,26 @@ impl AdminApi {
     }
 }
 
-fn status(err: impl Into<ApiError>) -> Status {
-    err.into().into_status(ERROR_DOMAIN)
+/// The status for anything that converts into the gateway's error, by the one
+/// mapping in `error.rs`.
+fn status(err: impl Into<GatewayError>) -> Status {
+    err.into().into()
+}
+
+/// The status for a refusal made here, outside the gateway's own error type.
+fn refused(err: ApiError) -> Status {
+    err.into_status(ERROR_DOMAIN)
 }
 
 fn invalid(violations: Vec<FieldViolation>) -> Status {
-    status(ApiError::InvalidArgument(violations))
+    status(GatewayError::Invalid(violations))
 }
 
 /// Operators only, checked here as well as at the edge.
 fn operator<T>(request: &Request<T>) -> Result<RequestContext, Status> {
-    let ctx = RequestContext::of(request).map_err(status)?;
+    let ctx = RequestContext::of(request).map_err(refused)?;
     if ctx.principal.role != Role::Operator {
-        return Err(status(ApiError::PermissionDenied {
+        return Err(refused(ApiError::PermissionDenied {
             reason: "ROLE_NOT_PERMITTED",
             message: "only operators administer partners".into(),
         }));
@@ -294,11 +300,7 @@ impl PartnerAdmin for AdminApi {
         let pb::ListOrganisationsRequest { page_size, page_token } = request.into_inner();
         let tokens = PageToken::for_query(&self.page_tokens, "ListOrganisations");
         let page = tokens.request::<String>(page_size, &page_token).map_err(status)?;
-        let rows = self
-            .store
-            .list_organisations(page.after, page.size + 1)
-            .await
-            .map_err(|e| status(GatewayError::Store(e)))?;
+        let rows = self.store.list_organisations(page.after, page.size + 1).await.map_err(status)?;
         let (rows, next_page_token) = finish_page(rows, page.size, &tokens, |row| row.id.clone());
         Ok(Response::new(pb::ListOrganisationsResponse {
             organisations: rows.into_iter().map(organisation_to_proto).collect(),
@@ -356,9 +358,7 @@ impl PartnerAdmin for AdminApi {
         else {
             return Err(invalid(vec![FieldViolation::required("credential.role")]));
         };
-        let Some(found) =
-            self.store.organisation(&organisation).await.map_err(|e| status(GatewayError::Store(e)))?
-        else {
+        let Some(found) = self.store.organisation(&organisation).await.map_err(status)? else {
             return Err(status(GatewayError::NotFound {
                 resource_type: "involve.gateway.v1.Organisation",
                 name: parent,
@@ -377,8 +377,7 @@ impl PartnerAdmin for AdminApi {
             expire_time,
         )
         .map_err(status)?;
-        let row =
-            self.store.insert_credential(issued.row).await.map_err(|e| status(GatewayError::Store(e)))?;
+        let row = self.store.insert_credential(issued.row).await.map_err(status)?;
         Ok(Response::new(pb::IssuedCredential {
             credential: Some(credential_to_proto(row)),
             secret: issued.secret,
@@ -394,11 +393,8 @@ impl PartnerAdmin for AdminApi {
         let organisation = parent_organisation("parent", &parent).map_err(|v| invalid(vec![v]))?;
         let tokens = PageToken::for_query(&self.page_tokens, format!("ListCredentials|{organisation}"));
         let page = tokens.request::<String>(page_size, &page_token).map_err(status)?;
-        let rows = self
-            .store
-            .list_credentials(&organisation, page.after, page.size + 1)
-            .await
-            .map_err(|e| status(GatewayError::Store(e)))?;
+        let rows =
+            self.store.list_credentials(&organisation, page.after, page.size + 1).await.map_err(status)?;
         let (rows, next_page_token) = finish_page(rows, page.size, &tokens, |row| row.id.clone());
         Ok(Response::new(pb::ListCredentialsResponse {
             credentials: rows.into_iter().map(credential_to_proto).collect(),
@@ -504,11 +500,7 @@ impl PartnerAdmin for AdminApi {
         let before = page
             .after
             .and_then(|(micros, id)| DateTime::from_timestamp_micros(micros).map(|time| (time, id)));
-        let rows = self
-            .store
-            .list_calls(&filter, before, page.size + 1)
-            .await
-            .map_err(|e| status(GatewayError::Store(e)))?;
+        let rows = self.store.list_calls(&filter, before, page.size + 1).await.map_err(status)?;
         let (rows, next_page_token) =
             finish_page(rows, page.size, &tokens, |row| (row.event_time.timestamp_micros(), row.id));
         Ok(Response::new(pb::ListAuditEventsResponse {

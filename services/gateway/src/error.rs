@@ -1,12 +1,12 @@
 //! What can go wrong in the gateway's administration, and its one mapping to a status.
 
 use persistence::StoreError;
-use platform::{ApiError, FieldViolation};
+use platform::{ApiError, FieldViolation, ServiceError};
 
 use crate::domain::credentials::SecretError;
 
 /// The `ErrorInfo.domain` of every status the gateway itself returns.
-pub const ERROR_DOMAIN: &str = "gateway.involve.dev";
+pub const ERROR_DOMAIN: &str = <GatewayError as ServiceError>::DOMAIN;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -22,6 +22,8 @@ pub enum GatewayError {
     RoleNotAllowed { role: &'static str, kind: String },
     #[error("cannot draw a secret")]
     Secret(#[from] SecretError),
+    #[error(transparent)]
+    PageToken(#[from] persistence::PageTokenError),
     #[error("storage failed")]
     Store(#[from] StoreError),
 }
@@ -32,8 +34,11 @@ impl GatewayError {
     }
 }
 
-impl From<GatewayError> for ApiError {
-    fn from(err: GatewayError) -> Self {
+impl ServiceError for GatewayError {
+    const DOMAIN: &'static str = "gateway.involve.dev";
+
+    fn into_api_error(self) -> ApiError {
+        let err = self;
         match err {
             GatewayError::Invalid(violations) => ApiError::InvalidArgument(violations),
             GatewayError::NotFound { resource_type, name } => ApiError::NotFound { resource_type, name },
@@ -53,6 +58,7 @@ impl From<GatewayError> for ApiError {
                 subject: "credential.role".into(),
                 message: err.to_string(),
             },
+            GatewayError::PageToken(token) => token.into(),
             GatewayError::Store(store) => store.into(),
             GatewayError::Secret(secret) => ApiError::internal(secret),
         }
@@ -61,6 +67,6 @@ impl From<GatewayError> for ApiError {
 
 impl From<GatewayError> for tonic::Status {
     fn from(err: GatewayError) -> Self {
-        ApiError::from(err).into_status(ERROR_DOMAIN)
+        err.into_status()
     }
 }

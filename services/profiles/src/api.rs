@@ -16,7 +16,7 @@ use persistence::idempotency::RequestIdentity;
 use persistence::paging::finish_page;
 use persistence::{AuditEntry, Etag, PageToken, PageTokenKey};
 use platform::principal::{RESOURCE_HEADER, SPECIAL_CATEGORY_HEADER};
-use platform::{ApiError, FieldViolation, RequestContext};
+use platform::{FieldViolation, RequestContext};
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
@@ -55,16 +55,18 @@ fn reply<T>(message: T, resource: &str, special_category: bool) -> Response<T> {
     response
 }
 
-fn status(err: impl Into<ApiError>) -> Status {
-    err.into().into_status(ERROR_DOMAIN)
+/// The status for anything that converts into this service's error (a store
+/// error, a rule broken in the domain, ...), by the one mapping in `error.rs`.
+fn status(err: impl Into<ProfileError>) -> Status {
+    err.into().into()
 }
 
 fn invalid(violations: Vec<FieldViolation>) -> Status {
-    status(ApiError::InvalidArgument(violations))
+    status(ProfileError::Invalid(violations))
 }
 
 fn context<T>(request: &Request<T>) -> Result<RequestContext, Status> {
-    RequestContext::of(request).map_err(status)
+    RequestContext::of(request).map_err(|refused| refused.into_status(ERROR_DOMAIN))
 }
 
 fn permission_denied(reason: &'static str, message: &str) -> Status {
@@ -152,7 +154,7 @@ impl CustomerProfiles for ProfilesApi {
             .unwrap_or(today);
         let (details, detail_violations) = read_customer(&message, "customer", today);
         v.extend_from(detail_violations);
-        let refs = self.store.reference_data().await.map_err(|err| status(ProfileError::Store(err)))?;
+        let refs = self.store.reference_data().await.map_err(status)?;
         if let Some(tenure) = &tenure {
             v.extend(refs.check(ReferenceSet::Tenures, tenure, false, "customer.tenure"));
         }
@@ -203,10 +205,7 @@ impl CustomerProfiles for ProfilesApi {
         let show = access::may_read_equality(ctx.principal.role);
         if reads_equality(&customer, show) {
             let entry = AuditEntry::new(id.name()).special_category(true);
-            self.store
-                .record_reads(&ctx.actor(), vec![entry])
-                .await
-                .map_err(|err| status(ProfileError::Store(err)))?;
+            self.store.record_reads(&ctx.actor(), vec![entry]).await.map_err(status)?;
         }
         Ok(reply(customer_to_proto(&customer, show), &id.name(), reads_equality(&customer, show)))
     }
@@ -239,7 +238,7 @@ impl CustomerProfiles for ProfilesApi {
         update_mask::apply(&paths, message, &mut merged);
         let today = Utc::now().date_naive();
         let details = customer_details(&merged, "customer", today).map_err(invalid)?;
-        let refs = self.store.reference_data().await.map_err(|err| status(ProfileError::Store(err)))?;
+        let refs = self.store.reference_data().await.map_err(status)?;
         let violations: Vec<FieldViolation> = refs
             .check_details(&details, Some(&current.details))
             .into_iter()
@@ -305,14 +304,8 @@ impl CustomerProfiles for ProfilesApi {
             search: v.take(validate::search_term("search", &search), None),
         };
         let filter = v.into_result(filter).map_err(invalid)?;
-        // The token is bound to the caller and every filter.
-        let fingerprint = format!(
-            "ListCustomers|{}|{}|{landlord_organisation}|{tenure}|{area}|{}",
-            ctx.principal.organisation,
-            ctx.principal.role.as_str(),
-            filter.search.as_deref().unwrap_or_default(),
-        );
-        let tokens = PageToken::for_query(&self.page_tokens, fingerprint);
+        // The token is bound to the caller and to every filter.
+        let tokens = PageToken::for_filter(&self.page_tokens, &ctx.method, &ctx.principal, &filter);
         let page = tokens.request::<Uuid>(page_size, &page_token).map_err(status)?;
         let rows = self
             .store
@@ -328,7 +321,7 @@ impl CustomerProfiles for ProfilesApi {
             .map(|customer| AuditEntry::new(customer.id.name()).special_category(true))
             .collect();
         let special = !reads.is_empty();
-        self.store.record_reads(&ctx.actor(), reads).await.map_err(|err| status(ProfileError::Store(err)))?;
+        self.store.record_reads(&ctx.actor(), reads).await.map_err(status)?;
         let response = pb::ListCustomersResponse {
             customers: customers.iter().map(|customer| customer_to_proto(customer, show)).collect(),
             next_page_token,
@@ -363,7 +356,7 @@ impl CustomerProfiles for ProfilesApi {
         let reason = v.take(validate::optional_text("reason", &reason, validate::MAX_REASON_LEN), None);
         let version = v.take(etag("etag", &raw_etag), None);
         v.take(request_id("request_id", &raw_request_id), None);
-        let refs = self.store.reference_data().await.map_err(|err| status(ProfileError::Store(err)))?;
+        let refs = self.store.reference_data().await.map_err(status)?;
         if let Some(tenure) = &tenure {
             v.extend(refs.check(ReferenceSet::Tenures, tenure, false, "tenure"));
         }
@@ -451,7 +444,7 @@ impl CustomerProfiles for ProfilesApi {
                 AuditEntry::new(resource.clone()).special_category(special),
             )
             .await
-            .map_err(|err| status(ProfileError::Store(err)))?;
+            .map_err(status)?;
         let map = profile_map::publish(counts, view.disclosure);
         let message = pb::ProfileMap {
             characteristic,
@@ -530,16 +523,12 @@ impl CustomerProfiles for ProfilesApi {
         &self,
         request: Request<pb::ListReferenceValuesRequest>,
     ) -> Result<Response<pb::ListReferenceValuesResponse>, Status> {
-        let _ctx = context(&request)?;
+        let ctx = context(&request)?;
         let pb::ListReferenceValuesRequest { parent, page_size, page_token } = request.into_inner();
         let set = reference_set("parent", &parent)?;
-        let tokens = PageToken::for_query(&self.page_tokens, format!("ListReferenceValues|{parent}"));
+        let tokens = PageToken::for_filter(&self.page_tokens, &ctx.method, &(), &set.id());
         let page = tokens.request::<String>(page_size, &page_token).map_err(status)?;
-        let rows = self
-            .store
-            .list_reference_values(set, page.after, page.size + 1)
-            .await
-            .map_err(|err| status(ProfileError::Store(err)))?;
+        let rows = self.store.list_reference_values(set, page.after, page.size + 1).await.map_err(status)?;
         let (values, next_page_token) = finish_page(rows, page.size, &tokens, |value| value.code.to_string());
         Ok(Response::new(pb::ListReferenceValuesResponse {
             values: values.into_iter().map(reference_value_to_proto).collect(),

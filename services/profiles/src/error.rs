@@ -1,12 +1,12 @@
 //! What can go wrong in the profiles service, and its one mapping to a status.
 
 use persistence::StoreError;
-use platform::{ApiError, FieldViolation};
+use platform::{ApiError, FieldViolation, ServiceError};
 
 use crate::domain::tenure::TenureRuleError;
 
 /// The `ErrorInfo.domain` of every status this service returns.
-pub const ERROR_DOMAIN: &str = "profiles.involve.dev";
+pub const ERROR_DOMAIN: &str = <ProfileError as ServiceError>::DOMAIN;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -27,6 +27,8 @@ pub enum ProfileError {
     Tenure(#[from] TenureRuleError),
     #[error(transparent)]
     RequestIdReused(#[from] persistence::idempotency::RequestIdReused),
+    #[error(transparent)]
+    PageToken(#[from] persistence::PageTokenError),
     #[error("storage failed")]
     Store(#[from] StoreError),
 }
@@ -41,8 +43,11 @@ impl ProfileError {
     }
 }
 
-impl From<ProfileError> for ApiError {
-    fn from(err: ProfileError) -> Self {
+impl ServiceError for ProfileError {
+    const DOMAIN: &'static str = "profiles.involve.dev";
+
+    fn into_api_error(self) -> ApiError {
+        let err = self;
         match err {
             ProfileError::Invalid(violations) => ApiError::InvalidArgument(violations),
             ProfileError::NotFound { resource_type, name } => ApiError::NotFound { resource_type, name },
@@ -84,6 +89,7 @@ impl From<ProfileError> for ApiError {
                     "{reused}; a retry must repeat the request exactly, a new request needs a new request_id"
                 ),
             },
+            ProfileError::PageToken(token) => token.into(),
             ProfileError::Store(store) => store.into(),
         }
     }
@@ -91,6 +97,6 @@ impl From<ProfileError> for ApiError {
 
 impl From<ProfileError> for tonic::Status {
     fn from(err: ProfileError) -> Self {
-        ApiError::from(err).into_status(ERROR_DOMAIN)
+        err.into_status()
     }
 }

@@ -40,8 +40,8 @@ use crate::error::ProfileError;
 /// writes refresh it at once; this bounds staleness across instances.
 const REFERENCE_CACHE_TTL: Duration = Duration::from_secs(30);
 
-/// Filters of `ListCustomers`, already validated.
-#[derive(Clone, Debug, Default)]
+/// Filters of `ListCustomers`, already validated. Page tokens bind all of it.
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct CustomerFilter {
     pub landlord: Option<OrganisationName>,
     pub tenure: Option<Code>,

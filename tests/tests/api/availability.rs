@@ -15,9 +15,10 @@ use involve_tests::{Backend, Caller, TestApp};
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
-/// A functional bound, far from the old behaviour (ten seconds per call) and
-/// loose enough for a loaded test machine; not a benchmark.
-const PROMPT: Duration = Duration::from_secs(3);
+/// A functional bound, well short of the old behaviour (ten seconds and more per
+/// call) and loose enough for a machine loaded by parallel builds (3 s was
+/// exceeded there once); not a benchmark.
+const PROMPT: Duration = Duration::from_secs(6);
 
 /// One call as the load saw it.
 #[derive(Debug)]
