@@ -24,22 +24,15 @@ use contracts::involve::gateway::v1::partner_admin_client::PartnerAdminClient;
 use contracts::involve::profiles::v1::customer_profiles_client::CustomerProfilesClient;
 use involve::{Application, Mode};
 use platform::{Role, Settings};
-use sea_orm::{ConnectionTrait as _, Database, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use tokio::sync::{Mutex, oneshot};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt as _;
 
-/// Which database a test runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-const POSTGRES_URL_VAR: &str = "INVOLVE_TEST_POSTGRES_URL";
-const REQUIRE_POSTGRES_VAR: &str = "INVOLVE_REQUIRE_POSTGRES";
-const SKIP_POSTGRES_VAR: &str = "INVOLVE_TEST_SKIP_POSTGRES";
+pub use test_support::Backend;
+pub use test_support::fresh_postgres_database;
+pub(crate) use test_support::{POSTGRES_URL_VAR, assert_postgres_skip_asked_for};
 
 /// Installs the suite's telemetry once per test process, as `involve serve`
 /// does, so spans carry trace ids; logs show only with `TEST_LOG=1`.
@@ -309,31 +302,6 @@ pub async fn connect(endpoint: &str) -> Channel {
         .expect("connects to the test server")
 }
 
-/// Without a PostgreSQL URL a PostgreSQL test fails, unless skipping was asked for:
-/// a backend that did not run must not count as a pass.
-pub(crate) fn assert_postgres_skip_asked_for() {
-    assert!(
-        std::env::var_os(SKIP_POSTGRES_VAR).is_some() && std::env::var_os(REQUIRE_POSTGRES_VAR).is_none(),
-        "{POSTGRES_URL_VAR} is not set: run the tests through scripts/test (which starts PostgreSQL), \
-         or set {SKIP_POSTGRES_VAR}=1 to skip the PostgreSQL half on purpose"
-    );
-    eprintln!("skipping a PostgreSQL test as {SKIP_POSTGRES_VAR} asks");
-}
-
-/// Creates an empty database on the test cluster and returns its URL.
-pub async fn fresh_postgres_database() -> Option<String> {
-    let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
-        assert_postgres_skip_asked_for();
-        return None;
-    };
-    let name = format!("involve_test_{}", uuid::Uuid::new_v4().simple());
-    let admin: DatabaseConnection =
-        Database::connect(admin_url.as_str()).await.expect("connects to PostgreSQL");
-    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("creates a test database");
-    admin.close().await.expect("closes the admin connection");
-    Some(persistence::postgres_url_with_database(&admin_url, &name))
-}
-
 /// Someone calling the suite with a gateway credential.
 #[derive(Clone, Debug)]
 pub struct Caller {
@@ -394,24 +362,7 @@ macro_rules! on_every_backend {
 
 /// Runs each scenario `async fn(Backend)` once on SQLite and once on PostgreSQL,
 /// for scenarios that start the suite with settings of their own.
-#[macro_export]
-macro_rules! on_every_backend_with_settings {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$scenario($crate::Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$scenario($crate::Backend::Postgres).await;
-                }
-            }
-        )*
-    };
-}
+pub use test_support::on_every_backend as on_every_backend_with_settings;
 
 /// Ready-made messages.
 pub mod fixtures {
