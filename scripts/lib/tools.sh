@@ -18,7 +18,7 @@ ensure_buf() {
 }
 
 # Puts `cargo deny` on PATH, building it from crates.io into $CARGO_HOME/bin when
-# missing (a one-off of several minutes; later runs find it there).
+# missing (a one-off of 10 to 20 minutes: its release profile uses LTO; later runs find it there).
 ensure_cargo_deny() {
   local bin="${CARGO_HOME:-$HOME/.cargo}/bin"
   export PATH="$bin:$PATH"
