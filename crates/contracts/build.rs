@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 const PROTOS: &[&str] = &[
     "google/api/field_behavior.proto",
+    "google/api/resource.proto",
     "google/type/date.proto",
     "involve/common/v1/common.proto",
     "involve/profiles/v1/profiles_service.proto",

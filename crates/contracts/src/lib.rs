@@ -28,7 +28,7 @@ macro_rules! generated {
 /// Google's shared types, wire-compatible with the `googleapis` definitions.
 pub mod google {
     generated!(
-        /// `google.api`: field behaviour annotations.
+        /// `google.api`: field behaviour and resource annotations.
         api,
         "google.api"
     );

@@ -198,21 +198,19 @@ pub(crate) fn credential_to_proto(row: credential_rows::Model) -> pb::Credential
     }
 }
 
-fn call_to_proto(row: calls::Model) -> common::AuditEvent {
-    common::AuditEvent {
-        name: format!("auditEvents/{}", row.id),
+fn call_to_proto(row: calls::Model) -> pb::CallEvent {
+    pb::CallEvent {
+        name: format!("callEvents/{}", row.id),
         event_time: Some(timestamp(row.event_time)),
         organisation: row.organisation,
+        credential: row.credential,
         role: row.role,
-        subject: row.credential.clone(),
         method: row.method,
         resource: row.resource,
-        purpose: String::new(),
+        status: row.status,
         special_category: row.special_category,
         trace_id: row.trace_id,
         caller_trace_id: row.caller_trace_id,
-        credential: row.credential,
-        status: row.status,
     }
 }
 

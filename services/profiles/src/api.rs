@@ -277,16 +277,28 @@ impl CustomerProfiles for ProfilesApi {
     async fn delete_customer(
         &self,
         request: Request<pb::DeleteCustomerRequest>,
-    ) -> Result<Response<()>, Status> {
+    ) -> Result<Response<pb::Customer>, Status> {
         let ctx = context(&request)?;
         let pb::DeleteCustomerRequest { name, etag: raw_etag } = request.into_inner();
         let id = customer_id("name", &name)?;
         let version = etag("etag", &raw_etag).map_err(|v| invalid(vec![v]))?;
-        self.store
+        let deleted = self
+            .store
             .delete_customer(&ctx.principal.landlord_scope(), &ctx.actor(), id, version)
             .await
             .map_err(status)?;
-        Ok(reply((), &id.name(), false))
+        // The deleted customer is answered as a read would be: equality answers only
+        // to roles that may see them, and that read audited as GetCustomer's is.
+        let show = access::may_read_equality(ctx.principal.role);
+        let special = reads_equality(&deleted, show);
+        if special {
+            let entry = AuditEntry::new(id.name()).special_category(true);
+            self.store
+                .record_reads(&ctx.actor(), vec![entry])
+                .await
+                .map_err(|err| status(ProfileError::Store(err)))?;
+        }
+        Ok(reply(customer_to_proto(&deleted, show), &id.name(), special))
     }
 
     async fn list_customers(

@@ -268,7 +268,7 @@ impl Store {
         actor: &Actor,
         id: CustomerId,
         etag_version: Option<i64>,
-    ) -> Result<(), ProfileError> {
+    ) -> Result<Customer, ProfileError> {
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
         if etag_version.is_some_and(|version| version != current.version) {
@@ -281,8 +281,12 @@ impl Store {
         row.delete_time = Set(Some(now));
         save_versioned(&txn, row, id, version, now, None).await?;
         audit::record(&txn, actor, [AuditEntry::new(id.name())]).await?;
+        // AIP-164: a soft delete answers with the deleted resource, read back in the
+        // same transaction so it is exactly what was committed.
+        let deleted = find_row(&txn, scope, id, &[CustomerState::Deleted]).await?;
+        let customer = with_history(&txn, deleted).await?;
         txn.commit().await.map_err(StoreError::from)?;
-        Ok(())
+        Ok(customer)
     }
 
     /// One page of active customers in creation order, after `after`.

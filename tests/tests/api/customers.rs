@@ -15,6 +15,7 @@ on_every_backend!(
     stale_etag_is_aborted,
     change_tenure_keeps_history,
     delete_hides_the_customer,
+    delete_returns_the_deleted_customer,
     duplicate_external_reference_already_exists,
     validate_only_writes_nothing,
 );
@@ -285,6 +286,62 @@ async fn delete_hides_the_customer(app: TestApp) {
         .unwrap()
         .into_inner();
     assert_eq!(export.customer.unwrap().state, i32::from(pb::customer::State::Deleted));
+}
+
+async fn delete_returns_the_deleted_customer(app: TestApp) {
+    let mut client = app.profiles().await;
+    let partner = app.partner("riverside").await;
+    let created = client
+        .create_customer(partner.request(create(fixtures::customer("Octavia", "Hill", "council-tenant"))))
+        .await
+        .unwrap()
+        .into_inner();
+    let deleted =
+        client
+            .delete_customer(partner.request(pb::DeleteCustomerRequest {
+                name: created.name.clone(),
+                etag: created.etag.clone(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+    // AIP-164: the resource itself, in its deleted state, not an empty answer.
+    assert_eq!(deleted.name, created.name);
+    assert_eq!(deleted.given_name, "Octavia");
+    assert_eq!(deleted.family_name, "Hill");
+    assert_eq!(deleted.state, i32::from(pb::customer::State::Deleted));
+    let delete_time = deleted.delete_time.expect("a deleted customer has its delete_time");
+    assert_eq!(deleted.update_time, Some(delete_time), "the delete is the customer's last change");
+    assert_eq!(deleted.create_time, created.create_time);
+    assert_ne!(deleted.etag, created.etag, "the delete is a change, so the etag moves on");
+    assert_eq!(deleted.tenure_history, created.tenure_history);
+
+    // What came back is what is held: the subject-access export shows the same.
+    let export = client
+        .export_customer_data(partner.request(pb::ExportCustomerDataRequest { name: created.name.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(export.customer.as_ref(), Some(&deleted));
+
+    // And its etag is current: erasure accepts it, a second delete finds nothing.
+    let err =
+        client
+            .delete_customer(partner.request(pb::DeleteCustomerRequest {
+                name: created.name.clone(),
+                etag: deleted.etag.clone(),
+            }))
+            .await
+            .unwrap_err();
+    assert_status(&err, Code::NotFound, "NOT_FOUND");
+    client
+        .erase_customer(partner.request(pb::EraseCustomerRequest {
+            name: created.name,
+            reason: "erasure request ER-1".into(),
+            etag: deleted.etag,
+        }))
+        .await
+        .unwrap();
 }
 
 async fn duplicate_external_reference_already_exists(app: TestApp) {

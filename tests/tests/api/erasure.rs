@@ -217,7 +217,8 @@ async fn erasure_leaves_no_personal_data_in_any_table(app: TestApp) {
     let after = every_stored_value(&profiles, app.backend, "profiles").await;
     assert_eq!(personal_in(&after), Vec::<&str>::new(), "no personal value survives in any table");
     assert!(after.iter().any(|value| value.contains("keep.me@example.org")), "other customers are untouched");
-    // The gateway's audit of every call holds none either.
+    // The gateway's audit of every call holds none either. Its writer batches:
+    // flush it rather than race its window.
     app.flush_audit().await;
     let gateway = app.gateway_database().await;
     let audited = every_stored_value(&gateway, app.backend, "gateway").await;

@@ -234,6 +234,10 @@ async fn every_call_is_audited_and_listed_for_operators(app: TestApp) {
     assert_eq!(events[1].resource, created.name);
     assert!(events[1].special_category, "a read of equality data is flagged");
     assert!(events[1].credential.starts_with("organisations/riverside/credentials/"));
+    // The gateway's records are call events, named in their own collection, with the
+    // role as it is stored (the `Role` value without its `ROLE_` prefix).
+    assert!(events.iter().all(|event| event.name.starts_with("callEvents/")), "{events:?}");
+    assert_eq!(events[1].role, "PARTNER_INTEGRATION");
 
     let unauthenticated = admin
         .list_audit_events(operator.request(gw::ListAuditEventsRequest {
@@ -308,6 +312,7 @@ async fn the_gateway_starts_its_own_trace_and_keeps_the_callers(app: TestApp) {
     let create_event =
         export.audit_events.iter().find(|event| event.method.ends_with("/CreateCustomer")).unwrap();
     assert_eq!(create_event.trace_id, gateway_event.trace_id);
+    assert!(create_event.name.starts_with("auditEvents/"), "{create_event:?}");
     // A call without a trace of its own gets one, with no caller's beside it.
     let export_event =
         export.audit_events.iter().find(|event| event.method.ends_with("/ExportCustomerData")).unwrap();

@@ -567,9 +567,6 @@ pub(crate) fn audit_event_to_proto(event: AuditEvent, viewer: &str) -> common::A
         purpose: if own { purpose } else { String::new() },
         special_category,
         trace_id,
-        credential: String::new(),
-        status: String::new(),
-        caller_trace_id: String::new(),
     }
 }
 
