@@ -1,15 +1,51 @@
 //! Generates Rust for every proto under `proto/` and a descriptor set for reflection.
+//!
+//! The Involve protos are found, not listed: every `proto/involve/{package}/v1/*.proto`
+//! is compiled, and `involve_packages.rs` (included by `lib.rs`) declares a module
+//! `involve::{package}::v1` for each, so a new service's proto needs no edit here.
 
-use std::path::PathBuf;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
-const PROTOS: &[&str] = &[
-    "google/api/field_behavior.proto",
-    "google/api/resource.proto",
-    "google/type/date.proto",
-    "involve/common/v1/common.proto",
-    "involve/profiles/v1/profiles_service.proto",
-    "involve/gateway/v1/gateway_service.proto",
-];
+/// Google's vendored definitions the Involve protos import.
+const GOOGLE_PROTOS: &[&str] =
+    &["google/api/field_behavior.proto", "google/api/resource.proto", "google/type/date.proto"];
+
+/// Every `involve/{package}/v1/*.proto` under `root`, as (package, file), sorted.
+fn involve_protos(root: &Path) -> Result<Vec<(String, PathBuf)>, Box<dyn std::error::Error>> {
+    let mut found = Vec::new();
+    for package in std::fs::read_dir(root.join("involve"))? {
+        let package = package?;
+        let Some(name) = package.file_name().to_str().map(str::to_owned) else { continue };
+        let version = package.path().join("v1");
+        if !version.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(&version)? {
+            let path = file?.path();
+            if path.extension().is_some_and(|extension| extension == "proto") {
+                found.push((name.clone(), path));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The module tree for the packages found.
+fn package_modules(packages: &[String]) -> String {
+    let mut modules = String::from(
+        "/// Involve's own packages, one module per `proto/involve/{package}/v1`.\npub mod involve {\n",
+    );
+    for package in packages {
+        let _ = writeln!(
+            modules,
+            "    /// `involve.{package}`.\n    pub mod {package} {{\n        generated!(\n            /// `involve.{package}.v1`.\n            v1,\n            \"involve.{package}.v1\"\n        );\n    }}"
+        );
+    }
+    modules.push_str("}\n");
+    modules
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
@@ -27,7 +63,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let descriptor_path = PathBuf::from(std::env::var("OUT_DIR")?).join("involve_descriptor.bin");
-    let protos: Vec<PathBuf> = PROTOS.iter().map(|file| proto_root.join(file)).collect();
+    let involve = involve_protos(&proto_root)?;
+    let mut packages: Vec<String> = involve.iter().map(|(package, _)| package.clone()).collect();
+    packages.dedup();
+    std::fs::write(
+        PathBuf::from(std::env::var("OUT_DIR")?).join("involve_packages.rs"),
+        package_modules(&packages),
+    )?;
+    let protos: Vec<PathBuf> = GOOGLE_PROTOS
+        .iter()
+        .map(|file| proto_root.join(file))
+        .chain(involve.into_iter().map(|(_, file)| file))
+        .collect();
     tonic_prost_build::configure().file_descriptor_set_path(&descriptor_path).compile_with_config(
         prost_config,
         &protos,

@@ -39,30 +39,5 @@ pub mod google {
     );
 }
 
-/// Involve's own packages.
-pub mod involve {
-    /// Messages shared by every service.
-    pub mod common {
-        generated!(
-            /// `involve.common.v1`.
-            v1,
-            "involve.common.v1"
-        );
-    }
-    /// Partner administration at the gateway.
-    pub mod gateway {
-        generated!(
-            /// `involve.gateway.v1`.
-            v1,
-            "involve.gateway.v1"
-        );
-    }
-    /// Cross-tenure customer profiles.
-    pub mod profiles {
-        generated!(
-            /// `involve.profiles.v1`.
-            v1,
-            "involve.profiles.v1"
-        );
-    }
-}
+// `involve::{package}::v1` for every package under `proto/involve`, found by build.rs.
+include!(concat!(env!("OUT_DIR"), "/involve_packages.rs"));
