@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::sync::Once;
 use std::time::Duration;
 
-use contracts::involve::common::v1 as common;
 use contracts::involve::gateway::v1 as gw;
 use contracts::involve::gateway::v1::partner_admin_client::PartnerAdminClient;
 use contracts::involve::profiles::v1::customer_profiles_client::CustomerProfilesClient;
@@ -257,6 +256,7 @@ pub async fn issue_credential(
     let kind = match organisation {
         "council" => gw::organisation::Kind::Council,
         almo if almo.ends_with("-almo") => gw::organisation::Kind::ArmsLengthOrganisation,
+        _ if role == Role::ExternalPartner => gw::organisation::Kind::ExternalAgency,
         _ if role != Role::PartnerIntegration => gw::organisation::Kind::Council,
         _ => gw::organisation::Kind::HousingAssociation,
     };
@@ -273,12 +273,7 @@ pub async fn issue_credential(
         Err(status) if status.code() == Code::AlreadyExists => {}
         Err(status) => panic!("cannot create organisation {organisation}: {status:?}"),
     }
-    let role = match role {
-        Role::PartnerIntegration => common::Role::PartnerIntegration,
-        Role::NeighbourhoodOfficer => common::Role::NeighbourhoodOfficer,
-        Role::TenantParticipationOfficer => common::Role::TenantParticipationOfficer,
-        Role::Operator => common::Role::Operator,
-    };
+    let role = platform::roles::to_proto(role);
     let issue = gw::IssueCredentialRequest {
         parent: format!("organisations/{organisation}"),
         credential: Some(gw::Credential {

@@ -22,7 +22,7 @@ pub use code::Code;
 pub use etag::{Etag, EtagParseError};
 pub use organisation::{OrganisationId, OrganisationName};
 pub use request_id::RequestId;
-pub use role::Role;
+pub use role::{Capability, Role};
 pub use violation::{FieldViolation, Required, Violations};
 
 #[doc(hidden)]

@@ -9,6 +9,7 @@ pub mod module;
 pub mod overload;
 pub mod principal;
 pub mod purpose;
+pub mod roles;
 pub mod rpc;
 pub mod server;
 pub mod shutdown;

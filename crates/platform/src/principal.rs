@@ -56,15 +56,15 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// What a principal may see of records owned by landlord organisations:
-    /// partners their own organisation's, everyone else the partnership; an area
+    /// What a principal may see of records owned by landlord organisations: the
+    /// partnership for roles that see every landlord, otherwise its own
+    /// organisation's (none, for an organisation that is no landlord); an area
     /// restriction on the credential narrows any of them.
     pub fn landlord_scope(&self) -> Scope {
-        let scope = match self.role {
-            Role::PartnerIntegration => Scope::organisation(self.organisation.clone()),
-            Role::NeighbourhoodOfficer | Role::TenantParticipationOfficer | Role::Operator => {
-                Scope::partnership()
-            }
+        let scope = if self.role.sees_every_landlord() {
+            Scope::partnership()
+        } else {
+            Scope::organisation(self.organisation.clone())
         };
         match &self.areas {
             Some(areas) => scope.with_areas(areas.clone()),

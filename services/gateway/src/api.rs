@@ -129,15 +129,22 @@ fn kind_to_code(kind: pb::organisation::Kind) -> Option<&'static str> {
         Kind::ArmsLengthOrganisation => Some("arms-length-organisation"),
         Kind::HousingAssociation => Some("housing-association"),
         Kind::PrivateLandlordBody => Some("private-landlord-body"),
+        Kind::ExternalAgency => Some("external-agency"),
     }
 }
 
 fn kind_from_code(code: &str) -> pb::organisation::Kind {
     use pb::organisation::Kind;
-    [Kind::Council, Kind::ArmsLengthOrganisation, Kind::HousingAssociation, Kind::PrivateLandlordBody]
-        .into_iter()
-        .find(|kind| kind_to_code(*kind) == Some(code))
-        .unwrap_or(Kind::Unspecified)
+    [
+        Kind::Council,
+        Kind::ArmsLengthOrganisation,
+        Kind::HousingAssociation,
+        Kind::PrivateLandlordBody,
+        Kind::ExternalAgency,
+    ]
+    .into_iter()
+    .find(|kind| kind_to_code(*kind) == Some(code))
+    .unwrap_or(Kind::Unspecified)
 }
 
 fn role_from_proto(value: i32) -> Result<Role, FieldViolation> {
@@ -149,23 +156,13 @@ fn role_from_proto(value: i32) -> Result<Role, FieldViolation> {
             format!("credential.role has no value {value}"),
         )
     })?;
-    match role {
-        P::Unspecified => Err(FieldViolation::required("credential.role")),
-        P::PartnerIntegration => Ok(Role::PartnerIntegration),
-        P::NeighbourhoodOfficer => Ok(Role::NeighbourhoodOfficer),
-        P::TenantParticipationOfficer => Ok(Role::TenantParticipationOfficer),
-        P::Operator => Ok(Role::Operator),
-    }
+    platform::roles::from_proto(role).ok_or_else(|| FieldViolation::required("credential.role"))
 }
 
+/// A stored role name as the contract's value (unspecified for a name this
+/// build does not know).
 fn role_to_proto(role: &str) -> common::Role {
-    match Role::parse(role) {
-        Some(Role::PartnerIntegration) => common::Role::PartnerIntegration,
-        Some(Role::NeighbourhoodOfficer) => common::Role::NeighbourhoodOfficer,
-        Some(Role::TenantParticipationOfficer) => common::Role::TenantParticipationOfficer,
-        Some(Role::Operator) => common::Role::Operator,
-        None => common::Role::Unspecified,
-    }
+    Role::parse(role).map_or(common::Role::Unspecified, platform::roles::to_proto)
 }
 
 fn organisation_to_proto(row: organisations::Model) -> pb::Organisation {

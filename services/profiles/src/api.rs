@@ -69,6 +69,19 @@ fn context<T>(request: &Request<T>) -> Result<RequestContext, Status> {
     RequestContext::of(request).map_err(|refused| refused.into_status(ERROR_DOMAIN))
 }
 
+/// The caller of a call that reads or changes customer records, which some
+/// roles (tenant inspectors) may not do at all.
+fn customer_context<T>(request: &Request<T>) -> Result<RequestContext, Status> {
+    let ctx = context(request)?;
+    if !access::may_manage_customers(ctx.principal.role) {
+        return Err(permission_denied(
+            "ROLE_NOT_PERMITTED",
+            "your role may not read or change customer records",
+        ));
+    }
+    Ok(ctx)
+}
+
 fn permission_denied(reason: &'static str, message: &str) -> Status {
     status(ProfileError::PermissionDenied { reason, message: message.to_owned() })
 }
@@ -127,7 +140,7 @@ impl CustomerProfiles for ProfilesApi {
         &self,
         request: Request<pb::CreateCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let ctx = context(&request)?;
+        let ctx = customer_context(&request)?;
         let identity = request_identity(request.get_ref(), |copy| {
             copy.validate_only = false;
             std::mem::take(&mut copy.request_id)
@@ -199,7 +212,7 @@ impl CustomerProfiles for ProfilesApi {
         &self,
         request: Request<pb::GetCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let ctx = context(&request)?;
+        let ctx = customer_context(&request)?;
         let id = customer_id("name", &request.get_ref().name)?;
         let customer = self.store.get_customer(&ctx.principal.landlord_scope(), id).await.map_err(status)?;
         let show = access::may_read_equality(ctx.principal.role);
@@ -214,7 +227,7 @@ impl CustomerProfiles for ProfilesApi {
         &self,
         request: Request<pb::UpdateCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let ctx = context(&request)?;
+        let ctx = customer_context(&request)?;
         let pb::UpdateCustomerRequest { customer, update_mask, validate_only } = request.into_inner();
         let Some(message) = customer else { return Err(invalid(vec![FieldViolation::required("customer")])) };
         let id = customer_id("customer.name", &message.name)?;
@@ -278,7 +291,7 @@ impl CustomerProfiles for ProfilesApi {
         &self,
         request: Request<pb::DeleteCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let ctx = context(&request)?;
+        let ctx = customer_context(&request)?;
         let pb::DeleteCustomerRequest { name, etag: raw_etag } = request.into_inner();
         let id = customer_id("name", &name)?;
         let version = etag("etag", &raw_etag).map_err(|v| invalid(vec![v]))?;
@@ -305,7 +318,7 @@ impl CustomerProfiles for ProfilesApi {
         &self,
         request: Request<pb::ListCustomersRequest>,
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
-        let ctx = context(&request)?;
+        let ctx = customer_context(&request)?;
         let pb::ListCustomersRequest { page_size, page_token, landlord_organisation, tenure, area, search } =
             request.into_inner();
         let mut v = Violations::default();
@@ -345,7 +358,7 @@ impl CustomerProfiles for ProfilesApi {
         &self,
         request: Request<pb::ChangeTenureRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let ctx = context(&request)?;
+        let ctx = customer_context(&request)?;
         let identity = request_identity(request.get_ref(), |copy| std::mem::take(&mut copy.request_id));
         let pb::ChangeTenureRequest {
             name,

@@ -16,6 +16,7 @@ on_every_backend!(
     an_import_never_overwrites_a_customer_outside_the_callers_scope,
     an_import_does_not_bring_back_a_deleted_customer,
     exports_show_other_organisations_events_without_credentials_or_purposes,
+    inspectors_see_protected_aggregates_only_and_external_partners_no_profiles,
 );
 
 async fn another_landlord_cannot_reach_a_customer_by_any_rpc(app: TestApp) {
@@ -394,4 +395,58 @@ async fn exports_show_other_organisations_events_without_credentials_or_purposes
         export.audit_events.iter().filter(|event| event.organisation == owner.organisation).collect();
     assert!(own.iter().all(|event| event.subject.starts_with("organisations/riverside/credentials/")));
     assert!(own.iter().any(|event| event.purpose == "tenancy-management"), "{own:?}");
+}
+
+async fn inspectors_see_protected_aggregates_only_and_external_partners_no_profiles(app: TestApp) {
+    let mut client = app.profiles().await;
+    let owner = app.partner("riverside").await;
+    let created = client
+        .create_customer(owner.request(create(fixtures::customer("Private", "Record", "leaseholder"))))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // A tenant inspector: performance and aggregates, never a record.
+    let inspector = app.caller("council", Role::TenantInspector, &[]).await;
+    let err = client
+        .get_customer(inspector.request(pb::GetCustomerRequest { name: created.name.clone() }))
+        .await
+        .unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
+    let err =
+        client.list_customers(inspector.request(pb::ListCustomersRequest::default())).await.unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
+    let map = client
+        .get_profile_map(inspector.request(pb::GetProfileMapRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(map.rounding_base, 5, "protected aggregates only");
+
+    // The police: nothing of the profiles service at all (only shared cases, elsewhere).
+    let police = app.caller("police", Role::ExternalPartner, &[]).await;
+    let err = client
+        .get_customer(police.request(pb::GetCustomerRequest { name: created.name.clone() }))
+        .await
+        .unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
+    let err = client.get_profile_map(police.request(pb::GetProfileMapRequest::default())).await.unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
+
+    // The new roles follow the organisation-kind table: an agency holds nothing else.
+    let mut admin = app.admin().await;
+    let err = admin
+        .issue_credential(app.operator().await.request(
+            contracts::involve::gateway::v1::IssueCredentialRequest {
+                parent: "organisations/police".into(),
+                credential: Some(contracts::involve::gateway::v1::Credential {
+                    role: platform::roles::to_proto(Role::NeighbourhoodOfficer).into(),
+                    display_name: "not for the police".into(),
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(&err, Code::FailedPrecondition, "ROLE_NOT_ALLOWED_FOR_ORGANISATION_KIND");
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{NaiveDate, Utc};
 use contracts::involve::profiles::v1 as pb;
 use opentelemetry::KeyValue;
-use platform::{FieldViolation, RequestContext, Role};
+use platform::{FieldViolation, RequestContext};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
@@ -79,10 +79,8 @@ async fn run(
         write_chunks(Arc::clone(&store), ctx.clone(), pending, answers.clone())
             .instrument(tracing::Span::current()),
     );
-    let own_organisation = match ctx.principal.role {
-        Role::PartnerIntegration => ctx.principal.organisation.parse().ok(),
-        Role::NeighbourhoodOfficer | Role::TenantParticipationOfficer | Role::Operator => None,
-    };
+    let own_organisation =
+        if ctx.principal.role.sees_every_landlord() { None } else { ctx.principal.organisation.parse().ok() };
     let importer = Importer { ctx, own_organisation };
     let mut batches = std::pin::pin!(inbound.chunks_timeout(BATCH_ROWS, BATCH_WAIT));
     let mut row_number: i64 = 0;

@@ -1,26 +1,33 @@
-//! Who may do what with profiles, beyond the row scope the store enforces.
+//! Who may do what with profiles, beyond the row scope the store enforces. The
+//! yes/no answers come from the one role table, [`Role::may`]; this module adds
+//! the profiles-specific parts (which map a caller sees, and how exactly).
 //!
-//! | role                          | equality data | export / erase | import        | reference data | profile map                                  |
-//! |-------------------------------|---------------|----------------|---------------|----------------|----------------------------------------------|
-//! | PARTNER_INTEGRATION           | own customers | own customers  | own customers | read           | own: exact; partnership: rounded; others: no |
-//! | NEIGHBOURHOOD_OFFICER         | withheld      | no             | no            | read           | its areas, rounded                           |
-//! | TENANT_PARTICIPATION_OFFICER  | yes           | no             | no            | read           | partnership, exact                           |
-//! | OPERATOR                      | export only   | yes            | any landlord  | read and add   | partnership, rounded                         |
+//! | role                          | customers | equality data | export / erase | import        | reference data | profile map                                  |
+//! |-------------------------------|-----------|---------------|----------------|---------------|----------------|----------------------------------------------|
+//! | PARTNER_INTEGRATION           | own       | own customers | own customers  | own customers | read           | own: exact; partnership: rounded; others: no |
+//! | NEIGHBOURHOOD_OFFICER, MANAGER, ENFORCEMENT_OFFICER | its areas | withheld | no | no    | read           | its areas, rounded                           |
+//! | TENANT_PARTICIPATION_OFFICER  | all       | yes           | no             | no            | read           | partnership, exact                           |
+//! | OPERATOR                      | all       | export only   | yes            | any landlord  | read and add   | partnership, rounded                         |
+//! | TENANT_INSPECTOR              | no        | no            | no             | no            | read           | partnership, rounded                         |
+//! | EXTERNAL_PARTNER              | no (refused at the gateway)                                                                             |
 //!
 //! An area restriction on a credential narrows every one of these.
 
+use involve_core::Capability;
 use persistence::Scope;
 use platform::{Principal, Role};
 
 use super::OrganisationName;
 use super::profile_map::Disclosure;
 
+/// Whether customer records may be read and changed at all (in the caller's scope).
+pub fn may_manage_customers(role: Role) -> bool {
+    role.may(Capability::ManageCustomers)
+}
+
 /// Whether equality answers are returned on reads (every such read is audited).
 pub fn may_read_equality(role: Role) -> bool {
-    match role {
-        Role::PartnerIntegration | Role::TenantParticipationOfficer => true,
-        Role::NeighbourhoodOfficer | Role::Operator => false,
-    }
+    role.may(Capability::ReadEqualityAnswers)
 }
 
 /// Whether equality answers may be written. Writing what you may not read back
@@ -31,14 +38,11 @@ pub fn may_write_equality(role: Role) -> bool {
 
 /// Subject-access exports and erasures: data-protection requests.
 pub fn may_handle_data_protection_requests(role: Role) -> bool {
-    match role {
-        Role::PartnerIntegration | Role::Operator => true,
-        Role::NeighbourhoodOfficer | Role::TenantParticipationOfficer => false,
-    }
+    role.may(Capability::HandleDataProtectionRequests)
 }
 
 pub fn may_manage_reference_data(role: Role) -> bool {
-    matches!(role, Role::Operator)
+    role.may(Capability::ManageReferenceData)
 }
 
 /// Whether a role may stream imports. Import is a landlord's bulk sync of its own
@@ -46,10 +50,7 @@ pub fn may_manage_reference_data(role: Role) -> bool {
 /// officers change customers one at a time, where every change is checked and audited
 /// on its own.
 pub fn may_import(role: Role) -> bool {
-    match role {
-        Role::PartnerIntegration | Role::Operator => true,
-        Role::NeighbourhoodOfficer | Role::TenantParticipationOfficer => false,
-    }
+    role.may(Capability::ImportCustomers)
 }
 
 /// Whose customers a profile map counts, and how its figures are published.
@@ -74,6 +75,9 @@ pub fn profile_map_view(
 ) -> Result<MapView, AnotherLandlordsMap> {
     let own_scope = principal.landlord_scope();
     let areas_only = Scope { organisation: None, areas: own_scope.areas.clone() };
+    if !principal.role.may(Capability::ReadProfileMaps) {
+        return Err(AnotherLandlordsMap);
+    }
     let view = match principal.role {
         Role::PartnerIntegration => match landlord {
             Some(landlord) if landlord.as_str() == principal.organisation => {
@@ -83,9 +87,12 @@ pub fn profile_map_view(
             None => MapView { scope: areas_only, disclosure: Disclosure::RoundedToBase5 },
         },
         Role::TenantParticipationOfficer => MapView { scope: own_scope, disclosure: Disclosure::Exact },
-        Role::NeighbourhoodOfficer | Role::Operator => {
+        Role::NeighbourhoodOfficer | Role::Operator | Role::Manager | Role::EnforcementOfficer => {
             MapView { scope: own_scope, disclosure: Disclosure::RoundedToBase5 }
         }
+        // Aggregates of the partnership (within its areas), never any record.
+        Role::TenantInspector => MapView { scope: areas_only, disclosure: Disclosure::RoundedToBase5 },
+        Role::ExternalPartner => return Err(AnotherLandlordsMap),
     };
     Ok(view)
 }
@@ -139,6 +146,15 @@ mod tests {
             profile_map_view(&restricted_partner, None).unwrap().scope.areas,
             Some(vec!["east".to_owned()])
         );
+    }
+
+    #[test]
+    fn inspectors_see_protected_maps_and_no_customers() {
+        let inspector = principal(Role::TenantInspector, None);
+        assert!(!may_manage_customers(Role::TenantInspector));
+        let view = profile_map_view(&inspector, None).unwrap();
+        assert_eq!(view, MapView { scope: Scope::partnership(), disclosure: Disclosure::RoundedToBase5 });
+        assert!(profile_map_view(&principal(Role::ExternalPartner, None), None).is_err());
     }
 
     #[test]
