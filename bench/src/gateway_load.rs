@@ -81,8 +81,24 @@ fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {
 
 /// A partner credential without a practical rate limit, and one customer to read.
 async fn partner_and_customer(gateway: &Process, operator: &str) -> anyhow::Result<(String, String)> {
+    let secret = issue_partner(gateway, operator).await?;
     let channel = Channel::from_shared(gateway.endpoint())?.connect().await?;
-    let mut admin = PartnerAdminClient::new(channel.clone());
+    let customer = pb::Customer {
+        given_name: "Bench".into(),
+        family_name: "Reader".into(),
+        tenure: "leaseholder".into(),
+        ..Default::default()
+    };
+    let request = pb::CreateCustomerRequest { customer: Some(customer), ..Default::default() };
+    let created =
+        CustomerProfilesClient::new(channel).create_customer(bearer(&secret, request)).await?.into_inner();
+    Ok((secret, created.name))
+}
+
+/// A new partner credential of `organisations/bench`, never presented yet.
+async fn issue_partner(gateway: &Process, operator: &str) -> anyhow::Result<String> {
+    let channel = Channel::from_shared(gateway.endpoint())?.connect().await?;
+    let mut admin = PartnerAdminClient::new(channel);
     let organisation = gw::Organisation {
         display_name: "Bench HA".into(),
         kind: gw::organisation::Kind::HousingAssociation.into(),
@@ -99,17 +115,7 @@ async fn partner_and_customer(gateway: &Process, operator: &str) -> anyhow::Resu
             ..Default::default()
         }),
     };
-    let secret = admin.issue_credential(bearer(operator, issue)).await?.into_inner().secret;
-    let customer = pb::Customer {
-        given_name: "Bench".into(),
-        family_name: "Reader".into(),
-        tenure: "leaseholder".into(),
-        ..Default::default()
-    };
-    let request = pb::CreateCustomerRequest { customer: Some(customer), ..Default::default() };
-    let created =
-        CustomerProfilesClient::new(channel).create_customer(bearer(&secret, request)).await?.into_inner();
-    Ok((secret, created.name))
+    Ok(admin.issue_credential(bearer(operator, issue)).await?.into_inner().secret)
 }
 
 /// How a load call authenticates.
@@ -271,9 +277,10 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
 
     let connections = 4;
     let key = HandoffKey::from_secret(SECRET);
+    let customer_of_gateway = customer.clone();
     let paths = [
         (profiles.endpoint(), Auth::Signed(key), customer.clone()),
-        (gateway.endpoint(), Auth::Bearer(partner.clone()), customer),
+        (gateway.endpoint(), Auth::Bearer(partner.clone()), customer.clone()),
         (combined.endpoint(), Auth::Bearer(combined_partner), combined_customer),
     ];
     // Warm every path once.
@@ -306,10 +313,15 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
     // Memory with a thousand calls in flight through the distributed gateway,
     // all presenting a secret the gateway has not seen yet: the first burst is
     // the worst case for credential checking.
-    let (fresh, fresh_customer) = partner_and_customer(&gateway, &distributed_operator).await?;
+    // Both credentials are issued here but first presented in their own round (the
+    // customer they read was created with the first path's credential), so each
+    // round starts with a secret the gateway has never verified.
+    let fresh_customer = customer_of_gateway;
+    let fresh = issue_partner(&gateway, &distributed_operator).await?;
+    let second = issue_partner(&gateway, &distributed_operator).await?;
     drop(partner);
     // Twice over: a second peak near the first says memory is bounded, not growing.
-    for (round, secret) in [(1, fresh.clone()), (2, fresh)] {
+    for (round, secret) in [(1, fresh), (2, second)] {
         let watcher = memory::Watcher::start(gateway.pid());
         let busy =
             load(&gateway.endpoint(), Auth::Bearer(secret), &fresh_customer, 1_000, 8, duration).await?;

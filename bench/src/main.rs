@@ -14,6 +14,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod gateway_load;
+mod hotpath;
 mod memory;
 mod rows;
 mod server;
@@ -51,7 +52,8 @@ struct Args {
     #[arg(long)]
     skip_memory: bool,
     /// Which measurements: `profiles` (import, paging, memory), `gateway`
-    /// (overhead and memory under load), or `all`.
+    /// (overhead and memory under load), `hotpath` (every path against a bare
+    /// tonic server, with h2load), or `all`.
     #[arg(long, default_value = "all")]
     suite: String,
     /// Seconds each gateway load phase runs.
@@ -60,6 +62,13 @@ struct Args {
     /// Concurrent callers in the gateway comparison.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Calls per path in the hot-path suite (h2load).
+    #[arg(long, default_value_t = 30_000)]
+    requests: u64,
+    /// Write a `perf record -g` profile of the server under the GetCustomer load
+    /// (SQLite, first round of the hot-path suite) to this file.
+    #[arg(long)]
+    perf: Option<std::path::PathBuf>,
 }
 
 /// Rows per statement in the raw insert: the same batch size the service uses.
@@ -81,9 +90,12 @@ async fn main() -> anyhow::Result<()> {
     }
 
     anyhow::ensure!(
-        ["all", "profiles", "gateway"].contains(&args.suite.as_str()),
-        "--suite is all, profiles or gateway"
+        ["all", "profiles", "gateway", "hotpath"].contains(&args.suite.as_str()),
+        "--suite is all, profiles, gateway or hotpath"
     );
+    if args.suite == "hotpath" {
+        return hotpath::run(&involve, &backends, args.requests, args.perf.as_deref()).await;
+    }
     if args.suite != "gateway" {
         println!("involve-bench: {} rows, {} latency samples per page", args.rows, args.samples);
         for backend in &backends {
@@ -94,6 +106,9 @@ async fn main() -> anyhow::Result<()> {
         if !args.skip_memory {
             measure_memory(&involve, &Backend::Sqlite, args.memory_rows).await?;
         }
+    }
+    if args.suite == "all" {
+        hotpath::run(&involve, &backends, args.requests, args.perf.as_deref()).await?;
     }
     if args.suite != "profiles" {
         gateway_load::run(&involve, Duration::from_secs(args.load_seconds), args.concurrency).await?;

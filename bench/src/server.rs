@@ -83,6 +83,7 @@ pub(crate) struct ServerProcess {
     channel: Channel,
     /// The benchmark's partner credential: it imports and reads as one landlord.
     secret: String,
+    port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -112,6 +113,8 @@ impl ServerProcess {
             .env("INVOLVE__TELEMETRY__LOG_FILTER", "warn")
             // One credential drives the whole load here: let it hold every place.
             .env("INVOLVE__GATEWAY__CREDENTIAL_CONCURRENCY_SHARE", "1")
+            // ...and no rate limit: the load is the point.
+            .env("INVOLVE__GATEWAY__DEFAULT_RATE_LIMIT_PER_MINUTE", "1000000000")
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(log)
@@ -119,7 +122,19 @@ impl ServerProcess {
             .spawn()
             .with_context(|| format!("cannot start {}", involve.display()))?;
         let channel = wait_healthy(&format!("http://127.0.0.1:{port}")).await?;
-        Ok(Self { child, channel, secret, _dir: dir })
+        Ok(Self { child, channel, secret, port, _dir: dir })
+    }
+
+    pub(crate) fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub(crate) fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    pub(crate) fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     /// A request as the benchmark's partner landlord.

@@ -16,7 +16,7 @@ pub mod paging;
 pub mod scope;
 pub mod shared_migrations;
 
-pub use audit::{Actor, AuditEntry};
+pub use audit::{Actor, AuditEntry, AuditWriter};
 pub use bulk::insert_all;
 pub use connect::{
     Backend, DatabaseSettings, SQLITE_BUSY_TIMEOUT, begin_write, connect, flush_erased_pages,

@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use persistence::audit::{self, AuditEvent};
 use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
-use persistence::{Actor, AuditEntry, Scope, StoreError, begin_write};
+use persistence::{Actor, AuditEntry, AuditWriter, Scope, StoreError, begin_write};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Set,
+    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
+    QueryTrait as _, Set,
 };
 use sea_orm_migration::MigratorTrait as _;
 use tokio::sync::RwLock;
@@ -70,12 +71,14 @@ pub struct Erasure {
 #[derive(Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Group commit for the audit rows of reads (see [`Store::record_reads`]).
+    read_audit: AuditWriter,
     reference_cache: RwLock<Option<(Instant, Arc<ReferenceData>)>>,
 }
 
 impl Store {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, reference_cache: RwLock::new(None) }
+        Self { read_audit: AuditWriter::new(db.clone()), db, reference_cache: RwLock::new(None) }
     }
 
     /// Applies every pending migration of this service.
@@ -146,9 +149,17 @@ impl Store {
     // ---- customers ----
 
     /// A current (active) customer inside the scope.
+    /// One query: the row and its tenure history, joined.
     pub async fn get_customer(&self, scope: &Scope, id: CustomerId) -> Result<Customer, ProfileError> {
-        let row = find_row(&self.db, scope, id, &[CustomerState::Active]).await?;
-        Ok(with_history(&self.db, row).await?)
+        let joined = with_periods(
+            customers::Entity::find_by_id(id.uuid())
+                .filter(scope_condition(scope))
+                .filter(customers::Column::State.eq(CustomerState::Active.code())),
+        )
+        .all(&self.db)
+        .await
+        .map_err(StoreError::from)?;
+        fold_histories(joined)?.pop().ok_or_else(|| ProfileError::customer_not_found(id.name()))
     }
 
     pub async fn create_customer(
@@ -320,22 +331,20 @@ impl Store {
         if let Some(after) = after {
             condition = condition.add(customers::Column::Id.gt(after));
         }
-        let rows = customers::Entity::find()
+        // One query: the page is chosen in a subquery (so LIMIT counts customers,
+        // not joined rows), then joined with its tenure periods.
+        let page = customers::Entity::find()
+            .select_only()
+            .column(customers::Column::Id)
             .filter(condition)
             .order_by_asc(customers::Column::Id)
             .limit(limit)
+            .into_query();
+        let joined = with_periods(customers::Entity::find().filter(customers::Column::Id.in_subquery(page)))
             .all(&self.db)
             .await
             .map_err(StoreError::from)?;
-        let mut histories = load_histories(&self.db, rows.iter().map(|row| row.id).collect()).await?;
-        let customers = rows
-            .into_iter()
-            .map(|row| {
-                let history = histories.remove(&row.id).unwrap_or_default();
-                customer_from_row(row, history)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(customers)
+        Ok(fold_histories(joined)?)
     }
 
     pub async fn change_tenure(
@@ -410,15 +419,11 @@ impl Store {
         self.get_customer(&Scope::partnership(), id).await
     }
 
-    /// Records reads of special-category data.
+    /// Records reads of special-category data; returns once the rows are committed.
+    /// Concurrent reads share one commit (group commit) instead of one write
+    /// transaction each, which on SQLite serialised every such read.
     pub async fn record_reads(&self, actor: &Actor, entries: Vec<AuditEntry>) -> Result<(), StoreError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let txn = begin_write(&self.db).await?;
-        audit::record(&txn, actor, entries).await?;
-        txn.commit().await?;
-        Ok(())
+        self.read_audit.record(actor, entries).await
     }
 
     /// Everything held on a customer (deleted ones included), with its audit trail;
@@ -589,6 +594,45 @@ async fn find_row<C: ConnectionTrait>(
         .await
         .map_err(StoreError::from)?
         .ok_or_else(|| ProfileError::customer_not_found(id.name()))
+}
+
+/// `query` LEFT JOINed with each customer's tenure periods, ordered by customer
+/// then period start, ready for [`fold_histories`].
+fn with_periods(
+    query: sea_orm::Select<customers::Entity>,
+) -> sea_orm::SelectTwo<customers::Entity, tenure_periods::Entity> {
+    let periods: sea_orm::RelationDef = tenure_periods::Entity::belongs_to(customers::Entity)
+        .from(tenure_periods::Column::CustomerId)
+        .to(customers::Column::Id)
+        .into();
+    query
+        .join(sea_orm::JoinType::LeftJoin, periods.rev())
+        .select_also(tenure_periods::Entity)
+        .order_by_asc(customers::Column::Id)
+        .order_by_asc(tenure_periods::Column::StartDate)
+}
+
+/// Folds the joined rows (one per period, customers in order) into customers.
+fn fold_histories(
+    joined: Vec<(customers::Model, Option<tenure_periods::Model>)>,
+) -> Result<Vec<Customer>, StoreError> {
+    let mut customers = Vec::new();
+    let mut current: Option<(customers::Model, Vec<tenure_periods::Model>)> = None;
+    for (row, period) in joined {
+        match &mut current {
+            Some((held, history)) if held.id == row.id => history.extend(period),
+            Some(_) | None => {
+                if let Some((held, history)) = current.take() {
+                    customers.push(customer_from_row(held, history)?);
+                }
+                current = Some((row, period.into_iter().collect()));
+            }
+        }
+    }
+    if let Some((held, history)) = current {
+        customers.push(customer_from_row(held, history)?);
+    }
+    Ok(customers)
 }
 
 async fn with_history<C: ConnectionTrait>(conn: &C, row: customers::Model) -> Result<Customer, StoreError> {
