@@ -77,21 +77,7 @@ impl TestDatabase {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let url = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("test.db").display()),
-            Backend::Postgres => {
-                let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
-                    assert_postgres_skip_asked_for();
-                    return None;
-                };
-                let name = format!("involve_test_{}", uuid::Uuid::new_v4().simple());
-                let admin: DatabaseConnection =
-                    Database::connect(admin_url.as_str()).await.expect("connects to PostgreSQL");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("creates a database");
-                admin.close().await.expect("closes the admin connection");
-                persistence::postgres_url_with_database(&admin_url, &name)
-            }
+            Backend::Postgres => fresh_postgres_database().await?,
         };
         Some(Self { backend, url, dir })
     }
