@@ -252,9 +252,9 @@ async fn every_call_is_audited_and_listed_for_operators(app: TestApp) {
         unauthenticated.iter().any(|event| event.status == "UNAUTHENTICATED" && event.credential.is_empty())
     );
 
-    // Pages are newest first and complete.
+    // Pages are newest first and complete: riverside made exactly three calls.
     let mut token = String::new();
-    let mut seen = 0;
+    let mut seen = Vec::new();
     loop {
         let page = admin
             .list_audit_events(operator.request(gw::ListAuditEventsRequest {
@@ -266,13 +266,18 @@ async fn every_call_is_audited_and_listed_for_operators(app: TestApp) {
             .await
             .unwrap()
             .into_inner();
-        seen += page.audit_events.len();
+        seen.extend(page.audit_events);
         if page.next_page_token.is_empty() {
             break;
         }
         token = page.next_page_token;
     }
-    assert!(seen >= 3, "create, get, get at least: {seen}");
+    let methods: Vec<&str> =
+        seen.iter().map(|event| event.method.rsplit('/').next().unwrap_or_default()).collect();
+    assert_eq!(methods, ["GetCustomer", "GetCustomer", "CreateCustomer"], "newest first, each once");
+    let times: Vec<_> =
+        seen.iter().map(|event| event.event_time.clone().unwrap()).map(|t| (t.seconds, t.nanos)).collect();
+    assert!(times.windows(2).all(|pair| pair[0] >= pair[1]), "newest first: {times:?}");
 }
 
 async fn the_gateway_starts_its_own_trace_and_keeps_the_callers(app: TestApp) {
