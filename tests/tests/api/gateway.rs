@@ -276,7 +276,7 @@ async fn every_call_is_audited_and_listed_for_operators(app: TestApp) {
         seen.iter().map(|event| event.method.rsplit('/').next().unwrap_or_default()).collect();
     assert_eq!(methods, ["GetCustomer", "GetCustomer", "CreateCustomer"], "newest first, each once");
     let times: Vec<_> =
-        seen.iter().map(|event| event.event_time.clone().unwrap()).map(|t| (t.seconds, t.nanos)).collect();
+        seen.iter().map(|event| event.event_time.unwrap()).map(|t| (t.seconds, t.nanos)).collect();
     assert!(times.windows(2).all(|pair| pair[0] >= pair[1]), "newest first: {times:?}");
 }
 
