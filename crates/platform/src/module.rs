@@ -55,3 +55,27 @@ pub type Registry = &'static [&'static dyn ServiceModule];
 pub fn find(registry: Registry, name: &str) -> Option<&'static dyn ServiceModule> {
     registry.iter().copied().find(|module| module.name() == name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, PartialEq, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Section {
+        contact_every_days: u32,
+    }
+
+    #[tokio::test]
+    async fn a_service_reads_its_own_section_or_its_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("involve.toml");
+        std::fs::write(&path, "[services.asb]\ncontact_every_days = 14\n").unwrap();
+        let settings = Settings::load_from(Some(&path), Vec::new()).unwrap();
+        let database = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let context =
+            ServiceContext { settings: &settings, database, page_tokens: PageTokenKey::from_secret(b"test") };
+        assert_eq!(context.section::<Section>("asb").unwrap(), Section { contact_every_days: 14 });
+        assert_eq!(context.section::<Section>("profiles").unwrap(), Section::default());
+    }
+}
