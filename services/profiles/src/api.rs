@@ -12,6 +12,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use contracts::involve::profiles::v1 as pb;
 use contracts::involve::profiles::v1::customer_profiles_server::CustomerProfiles;
+use involve_core::RequestId;
 use persistence::idempotency::RequestIdentity;
 use persistence::paging::finish_page;
 use persistence::{AuditEntry, Etag, PageToken, PageTokenKey};
@@ -25,7 +26,9 @@ use self::convert::{Violations, customer_details, customer_to_proto, read_custom
 use crate::domain::profile_map::{self, Characteristic, CountedCell};
 use crate::domain::reference::ReferenceValue;
 use crate::domain::tenure::TenureChange;
-use crate::domain::{Code, Customer, CustomerId, EqualityField, ReferenceSet, access, validate};
+use crate::domain::{
+    Code, Customer, CustomerId, EqualityField, OrganisationName, ReferenceSet, access, validate,
+};
 use crate::error::{ERROR_DOMAIN, ProfileError};
 use crate::store::{CustomerFilter, NewCustomer, Store};
 
@@ -105,28 +108,49 @@ fn etag(field: &str, text: &str) -> Result<Option<i64>, FieldViolation> {
     })
 }
 
-/// A `request_id` must be a UUID (AIP-155).
-fn request_id(field: &str, text: &str) -> Result<Option<String>, FieldViolation> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    Uuid::parse_str(text)
-        .map(|uuid| Some(uuid.as_hyphenated().to_string()))
-        .map_err(|_| FieldViolation::new(field, "INVALID_FORMAT", format!("{field} must be a UUID")))
-}
-
-/// The request's `request_id` (taken out by `take_request_id`, which also clears
-/// anything else that must not count) and a digest of the rest of it. prost encodes
-/// fields in a fixed order, so the same request always has the same digest.
+/// The request's `request_id`, canonical, and a digest of the rest of the request
+/// (`clear` blanks the request id and anything else that must not count). prost
+/// encodes fields in a fixed order, so the same request always has the same digest.
 fn request_identity<M: prost::Message + Clone>(
     message: &M,
-    take_request_id: impl FnOnce(&mut M) -> String,
+    request_id: &str,
+    clear: impl FnOnce(&mut M),
 ) -> Option<RequestIdentity> {
+    // Validated separately (an invalid one never reaches the store); no request id,
+    // nothing to digest.
+    let request_id = RequestId::parse_optional("request_id", request_id).ok().flatten()?;
     let mut rest = message.clone();
-    let request_id = take_request_id(&mut rest);
-    // Validated separately: an invalid one never reaches the store.
-    let request_id = Uuid::parse_str(&request_id).ok()?.as_hyphenated().to_string();
-    Some(RequestIdentity::new(request_id, &rest.encode_to_vec()))
+    clear(&mut rest);
+    Some(RequestIdentity::new(request_id.into_string(), &rest.encode_to_vec()))
+}
+
+/// What `CreateCustomer` reads from its request before it touches any state (the
+/// reference codes and the caller's scope are checked after, against the store).
+struct CreateRequest {
+    landlord: Option<OrganisationName>,
+    tenure: Option<Code>,
+    tenure_start: chrono::NaiveDate,
+    details: crate::domain::CustomerDetails,
+}
+
+/// Reads a create request's fields, keeping every violation: the one reading
+/// the service and the fuzz target ([`decode_and_validate`]) share.
+fn read_create_request(
+    message: &pb::Customer,
+    raw_request_id: &str,
+    tenure_start_date: Option<&contracts::google::r#type::Date>,
+    today: chrono::NaiveDate,
+) -> (CreateRequest, Violations) {
+    let mut v = Violations::default();
+    v.take(RequestId::parse_optional("request_id", raw_request_id), None);
+    let landlord =
+        v.take(convert::organisation("customer.landlord_organisation", &message.landlord_organisation), None);
+    let tenure = v.take(convert::required_code("customer.tenure", &message.tenure).map(Some), None);
+    let tenure_start =
+        v.take(convert::date_from_proto("tenure_start_date", tenure_start_date), None).unwrap_or(today);
+    let (details, detail_violations) = read_customer(message, "customer", today);
+    v.extend_from(detail_violations);
+    (CreateRequest { landlord, tenure, tenure_start, details }, v)
 }
 
 /// Whether this customer's response carries equality answers someone will read.
@@ -141,9 +165,9 @@ impl CustomerProfiles for ProfilesApi {
         request: Request<pb::CreateCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
         let ctx = customer_context(&request)?;
-        let identity = request_identity(request.get_ref(), |copy| {
+        let identity = request_identity(request.get_ref(), &request.get_ref().request_id, |copy| {
             copy.validate_only = false;
-            std::mem::take(&mut copy.request_id)
+            copy.request_id.clear();
         });
         let pb::CreateCustomerRequest {
             customer,
@@ -155,18 +179,8 @@ impl CustomerProfiles for ProfilesApi {
         let role = ctx.principal.role;
         let today = Utc::now().date_naive();
 
-        let mut v = Violations::default();
-        v.take(request_id("request_id", &raw_request_id), None);
-        let landlord = v.take(
-            convert::organisation("customer.landlord_organisation", &message.landlord_organisation),
-            None,
-        );
-        let tenure = v.take(convert::required_code("customer.tenure", &message.tenure).map(Some), None);
-        let tenure_start = v
-            .take(convert::date_from_proto("tenure_start_date", tenure_start_date.as_ref()), None)
-            .unwrap_or(today);
-        let (details, detail_violations) = read_customer(&message, "customer", today);
-        v.extend_from(detail_violations);
+        let (CreateRequest { landlord, tenure, tenure_start, details }, mut v) =
+            read_create_request(&message, &raw_request_id, tenure_start_date.as_ref(), today);
         let refs = self.store.reference_data().await.map_err(status)?;
         if let Some(tenure) = &tenure {
             v.extend(refs.check(ReferenceSet::Tenures, tenure, false, "customer.tenure"));
@@ -359,7 +373,9 @@ impl CustomerProfiles for ProfilesApi {
         request: Request<pb::ChangeTenureRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
         let ctx = customer_context(&request)?;
-        let identity = request_identity(request.get_ref(), |copy| std::mem::take(&mut copy.request_id));
+        let identity = request_identity(request.get_ref(), &request.get_ref().request_id, |copy| {
+            copy.request_id.clear()
+        });
         let pb::ChangeTenureRequest {
             name,
             tenure,
@@ -380,7 +396,7 @@ impl CustomerProfiles for ProfilesApi {
         );
         let reason = v.take(validate::optional_text("reason", &reason, validate::MAX_REASON_LEN), None);
         let version = v.take(etag("etag", &raw_etag), None);
-        v.take(request_id("request_id", &raw_request_id), None);
+        v.take(RequestId::parse_optional("request_id", &raw_request_id), None);
         let refs = self.store.reference_data().await.map_err(status)?;
         if let Some(tenure) = &tenure {
             v.extend(refs.check(ReferenceSet::Tenures, tenure, false, "tenure"));
@@ -664,12 +680,7 @@ pub fn decode_and_validate(bytes: &[u8], today: chrono::NaiveDate) -> Result<(),
         tenure_start_date,
     } = request;
     let Some(message) = customer else { return Err(vec![FieldViolation::required("customer")]) };
-    let mut v = Violations::default();
-    v.take(request_id("request_id", &raw_request_id), None);
-    v.take(convert::organisation("customer.landlord_organisation", &message.landlord_organisation), None);
-    v.take(convert::required_code("customer.tenure", &message.tenure).map(Some), None);
-    v.take(convert::date_from_proto("tenure_start_date", tenure_start_date.as_ref()), None);
-    let (_details, detail_violations) = read_customer(&message, "customer", today);
-    v.extend_from(detail_violations);
-    v.into_result(())
+    let (_read, violations) =
+        read_create_request(&message, &raw_request_id, tenure_start_date.as_ref(), today);
+    violations.into_result(())
 }
