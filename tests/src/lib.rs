@@ -15,7 +15,7 @@ pub mod processes;
 pub mod tls;
 
 use std::collections::HashMap;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use contracts::involve::gateway::v1 as gw;
@@ -66,6 +66,9 @@ pub struct TestApp {
     pub backend: Backend,
     /// The settings the suite runs with (database URL, data directory).
     pub settings: Settings,
+    /// The gateway's clock: the system's, moved ahead by tests that need an
+    /// expiry, a grace period or a rate limit's refill to have passed.
+    pub clock: Arc<platform::clock::ManualClock>,
     operator: Caller,
     callers: Mutex<HashMap<String, Caller>>,
     audit: gateway::audit::AuditFlusher,
@@ -90,7 +93,10 @@ impl TestApp {
         let (_, secret) = involve::startup::create_credential(&settings, "council", Role::Operator, "tests")
             .await
             .expect("an operator credential");
-        let app = Application::build(settings.clone(), Mode::AllInOne).await.expect("the suite builds");
+        let clock = platform::clock::ManualClock::new();
+        let app = Application::build_with_clock(settings.clone(), Mode::AllInOne, clock.clone())
+            .await
+            .expect("the suite builds");
         let address = app.local_addr();
         let audit = app.audit_flusher().expect("all-in-one runs a gateway");
         let (shutdown, stopped) = oneshot::channel::<()>();
@@ -101,6 +107,7 @@ impl TestApp {
             address,
             backend,
             settings,
+            clock,
             operator: Caller { organisation: "organisations/council".into(), token: secret },
             callers: Mutex::new(HashMap::new()),
             audit,

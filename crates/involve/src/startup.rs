@@ -139,7 +139,7 @@ async fn gateway_store(settings: &Settings) -> anyhow::Result<Arc<gateway::Store
     Ok(Arc::new(store))
 }
 
-fn gateway_settings(settings: &Settings) -> gateway::GatewaySettings {
+fn gateway_settings(settings: &Settings, clock: &platform::clock::SharedClock) -> gateway::GatewaySettings {
     gateway::GatewaySettings {
         default_rate_limit_per_minute: settings.gateway.default_rate_limit_per_minute,
         default_deadline: Duration::from_secs(settings.gateway.default_deadline_secs),
@@ -153,6 +153,7 @@ fn gateway_settings(settings: &Settings) -> gateway::GatewaySettings {
             capacity: settings.gateway.audit_queue_capacity,
             retention: Duration::from_secs(u64::from(settings.gateway.audit_retention_days) * 86_400),
         },
+        clock: Arc::clone(clock),
     }
 }
 
@@ -201,6 +202,16 @@ impl Application {
     /// Connects and migrates the databases, then binds the listener, so that
     /// `local_addr` is known (port 0 works) before anything is served.
     pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, mode, platform::clock::system()).await
+    }
+
+    /// As [`Application::build`], with the gateway reading time from `clock`:
+    /// tests move it by hand to reach expiry and grace periods exactly.
+    pub async fn build_with_clock(
+        settings: Settings,
+        mode: Mode,
+        clock: platform::clock::SharedClock,
+    ) -> anyhow::Result<Self> {
         // Configuration mistakes fail here, before anything is opened or logged
         // as listening: the listener's TLS files, then the shared secrets.
         platform::server::tls_config(&settings.server.tls)?;
@@ -222,7 +233,12 @@ impl Application {
                     );
                 }
                 let store = gateway_store(&settings).await?;
-                Running::Gateway(gateway::build(store, &backends, tokens, &gateway_settings(&settings))?)
+                Running::Gateway(gateway::build(
+                    store,
+                    &backends,
+                    tokens,
+                    &gateway_settings(&settings, &clock),
+                )?)
             }
             Mode::Only(Service::Module(module)) => {
                 let key = handoff_key(&settings)?;
@@ -239,7 +255,12 @@ impl Application {
                      [gateway.backends] profiles = [\"http://127.0.0.1:50061\"]"
                 );
                 let store = gateway_store(&settings).await?;
-                Running::Gateway(gateway::build(store, &backends, tokens, &gateway_settings(&settings))?)
+                Running::Gateway(gateway::build(
+                    store,
+                    &backends,
+                    tokens,
+                    &gateway_settings(&settings, &clock),
+                )?)
             }
         };
         let listener = TcpListener::bind(settings.listen)

@@ -13,6 +13,10 @@ pub enum StoreError {
     /// A concurrent write changed the rows this one was based on; retrying may succeed.
     #[error("a concurrent write won: {0}")]
     Conflict(String),
+    /// A compare-and-set write found the row at another version than the one it
+    /// was based on (the caller's etag, or its own read): read again and retry.
+    #[error("the row changed since it was read")]
+    Stale,
     /// A row an invariant says is there was not.
     #[error("row not found: {0}")]
     RowNotFound(String),

@@ -15,7 +15,21 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, Set};
 
-use crate::StoreError;
+use crate::{StoreError, UniqueKey};
+
+/// The key's primary key: a twin request that claimed it first makes a claim fail
+/// on this (see [`lost_to_a_twin`]).
+pub const KEY: UniqueKey = UniqueKey {
+    name: "idempotency_keys_pkey",
+    table: "idempotency_keys",
+    columns: &["organisation", "method", "request_id"],
+};
+
+/// Whether a write failed because a concurrent twin with the same request id
+/// claimed the key first: roll back and answer with [`find`].
+pub fn lost_to_a_twin(err: &StoreError) -> bool {
+    err.violates(&KEY)
+}
 
 pub mod entity {
     use sea_orm::entity::prelude::*;

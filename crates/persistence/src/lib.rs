@@ -9,12 +9,14 @@
 pub mod audit;
 pub mod bulk;
 pub mod connect;
+pub mod constraint;
 pub mod error;
 pub mod etag;
 pub mod idempotency;
 pub mod paging;
 pub mod scope;
 pub mod shared_migrations;
+pub mod versioned;
 
 pub use audit::{Actor, AuditEntry, AuditWriter};
 pub use bulk::insert_all;
@@ -22,7 +24,9 @@ pub use connect::{
     Backend, DatabaseSettings, SQLITE_BUSY_TIMEOUT, begin_write, connect, flush_erased_pages,
     postgres_url_with_database, redact_url,
 };
+pub use constraint::UniqueKey;
 pub use error::StoreError;
 pub use etag::Etag;
 pub use paging::{PageRequest, PageToken, PageTokenError, PageTokenKey};
-pub use scope::Scope;
+pub use scope::{Scope, ScopeColumns};
+pub use versioned::Versioned;

@@ -3,6 +3,15 @@
 //! Built from the caller's principal at the edge of a service and handed to every
 //! store query, so the rule lives in one place: the store adds the matching `WHERE`.
 
+use sea_orm::{ColumnTrait, Condition};
+
+/// Where a scoped table keeps the owning organisation and the area of a row.
+#[derive(Clone, Copy, Debug)]
+pub struct ScopeColumns<C> {
+    pub organisation: C,
+    pub area: C,
+}
+
 /// The rows a caller may see. `None` on a dimension means "no restriction".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Scope {
@@ -25,6 +34,19 @@ impl Scope {
     pub fn with_areas(mut self, areas: Vec<String>) -> Self {
         self.areas = Some(areas);
         self
+    }
+
+    /// The scope as a `WHERE` condition on a table with these columns: a scoped
+    /// lookup adds it to every query, so "not yours" reads as "not there".
+    pub fn condition<C: ColumnTrait>(&self, columns: ScopeColumns<C>) -> Condition {
+        let mut condition = Condition::all();
+        if let Some(organisation) = &self.organisation {
+            condition = condition.add(columns.organisation.eq(organisation.as_str()));
+        }
+        if let Some(areas) = &self.areas {
+            condition = condition.add(columns.area.is_in(areas.iter().map(String::as_str)));
+        }
+        condition
     }
 
     /// Whether a row owned by `organisation` in `area` is inside the scope.

@@ -147,6 +147,10 @@ impl From<persistence::StoreError> for ApiError {
             StoreError::Unavailable(_) => {
                 ApiError::Unavailable { reason: "DATABASE_UNAVAILABLE", retry_after: Duration::from_secs(1) }
             }
+            StoreError::Stale => ApiError::Aborted {
+                reason: "ETAG_MISMATCH",
+                message: "the resource changed since you read it; read it again and retry".to_owned(),
+            },
             store @ (StoreError::UniqueViolation(_)
             | StoreError::ForeignKeyViolation(_)
             | StoreError::Conflict(_)

@@ -3,6 +3,7 @@
 //! principal, and the one mapping from errors to `tonic::Status`.
 
 pub mod body;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod module;
@@ -14,6 +15,7 @@ pub mod rpc;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod wire;
 
 pub use config::Settings;
 pub use error::{ApiError, FieldViolation, ServiceError};

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use persistence::{Actor, Scope};
+use persistence::Actor;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tower::{Layer, Service};
@@ -53,24 +53,6 @@ pub struct Principal {
     pub subject: String,
     /// When set, only these area codes.
     pub areas: Option<Vec<String>>,
-}
-
-impl Principal {
-    /// What a principal may see of records owned by landlord organisations: the
-    /// partnership for roles that see every landlord, otherwise its own
-    /// organisation's (none, for an organisation that is no landlord); an area
-    /// restriction on the credential narrows any of them.
-    pub fn landlord_scope(&self) -> Scope {
-        let scope = if self.role.sees_every_landlord() {
-            Scope::partnership()
-        } else {
-            Scope::organisation(self.organisation.clone())
-        };
-        match &self.areas {
-            Some(areas) => scope.with_areas(areas.clone()),
-            None => scope,
-        }
-    }
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -473,14 +455,5 @@ mod tests {
             cache.admit(&index.to_string(), 0).unwrap();
         }
         assert!(cache.seen.lock().unwrap().expires_by_nonce.len() <= REPLAY_SWEEP_MIN + 1);
-    }
-
-    #[test]
-    fn partners_are_scoped_to_their_organisation() {
-        let partner = Principal { role: Role::PartnerIntegration, areas: None, ..principal() };
-        assert_eq!(partner.landlord_scope(), Scope::organisation("organisations/riverside"));
-        let operator = Principal { role: Role::Operator, areas: None, ..principal() };
-        assert_eq!(operator.landlord_scope(), Scope::partnership());
-        assert_eq!(principal().landlord_scope(), Scope::partnership().with_areas(vec!["north".into()]));
     }
 }

@@ -73,21 +73,31 @@ pub struct RpcTelemetryLayer {
     edge: bool,
 }
 
+/// The `involve.hop` label of `rpc.server.duration`: a partner's call is measured
+/// once at the edge and once by the service that answers it (in one process in
+/// all-in-one mode, in two when distributed), and the label tells the two apart.
+pub const HOP_LABEL: &str = "involve.hop";
+
 impl RpcTelemetryLayer {
+    /// For a service: continues the caller's trace; measured as `involve.hop=service`.
     pub fn new() -> Self {
-        let meter = opentelemetry::global::meter("involve");
-        let duration = meter
-            .f64_histogram("rpc.server.duration")
-            .with_unit("s")
-            .with_description("Time to answer an RPC, by service, method, status code and organisation")
-            .build();
-        Self { duration, edge: false }
+        Self::with_meter(&opentelemetry::global::meter("involve"), false)
     }
 
     /// For the public listener: every call starts a trace of its own, linked
-    /// to the caller's (kept as [`CallerTraceId`]), rather than continuing it.
+    /// to the caller's (kept as [`CallerTraceId`]), rather than continuing it;
+    /// measured as `involve.hop=edge`.
     pub fn edge() -> Self {
-        Self { edge: true, ..Self::new() }
+        Self::with_meter(&opentelemetry::global::meter("involve"), true)
+    }
+
+    fn with_meter(meter: &opentelemetry::metrics::Meter, edge: bool) -> Self {
+        let duration = meter
+            .f64_histogram("rpc.server.duration")
+            .with_unit("s")
+            .with_description("Time to answer an RPC, by hop, service, method, status code and organisation")
+            .build();
+        Self { duration, edge }
     }
 }
 
@@ -178,6 +188,7 @@ where
         let started = Instant::now();
         let future = self.inner.call(request).instrument(span.clone());
         let duration = self.duration.clone();
+        let hop = if self.edge { "edge" } else { "service" };
         Box::pin(async move {
             let result = future.await;
             // Unary errors arrive "trailers-only", with grpc-status in the headers;
@@ -201,6 +212,7 @@ where
             duration.record(
                 elapsed.as_secs_f64(),
                 &[
+                    KeyValue::new(HOP_LABEL, hop),
                     KeyValue::new("rpc.service", service),
                     KeyValue::new("rpc.method", method),
                     KeyValue::new("rpc.grpc.status_code", code as i64),
@@ -237,7 +249,49 @@ where
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+    use tower::ServiceExt as _;
+
     use super::*;
+
+    /// In all-in-one mode the edge and the service it calls in-process measure
+    /// the same call: once each, told apart by their hop.
+    #[tokio::test]
+    async fn a_call_through_the_edge_and_a_service_is_measured_once_per_hop() {
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter.clone()).build())
+            .build();
+        let meter = provider.meter("test");
+        let answer = tower::service_fn(|_request: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(()))
+        });
+        let service = RpcTelemetryLayer::with_meter(&meter, false).layer(answer);
+        let edge = RpcTelemetryLayer::with_meter(&meter, true).layer(service);
+        let request = http::Request::builder()
+            .uri("/involve.profiles.v1.CustomerProfiles/GetCustomer")
+            .body(())
+            .unwrap();
+        edge.oneshot(request).await.unwrap();
+        provider.force_flush().unwrap();
+
+        let mut counts_by_hop = std::collections::BTreeMap::new();
+        for resource in exporter.get_finished_metrics().unwrap() {
+            for metric in resource.scope_metrics().flat_map(|scope| scope.metrics()) {
+                assert_eq!(metric.name(), "rpc.server.duration");
+                let AggregatedMetrics::F64(MetricData::Histogram(histogram)) = metric.data() else {
+                    panic!("not a histogram: {metric:?}");
+                };
+                for point in histogram.data_points() {
+                    let hop = point.attributes().find(|kv| kv.key.as_str() == HOP_LABEL).unwrap();
+                    *counts_by_hop.entry(hop.value.to_string()).or_insert(0) += point.count();
+                }
+            }
+        }
+        assert_eq!(counts_by_hop, [("edge".to_owned(), 1), ("service".to_owned(), 1)].into());
+    }
 
     #[test]
     fn labels_name_known_methods_only() {

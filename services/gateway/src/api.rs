@@ -10,6 +10,7 @@ use contracts::involve::gateway::v1::partner_admin_server::PartnerAdmin;
 use involve_core::{Code, OrganisationId, Required as _, Violations};
 use persistence::paging::finish_page;
 use persistence::{PageToken, PageTokenKey};
+use platform::clock::SharedClock;
 use platform::error::timestamp;
 use platform::{ApiError, FieldViolation, RequestContext, Role};
 use tonic::{Request, Response, Status};
@@ -20,8 +21,9 @@ use crate::domain::credentials::{
 };
 use crate::domain::policy;
 use crate::domain::rate_limit::RateLimiter;
+use crate::domain::records::{Call, Credential, Organisation};
 use crate::error::{ERROR_DOMAIN, GatewayError};
-use crate::store::{CallFilter, Store, calls, credentials as credential_rows, organisations};
+use crate::store::{CallFilter, Store};
 
 #[derive(Debug, Clone)]
 pub struct AdminApi {
@@ -29,6 +31,7 @@ pub struct AdminApi {
     auth: Arc<Authenticator>,
     limiter: Arc<RateLimiter>,
     page_tokens: PageTokenKey,
+    clock: SharedClock,
 }
 
 impl AdminApi {
@@ -54,8 +57,9 @@ impl AdminApi {
         auth: Arc<Authenticator>,
         limiter: Arc<RateLimiter>,
         page_tokens: PageTokenKey,
+        clock: SharedClock,
     ) -> Self {
-        Self { store, auth, limiter, page_tokens }
+        Self { store, auth, limiter, page_tokens, clock }
     }
 }
 
@@ -165,7 +169,7 @@ fn role_to_proto(role: &str) -> common::Role {
     Role::parse(role).map_or(common::Role::Unspecified, platform::roles::to_proto)
 }
 
-fn organisation_to_proto(row: organisations::Model) -> pb::Organisation {
+fn organisation_to_proto(row: Organisation) -> pb::Organisation {
     pb::Organisation {
         name: format!("organisations/{}", row.id),
         display_name: row.display_name,
@@ -174,8 +178,9 @@ fn organisation_to_proto(row: organisations::Model) -> pb::Organisation {
     }
 }
 
-pub(crate) fn credential_to_proto(row: credential_rows::Model) -> pb::Credential {
-    let state = match state_at(row.revoke_time, row.expire_time, Utc::now()) {
+/// A credential as the contract shows it, its state as of `now`.
+pub(crate) fn credential_to_proto(row: Credential, now: DateTime<Utc>) -> pb::Credential {
+    let state = match state_at(row.revoke_time, row.expire_time, now) {
         CredentialState::Active => pb::credential::State::Active,
         CredentialState::Expired => pb::credential::State::Expired,
         CredentialState::Revoked => pb::credential::State::Revoked,
@@ -195,7 +200,7 @@ pub(crate) fn credential_to_proto(row: credential_rows::Model) -> pb::Credential
     }
 }
 
-fn call_to_proto(row: calls::Model) -> pb::CallEvent {
+fn call_to_proto(row: Call) -> pb::CallEvent {
     pb::CallEvent {
         name: format!("callEvents/{}", row.id),
         event_time: Some(timestamp(row.event_time)),
@@ -213,7 +218,7 @@ fn call_to_proto(row: calls::Model) -> pb::CallEvent {
 
 /// A new credential row and its one-time secret.
 pub(crate) struct NewCredential {
-    pub row: credential_rows::Model,
+    pub row: Credential,
     pub secret: String,
 }
 
@@ -227,7 +232,7 @@ pub(crate) fn new_credential(
 ) -> Result<NewCredential, GatewayError> {
     let id = CredentialId::generate();
     let secret = credentials::new_secret(&id)?;
-    let row = credential_rows::Model {
+    let row = Credential {
         id: id.to_string(),
         organisation_id: organisation_id.to_owned(),
         display_name,
@@ -282,7 +287,7 @@ impl PartnerAdmin for AdminApi {
         let (Some(id), Some(kind)) = violations.into_result((id, kind)).map_err(invalid)? else {
             return Err(invalid(vec![FieldViolation::required("organisation")]));
         };
-        let row = organisations::Model { id, display_name, kind: kind.to_owned(), create_time: Utc::now() };
+        let row = Organisation { id, display_name, kind: kind.to_owned(), create_time: Utc::now() };
         let created = self.store.create_organisation(row).await.map_err(status)?;
         Ok(Response::new(organisation_to_proto(created)))
     }
@@ -341,7 +346,7 @@ impl PartnerAdmin for AdminApi {
         }
         let expire_time =
             violations.check(from_timestamp("credential.expire_time", expire_time.as_ref())).flatten();
-        if expire_time.is_some_and(|time| time <= Utc::now()) {
+        if expire_time.is_some_and(|time| time <= self.clock.now()) {
             violations.push(FieldViolation::new(
                 "credential.expire_time",
                 "OUT_OF_RANGE",
@@ -374,7 +379,7 @@ impl PartnerAdmin for AdminApi {
         .map_err(status)?;
         let row = self.store.insert_credential(issued.row).await.map_err(status)?;
         Ok(Response::new(pb::IssuedCredential {
-            credential: Some(credential_to_proto(row)),
+            credential: Some(credential_to_proto(row, self.clock.now())),
             secret: issued.secret,
         }))
     }
@@ -392,7 +397,7 @@ impl PartnerAdmin for AdminApi {
             self.store.list_credentials(&organisation, page.after, page.size + 1).await.map_err(status)?;
         let (rows, next_page_token) = finish_page(rows, page.size, &tokens, |row| row.id.clone());
         Ok(Response::new(pb::ListCredentialsResponse {
-            credentials: rows.into_iter().map(credential_to_proto).collect(),
+            credentials: rows.into_iter().map(|row| credential_to_proto(row, self.clock.now())).collect(),
             next_page_token,
         }))
     }
@@ -420,12 +425,12 @@ impl PartnerAdmin for AdminApi {
         };
         self.ensure_credential(&organisation, &id, name).await?;
         let secret = credentials::new_secret(&id).map_err(|e| status(GatewayError::Secret(e)))?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let until = now + chrono::Duration::from_std(grace).unwrap_or_default();
         let row = self.store.rotate_credential(id.as_str(), secret.hash, until, now).await.map_err(status)?;
         self.auth.invalidate(id.as_str());
         Ok(Response::new(pb::IssuedCredential {
-            credential: Some(credential_to_proto(row)),
+            credential: Some(credential_to_proto(row, self.clock.now())),
             secret: secret.token,
         }))
     }
@@ -438,10 +443,10 @@ impl PartnerAdmin for AdminApi {
         let pb::RevokeCredentialRequest { name } = request.into_inner();
         let (organisation, id) = credential(&name)?;
         self.ensure_credential(&organisation, &id, name).await?;
-        let row = self.store.revoke_credential(id.as_str(), Utc::now()).await.map_err(status)?;
+        let row = self.store.revoke_credential(id.as_str(), self.clock.now()).await.map_err(status)?;
         self.auth.invalidate(id.as_str());
         self.limiter.forget(id.as_str());
-        Ok(Response::new(credential_to_proto(row)))
+        Ok(Response::new(credential_to_proto(row, self.clock.now())))
     }
 
     async fn list_audit_events(

@@ -17,7 +17,8 @@ use std::time::Duration;
 use opentelemetry::metrics::Counter;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{Store, calls};
+use crate::domain::records::Call;
+use crate::store::Store;
 
 /// Calls written per statement at most.
 const BATCH: usize = 1_000;
@@ -40,7 +41,7 @@ pub struct AuditSettings {
 /// Where finished calls are sent to be recorded.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
-    sender: mpsc::Sender<calls::Model>,
+    sender: mpsc::Sender<Call>,
     flusher: AuditFlusher,
     refused: Counter<u64>,
     /// Unix second of the last "queue full" log line: one a second is plenty.
@@ -49,11 +50,11 @@ pub struct AuditLog {
 
 /// A call's place in the audit queue, taken before it is served.
 #[derive(Debug)]
-pub struct AuditSlot(mpsc::OwnedPermit<calls::Model>);
+pub struct AuditSlot(mpsc::OwnedPermit<Call>);
 
 impl AuditSlot {
     /// Queues the call's row; it is written with the next batch.
-    pub fn record(self, call: calls::Model) {
+    pub fn record(self, call: Call) {
         self.0.send(call);
     }
 }
@@ -79,7 +80,7 @@ impl AuditLog {
     /// Starts the writer; it drains what is queued and stops when every
     /// `AuditLog` clone (and every [`AuditSlot`]) is dropped.
     pub fn start(store: Arc<Store>, settings: AuditSettings) -> (Self, tokio::task::JoinHandle<()>) {
-        let (sender, rows) = mpsc::channel::<calls::Model>(settings.capacity.max(1));
+        let (sender, rows) = mpsc::channel::<Call>(settings.capacity.max(1));
         let (flush_sender, flushes) = mpsc::unbounded_channel();
         let refused = opentelemetry::global::meter("involve")
             .u64_counter("gateway.audit.refused")
@@ -114,7 +115,7 @@ impl AuditLog {
 
 struct Writer {
     store: Arc<Store>,
-    rows: mpsc::Receiver<calls::Model>,
+    rows: mpsc::Receiver<Call>,
     flushes: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
     retention: Duration,
 }
@@ -125,7 +126,7 @@ impl Writer {
         self.purge().await;
         let mut purges = tokio::time::interval_at(tokio::time::Instant::now() + PURGE_EVERY, PURGE_EVERY);
         purges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut batch: Vec<calls::Model> = Vec::new();
+        let mut batch: Vec<Call> = Vec::new();
         let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
         let mut closed = false;
         while !closed {
@@ -177,10 +178,10 @@ impl Writer {
 
     /// Writes `batch` in statements of at most `BATCH` rows, retrying each
     /// until the database takes it: rows are never dropped.
-    async fn write(&self, batch: &mut Vec<calls::Model>) {
+    async fn write(&self, batch: &mut Vec<Call>) {
         while !batch.is_empty() {
             let take = batch.len().min(BATCH);
-            let chunk: Vec<calls::Model> = batch[..take].to_vec();
+            let chunk: Vec<Call> = batch[..take].to_vec();
             let mut backoff = Duration::from_millis(100);
             let mut attempt = 0_u32;
             loop {
@@ -215,8 +216,8 @@ mod tests {
 
     use super::*;
 
-    fn call(age: chrono::Duration) -> calls::Model {
-        calls::Model {
+    fn call(age: chrono::Duration) -> Call {
+        Call {
             id: uuid::Uuid::now_v7(),
             event_time: chrono::Utc::now() - age,
             credential: String::new(),

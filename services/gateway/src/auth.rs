@@ -42,7 +42,8 @@ use tokio::sync::Semaphore;
 
 use crate::domain::credentials::{CredentialState, PresentedToken, credential_name, state_at};
 use crate::domain::rate_limit::RateLimiter;
-use crate::store::{Store, credentials};
+use crate::domain::records::Credential;
+use crate::store::Store;
 
 /// Verified secrets kept before those that no longer match are swept.
 const VERIFIED_SWEEP_AT: usize = 10_000;
@@ -102,6 +103,9 @@ pub struct AuthSettings {
     pub default_rate_limit: u32,
     /// Failed slow checks a minute allowed per credential id.
     pub failed_checks_per_minute: u32,
+    /// Expiry and grace periods are checked against its `now`, failed checks
+    /// counted by its `instant`.
+    pub clock: platform::clock::SharedClock,
 }
 
 /// Why a stored credential cannot be used at all.
@@ -128,7 +132,7 @@ impl KnownCredential {
     /// Refuses a row whose role this build does not know or whose area
     /// restriction cannot be read: unreadable areas must never turn into
     /// "no restriction" (fail closed).
-    fn from_row(row: credentials::Model, default_rate_limit: u32) -> Result<Self, Unusable> {
+    fn from_row(row: Credential, default_rate_limit: u32) -> Result<Self, Unusable> {
         let role = Role::parse(&row.role).ok_or_else(|| Unusable::Role(row.role.clone()))?;
         let areas: Option<Vec<String>> = match row.areas.as_deref() {
             None => None,
@@ -366,7 +370,7 @@ impl Authenticator {
     ) -> Result<Authenticated, AuthError> {
         let id = presented.id.as_str();
         let known = self.known(id).await?.ok_or(AuthError::Invalid)?;
-        let now = Utc::now();
+        let now = self.settings.clock.now();
         if let Some(hash) = self.verified_hash(digest, id) {
             // Verified before: still good only while that hash is the secret's.
             return known.caller_for_verified(&hash, now);
@@ -385,7 +389,7 @@ impl Authenticator {
         // The attempt is counted before it runs, so no number of concurrent
         // guesses gets more checks than the allowance.
         self.failures
-            .check(id, self.settings.failed_checks_per_minute, Instant::now())
+            .check(id, self.settings.failed_checks_per_minute, self.settings.clock.instant())
             .map_err(|retry_after| AuthError::TooManyFailures { retry_after })?;
         let Ok(_permit) = self.slow_checks.acquire().await else { return Err(AuthError::Invalid) };
         self.hash_checks.fetch_add(1, Ordering::Relaxed);
@@ -500,7 +504,7 @@ impl Authenticator {
     /// map full, forgets them all.
     fn sweep_verified(&self, only_changed: bool) {
         let snapshot = self.read_snapshot();
-        let now = Utc::now();
+        let now = self.settings.clock.now();
         let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
         verified.retain(|_, entry| {
             snapshot.by_id.get(&entry.credential_id).is_none_or(|known| known.accepts(&entry.hash, now))
@@ -555,6 +559,7 @@ mod tests {
             refresh: Duration::from_secs(60),
             default_rate_limit: 600,
             failed_checks_per_minute: 60,
+            clock: platform::clock::system(),
         };
         Arc::new(Authenticator::new(Arc::clone(store), settings))
     }
@@ -701,7 +706,7 @@ mod tests {
     async fn the_offline_tool_issues_only_what_the_organisation_kind_allows() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir).await;
-        let landlord = crate::store::organisations::Model {
+        let landlord = crate::domain::records::Organisation {
             id: "meadow-ha".into(),
             display_name: "Meadow".into(),
             kind: "housing-association".into(),
@@ -718,7 +723,7 @@ mod tests {
 
     #[test]
     fn unreadable_areas_are_refused_not_unrestricted() {
-        let row = |areas: Option<&str>| credentials::Model {
+        let row = |areas: Option<&str>| Credential {
             id: "0".repeat(32),
             organisation_id: "council".into(),
             display_name: String::new(),

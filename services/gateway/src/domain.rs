@@ -4,3 +4,4 @@
 pub mod credentials;
 pub mod policy;
 pub mod rate_limit;
+pub mod records;

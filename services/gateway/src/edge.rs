@@ -35,8 +35,8 @@ use crate::audit::{AuditLog, AuditSlot};
 use crate::auth::{AuthError, Authenticated, Authenticator};
 use crate::domain::policy;
 use crate::domain::rate_limit::RateLimiter;
+use crate::domain::records::Call;
 use crate::error::ERROR_DOMAIN;
-use crate::store::calls;
 use crate::upstream::{Upstream, UpstreamError};
 
 /// A service the edge can call.
@@ -212,6 +212,8 @@ pub struct EdgeSettings {
     /// How long a client stream may send nothing before it is ended.
     pub stream_idle_timeout: Duration,
     pub trusted_proxies: TrustedProxies,
+    /// Rate limits are counted by its `instant`.
+    pub clock: platform::clock::SharedClock,
 }
 
 /// How long a credential at its share of places is asked to wait.
@@ -340,7 +342,7 @@ struct PendingCall {
 
 impl PendingCall {
     fn finish(self, status: Code, resource: String, special_category: bool) {
-        let row = calls::Model {
+        let row = Call {
             id: uuid::Uuid::now_v7(),
             // Microseconds: what PostgreSQL keeps, so audit page tokens compare exactly.
             event_time: {
@@ -425,7 +427,9 @@ impl EdgeInner {
             };
             return self.refuse(pending, refusal(denied));
         }
-        if let Err(retry_after) = self.limiter.check(&credential_id, rate_limit_per_minute, Instant::now()) {
+        if let Err(retry_after) =
+            self.limiter.check(&credential_id, rate_limit_per_minute, self.settings.clock.instant())
+        {
             let limited = ApiError::ResourceExhausted {
                 reason: "RATE_LIMITED",
                 message: format!("this credential may make {rate_limit_per_minute} calls a minute"),

@@ -56,6 +56,8 @@ pub struct GatewaySettings {
     /// `gateway.trusted_proxies`, as configured.
     pub trusted_proxies: Vec<String>,
     pub audit: audit::AuditSettings,
+    /// The system clock, or one a test moves by hand.
+    pub clock: platform::clock::SharedClock,
 }
 
 /// A ready edge, its health, and the audit writer to await on shutdown.
@@ -93,6 +95,7 @@ pub fn build(
             refresh: settings.credential_refresh,
             default_rate_limit: settings.default_rate_limit_per_minute,
             failed_checks_per_minute: settings.failed_auth_per_minute,
+            clock: std::sync::Arc::clone(&settings.clock),
         },
     ));
     // The first read happens on the refresher's first tick, at once.
@@ -108,6 +111,7 @@ pub fn build(
             Arc::clone(&auth),
             Arc::clone(&limiter),
             page_tokens,
+            Arc::clone(&settings.clock),
         ))
         .max_decoding_message_size(settings.max_message_bytes)
         .max_encoding_message_size(settings.max_message_bytes),
@@ -135,6 +139,7 @@ pub fn build(
             credential_concurrency: settings.credential_concurrency.max(1),
             stream_idle_timeout: settings.stream_idle_timeout,
             trusted_proxies,
+            clock: Arc::clone(&settings.clock),
         },
     );
     Ok(Gateway { edge, health, audit_writer, audit_flusher })
@@ -154,7 +159,7 @@ pub async fn bootstrap_credential(
             return Err(GatewayError::RoleNotAllowed { role: role.as_str(), kind: existing.kind });
         }
     } else {
-        let row = store::organisations::Model {
+        let row = domain::records::Organisation {
             id: organisation_id.to_owned(),
             display_name: organisation_id.to_owned(),
             kind: "council".to_owned(),

@@ -13,8 +13,9 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait as _;
 use uuid::Uuid;
 
-pub use self::entities::{calls, credentials, organisations};
+use self::entities::{calls, credentials, organisations};
 pub use self::migrations::Migrator;
+use crate::domain::records::{Call, Credential, Organisation};
 use crate::error::GatewayError;
 
 /// Filters of `ListAuditEvents`, validated.
@@ -41,48 +42,49 @@ impl Store {
         Migrator::up(&self.db, None).await
     }
 
-    pub async fn create_organisation(
-        &self,
-        row: organisations::Model,
-    ) -> Result<organisations::Model, GatewayError> {
-        let name = format!("organisations/{}", row.id);
-        match row.clone().into_active_model().insert(&self.db).await.map_err(StoreError::from) {
-            Ok(created) => Ok(created),
+    pub async fn create_organisation(&self, record: Organisation) -> Result<Organisation, GatewayError> {
+        let name = format!("organisations/{}", record.id);
+        let row = organisations::Model::from(record).into_active_model();
+        match row.insert(&self.db).await.map_err(StoreError::from) {
+            Ok(created) => Ok(created.into()),
             Err(StoreError::UniqueViolation(_)) => Err(GatewayError::OrganisationExists { name }),
             Err(other) => Err(other.into()),
         }
     }
 
-    pub async fn organisation(&self, id: &str) -> Result<Option<organisations::Model>, StoreError> {
-        Ok(organisations::Entity::find_by_id(id.to_owned()).one(&self.db).await?)
+    pub async fn organisation(&self, id: &str) -> Result<Option<Organisation>, StoreError> {
+        Ok(organisations::Entity::find_by_id(id.to_owned()).one(&self.db).await?.map(Organisation::from))
     }
 
     pub async fn list_organisations(
         &self,
         after: Option<String>,
         limit: u64,
-    ) -> Result<Vec<organisations::Model>, StoreError> {
+    ) -> Result<Vec<Organisation>, StoreError> {
         let mut query = organisations::Entity::find();
         if let Some(after) = after {
             query = query.filter(organisations::Column::Id.gt(after));
         }
-        Ok(query.order_by_asc(organisations::Column::Id).limit(limit).all(&self.db).await?)
+        let rows = query.order_by_asc(organisations::Column::Id).limit(limit).all(&self.db).await?;
+        Ok(rows.into_iter().map(Organisation::from).collect())
     }
 
-    pub async fn insert_credential(&self, row: credentials::Model) -> Result<credentials::Model, StoreError> {
-        Ok(row.into_active_model().insert(&self.db).await?)
+    pub async fn insert_credential(&self, record: Credential) -> Result<Credential, StoreError> {
+        let row = credentials::Model::from(record).into_active_model();
+        Ok(row.insert(&self.db).await?.into())
     }
 
-    pub async fn credential(&self, id: &str) -> Result<Option<credentials::Model>, StoreError> {
-        Ok(credentials::Entity::find_by_id(id.to_owned()).one(&self.db).await?)
+    pub async fn credential(&self, id: &str) -> Result<Option<Credential>, StoreError> {
+        Ok(credentials::Entity::find_by_id(id.to_owned()).one(&self.db).await?.map(Credential::from))
     }
 
     /// Every credential not revoked: what each gateway instance keeps in memory.
-    pub async fn unrevoked_credentials(&self) -> Result<Vec<credentials::Model>, StoreError> {
-        Ok(credentials::Entity::find()
+    pub async fn unrevoked_credentials(&self) -> Result<Vec<Credential>, StoreError> {
+        let rows = credentials::Entity::find()
             .filter(credentials::Column::RevokeTime.is_null())
             .all(&self.db)
-            .await?)
+            .await?;
+        Ok(rows.into_iter().map(Credential::from).collect())
     }
 
     pub async fn list_credentials(
@@ -90,13 +92,14 @@ impl Store {
         organisation_id: &str,
         after: Option<String>,
         limit: u64,
-    ) -> Result<Vec<credentials::Model>, StoreError> {
+    ) -> Result<Vec<Credential>, StoreError> {
         let mut query =
             credentials::Entity::find().filter(credentials::Column::OrganisationId.eq(organisation_id));
         if let Some(after) = after {
             query = query.filter(credentials::Column::Id.gt(after));
         }
-        Ok(query.order_by_asc(credentials::Column::Id).limit(limit).all(&self.db).await?)
+        let rows = query.order_by_asc(credentials::Column::Id).limit(limit).all(&self.db).await?;
+        Ok(rows.into_iter().map(Credential::from).collect())
     }
 
     /// Replaces the secret; the old one stays valid until `previous_valid_until`.
@@ -106,7 +109,7 @@ impl Store {
         new_hash: String,
         previous_valid_until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<credentials::Model, GatewayError> {
+    ) -> Result<Credential, GatewayError> {
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         let current = credentials::Entity::find_by_id(id.to_owned())
             .one(&txn)
@@ -127,14 +130,10 @@ impl Store {
         row.rotate_time = Set(Some(now));
         let updated = row.update(&txn).await.map_err(StoreError::from)?;
         txn.commit().await.map_err(StoreError::from)?;
-        Ok(updated)
+        Ok(updated.into())
     }
 
-    pub async fn revoke_credential(
-        &self,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<credentials::Model, GatewayError> {
+    pub async fn revoke_credential(&self, id: &str, now: DateTime<Utc>) -> Result<Credential, GatewayError> {
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         let current = credentials::Entity::find_by_id(id.to_owned())
             .one(&txn)
@@ -146,18 +145,18 @@ impl Store {
             })?;
         if current.revoke_time.is_some() {
             txn.commit().await.map_err(StoreError::from)?;
-            return Ok(current);
+            return Ok(current.into());
         }
         let mut row = current.into_active_model();
         row.revoke_time = Set(Some(now));
         let updated = row.update(&txn).await.map_err(StoreError::from)?;
         txn.commit().await.map_err(StoreError::from)?;
-        Ok(updated)
+        Ok(updated.into())
     }
 
     /// Appends audited calls in one statement.
-    pub async fn record_calls(&self, rows: Vec<calls::Model>) -> Result<(), StoreError> {
-        let models: Vec<calls::ActiveModel> = rows.into_iter().map(|row| row.into_active_model()).collect();
+    pub async fn record_calls(&self, records: Vec<Call>) -> Result<(), StoreError> {
+        let models: Vec<calls::ActiveModel> = records.into_iter().map(calls::ActiveModel::from).collect();
         // One commit for the batch, however many statements it takes.
         let txn = begin_write(&self.db).await?;
         persistence::insert_all(&txn, models).await?;
@@ -178,7 +177,7 @@ impl Store {
         filter: &CallFilter,
         before: Option<(DateTime<Utc>, Uuid)>,
         limit: u64,
-    ) -> Result<Vec<calls::Model>, StoreError> {
+    ) -> Result<Vec<Call>, StoreError> {
         let mut condition = Condition::all();
         if let Some(organisation) = &filter.organisation {
             condition = condition.add(calls::Column::Organisation.eq(organisation.as_str()));
@@ -201,12 +200,13 @@ impl Store {
                     Condition::all().add(calls::Column::EventTime.eq(time)).add(calls::Column::Id.lt(id)),
                 ));
         }
-        Ok(calls::Entity::find()
+        let rows = calls::Entity::find()
             .filter(condition)
             .order_by_desc(calls::Column::EventTime)
             .order_by_desc(calls::Column::Id)
             .limit(limit)
             .all(&self.db)
-            .await?)
+            .await?;
+        Ok(rows.into_iter().map(Call::from).collect())
     }
 }

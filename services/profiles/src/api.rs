@@ -1,5 +1,6 @@
-//! The gRPC face of the service: authenticate the call, validate and convert the
-//! request, ask the store, convert the answer. No rules live here.
+//! The gRPC face of the service, thin: each method decodes and validates its
+//! request, calls [`crate::service`], and encodes the answer. Rules live in
+//! `domain` and are applied in `service`; nothing here decides anything.
 
 mod convert;
 mod import;
@@ -13,35 +14,30 @@ use chrono::Utc;
 use contracts::involve::profiles::v1 as pb;
 use contracts::involve::profiles::v1::customer_profiles_server::CustomerProfiles;
 use involve_core::RequestId;
+use persistence::Etag;
 use persistence::idempotency::RequestIdentity;
-use persistence::paging::finish_page;
-use persistence::{AuditEntry, Etag, PageToken, PageTokenKey};
 use platform::principal::{RESOURCE_HEADER, SPECIAL_CATEGORY_HEADER};
 use platform::{FieldViolation, RequestContext};
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
-use uuid::Uuid;
 
 use self::convert::{Violations, customer_details, customer_to_proto, read_customer, timestamp};
-use crate::domain::profile_map::{self, Characteristic, CountedCell};
+use crate::domain::profile_map::{Characteristic, CountedCell};
 use crate::domain::reference::ReferenceValue;
-use crate::domain::tenure::TenureChange;
-use crate::domain::{
-    Code, Customer, CustomerId, EqualityField, OrganisationName, ReferenceSet, access, validate,
-};
+use crate::domain::{CustomerId, EqualityField, ReferenceSet, validate};
 use crate::error::{ERROR_DOMAIN, ProfileError};
-use crate::store::{CustomerFilter, NewCustomer, Store};
+use crate::service::{ChangeTenure, CreateCustomer, Profiles, Shown};
+use crate::store::{CustomerFilter, Store};
 
 /// The `CustomerProfiles` service.
 #[derive(Debug, Clone)]
 pub struct ProfilesApi {
-    store: Arc<Store>,
-    page_tokens: PageTokenKey,
+    profiles: Profiles,
 }
 
 impl ProfilesApi {
-    pub fn new(store: Arc<Store>, page_tokens: PageTokenKey) -> Self {
-        Self { store, page_tokens }
+    pub fn new(store: Arc<Store>, page_tokens: persistence::PageTokenKey) -> Self {
+        Self { profiles: Profiles::new(store, page_tokens) }
     }
 }
 
@@ -58,6 +54,15 @@ fn reply<T>(message: T, resource: &str, special_category: bool) -> Response<T> {
     response
 }
 
+/// A customer as the caller is shown it, named for the audit.
+fn reply_customer(shown: &Shown) -> Response<pb::Customer> {
+    reply(
+        customer_to_proto(&shown.customer, shown.equality),
+        &shown.customer.id.name(),
+        shown.special_category,
+    )
+}
+
 /// The status for anything that converts into this service's error (a store
 /// error, a rule broken in the domain, ...), by the one mapping in `error.rs`.
 fn status(err: impl Into<ProfileError>) -> Status {
@@ -72,38 +77,17 @@ fn context<T>(request: &Request<T>) -> Result<RequestContext, Status> {
     RequestContext::of(request).map_err(|refused| refused.into_status(ERROR_DOMAIN))
 }
 
-/// The caller of a call that reads or changes customer records, which some
-/// roles (tenant inspectors) may not do at all.
-fn customer_context<T>(request: &Request<T>) -> Result<RequestContext, Status> {
-    let ctx = context(request)?;
-    if !access::may_manage_customers(ctx.principal.role) {
-        return Err(permission_denied(
-            "ROLE_NOT_PERMITTED",
-            "your role may not read or change customer records",
-        ));
-    }
-    Ok(ctx)
-}
-
-fn permission_denied(reason: &'static str, message: &str) -> Status {
-    status(ProfileError::PermissionDenied { reason, message: message.to_owned() })
-}
-
-fn customer_id(field: &str, name: &str) -> Result<CustomerId, Status> {
+fn customer_id(field: &str, name: &str) -> Result<CustomerId, FieldViolation> {
     if name.is_empty() {
-        return Err(invalid(vec![FieldViolation::required(field)]));
+        return Err(FieldViolation::required(field));
     }
     CustomerId::from_name(name).ok_or_else(|| {
-        invalid(vec![FieldViolation::new(
-            field,
-            "INVALID_NAME",
-            format!("{field} must look like customers/{{uuid}}"),
-        )])
+        FieldViolation::new(field, "INVALID_NAME", format!("{field} must look like customers/{{uuid}}"))
     })
 }
 
-fn etag(field: &str, text: &str) -> Result<Option<i64>, FieldViolation> {
-    Etag::parse_optional(text).map(|etag| etag.map(Etag::version)).map_err(|_| {
+fn etag(field: &str, text: &str) -> Result<Option<Etag>, FieldViolation> {
+    Etag::parse_optional(text).map_err(|_| {
         FieldViolation::new(field, "INVALID_ETAG", format!("{field} is not an etag this service issued"))
     })
 }
@@ -124,15 +108,6 @@ fn request_identity<M: prost::Message + Clone>(
     Some(RequestIdentity::new(request_id.into_string(), &rest.encode_to_vec()))
 }
 
-/// What `CreateCustomer` reads from its request before it touches any state (the
-/// reference codes and the caller's scope are checked after, against the store).
-struct CreateRequest {
-    landlord: Option<OrganisationName>,
-    tenure: Option<Code>,
-    tenure_start: chrono::NaiveDate,
-    details: crate::domain::CustomerDetails,
-}
-
 /// Reads a create request's fields, keeping every violation: the one reading
 /// the service and the fuzz target ([`decode_and_validate`]) share.
 fn read_create_request(
@@ -140,7 +115,7 @@ fn read_create_request(
     raw_request_id: &str,
     tenure_start_date: Option<&contracts::google::r#type::Date>,
     today: chrono::NaiveDate,
-) -> (CreateRequest, Violations) {
+) -> CreateCustomer {
     let mut v = Violations::default();
     v.take(RequestId::parse_optional("request_id", raw_request_id), None);
     let landlord =
@@ -150,12 +125,15 @@ fn read_create_request(
         v.take(convert::date_from_proto("tenure_start_date", tenure_start_date), None).unwrap_or(today);
     let (details, detail_violations) = read_customer(message, "customer", today);
     v.extend_from(detail_violations);
-    (CreateRequest { landlord, tenure, tenure_start, details }, v)
-}
-
-/// Whether this customer's response carries equality answers someone will read.
-fn reads_equality(customer: &Customer, show: bool) -> bool {
-    show && customer.details.equality.any_recorded()
+    CreateCustomer {
+        landlord,
+        tenure,
+        tenure_start,
+        details,
+        violations: v,
+        identity: None,
+        validate_only: false,
+    }
 }
 
 #[tonic::async_trait]
@@ -164,7 +142,7 @@ impl CustomerProfiles for ProfilesApi {
         &self,
         request: Request<pb::CreateCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let ctx = customer_context(&request)?;
+        let ctx = context(&request)?;
         let identity = request_identity(request.get_ref(), &request.get_ref().request_id, |copy| {
             copy.validate_only = false;
             copy.request_id.clear();
@@ -176,163 +154,75 @@ impl CustomerProfiles for ProfilesApi {
             tenure_start_date,
         } = request.into_inner();
         let Some(message) = customer else { return Err(invalid(vec![FieldViolation::required("customer")])) };
-        let role = ctx.principal.role;
-        let today = Utc::now().date_naive();
-
-        let (CreateRequest { landlord, tenure, tenure_start, details }, mut v) =
-            read_create_request(&message, &raw_request_id, tenure_start_date.as_ref(), today);
-        let refs = self.store.reference_data().await.map_err(status)?;
-        if let Some(tenure) = &tenure {
-            v.extend(refs.check(ReferenceSet::Tenures, tenure, false, "customer.tenure"));
+        let read =
+            read_create_request(&message, &raw_request_id, tenure_start_date.as_ref(), Profiles::today());
+        let create = CreateCustomer { identity, validate_only, ..read };
+        match self.profiles.create_customer(&ctx, create).await.map_err(status)? {
+            Some(created) => Ok(reply_customer(&created)),
+            None => Ok(Response::new(pb::Customer { name: String::new(), etag: String::new(), ..message })),
         }
-        v.extend(refs.check_details(&details, None).into_iter().map(|vio| vio.nested_under("customer")));
-        let Some(tenure) = v.into_result(tenure).map_err(invalid)? else {
-            return Err(invalid(vec![FieldViolation::required("customer.tenure")]));
-        };
-
-        // A partner creates customers of its own; no landlord named means theirs.
-        let landlord = match (role, landlord) {
-            (platform::Role::PartnerIntegration, None) => {
-                Some(ctx.principal.organisation.parse().map_err(|_| {
-                    permission_denied("ORGANISATION_INVALID", "your organisation name is not valid")
-                })?)
-            }
-            (_, landlord) => landlord,
-        };
-        if details.equality.any_recorded() && !access::may_write_equality(role) {
-            return Err(permission_denied(
-                "EQUALITY_NOT_PERMITTED",
-                "your role may not record equality information",
-            ));
-        }
-        let scope = ctx.principal.landlord_scope();
-        if !scope.admits(landlord.as_ref().map(|l| l.as_str()), details.area.as_ref().map(Code::as_str)) {
-            return Err(permission_denied(
-                "OUTSIDE_SCOPE",
-                "you may only create customers of your own organisation and areas",
-            ));
-        }
-        if validate_only {
-            return Ok(Response::new(pb::Customer { name: String::new(), etag: String::new(), ..message }));
-        }
-        let new = NewCustomer { landlord, tenure, tenure_start, details };
-        let customer =
-            self.store.create_customer(&scope, &ctx.actor(), identity.as_ref(), new).await.map_err(status)?;
-        let special = customer.details.equality.any_recorded();
-        Ok(reply(customer_to_proto(&customer, access::may_read_equality(role)), &customer.id.name(), special))
     }
 
     async fn get_customer(
         &self,
         request: Request<pb::GetCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let ctx = customer_context(&request)?;
-        let id = customer_id("name", &request.get_ref().name)?;
-        let customer = self.store.get_customer(&ctx.principal.landlord_scope(), id).await.map_err(status)?;
-        let show = access::may_read_equality(ctx.principal.role);
-        if reads_equality(&customer, show) {
-            let entry = AuditEntry::new(id.name()).special_category(true);
-            self.store.record_reads(&ctx.actor(), vec![entry]).await.map_err(status)?;
-        }
-        Ok(reply(customer_to_proto(&customer, show), &id.name(), reads_equality(&customer, show)))
+        let ctx = context(&request)?;
+        let id = customer_id("name", &request.get_ref().name).map_err(|v| invalid(vec![v]))?;
+        let shown = self.profiles.get_customer(&ctx, id).await.map_err(status)?;
+        Ok(reply_customer(&shown))
     }
 
     async fn update_customer(
         &self,
         request: Request<pb::UpdateCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let ctx = customer_context(&request)?;
+        let ctx = context(&request)?;
         let pb::UpdateCustomerRequest { customer, update_mask, validate_only } = request.into_inner();
         let Some(message) = customer else { return Err(invalid(vec![FieldViolation::required("customer")])) };
-        let id = customer_id("customer.name", &message.name)?;
+        let id = customer_id("customer.name", &message.name).map_err(|v| invalid(vec![v]))?;
         let supplied_etag = etag("customer.etag", &message.etag).map_err(|v| invalid(vec![v]))?;
-        let role = ctx.principal.role;
-        let show = access::may_read_equality(role);
-        let paths = update_mask::paths(update_mask.as_ref(), &message, show).map_err(invalid)?;
-        if paths.contains(&update_mask::Path::Equality) && !access::may_write_equality(role) {
-            return Err(permission_denied(
-                "EQUALITY_NOT_PERMITTED",
-                "your role may not record equality information",
-            ));
-        }
-
-        let scope = ctx.principal.landlord_scope();
-        let current = self.store.get_customer(&scope, id).await.map_err(status)?;
-        if supplied_etag.is_some_and(|version| version != current.version) {
-            return Err(status(ProfileError::EtagMismatch));
-        }
-        let mut merged = customer_to_proto(&current, true);
-        update_mask::apply(&paths, message, &mut merged);
-        let today = Utc::now().date_naive();
-        let details = customer_details(&merged, "customer", today).map_err(invalid)?;
-        let refs = self.store.reference_data().await.map_err(status)?;
-        let violations: Vec<FieldViolation> = refs
-            .check_details(&details, Some(&current.details))
-            .into_iter()
-            .map(|violation| violation.nested_under("customer"))
-            .collect();
-        if !violations.is_empty() {
-            return Err(invalid(violations));
-        }
-        if !scope
-            .admits(current.landlord.as_ref().map(|l| l.as_str()), details.area.as_ref().map(Code::as_str))
-        {
-            return Err(permission_denied("OUTSIDE_SCOPE", "you may not move a customer outside your areas"));
-        }
-        if validate_only {
-            let mut preview = current.clone();
-            preview.details = details;
-            return Ok(Response::new(customer_to_proto(&preview, show)));
-        }
-        let changes_equality = current.details.equality != details.equality;
-        let updated = self
-            .store
-            .update_customer(
-                &scope,
-                &ctx.actor(),
-                id,
-                supplied_etag.unwrap_or(current.version),
-                details,
-                show,
-            )
+        // The mask may only name equality fields the caller is shown.
+        let shows_equality = crate::domain::access::may_read_equality(ctx.principal.role);
+        let paths = update_mask::paths(update_mask.as_ref(), &message, shows_equality).map_err(invalid)?;
+        let writes_equality = paths.contains(&update_mask::Path::Equality);
+        let merge = |current: &crate::domain::Customer| {
+            let mut merged = customer_to_proto(current, true);
+            update_mask::apply(&paths, message, &mut merged);
+            customer_details(&merged, "customer", Profiles::today())
+        };
+        let shown = self
+            .profiles
+            .update_customer(&ctx, id, supplied_etag, writes_equality, validate_only, merge)
             .await
             .map_err(status)?;
-        let special = changes_equality || reads_equality(&updated, show);
-        Ok(reply(customer_to_proto(&updated, show), &id.name(), special))
+        if validate_only {
+            return Ok(Response::new(customer_to_proto(&shown.customer, shown.equality)));
+        }
+        Ok(reply_customer(&shown))
     }
 
     async fn delete_customer(
         &self,
         request: Request<pb::DeleteCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let ctx = customer_context(&request)?;
+        let ctx = context(&request)?;
         let pb::DeleteCustomerRequest { name, etag: raw_etag } = request.into_inner();
-        let id = customer_id("name", &name)?;
-        let version = etag("etag", &raw_etag).map_err(|v| invalid(vec![v]))?;
-        let deleted = self
-            .store
-            .delete_customer(&ctx.principal.landlord_scope(), &ctx.actor(), id, version)
-            .await
-            .map_err(status)?;
-        // The deleted customer is answered as a read would be: equality answers only
-        // to roles that may see them, and that read audited as GetCustomer's is.
-        let show = access::may_read_equality(ctx.principal.role);
-        let special = reads_equality(&deleted, show);
-        if special {
-            let entry = AuditEntry::new(id.name()).special_category(true);
-            self.store
-                .record_reads(&ctx.actor(), vec![entry])
-                .await
-                .map_err(|err| status(ProfileError::Store(err)))?;
-        }
-        Ok(reply(customer_to_proto(&deleted, show), &id.name(), special))
+        let mut v = Violations::default();
+        let id = v.check(customer_id("name", &name));
+        let version = v.take(etag("etag", &raw_etag), None);
+        let (Some(id), version) = v.into_result((id, version)).map_err(invalid)? else {
+            return Err(invalid(vec![FieldViolation::required("name")]));
+        };
+        let shown = self.profiles.delete_customer(&ctx, id, version).await.map_err(status)?;
+        Ok(reply_customer(&shown))
     }
 
     async fn list_customers(
         &self,
         request: Request<pb::ListCustomersRequest>,
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
-        let ctx = customer_context(&request)?;
+        let ctx = context(&request)?;
         let pb::ListCustomersRequest { page_size, page_token, landlord_organisation, tenure, area, search } =
             request.into_inner();
         let mut v = Violations::default();
@@ -343,27 +233,12 @@ impl CustomerProfiles for ProfilesApi {
             search: v.take(validate::search_term("search", &search), None),
         };
         let filter = v.into_result(filter).map_err(invalid)?;
-        // The token is bound to the caller and to every filter.
-        let tokens = PageToken::for_filter(&self.page_tokens, &ctx.method, &ctx.principal, &filter);
-        let page = tokens.request::<Uuid>(page_size, &page_token).map_err(status)?;
-        let rows = self
-            .store
-            .list_customers(&ctx.principal.landlord_scope(), &filter, page.after, page.size + 1)
-            .await
-            .map_err(status)?;
-        let (customers, next_page_token) =
-            finish_page(rows, page.size, &tokens, |customer| customer.id.uuid());
-        let show = access::may_read_equality(ctx.principal.role);
-        let reads: Vec<AuditEntry> = customers
-            .iter()
-            .filter(|customer| reads_equality(customer, show))
-            .map(|customer| AuditEntry::new(customer.id.name()).special_category(true))
-            .collect();
-        let special = !reads.is_empty();
-        self.store.record_reads(&ctx.actor(), reads).await.map_err(status)?;
+        let (page, equality) =
+            self.profiles.list_customers(&ctx, filter, page_size, &page_token).await.map_err(status)?;
+        let special = equality && page.items.iter().any(|customer| customer.details.equality.any_recorded());
         let response = pb::ListCustomersResponse {
-            customers: customers.iter().map(|customer| customer_to_proto(customer, show)).collect(),
-            next_page_token,
+            customers: page.items.iter().map(|customer| customer_to_proto(customer, equality)).collect(),
+            next_page_token: page.next_page_token,
         };
         Ok(reply(response, "customers", special))
     }
@@ -372,7 +247,7 @@ impl CustomerProfiles for ProfilesApi {
         &self,
         request: Request<pb::ChangeTenureRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let ctx = customer_context(&request)?;
+        let ctx = context(&request)?;
         let identity = request_identity(request.get_ref(), &request.get_ref().request_id, |copy| {
             copy.request_id.clear()
         });
@@ -385,7 +260,7 @@ impl CustomerProfiles for ProfilesApi {
             etag: raw_etag,
             request_id: raw_request_id,
         } = request.into_inner();
-        let id = customer_id("name", &name)?;
+        let id = customer_id("name", &name).map_err(|v| invalid(vec![v]))?;
         let mut v = Violations::default();
         let tenure = v.take(convert::required_code("tenure", &tenure).map(Some), None);
         let landlord = v.take(convert::organisation("landlord_organisation", &landlord_organisation), None);
@@ -395,45 +270,12 @@ impl CustomerProfiles for ProfilesApi {
             None,
         );
         let reason = v.take(validate::optional_text("reason", &reason, validate::MAX_REASON_LEN), None);
-        let version = v.take(etag("etag", &raw_etag), None);
+        let etag = v.take(etag("etag", &raw_etag), None);
         v.take(RequestId::parse_optional("request_id", &raw_request_id), None);
-        let refs = self.store.reference_data().await.map_err(status)?;
-        if let Some(tenure) = &tenure {
-            v.extend(refs.check(ReferenceSet::Tenures, tenure, false, "tenure"));
-        }
-        let (Some(tenure), Some(effective_date)) =
-            v.into_result((tenure, effective_date)).map_err(invalid)?
-        else {
-            return Err(invalid(vec![FieldViolation::required("tenure")]));
-        };
-        // A partner may end its own tenancy or keep it, never hand a customer to another landlord.
-        if ctx.principal.role == platform::Role::PartnerIntegration
-            && landlord.as_ref().is_some_and(|landlord| landlord.as_str() != ctx.principal.organisation)
-        {
-            return Err(permission_denied(
-                "OUTSIDE_SCOPE",
-                "a partner may only record tenures with its own organisation or with none",
-            ));
-        }
-        let change = TenureChange { tenure, landlord, effective_date, reason };
-        let customer = self
-            .store
-            .change_tenure(
-                &ctx.principal.landlord_scope(),
-                &ctx.actor(),
-                id,
-                version,
-                change,
-                identity.as_ref(),
-            )
-            .await
-            .map_err(status)?;
-        let show = access::may_read_equality(ctx.principal.role)
-            && ctx.principal.landlord_scope().admits(
-                customer.landlord.as_ref().map(|l| l.as_str()),
-                customer.details.area.as_ref().map(Code::as_str),
-            );
-        Ok(reply(customer_to_proto(&customer, show), &id.name(), false))
+        let change =
+            ChangeTenure { id, tenure, landlord, effective_date, reason, etag, violations: v, identity };
+        let shown = self.profiles.change_tenure(&ctx, change).await.map_err(status)?;
+        Ok(reply_customer(&shown))
     }
 
     type ImportCustomersStream = ImportResponses;
@@ -443,13 +285,8 @@ impl CustomerProfiles for ProfilesApi {
         request: Request<Streaming<pb::ImportCustomersRequest>>,
     ) -> Result<Response<Self::ImportCustomersStream>, Status> {
         let ctx = context(&request)?;
-        if !access::may_import(ctx.principal.role) {
-            return Err(permission_denied(
-                "ROLE_NOT_PERMITTED",
-                "only partner landlords' integrations and operators may import customers",
-            ));
-        }
-        Ok(Response::new(import::start(Arc::clone(&self.store), ctx, request.into_inner())))
+        Profiles::admit_import(&ctx).map_err(status)?;
+        Ok(Response::new(import::start(Arc::clone(self.profiles.store()), ctx, request.into_inner())))
     }
 
     async fn get_profile_map(
@@ -462,31 +299,11 @@ impl CustomerProfiles for ProfilesApi {
         let landlord = v.take(convert::organisation("landlord_organisation", &landlord_organisation), None);
         let parsed = v.take(characteristic_from_proto(characteristic), None);
         let (landlord, parsed) = v.into_result((landlord, parsed)).map_err(invalid)?;
-        let view = access::profile_map_view(&ctx.principal, landlord.as_ref()).map_err(|_| {
-            permission_denied(
-                "OUTSIDE_SCOPE",
-                "a partner maps its own customers, or the partnership as a whole, never another landlord's",
-            )
-        })?;
-        // Every map is derived from equality answers (their completeness at least);
-        // one broken down by an equality characteristic reads them.
-        let special = matches!(parsed, Some(Characteristic::Equality(_)));
         let resource = format!(
             "profileMap?landlord={landlord_organisation}&characteristic={}",
             pb::Characteristic::try_from(characteristic).map_or("", |c| c.as_str_name())
         );
-        let counts = self
-            .store
-            .profile_map(
-                &view.scope,
-                &ctx.actor(),
-                landlord.as_ref(),
-                parsed,
-                AuditEntry::new(resource.clone()).special_category(special),
-            )
-            .await
-            .map_err(status)?;
-        let map = profile_map::publish(counts, view.disclosure);
+        let map = self.profiles.profile_map(&ctx, landlord, parsed, &resource).await.map_err(status)?;
         let message = pb::ProfileMap {
             characteristic,
             cells: map.cells.into_iter().map(cell_to_proto).collect(),
@@ -504,7 +321,7 @@ impl CustomerProfiles for ProfilesApi {
             compute_time: Some(timestamp(Utc::now())),
             rounding_base: i32::try_from(map.disclosure.base()).unwrap_or_default(),
         };
-        Ok(reply(message, &resource, special))
+        Ok(reply(message, &resource, crate::service::reads_equality_answers(parsed)))
     }
 
     async fn export_customer_data(
@@ -512,15 +329,8 @@ impl CustomerProfiles for ProfilesApi {
         request: Request<pb::ExportCustomerDataRequest>,
     ) -> Result<Response<pb::CustomerDataExport>, Status> {
         let ctx = context(&request)?;
-        if !access::may_handle_data_protection_requests(ctx.principal.role) {
-            return Err(permission_denied("ROLE_NOT_PERMITTED", "your role may not export personal data"));
-        }
-        let id = customer_id("name", &request.get_ref().name)?;
-        let (customer, events) = self
-            .store
-            .export_customer(&ctx.principal.landlord_scope(), &ctx.actor(), id)
-            .await
-            .map_err(status)?;
+        let id = customer_id("name", &request.get_ref().name).map_err(|v| invalid(vec![v]))?;
+        let (customer, events) = self.profiles.export_customer(&ctx, id).await.map_err(status)?;
         let export = pb::CustomerDataExport {
             customer: Some(customer_to_proto(&customer, true)),
             audit_events: events
@@ -537,21 +347,16 @@ impl CustomerProfiles for ProfilesApi {
         request: Request<pb::EraseCustomerRequest>,
     ) -> Result<Response<pb::Erasure>, Status> {
         let ctx = context(&request)?;
-        if !access::may_handle_data_protection_requests(ctx.principal.role) {
-            return Err(permission_denied("ROLE_NOT_PERMITTED", "your role may not erase personal data"));
-        }
         let pb::EraseCustomerRequest { name, reason, etag: raw_etag } = request.into_inner();
-        let id = customer_id("name", &name)?;
         let mut v = Violations::default();
+        let id = v.check(customer_id("name", &name));
         let reason =
             v.take(validate::required_text("reason", &reason, validate::MAX_REASON_LEN), String::new());
         let version = v.take(etag("etag", &raw_etag), None);
-        let (reason, version) = v.into_result((reason, version)).map_err(invalid)?;
-        let erasure = self
-            .store
-            .erase_customer(&ctx.principal.landlord_scope(), &ctx.actor(), id, reason, version)
-            .await
-            .map_err(status)?;
+        let (Some(id), reason, version) = v.into_result((id, reason, version)).map_err(invalid)? else {
+            return Err(invalid(vec![FieldViolation::required("name")]));
+        };
+        let erasure = self.profiles.erase_customer(&ctx, id, reason, version).await.map_err(status)?;
         let erased = pb::Erasure {
             customer: erasure.customer.name(),
             reason: erasure.reason,
@@ -567,13 +372,11 @@ impl CustomerProfiles for ProfilesApi {
         let ctx = context(&request)?;
         let pb::ListReferenceValuesRequest { parent, page_size, page_token } = request.into_inner();
         let set = reference_set("parent", &parent)?;
-        let tokens = PageToken::for_filter(&self.page_tokens, &ctx.method, &(), &set.id());
-        let page = tokens.request::<String>(page_size, &page_token).map_err(status)?;
-        let rows = self.store.list_reference_values(set, page.after, page.size + 1).await.map_err(status)?;
-        let (values, next_page_token) = finish_page(rows, page.size, &tokens, |value| value.code.to_string());
+        let page =
+            self.profiles.list_reference_values(&ctx, set, page_size, &page_token).await.map_err(status)?;
         Ok(Response::new(pb::ListReferenceValuesResponse {
-            values: values.into_iter().map(reference_value_to_proto).collect(),
-            next_page_token,
+            values: page.items.into_iter().map(reference_value_to_proto).collect(),
+            next_page_token: page.next_page_token,
         }))
     }
 
@@ -582,9 +385,6 @@ impl CustomerProfiles for ProfilesApi {
         request: Request<pb::CreateReferenceValueRequest>,
     ) -> Result<Response<pb::ReferenceValue>, Status> {
         let ctx = context(&request)?;
-        if !access::may_manage_reference_data(ctx.principal.role) {
-            return Err(permission_denied("ROLE_NOT_PERMITTED", "only operators may add reference values"));
-        }
         let pb::CreateReferenceValueRequest { parent, value } = request.into_inner();
         let set = reference_set("parent", &parent)?;
         let Some(pb::ReferenceValue { name: _, code, display_name, retired }) = value else {
@@ -605,7 +405,7 @@ impl CustomerProfiles for ProfilesApi {
             return Err(invalid(vec![FieldViolation::required("value.code")]));
         };
         let value = ReferenceValue { set, code, display_name, retired };
-        let created = self.store.create_reference_value(&ctx.actor(), value).await.map_err(status)?;
+        let created = self.profiles.create_reference_value(&ctx, value).await.map_err(status)?;
         let created = reference_value_to_proto(created);
         let name = created.name.clone();
         Ok(reply(created, &name, false))
@@ -680,7 +480,7 @@ pub fn decode_and_validate(bytes: &[u8], today: chrono::NaiveDate) -> Result<(),
         tenure_start_date,
     } = request;
     let Some(message) = customer else { return Err(vec![FieldViolation::required("customer")]) };
-    let (_read, violations) =
-        read_create_request(&message, &raw_request_id, tenure_start_date.as_ref(), today);
-    violations.into_result(())
+    read_create_request(&message, &raw_request_id, tenure_start_date.as_ref(), today)
+        .violations
+        .into_result(())
 }

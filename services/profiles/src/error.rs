@@ -3,6 +3,7 @@
 use persistence::StoreError;
 use platform::{ApiError, FieldViolation, ServiceError};
 
+use crate::domain::access::Refused;
 use crate::domain::tenure::TenureRuleError;
 
 /// The `ErrorInfo.domain` of every status this service returns.
@@ -19,8 +20,6 @@ pub enum ProfileError {
     ExternalReferenceTaken { external_reference: String },
     #[error("reference value {name} already exists")]
     ReferenceValueExists { name: String },
-    #[error("the customer changed since the etag was read")]
-    EtagMismatch,
     #[error("permission denied: {message}")]
     PermissionDenied { reason: &'static str, message: String },
     #[error(transparent)]
@@ -43,6 +42,12 @@ impl ProfileError {
     }
 }
 
+impl From<Refused> for ProfileError {
+    fn from(Refused { reason, message }: Refused) -> Self {
+        Self::PermissionDenied { reason, message: message.to_owned() }
+    }
+}
+
 impl ServiceError for ProfileError {
     const DOMAIN: &'static str = "profiles.involve.dev";
 
@@ -62,10 +67,6 @@ impl ServiceError for ProfileError {
                 name: name.clone(),
                 reason: "REFERENCE_VALUE_EXISTS",
                 message: err.to_string(),
-            },
-            ProfileError::EtagMismatch => ApiError::Aborted {
-                reason: "ETAG_MISMATCH",
-                message: "the customer changed since you read it; read it again and retry".to_owned(),
             },
             ProfileError::PermissionDenied { reason, message } => {
                 ApiError::PermissionDenied { reason, message }

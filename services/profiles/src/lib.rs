@@ -6,6 +6,7 @@
 pub mod api;
 pub mod domain;
 pub mod error;
+pub mod service;
 pub mod store;
 
 use std::sync::Arc;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use persistence::audit::{self, AuditEvent};
 use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
-use persistence::{Actor, AuditEntry, AuditWriter, Scope, StoreError, begin_write};
+use persistence::{Actor, AuditEntry, AuditWriter, Etag, Scope, StoreError, begin_write, versioned};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, DbErr,
@@ -199,18 +199,14 @@ impl Store {
         .await;
         match result {
             Ok(()) => self.get_customer(&Scope::partnership(), id).await,
-            Err(StoreError::UniqueViolation(detail)) => {
-                // Either a twin with the same request_id committed first (answer as
-                // it did), or the external reference is taken.
-                match self.replay(scope, key).await? {
-                    Some(existing) => Ok(existing),
-                    None if new.details.external_reference.is_some() => {
-                        Err(ProfileError::ExternalReferenceTaken {
-                            external_reference: new.details.external_reference.unwrap_or_default(),
-                        })
-                    }
-                    None => Err(StoreError::UniqueViolation(detail).into()),
-                }
+            // A twin with the same request_id committed first: answer as it did.
+            Err(err) if idempotency::lost_to_a_twin(&err) => {
+                self.replay(scope, key).await?.ok_or(ProfileError::Store(err))
+            }
+            Err(err) if err.violates(&customers::LANDLORD_REFERENCE) => {
+                Err(ProfileError::ExternalReferenceTaken {
+                    external_reference: new.details.external_reference.unwrap_or_default(),
+                })
             }
             Err(other) => Err(other.into()),
         }
@@ -244,9 +240,7 @@ impl Store {
     ) -> Result<Customer, ProfileError> {
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
-        if current.version != expected_version {
-            return Err(ProfileError::EtagMismatch);
-        }
+        versioned::expect_version(current.version, Some(Etag::from_version(expected_version)))?;
         let now = Utc::now();
         let consent_time =
             if current.contact_consent == details.contact_consent { current.consent_time } else { Some(now) };
@@ -282,9 +276,7 @@ impl Store {
     ) -> Result<Customer, ProfileError> {
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
-        if etag_version.is_some_and(|version| version != current.version) {
-            return Err(ProfileError::EtagMismatch);
-        }
+        versioned::expect_version(current.version, etag_version.map(Etag::from_version))?;
         let now = Utc::now();
         let version = current.version;
         let mut row = current.into_active_model();
@@ -361,9 +353,9 @@ impl Store {
             return Ok(existing);
         }
         match self.change_tenure_once(scope, actor, id, etag_version, change, key).await {
-            Err(ProfileError::Store(StoreError::UniqueViolation(detail))) if key.is_some() => {
-                // A twin with the same request_id committed first: answer as it did.
-                self.replay(scope, key).await?.ok_or(ProfileError::Store(StoreError::UniqueViolation(detail)))
+            // A twin with the same request_id committed first: answer as it did.
+            Err(ProfileError::Store(err)) if idempotency::lost_to_a_twin(&err) => {
+                self.replay(scope, key).await?.ok_or(ProfileError::Store(err))
             }
             other => other,
         }
@@ -384,9 +376,7 @@ impl Store {
             idempotency::claim(&txn, key, &id.name()).await?;
         }
         let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
-        if etag_version.is_some_and(|version| version != current.version) {
-            return Err(ProfileError::EtagMismatch);
-        }
+        versioned::expect_version(current.version, etag_version.map(Etag::from_version))?;
         let history = tenure_periods::Entity::find()
             .filter(tenure_periods::Column::CustomerId.eq(id.uuid()))
             .order_by_asc(tenure_periods::Column::StartDate)
@@ -456,9 +446,7 @@ impl Store {
     ) -> Result<Erasure, ProfileError> {
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         let current = find_row(&txn, scope, id, &[CustomerState::Active, CustomerState::Deleted]).await?;
-        if etag_version.is_some_and(|version| version != current.version) {
-            return Err(ProfileError::EtagMismatch);
-        }
+        versioned::expect_version(current.version, etag_version.map(Etag::from_version))?;
         let now = Utc::now();
         let version = current.version;
         let landlord = current.landlord_organisation.clone();
@@ -569,14 +557,7 @@ fn reference_from_row(row: reference_values::Model) -> Option<ReferenceValue> {
 
 /// The caller's scope as a condition on `customers`.
 pub(crate) fn scope_condition(scope: &Scope) -> Condition {
-    let mut condition = Condition::all();
-    if let Some(organisation) = &scope.organisation {
-        condition = condition.add(customers::Column::LandlordOrganisation.eq(organisation.as_str()));
-    }
-    if let Some(areas) = &scope.areas {
-        condition = condition.add(customers::Column::Area.is_in(areas.iter().map(String::as_str)));
-    }
-    condition
+    scope.condition(customers::SCOPE)
 }
 
 /// The row of `id` if it is inside `scope` and in one of `states`; NOT_FOUND
@@ -663,9 +644,8 @@ async fn load_histories<C: ConnectionTrait>(
 }
 
 /// Writes `row` as the next version after `version`, only if nobody else wrote it
-/// since (compare-and-set on the version, so concurrent writers cannot both win on
-/// PostgreSQL's READ COMMITTED either). A clash on the landlord's external
-/// reference index is reported as such.
+/// since (compare-and-set: `ETAG_MISMATCH` otherwise). A clash on the landlord's
+/// external reference index is reported as such.
 async fn save_versioned<C: ConnectionTrait>(
     conn: &C,
     mut row: customers::ActiveModel,
@@ -674,22 +654,14 @@ async fn save_versioned<C: ConnectionTrait>(
     now: DateTime<Utc>,
     external_reference: Option<&str>,
 ) -> Result<(), ProfileError> {
-    row.id = sea_orm::ActiveValue::NotSet;
-    row.version = Set(version + 1);
     row.update_time = Set(now);
-    let written = customers::Entity::update_many()
-        .set(row)
-        .filter(customers::Column::Id.eq(id.uuid()))
-        .filter(customers::Column::Version.eq(version))
-        .exec(conn)
-        .await
-        .map_err(StoreError::from);
-    match written {
-        Ok(result) if result.rows_affected == 1 => Ok(()),
-        Ok(_) => Err(ProfileError::EtagMismatch),
-        Err(StoreError::UniqueViolation(_)) => Err(ProfileError::ExternalReferenceTaken {
-            external_reference: external_reference.unwrap_or_default().to_owned(),
-        }),
+    match customers::VERSIONED.save(conn, row, id.uuid(), version).await {
+        Ok(()) => Ok(()),
+        Err(err) if err.violates(&customers::LANDLORD_REFERENCE) => {
+            Err(ProfileError::ExternalReferenceTaken {
+                external_reference: external_reference.unwrap_or_default().to_owned(),
+            })
+        }
         Err(other) => Err(other.into()),
     }
 }

@@ -61,7 +61,10 @@ async fn another_landlord_finds_nothing(backend: Backend) {
             ..Default::default()
         },
     };
-    let created = store.create_customer(&owner.landlord_scope(), &actor, None, new).await.unwrap();
+    let created = store
+        .create_customer(&profiles::domain::access::customer_scope(&owner), &actor, None, new)
+        .await
+        .unwrap();
 
     let mut client = CustomerProfilesClient::new(intruder.channel().await);
     let err = client.get_customer(pb::GetCustomerRequest { name: created.id.name() }).await.unwrap_err();

@@ -16,6 +16,7 @@ on_every_backend!(
     lookups_are_scoped_to_landlord_and_area,
     a_write_based_on_an_old_version_is_refused,
     a_request_id_replays_its_first_answer_and_refuses_another_request,
+    each_database_names_the_unique_key_that_refused_a_write,
 );
 
 async fn store(backend: Backend) -> Option<(Store, TestDatabase)> {
@@ -88,9 +89,9 @@ async fn a_write_based_on_an_old_version_is_refused(backend: Backend) {
     details.title = Some("Prof".into());
     let err =
         store.update_customer(&scope, &actor("riverside"), created.id, created.version, details, true).await;
-    assert!(matches!(err, Err(ProfileError::EtagMismatch)), "{err:?}");
+    assert!(matches!(err, Err(ProfileError::Store(persistence::StoreError::Stale))), "{err:?}");
     let err = store.delete_customer(&scope, &actor("riverside"), created.id, Some(created.version)).await;
-    assert!(matches!(err, Err(ProfileError::EtagMismatch)), "{err:?}");
+    assert!(matches!(err, Err(ProfileError::Store(persistence::StoreError::Stale))), "{err:?}");
 }
 
 async fn a_request_id_replays_its_first_answer_and_refuses_another_request(backend: Backend) {
@@ -118,4 +119,30 @@ async fn a_request_id_replays_its_first_answer_and_refuses_another_request(backe
         .create_customer(&scope, &actor("riverside"), Some(&other), new_customer("riverside", None, "D"))
         .await;
     assert!(matches!(err, Err(ProfileError::RequestIdReused(_))), "{err:?}");
+}
+
+/// The constraint constants are what both databases report: a taken external
+/// reference is told apart from a twin's claimed request id.
+async fn each_database_names_the_unique_key_that_refused_a_write(backend: Backend) {
+    use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
+    use profiles::store::entities::customers;
+    use sea_orm::TransactionTrait as _;
+
+    let Some((store, _database)) = store(backend).await else { return };
+    let scope = Scope::partnership();
+    let mut first = new_customer("riverside", None, "A");
+    first.details.external_reference = Some("T-1".into());
+    store.create_customer(&scope, &actor("riverside"), None, first.clone()).await.unwrap();
+    let err = store.create_customer(&scope, &actor("riverside"), None, first).await.unwrap_err();
+    assert!(matches!(err, ProfileError::ExternalReferenceTaken { .. }), "{err:?}");
+
+    let actor = actor("riverside");
+    let identity = RequestIdentity::new("r-1".into(), b"request");
+    let key = IdempotencyKey::for_request(&actor, Some(&identity)).unwrap();
+    let db = store.connection();
+    idempotency::claim(db, key, "customers/x").await.unwrap();
+    let txn = db.begin().await.unwrap();
+    let err = idempotency::claim(&txn, key, "customers/y").await.unwrap_err();
+    assert!(idempotency::lost_to_a_twin(&err), "{err:?}");
+    assert!(!err.violates(&customers::LANDLORD_REFERENCE), "{err:?}");
 }

@@ -62,7 +62,7 @@ async fn every_authentication_failure_is_told_apart(app: TestApp) {
     // An expiring credential works, then stops.
     let mut admin = app.admin().await;
     let operator = app.operator().await;
-    let expires = prost_types::Timestamp { seconds: chrono::Utc::now().timestamp() + 2, nanos: 0 };
+    let expires = prost_types::Timestamp { seconds: chrono::Utc::now().timestamp() + 3_600, nanos: 0 };
     let issued = admin
         .issue_credential(operator.request(gw::IssueCredentialRequest {
             parent: "organisations/council".into(),
@@ -77,7 +77,7 @@ async fn every_authentication_failure_is_told_apart(app: TestApp) {
         .into_inner();
     let short_lived = Caller { organisation: "organisations/council".into(), token: issued.secret };
     client.list_customers(short_lived.request(list())).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    app.clock.advance(Duration::from_secs(3_660));
     let err = client.list_customers(short_lived.request(list())).await.unwrap_err();
     assert_status(&err, Code::Unauthenticated, "CREDENTIALS_EXPIRED");
 
@@ -126,6 +126,11 @@ async fn rotation_keeps_the_old_secret_for_its_grace_period_only(app: TestApp) {
     let new = Caller { organisation: "organisations/riverside".into(), token: rotated.secret };
     client.list_customers(new.request(list())).await.unwrap();
     client.list_customers(old.request(list())).await.expect("the old secret works during the grace period");
+    // An hour and a minute on, the grace period is over: only the new secret works.
+    app.clock.advance(Duration::from_secs(3_660));
+    let err = client.list_customers(old.request(list())).await.unwrap_err();
+    assert_status(&err, Code::Unauthenticated, "CREDENTIALS_INVALID");
+    client.list_customers(new.request(list())).await.expect("the new secret outlives the grace period");
 
     let again = admin
         .rotate_credential(operator.request(gw::RotateCredentialRequest { name, grace_period: None }))
@@ -190,7 +195,7 @@ async fn rate_limits_trip_and_recover(app: TestApp) {
     assert!(retry <= Duration::from_secs(1), "{retry:?}");
     // Other credentials are unaffected.
     client.list_customers(app.partner("riverside").await.request(list())).await.unwrap();
-    tokio::time::sleep(retry + Duration::from_millis(100)).await;
+    app.clock.advance(retry + Duration::from_millis(100));
     client.list_customers(partner.request(list())).await.expect("the limit recovers");
 }
 

@@ -76,3 +76,155 @@ pub mod calls {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+// The store's mapping between rows and the gateway's records.
+mod mapping {
+    use super::{calls, credentials, organisations};
+    use crate::domain::records::{Call, Credential, Organisation};
+
+    impl From<organisations::Model> for Organisation {
+        fn from(row: organisations::Model) -> Self {
+            let organisations::Model { id, display_name, kind, create_time } = row;
+            Self { id, display_name, kind, create_time }
+        }
+    }
+
+    impl From<Organisation> for organisations::Model {
+        fn from(record: Organisation) -> Self {
+            let Organisation { id, display_name, kind, create_time } = record;
+            Self { id, display_name, kind, create_time }
+        }
+    }
+
+    impl From<credentials::Model> for Credential {
+        fn from(row: credentials::Model) -> Self {
+            let credentials::Model {
+                id,
+                organisation_id,
+                display_name,
+                role,
+                areas,
+                rate_limit_per_minute,
+                expire_time,
+                secret_hash,
+                previous_secret_hash,
+                previous_secret_expire_time,
+                rotate_time,
+                revoke_time,
+                create_time,
+            } = row;
+            Self {
+                id,
+                organisation_id,
+                display_name,
+                role,
+                areas,
+                rate_limit_per_minute,
+                expire_time,
+                secret_hash,
+                previous_secret_hash,
+                previous_secret_expire_time,
+                rotate_time,
+                revoke_time,
+                create_time,
+            }
+        }
+    }
+
+    impl From<Credential> for credentials::Model {
+        fn from(record: Credential) -> Self {
+            let Credential {
+                id,
+                organisation_id,
+                display_name,
+                role,
+                areas,
+                rate_limit_per_minute,
+                expire_time,
+                secret_hash,
+                previous_secret_hash,
+                previous_secret_expire_time,
+                rotate_time,
+                revoke_time,
+                create_time,
+            } = record;
+            Self {
+                id,
+                organisation_id,
+                display_name,
+                role,
+                areas,
+                rate_limit_per_minute,
+                expire_time,
+                secret_hash,
+                previous_secret_hash,
+                previous_secret_expire_time,
+                rotate_time,
+                revoke_time,
+                create_time,
+            }
+        }
+    }
+
+    impl From<calls::Model> for Call {
+        fn from(row: calls::Model) -> Self {
+            let calls::Model {
+                id,
+                event_time,
+                credential,
+                organisation,
+                role,
+                method,
+                resource,
+                status,
+                special_category,
+                trace_id,
+                caller_trace_id,
+            } = row;
+            Self {
+                id,
+                event_time,
+                credential,
+                organisation,
+                role,
+                method,
+                resource,
+                status,
+                special_category,
+                trace_id,
+                caller_trace_id,
+            }
+        }
+    }
+
+    impl From<Call> for calls::ActiveModel {
+        fn from(record: Call) -> Self {
+            let Call {
+                id,
+                event_time,
+                credential,
+                organisation,
+                role,
+                method,
+                resource,
+                status,
+                special_category,
+                trace_id,
+                caller_trace_id,
+            } = record;
+            sea_orm::IntoActiveModel::into_active_model(calls::Model {
+                id,
+                event_time,
+                credential,
+                organisation,
+                role,
+                method,
+                resource,
+                status,
+                special_category,
+                trace_id,
+                caller_trace_id,
+            })
+        }
+    }
+}

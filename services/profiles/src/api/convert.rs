@@ -2,13 +2,13 @@
 //! past this module is plain Rust. Conversions collect every violation of a
 //! message, so one response names every bad field.
 
-use chrono::{Datelike as _, NaiveDate};
-use contracts::google::r#type::Date;
-use contracts::involve::common::v1 as common;
+use chrono::NaiveDate;
 use contracts::involve::profiles::v1 as pb;
-use persistence::audit::AuditEvent;
 use platform::FieldViolation;
-pub(crate) use platform::error::timestamp;
+pub(crate) use platform::wire::{
+    audit_event_to_proto, date_from_proto, date_to_proto, optional_code as code,
+    optional_organisation as organisation, required_code, timestamp, unknown_enum, violation_to_proto,
+};
 
 use crate::domain::validate::{
     self, MAX_ADDRESS_LINE_LEN, MAX_ADDRESS_LINES, MAX_HOUSEHOLD_MEMBERS, MAX_LIST_LEN,
@@ -16,50 +16,13 @@ use crate::domain::validate::{
 use crate::domain::{
     Code, CommunicationNeeds, ContactChannel, ContactDetails, Customer, CustomerDetails, CustomerState,
     EqualityAnswer, EqualityField, EqualityInformation, Household, HouseholdMember, InvolvementInterests,
-    LawfulBasis, OrganisationName, Property, TenurePeriod,
+    LawfulBasis, Property, TenurePeriod,
 };
 
 pub(crate) use involve_core::Violations;
 
 fn path(prefix: &str, field: &str) -> String {
     if prefix.is_empty() { field.to_owned() } else { format!("{prefix}.{field}") }
-}
-
-pub(crate) fn date_to_proto(date: NaiveDate) -> Date {
-    Date {
-        year: date.year(),
-        month: i32::try_from(date.month()).unwrap_or(0),
-        day: i32::try_from(date.day()).unwrap_or(0),
-    }
-}
-
-pub(crate) fn date_from_proto(field: &str, date: Option<&Date>) -> Result<Option<NaiveDate>, FieldViolation> {
-    match date {
-        None => Ok(None),
-        Some(Date { year, month, day }) => validate::calendar_date(field, *year, *month, *day),
-    }
-}
-
-pub(crate) fn code(field: &str, text: &str) -> Result<Option<Code>, FieldViolation> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    Code::parse(text)
-        .map(Some)
-        .map_err(|why| FieldViolation::new(field, "INVALID_FORMAT", format!("{field} {why}")))
-}
-
-pub(crate) fn required_code(field: &str, text: &str) -> Result<Code, FieldViolation> {
-    code(field, text)?.ok_or_else(|| FieldViolation::required(field))
-}
-
-pub(crate) fn organisation(field: &str, text: &str) -> Result<Option<OrganisationName>, FieldViolation> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    text.parse::<OrganisationName>()
-        .map(Some)
-        .map_err(|why| FieldViolation::new(field, "INVALID_FORMAT", format!("{field} {why}")))
 }
 
 fn codes(violations: &mut Violations, field: &str, texts: &[String]) -> Vec<Code> {
@@ -79,10 +42,6 @@ fn codes(violations: &mut Violations, field: &str, texts: &[String]) -> Vec<Code
         }
     }
     parsed
-}
-
-fn unknown_enum(field: &str, value: i32) -> FieldViolation {
-    FieldViolation::new(field, "UNKNOWN_ENUM_VALUE", format!("{field} has no value {value}"))
 }
 
 fn contact_channel(field: &str, value: i32) -> Result<Option<ContactChannel>, FieldViolation> {
@@ -538,49 +497,11 @@ fn period_to_proto(period: &TenurePeriod) -> pb::TenurePeriod {
     }
 }
 
-/// An audit event as `viewer` (an organisation name) may see it: its own
-/// organisation's events in full, other organisations' without the credential that
-/// acted or the purpose it stated (who at another landlord looked, and why, is that
-/// landlord's business; that it happened, when and by which role is the subject's).
-pub(crate) fn audit_event_to_proto(event: AuditEvent, viewer: &str) -> common::AuditEvent {
-    let own = event.organisation == viewer;
-    let AuditEvent {
-        id,
-        event_time,
-        organisation,
-        role,
-        subject,
-        method,
-        resource,
-        purpose,
-        special_category,
-        trace_id,
-    } = event;
-    common::AuditEvent {
-        name: format!("auditEvents/{id}"),
-        event_time: Some(timestamp(event_time)),
-        organisation,
-        role,
-        subject: if own { subject } else { String::new() },
-        method,
-        resource,
-        purpose: if own { purpose } else { String::new() },
-        special_category,
-        trace_id,
-    }
-}
-
-pub(crate) fn violation_to_proto(violation: FieldViolation) -> common::FieldViolation {
-    common::FieldViolation {
-        field: violation.field,
-        description: violation.description,
-        reason: violation.reason.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
+
+    use contracts::google::r#type::Date;
 
     use super::*;
     use crate::domain::CustomerId;

@@ -149,7 +149,7 @@ async fn write_chunks(
         .with_description("Customer rows imported, by outcome")
         .build();
     let actor = ctx.actor();
-    let scope = ctx.principal.landlord_scope();
+    let scope = access::customer_scope(&ctx.principal);
     let may_write_equality = access::may_write_equality(ctx.principal.role);
     let mut written: u64 = 0;
     let mut statistics_refreshed_at: u64 = 0;
@@ -264,7 +264,7 @@ impl Importer {
         let (Some(landlord), Some(tenure)) = (landlord, tenure) else {
             return Err(vec![FieldViolation::required("customer")]);
         };
-        let scope = self.ctx.principal.landlord_scope();
+        let scope = access::customer_scope(&self.ctx.principal);
         if !scope.admits(Some(landlord.as_str()), details.area.as_ref().map(|area| area.as_str())) {
             return Err(vec![FieldViolation::new(
                 "customer",

@@ -17,8 +17,128 @@ use involve_core::Capability;
 use persistence::Scope;
 use platform::{Principal, Role};
 
-use super::OrganisationName;
 use super::profile_map::Disclosure;
+use super::{Code, Customer, OrganisationName};
+
+/// A call refused by a rule here: a stable reason and what to tell the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub reason: &'static str,
+    pub message: &'static str,
+}
+
+const fn refused(reason: &'static str, message: &'static str) -> Refused {
+    Refused { reason, message }
+}
+
+/// The customers a caller may see: every landlord's for roles that see the whole
+/// partnership, otherwise its own organisation's (none, for an organisation that
+/// is no landlord); an area restriction on the credential narrows either.
+pub fn customer_scope(principal: &Principal) -> Scope {
+    let scope = if principal.role.sees_every_landlord() {
+        Scope::partnership()
+    } else {
+        Scope::organisation(principal.organisation.clone())
+    };
+    match &principal.areas {
+        Some(areas) => scope.with_areas(areas.clone()),
+        None => scope,
+    }
+}
+
+/// Reading or changing customer records at all.
+pub fn require_customers(role: Role) -> Result<(), Refused> {
+    if may_manage_customers(role) {
+        Ok(())
+    } else {
+        Err(refused("ROLE_NOT_PERMITTED", "your role may not read or change customer records"))
+    }
+}
+
+/// Recording equality answers (on a create or an update that carries them).
+pub fn require_equality_writer(role: Role) -> Result<(), Refused> {
+    if may_write_equality(role) {
+        Ok(())
+    } else {
+        Err(refused("EQUALITY_NOT_PERMITTED", "your role may not record equality information"))
+    }
+}
+
+/// The landlord of a customer `principal` creates: a partner creates customers
+/// of its own, so naming none means its own organisation.
+pub fn landlord_of_new_customer(
+    principal: &Principal,
+    named: Option<OrganisationName>,
+) -> Result<Option<OrganisationName>, Refused> {
+    match (principal.role, named) {
+        (Role::PartnerIntegration, None) => principal
+            .organisation
+            .parse()
+            .map(Some)
+            .map_err(|_| refused("ORGANISATION_INVALID", "your organisation name is not valid")),
+        (_, named) => Ok(named),
+    }
+}
+
+fn admits(scope: &Scope, landlord: Option<&OrganisationName>, area: Option<&Code>) -> bool {
+    scope.admits(landlord.map(OrganisationName::as_str), area.map(Code::as_str))
+}
+
+/// A new customer must fall inside the creator's scope.
+pub fn admit_new(
+    scope: &Scope,
+    landlord: Option<&OrganisationName>,
+    area: Option<&Code>,
+) -> Result<(), Refused> {
+    if admits(scope, landlord, area) {
+        Ok(())
+    } else {
+        Err(refused("OUTSIDE_SCOPE", "you may only create customers of your own organisation and areas"))
+    }
+}
+
+/// An update may not move a customer out of the caller's areas.
+pub fn admit_move(
+    scope: &Scope,
+    landlord: Option<&OrganisationName>,
+    area: Option<&Code>,
+) -> Result<(), Refused> {
+    if admits(scope, landlord, area) {
+        Ok(())
+    } else {
+        Err(refused("OUTSIDE_SCOPE", "you may not move a customer outside your areas"))
+    }
+}
+
+/// A partner may end its own tenancy or keep it, never hand a customer to
+/// another landlord.
+pub fn admit_tenure_landlord(
+    principal: &Principal,
+    landlord: Option<&OrganisationName>,
+) -> Result<(), Refused> {
+    if principal.role == Role::PartnerIntegration
+        && landlord.is_some_and(|landlord| landlord.as_str() != principal.organisation)
+    {
+        return Err(refused(
+            "OUTSIDE_SCOPE",
+            "a partner may only record tenures with its own organisation or with none",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `principal` is shown `customer`'s equality answers: never when its role
+/// may not read them, and not after a tenure change moved the customer out of
+/// its scope.
+pub fn shows_equality(principal: &Principal, customer: &Customer) -> bool {
+    may_read_equality(principal.role)
+        && admits(&customer_scope(principal), customer.landlord.as_ref(), customer.details.area.as_ref())
+}
+
+/// Capabilities checked at the door of a call, with the refusal each gives.
+pub fn require(role: Role, capability: Capability, message: &'static str) -> Result<(), Refused> {
+    if role.may(capability) { Ok(()) } else { Err(refused("ROLE_NOT_PERMITTED", message)) }
+}
 
 /// Whether customer records may be read and changed at all (in the caller's scope).
 pub fn may_manage_customers(role: Role) -> bool {
@@ -73,7 +193,7 @@ pub fn profile_map_view(
     principal: &Principal,
     landlord: Option<&OrganisationName>,
 ) -> Result<MapView, AnotherLandlordsMap> {
-    let own_scope = principal.landlord_scope();
+    let own_scope = customer_scope(principal);
     let areas_only = Scope { organisation: None, areas: own_scope.areas.clone() };
     if !principal.role.may(Capability::ReadProfileMaps) {
         return Err(AnotherLandlordsMap);
@@ -155,6 +275,35 @@ mod tests {
         let view = profile_map_view(&inspector, None).unwrap();
         assert_eq!(view, MapView { scope: Scope::partnership(), disclosure: Disclosure::RoundedToBase5 });
         assert!(profile_map_view(&principal(Role::ExternalPartner, None), None).is_err());
+    }
+
+    #[test]
+    fn partners_see_their_own_customers_and_officers_their_areas() {
+        let partner = principal(Role::PartnerIntegration, None);
+        assert_eq!(customer_scope(&partner), Scope::organisation("organisations/riverside"));
+        assert_eq!(customer_scope(&principal(Role::Operator, None)), Scope::partnership());
+        assert_eq!(
+            customer_scope(&principal(Role::NeighbourhoodOfficer, Some(&["north"]))),
+            Scope::partnership().with_areas(vec!["north".into()])
+        );
+    }
+
+    #[test]
+    fn a_partner_creates_its_own_customers_and_keeps_tenures_to_itself() {
+        let partner = principal(Role::PartnerIntegration, None);
+        let own: OrganisationName = "organisations/riverside".parse().unwrap();
+        let other: OrganisationName = "organisations/hillside".parse().unwrap();
+        assert_eq!(landlord_of_new_customer(&partner, None), Ok(Some(own.clone())));
+        assert_eq!(landlord_of_new_customer(&partner, Some(other.clone())), Ok(Some(other.clone())));
+        let operator = principal(Role::Operator, None);
+        assert_eq!(landlord_of_new_customer(&operator, None), Ok(None));
+        assert!(admit_tenure_landlord(&partner, Some(&own)).is_ok());
+        assert!(admit_tenure_landlord(&partner, None).is_ok());
+        assert_eq!(admit_tenure_landlord(&partner, Some(&other)).unwrap_err().reason, "OUTSIDE_SCOPE");
+        assert!(admit_tenure_landlord(&operator, Some(&other)).is_ok());
+        // ... and the scope refuses the other landlord's customer it named.
+        assert!(admit_new(&customer_scope(&partner), Some(&other), None).is_err());
+        assert!(admit_new(&customer_scope(&partner), Some(&own), None).is_ok());
     }
 
     #[test]

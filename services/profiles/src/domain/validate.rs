@@ -138,24 +138,6 @@ pub fn date_of_birth(field: &str, date: NaiveDate, today: NaiveDate) -> Result<N
     Ok(date)
 }
 
-/// A proto `google.type.Date` as a calendar date; all-zero means unset.
-pub fn calendar_date(
-    field: &str,
-    year: i32,
-    month: i32,
-    day: i32,
-) -> Result<Option<NaiveDate>, FieldViolation> {
-    if (year, month, day) == (0, 0, 0) {
-        return Ok(None);
-    }
-    u32::try_from(month)
-        .ok()
-        .zip(u32::try_from(day).ok())
-        .and_then(|(month, day)| NaiveDate::from_ymd_opt(year, month, day))
-        .map(Some)
-        .ok_or_else(|| bad_format(field, "is not a calendar date"))
-}
-
 /// An external reference: printable, no surrounding spaces, up to 64 characters.
 pub fn external_reference(field: &str, text: &str) -> Result<Option<String>, FieldViolation> {
     optional_text(field, text, MAX_EXTERNAL_REFERENCE_LEN)
@@ -247,8 +229,6 @@ mod tests {
     #[test]
     fn dates() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-        assert!(calendar_date("d", 2026, 2, 30).is_err());
-        assert_eq!(calendar_date("d", 0, 0, 0).unwrap(), None);
         let future = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
         assert!(date_of_birth("d", future, today).is_err());
         let ancient = NaiveDate::from_ymd_opt(1850, 1, 1).unwrap();

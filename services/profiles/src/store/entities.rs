@@ -3,7 +3,22 @@
 //! PostgreSQL; anything the service filters, counts or erases has its own column.
 
 pub mod customers {
+    use persistence::{ScopeColumns, UniqueKey, Versioned};
     use sea_orm::entity::prelude::*;
+
+    /// A landlord's own reference names one customer.
+    pub const LANDLORD_REFERENCE: UniqueKey = UniqueKey {
+        name: "customers_landlord_reference",
+        table: "customers",
+        columns: &["landlord_organisation", "external_reference"],
+    };
+
+    /// Who owns a customer and where, for scoped lookups.
+    pub const SCOPE: ScopeColumns<Column> =
+        ScopeColumns { organisation: Column::LandlordOrganisation, area: Column::Area };
+
+    /// Writes are compare-and-set on the version behind the etag.
+    pub const VERSIONED: Versioned<Column> = Versioned { id: Column::Id, version: Column::Version };
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "customers")]

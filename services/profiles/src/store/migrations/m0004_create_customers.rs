@@ -6,6 +6,10 @@ use sea_orm_migration::schema::{
     timestamp_with_time_zone_null, uuid,
 };
 
+// The store matches refusals against the same constant; renaming the index
+// needs a migration of its own, never an edit here.
+use crate::store::entities::customers::LANDLORD_REFERENCE;
+
 #[derive(Debug, DeriveMigrationName)]
 pub(super) struct Migration;
 
@@ -66,10 +70,10 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
-                    .name("customers_landlord_reference")
-                    .table("customers")
-                    .col("landlord_organisation")
-                    .col("external_reference")
+                    .name(LANDLORD_REFERENCE.name)
+                    .table(LANDLORD_REFERENCE.table)
+                    .col(LANDLORD_REFERENCE.columns[0])
+                    .col(LANDLORD_REFERENCE.columns[1])
                     .unique()
                     .if_not_exists()
                     .to_owned(),
