@@ -80,8 +80,19 @@ pub fn landlord_of_new_customer(
     }
 }
 
-fn admits(scope: &Scope, landlord: Option<&OrganisationName>, area: Option<&Code>) -> bool {
-    scope.admits(landlord.map(OrganisationName::as_str), area.map(Code::as_str))
+/// `OUTSIDE_SCOPE` with `message` unless a customer of `landlord` in `area` is
+/// inside `scope`.
+fn within(
+    scope: &Scope,
+    landlord: Option<&OrganisationName>,
+    area: Option<&Code>,
+    message: &'static str,
+) -> Result<(), Refused> {
+    if scope.admits(landlord.map(OrganisationName::as_str), area.map(Code::as_str)) {
+        Ok(())
+    } else {
+        Err(refused("OUTSIDE_SCOPE", message))
+    }
 }
 
 /// A new customer must fall inside the creator's scope.
@@ -90,11 +101,7 @@ pub fn admit_new(
     landlord: Option<&OrganisationName>,
     area: Option<&Code>,
 ) -> Result<(), Refused> {
-    if admits(scope, landlord, area) {
-        Ok(())
-    } else {
-        Err(refused("OUTSIDE_SCOPE", "you may only create customers of your own organisation and areas"))
-    }
+    within(scope, landlord, area, "you may only create customers of your own organisation and areas")
 }
 
 /// An update may not move a customer out of the caller's areas.
@@ -103,11 +110,7 @@ pub fn admit_move(
     landlord: Option<&OrganisationName>,
     area: Option<&Code>,
 ) -> Result<(), Refused> {
-    if admits(scope, landlord, area) {
-        Ok(())
-    } else {
-        Err(refused("OUTSIDE_SCOPE", "you may not move a customer outside your areas"))
-    }
+    within(scope, landlord, area, "you may not move a customer outside your areas")
 }
 
 /// A partner may end its own tenancy or keep it, never hand a customer to
@@ -131,8 +134,9 @@ pub fn admit_tenure_landlord(
 /// may not read them, and not after a tenure change moved the customer out of
 /// its scope.
 pub fn shows_equality(principal: &Principal, customer: &Customer) -> bool {
+    let area = customer.details.area.as_ref();
     may_read_equality(principal.role)
-        && admits(&customer_scope(principal), customer.landlord.as_ref(), customer.details.area.as_ref())
+        && within(&customer_scope(principal), customer.landlord.as_ref(), area, "").is_ok()
 }
 
 /// Capabilities checked at the door of a call, with the refusal each gives.
