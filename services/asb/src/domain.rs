@@ -1,6 +1,7 @@
 //! The rules of ASB casework in plain Rust: nothing here knows about gRPC or SQL.
 
 pub mod calendar;
+pub mod case;
 pub mod standards;
 pub mod triage;
 pub mod trigger;
