@@ -2,6 +2,8 @@
 
 pub mod calendar;
 pub mod case;
+pub mod casework;
+pub mod review;
 pub mod standards;
 pub mod triage;
 pub mod trigger;
