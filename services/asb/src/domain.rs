@@ -4,6 +4,7 @@ pub mod analysis;
 pub mod calendar;
 pub mod case;
 pub mod casework;
+pub mod queue;
 pub mod review;
 pub mod standards;
 pub mod triage;
