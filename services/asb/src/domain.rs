@@ -1,5 +1,6 @@
 //! The rules of ASB casework in plain Rust: nothing here knows about gRPC or SQL.
 
+pub mod access;
 pub mod analysis;
 pub mod calendar;
 pub mod case;
