@@ -8,9 +8,11 @@
 //! - [`Role`], one table of roles and what each may do;
 //! - [`FieldViolation`] with the [`Violations`] collector and the IOx-style
 //!   [`Required`] helper, the one way a request is validated;
-//! - [`Etag`], [`RequestId`], and [`uuid_resource_id!`] for typed resource names.
+//! - [`Etag`], [`RequestId`], and [`uuid_resource_id!`] for typed resource names;
+//! - [`disclosure`]: how counts about people are published, exact or protected.
 
 mod code;
+pub mod disclosure;
 mod etag;
 mod organisation;
 mod request_id;

@@ -104,48 +104,7 @@ pub struct ProfileCounts {
     pub total: i64,
 }
 
-/// Published counts are multiples of this when a map is protected.
-pub const ROUNDING_BASE: i64 = 5;
-
-/// How a map's counts are published.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Disclosure {
-    /// As counted: for callers who may read every record (and every answer) behind
-    /// every count anyway.
-    Exact,
-    /// Every published count (cells, totals, completeness) independently rounded to
-    /// the nearest multiple of [`ROUNDING_BASE`], as the Office for National
-    /// Statistics publishes small-area tables; cells that round to 0 are left out.
-    /// Because *every* figure is rounded, differencing a cell against a row total,
-    /// the map without a characteristic, the completeness figures, another filter or
-    /// a partner's own exact counts leaves an uncertainty of several people, never
-    /// the exact count. Leaving out zero cells means a cell's presence never tells
-    /// that somebody with that answer exists (1 and 2 look like 0).
-    RoundedToBase5,
-}
-
-impl Disclosure {
-    /// The rounding base a map reports (0 when exact).
-    pub fn base(self) -> i64 {
-        match self {
-            Self::Exact => 0,
-            Self::RoundedToBase5 => ROUNDING_BASE,
-        }
-    }
-
-    fn publish(self, count: i64) -> i64 {
-        match self {
-            Self::Exact => count,
-            Self::RoundedToBase5 => round_to_base(count),
-        }
-    }
-}
-
-/// `count` to the nearest multiple of 5 (1 and 2 become 0, 3 and 4 become 5).
-pub fn round_to_base(count: i64) -> i64 {
-    let count = count.max(0);
-    (count + ROUNDING_BASE / 2) / ROUNDING_BASE * ROUNDING_BASE
-}
+pub use involve_core::disclosure::{Disclosure, ROUNDING_BASE, round_to_base};
 
 /// A map as the caller sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -177,7 +136,7 @@ pub fn publish(counts: ProfileCounts, disclosure: Disclosure) -> PublishedMap {
                 Disclosure::Exact => cell.count,
                 Disclosure::RoundedToBase5 => {
                     let group = groups.get(&(cell.tenure.clone(), cell.area.clone())).copied().unwrap_or(0);
-                    round_to_base(cell.count).min(group / ROUNDING_BASE * ROUNDING_BASE)
+                    disclosure.publish_within(cell.count, group)
                 }
             };
             CountedCell { count: published, ..cell }
