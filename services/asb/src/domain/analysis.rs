@@ -103,6 +103,58 @@ impl<P: Ord + Clone> Hotspots<P> {
     }
 }
 
+/// One equality group's answers to the closure survey.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupSatisfaction {
+    /// An equality characteristic and its value (`ethnicity`, `white-british`).
+    pub characteristic: String,
+    pub value: String,
+    pub surveyed: i64,
+    pub satisfied: i64,
+}
+
+/// A group's satisfaction as published: counts under `disclosure`, and a gap
+/// flagged where the group trails everyone by `gap_points` or more with at least
+/// `min_surveyed` answers (fewer say nothing reliable either way).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublishedSatisfaction {
+    pub characteristic: String,
+    pub value: String,
+    pub surveyed: i64,
+    pub satisfied: i64,
+    pub gap: bool,
+}
+
+pub fn satisfaction_gaps(
+    groups: &[GroupSatisfaction],
+    disclosure: involve_core::disclosure::Disclosure,
+    gap_points: f64,
+    min_surveyed: i64,
+) -> Vec<PublishedSatisfaction> {
+    let (surveyed, satisfied) =
+        groups.iter().fold((0_i64, 0_i64), |(s, t), group| (s + group.surveyed, t + group.satisfied));
+    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+    let percent = |satisfied: i64, surveyed: i64| satisfied as f64 * 100.0 / surveyed as f64;
+    let overall = (surveyed > 0).then(|| percent(satisfied, surveyed));
+    groups
+        .iter()
+        .map(|group| {
+            let gap = overall.is_some_and(|overall| {
+                group.surveyed >= min_surveyed.max(1)
+                    && overall - percent(group.satisfied, group.surveyed) >= gap_points
+            });
+            PublishedSatisfaction {
+                characteristic: group.characteristic.clone(),
+                value: group.value.clone(),
+                surveyed: disclosure.publish(group.surveyed),
+                satisfied: disclosure.publish_within(group.satisfied, group.surveyed),
+                gap,
+            }
+        })
+        .filter(|group| group.surveyed > 0)
+        .collect()
+}
+
 /// Cost per case from officer time: minutes logged times the hourly cost, over cases.
 pub fn cost_per_case(minutes_logged: u64, hourly_cost_pence: u64, cases: u64) -> Option<u64> {
     (cases > 0).then(|| minutes_logged.saturating_mul(hourly_cost_pence) / 60 / cases)
@@ -163,6 +215,29 @@ mod tests {
                 HotspotAlert { area: south, period: 202_611, cases: 4, previous: 0 },
             ]
         );
+    }
+
+    #[test]
+    fn satisfaction_gaps_are_flagged_with_small_counts_protected() {
+        use involve_core::disclosure::Disclosure;
+        let group = |value: &str, surveyed, satisfied| GroupSatisfaction {
+            characteristic: "ethnicity".into(),
+            value: value.into(),
+            surveyed,
+            satisfied,
+        };
+        let groups = [group("a", 80, 60), group("b", 20, 8), group("c", 3, 0)];
+        let published = satisfaction_gaps(&groups, Disclosure::RoundedToBase5, 10.0, 10);
+        // Overall 68 of 103 (66%); b at 40% trails by 26 points; c has too few answers.
+        assert_eq!(
+            published.iter().map(|g| (g.value.as_str(), g.gap)).collect::<Vec<_>>(),
+            [("a", false), ("b", true), ("c", false)]
+        );
+        assert_eq!((published[2].surveyed, published[2].satisfied), (5, 0));
+        let exact = satisfaction_gaps(&groups, Disclosure::Exact, 10.0, 10);
+        assert_eq!((exact[2].surveyed, exact[2].satisfied), (3, 0));
+        let tiny = satisfaction_gaps(&[group("d", 2, 1)], Disclosure::RoundedToBase5, 10.0, 10);
+        assert!(tiny.is_empty(), "a group that rounds to nobody is left out");
     }
 
     #[test]
