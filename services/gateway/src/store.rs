@@ -111,14 +111,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Credential, GatewayError> {
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
-        let current = credentials::Entity::find_by_id(id.to_owned())
-            .one(&txn)
-            .await
-            .map_err(StoreError::from)?
-            .ok_or_else(|| GatewayError::NotFound {
-                resource_type: "involve.gateway.v1.Credential",
-                name: id.to_owned(),
-            })?;
+        let current = credential_in(&txn, id).await?;
         if current.revoke_time.is_some() {
             return Err(GatewayError::CredentialRevoked { name: id.to_owned() });
         }
@@ -135,14 +128,7 @@ impl Store {
 
     pub async fn revoke_credential(&self, id: &str, now: DateTime<Utc>) -> Result<Credential, GatewayError> {
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
-        let current = credentials::Entity::find_by_id(id.to_owned())
-            .one(&txn)
-            .await
-            .map_err(StoreError::from)?
-            .ok_or_else(|| GatewayError::NotFound {
-                resource_type: "involve.gateway.v1.Credential",
-                name: id.to_owned(),
-            })?;
+        let current = credential_in(&txn, id).await?;
         if current.revoke_time.is_some() {
             txn.commit().await.map_err(StoreError::from)?;
             return Ok(current.into());
@@ -209,4 +195,14 @@ impl Store {
             .await?;
         Ok(rows.into_iter().map(Call::from).collect())
     }
+}
+
+/// Credential `id`, read inside a write transaction; NOT_FOUND when absent.
+async fn credential_in<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    id: &str,
+) -> Result<credentials::Model, GatewayError> {
+    credentials::Entity::find_by_id(id.to_owned()).one(conn).await.map_err(StoreError::from)?.ok_or_else(
+        || GatewayError::NotFound { resource_type: "involve.gateway.v1.Credential", name: id.to_owned() },
+    )
 }
