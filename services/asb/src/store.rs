@@ -1,0 +1,364 @@
+//! The only door to the ASB tables. Every write runs in one transaction with its
+//! audit row and its idempotency key, so a failed request leaves nothing behind.
+
+pub mod codes;
+pub mod entities;
+mod migrations;
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Datelike as _, Utc};
+use involve_core::Code;
+use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
+use persistence::{Actor, AuditEntry, StoreError, UniqueKey, audit, begin_write};
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{
+    ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait as _,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _, Set,
+};
+use sea_orm_migration::MigratorTrait as _;
+use uuid::Uuid;
+
+use self::entities::{cases, parties, reports};
+pub use self::migrations::Migrator;
+use crate::domain::case::{CaseId, CaseSummary, Channel, Filing, Party, Person, Sides, file};
+use crate::domain::triage::HateMotivation;
+
+/// Case references are unique: two cases opened at once may draw the same next
+/// number, and the later one draws again.
+const CASE_REFERENCE: UniqueKey =
+    UniqueKey { name: "cases_reference_key", table: "cases", columns: &["reference"] };
+
+/// A party to a report, as the service checked it.
+#[derive(Clone, Debug)]
+pub struct NewParty {
+    pub party: Party,
+    /// For a customer: their landlord, read through the profiles contract.
+    pub customer_landlord: Option<String>,
+    /// What was recorded of them (name, contact, postcode, description), as JSON.
+    pub details: serde_json::Value,
+}
+
+/// A report, validated.
+#[derive(Clone, Debug)]
+pub struct NewReport {
+    /// The landlord it is made to (`organisations/{id}`): the owner of a case it opens.
+    pub landlord: String,
+    pub channel: Channel,
+    pub receive_time: DateTime<Utc>,
+    pub incident_time: Option<DateTime<Utc>>,
+    pub description: String,
+    pub area: Code,
+    pub uprn: Option<String>,
+    pub location_description: Option<String>,
+    pub categories: Vec<Code>,
+    pub hate_motivation: Option<HateMotivation>,
+    pub parties: Vec<NewParty>,
+}
+
+/// Where a report went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Filed {
+    pub case: CaseId,
+    pub report: Uuid,
+    pub opened: bool,
+    pub repeat_of: Option<CaseId>,
+}
+
+impl Filed {
+    fn resource(&self) -> String {
+        format!("{}/reports/{}", self.case.name(), self.report)
+    }
+
+    fn parse(resource: &str) -> Option<Self> {
+        let (case, report) = resource.split_once("/reports/")?;
+        Some(Self {
+            case: CaseId::from_name(case)?,
+            report: Uuid::parse_str(report).ok()?,
+            opened: false,
+            repeat_of: None,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(StoreError::corrupt)
+}
+
+fn person_columns(person: &Person) -> (Option<String>, Option<String>) {
+    match person {
+        Person::Customer(name) => (Some(name.clone()), None),
+        Person::External(key) => (None, Some(key.clone())),
+        Person::Unknown => (None, None),
+    }
+}
+
+fn party_from_row(row: &parties::Model) -> Result<Party, StoreError> {
+    let role = codes::parse_party_role(&row.role)
+        .ok_or_else(|| StoreError::corrupt(format!("party role {}", row.role)))?;
+    let person = match (&row.customer, &row.external_key) {
+        (Some(customer), _) => Person::Customer(customer.clone()),
+        (None, Some(key)) => Person::External(key.clone()),
+        (None, None) => Person::Unknown,
+    };
+    Ok(Party { role, person })
+}
+
+impl Store {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub async fn migrate(&self) -> Result<(), DbErr> {
+        Migrator::up(&self.db, None).await
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Files a report: it joins the open case about the same people, or opens a
+    /// case (linked to the last closed one about them). A retry with the same
+    /// request id answers as the first did; a different request under it is refused.
+    pub async fn file_report(
+        &self,
+        actor: &Actor,
+        request: Option<&RequestIdentity>,
+        report: &NewReport,
+    ) -> Result<Filed, FileError> {
+        let key = IdempotencyKey::for_request(actor, request);
+        if let Some(filed) = self.replay(key).await? {
+            return Ok(filed);
+        }
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.file_once(actor, key, report).await {
+                Err(FileError::Store(err)) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
+                    return self.replay(key).await?.ok_or(FileError::Store(err));
+                }
+                // Another case took the same next reference: draw again.
+                Err(FileError::Store(err)) if err.violates(&CASE_REFERENCE) && attempts < 5 => {}
+                other => return other,
+            }
+        }
+    }
+
+    async fn replay(&self, key: Option<IdempotencyKey<'_>>) -> Result<Option<Filed>, FileError> {
+        let Some(key) = key else { return Ok(None) };
+        let Some(found) = idempotency::find(&self.db, key).await? else { return Ok(None) };
+        let resource = found.map_err(FileError::RequestIdReused)?;
+        let filed = Filed::parse(&resource)
+            .ok_or_else(|| StoreError::corrupt(format!("idempotent resource {resource}")))?;
+        Ok(Some(filed))
+    }
+
+    async fn file_once(
+        &self,
+        actor: &Actor,
+        key: Option<IdempotencyKey<'_>>,
+        report: &NewReport,
+    ) -> Result<Filed, FileError> {
+        let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
+        let sides = Sides::of(report.parties.iter().map(|party| &party.party));
+        let candidates = candidate_cases(&txn, &sides).await?;
+        let filed = match file(&sides, Some(&report.area), &candidates) {
+            Filing::Join(case) => Filed { case, report: Uuid::now_v7(), opened: false, repeat_of: None },
+            Filing::Open { repeat_of } => {
+                Filed { case: CaseId::generate(), report: Uuid::now_v7(), opened: true, repeat_of }
+            }
+        };
+        // The first write, so a concurrent twin queues on the key.
+        if let Some(key) = key {
+            idempotency::claim(&txn, key, &filed.resource()).await?;
+        }
+        let now = report.receive_time;
+        if filed.opened {
+            let reference = next_reference(&txn, now).await?;
+            cases::Entity::insert(cases::ActiveModel {
+                id: Set(filed.case.uuid()),
+                reference: Set(reference),
+                landlord_organisation: Set(report.landlord.clone()),
+                area: Set(report.area.to_string()),
+                state: Set("new".to_owned()),
+                categories: Set(json(&report.categories)?),
+                hate_motivation: Set(report.hate_motivation.map(|m| json(&m)).transpose()?),
+                priority: Set(None),
+                route: Set(None),
+                first_response_secs: Set(None),
+                risk: Set(None),
+                vulnerabilities: Set("[]".to_owned()),
+                priority_reason: Set(None),
+                triaged_by: Set(None),
+                triage_time: Set(None),
+                assigned_officer: Set(None),
+                team: Set(None),
+                repeat_of: Set(filed.repeat_of.map(CaseId::uuid)),
+                mediation: Set(None),
+                action_plan: Set(None),
+                closure_reason: Set(None),
+                closure_outcome: Set(None),
+                close_time: Set(None),
+                satisfaction: Set(None),
+                signed_off: Set(false),
+                receive_time: Set(now),
+                open_time: Set(now),
+                acknowledge_time: Set(None),
+                first_response_time: Set(None),
+                update_time: Set(now),
+                version: Set(1),
+            })
+            .exec_without_returning(&txn)
+            .await
+            .map_err(StoreError::from)?;
+        } else {
+            // A joining report is a change to its case: its etag moves on.
+            cases::Entity::update_many()
+                .col_expr(cases::Column::Version, Expr::col(cases::Column::Version).add(1))
+                .col_expr(cases::Column::UpdateTime, Expr::value(now))
+                .filter(cases::Column::Id.eq(filed.case.uuid()))
+                .exec(&txn)
+                .await
+                .map_err(StoreError::from)?;
+        }
+        reports::Entity::insert(reports::ActiveModel {
+            id: Set(filed.report),
+            case_id: Set(filed.case.uuid()),
+            channel: Set(codes::channel(report.channel).to_owned()),
+            receive_time: Set(report.receive_time),
+            incident_time: Set(report.incident_time),
+            description: Set(report.description.clone()),
+            area: Set(report.area.to_string()),
+            uprn: Set(report.uprn.clone()),
+            location_description: Set(report.location_description.clone()),
+            categories: Set(json(&report.categories)?),
+            hate_motivation: Set(report.hate_motivation.map(|m| json(&m)).transpose()?),
+            organisation: Set(actor.organisation.clone()),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(StoreError::from)?;
+        for party in &report.parties {
+            let (customer, external_key) = person_columns(&party.party.person);
+            parties::Entity::insert(parties::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                case_id: Set(filed.case.uuid()),
+                report_id: Set(filed.report),
+                role: Set(codes::party_role(party.party.role).to_owned()),
+                customer: Set(customer),
+                customer_landlord: Set(party.customer_landlord.clone()),
+                external_key: Set(external_key),
+                details: Set(party.details.to_string()),
+            })
+            .exec_without_returning(&txn)
+            .await
+            .map_err(StoreError::from)?;
+        }
+        audit::record(&txn, actor, [AuditEntry::new(filed.resource())]).await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        Ok(filed)
+    }
+
+    /// The people of a case, each once per role.
+    pub async fn case_parties(&self, case: CaseId) -> Result<BTreeSet<Party>, StoreError> {
+        let rows =
+            parties::Entity::find().filter(parties::Column::CaseId.eq(case.uuid())).all(&self.db).await?;
+        rows.iter().map(party_from_row).collect()
+    }
+
+    /// The reports of a case, oldest first.
+    pub async fn case_reports(&self, case: CaseId) -> Result<Vec<reports::Model>, StoreError> {
+        Ok(reports::Entity::find()
+            .filter(reports::Column::CaseId.eq(case.uuid()))
+            .order_by_asc(reports::Column::ReceiveTime)
+            .order_by_asc(reports::Column::Id)
+            .all(&self.db)
+            .await?)
+    }
+
+    pub async fn case(&self, case: CaseId) -> Result<Option<cases::Model>, StoreError> {
+        Ok(cases::Entity::find_by_id(case.uuid()).one(&self.db).await?)
+    }
+}
+
+/// Why a report could not be filed.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error(transparent)]
+    RequestIdReused(persistence::idempotency::RequestIdReused),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Every case any identified person of `sides` is a party to, with its sides.
+async fn candidate_cases<C: ConnectionTrait>(
+    conn: &C,
+    sides: &Sides,
+) -> Result<Vec<CaseSummary>, StoreError> {
+    let (customers, externals): (Vec<String>, Vec<String>) = sides
+        .affected
+        .iter()
+        .chain(&sides.accused)
+        .fold((Vec::new(), Vec::new()), |(mut customers, mut externals), person| {
+            match person {
+                Person::Customer(name) => customers.push(name.clone()),
+                Person::External(key) => externals.push(key.clone()),
+                Person::Unknown => {}
+            }
+            (customers, externals)
+        });
+    if customers.is_empty() && externals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let case_ids: Vec<Uuid> = parties::Entity::find()
+        .select_only()
+        .column(parties::Column::CaseId)
+        .distinct()
+        .filter(
+            Condition::any()
+                .add(parties::Column::Customer.is_in(customers))
+                .add(parties::Column::ExternalKey.is_in(externals)),
+        )
+        .into_tuple()
+        .all(conn)
+        .await?;
+    if case_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = cases::Entity::find().filter(cases::Column::Id.is_in(case_ids.clone())).all(conn).await?;
+    let mut people: HashMap<Uuid, Vec<Party>> = HashMap::new();
+    for row in parties::Entity::find().filter(parties::Column::CaseId.is_in(case_ids)).all(conn).await? {
+        people.entry(row.case_id).or_default().push(party_from_row(&row)?);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| CaseSummary {
+            id: CaseId::from_uuid(row.id),
+            sides: Sides::of(people.get(&row.id).into_iter().flatten()),
+            place: Some(Code::trusted(&row.area)),
+            opened: row.open_time,
+            closed: row.close_time,
+        })
+        .collect())
+}
+
+/// The next case reference of the year `now` falls in: `ASB-2026-000124`.
+async fn next_reference<C: ConnectionTrait>(conn: &C, now: DateTime<Utc>) -> Result<String, StoreError> {
+    let prefix = format!("ASB-{}-", now.year());
+    let latest: Option<String> = cases::Entity::find()
+        .select_only()
+        .column(cases::Column::Reference)
+        .filter(cases::Column::Reference.starts_with(&prefix))
+        .order_by_desc(cases::Column::Reference)
+        .limit(1)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let last = latest.and_then(|reference| reference.strip_prefix(&prefix)?.parse::<u64>().ok()).unwrap_or(0);
+    Ok(format!("{prefix}{:06}", last + 1))
+}

@@ -1,0 +1,168 @@
+//! sea-orm entities for the ASB tables. Lists and small nested parts that are
+//! never queried on their own (categories, vulnerabilities, the action plan,
+//! review findings) are JSON text, which reads the same on SQLite and PostgreSQL;
+//! whatever a queue, a standard or an access rule filters on has its own column.
+
+macro_rules! entity {
+    ($module:ident, $table:literal, { $($field:tt)* }) => {
+        pub mod $module {
+            use sea_orm::entity::prelude::*;
+
+            #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+            #[sea_orm(table_name = $table)]
+            pub struct Model {
+                $($field)*
+            }
+
+            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+            pub enum Relation {}
+
+            impl ActiveModelBehavior for ActiveModel {}
+        }
+    };
+}
+
+entity!(cases, "cases", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// `ASB-{year}-{number}`, unique.
+    pub reference: String,
+    /// The landlord whose case it is: `organisations/{id}`.
+    pub landlord_organisation: String,
+    pub area: String,
+    /// `new`, `open`, `closed`.
+    pub state: String,
+    /// JSON list of category codes.
+    pub categories: String,
+    pub hate_motivation: Option<String>,
+    pub priority: Option<String>,
+    pub route: Option<String>,
+    pub first_response_secs: Option<i64>,
+    pub risk: Option<String>,
+    /// JSON list of vulnerability codes.
+    pub vulnerabilities: String,
+    pub priority_reason: Option<String>,
+    pub triaged_by: Option<String>,
+    pub triage_time: Option<DateTimeUtc>,
+    pub assigned_officer: Option<String>,
+    pub team: Option<String>,
+    pub repeat_of: Option<Uuid>,
+    /// JSON of the mediation decision, once made.
+    pub mediation: Option<String>,
+    /// JSON of the action plan, once agreed.
+    pub action_plan: Option<String>,
+    pub closure_reason: Option<String>,
+    pub closure_outcome: Option<String>,
+    pub close_time: Option<DateTimeUtc>,
+    /// `satisfied`, `dissatisfied`, `no_answer`.
+    pub satisfaction: Option<String>,
+    pub signed_off: bool,
+    /// When the first report was received: the standards count from it.
+    pub receive_time: DateTimeUtc,
+    pub open_time: DateTimeUtc,
+    pub acknowledge_time: Option<DateTimeUtc>,
+    pub first_response_time: Option<DateTimeUtc>,
+    pub update_time: DateTimeUtc,
+    pub version: i64,
+});
+
+entity!(reports, "reports", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub case_id: Uuid,
+    pub channel: String,
+    pub receive_time: DateTimeUtc,
+    pub incident_time: Option<DateTimeUtc>,
+    pub description: String,
+    pub area: String,
+    pub uprn: Option<String>,
+    pub location_description: Option<String>,
+    /// JSON list of category codes, as reported.
+    pub categories: String,
+    pub hate_motivation: Option<String>,
+    /// The organisation that took the report.
+    pub organisation: String,
+});
+
+entity!(parties, "parties", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub case_id: Uuid,
+    pub report_id: Uuid,
+    /// `complainant`, `alleged_perpetrator`, `victim`, `witness`.
+    pub role: String,
+    /// `customers/{id}` for a customer.
+    pub customer: Option<String>,
+    /// The customer's landlord when the report was filed (checked through profiles).
+    pub customer_landlord: Option<String>,
+    /// The matching key of someone outside the customer base.
+    pub external_key: Option<String>,
+    /// JSON of what was recorded of them: name, contact, postcode or description.
+    pub details: String,
+});
+
+entity!(diary_entries, "diary_entries", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub case_id: Uuid,
+    pub occur_time: DateTimeUtc,
+    pub text: String,
+    pub reported_by: Option<String>,
+    /// JSON list of evidence references.
+    pub evidence: String,
+    pub corrects: Option<Uuid>,
+    pub author: String,
+    pub create_time: DateTimeUtc,
+});
+
+entity!(contacts, "contacts", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub case_id: Uuid,
+    pub party_role: String,
+    pub channel: String,
+    pub contact_time: DateTimeUtc,
+    pub summary: Option<String>,
+    pub author: String,
+});
+
+entity!(interventions, "interventions", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub case_id: Uuid,
+    pub intervention_type: String,
+    /// The type's kind when recorded: `referral` ones need an outcome to close.
+    pub kind: String,
+    pub start_date: Date,
+    pub notes: Option<String>,
+    pub outcome: Option<String>,
+    pub outcome_date: Option<Date>,
+    pub court_outcome: Option<String>,
+    pub author: String,
+});
+
+entity!(categories, "categories", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub code: String,
+    pub display_name: String,
+    pub priority: String,
+    pub route: String,
+    pub first_response_secs: Option<i64>,
+    pub needs_motivation: bool,
+    pub retired: bool,
+});
+
+entity!(intervention_types, "intervention_types", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub code: String,
+    pub display_name: String,
+    pub kind: String,
+    pub effective_from: Date,
+    pub effective_to: Option<Date>,
+});
+
+entity!(bank_holidays, "bank_holidays", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub holiday_date: Date,
+    pub display_name: String,
+});

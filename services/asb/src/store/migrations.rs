@@ -1,0 +1,27 @@
+//! The ASB service's migrator: the shared tables first, then its own. Its
+//! bookkeeping table is its own too, so services sharing one PostgreSQL database
+//! never see each other's migration history.
+
+use sea_orm_migration::prelude::*;
+
+mod m0003_create_cases;
+mod m0004_seed_reference_data;
+
+#[derive(Debug)]
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(persistence::shared_migrations::CreateAuditEvents),
+            Box::new(persistence::shared_migrations::CreateIdempotencyKeys),
+            Box::new(persistence::shared_migrations::AddIdempotencyRequestDigest),
+            Box::new(m0003_create_cases::Migration),
+            Box::new(m0004_seed_reference_data::Migration),
+        ]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "asb_migrations".into_iden()
+    }
+}
