@@ -226,3 +226,181 @@ fn refusal(err: &UpstreamError) -> http::Response<Body> {
     };
     status.into_http()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use opentelemetry::trace::TracerProvider as _;
+    use tonic::server::NamedService;
+    use tower::ServiceExt as _;
+    use tracing::Instrument as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+    use crate::client::Upstream;
+    use crate::principal::PrincipalSource;
+    use crate::server::ServiceSet;
+    use crate::{HandoffKey, RequestContext};
+
+    const PATH: &str = "/involve.profiles.v1.CustomerProfiles/GetCustomer";
+
+    /// What the callee knew of one call: its caller, and the trace its span is in.
+    #[derive(Clone, Debug, PartialEq)]
+    struct Seen {
+        principal: Option<Principal>,
+        trace_id: String,
+    }
+
+    /// A callee that answers OK and keeps what it saw of each call.
+    #[derive(Clone, Default)]
+    struct Callee(Arc<Mutex<Vec<Seen>>>);
+
+    impl NamedService for Callee {
+        const NAME: &'static str = "involve.profiles.v1.CustomerProfiles";
+    }
+
+    impl tower::Service<http::Request<Body>> for Callee {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+            let seen = Arc::clone(&self.0);
+            // Read inside the future: that is what runs in the callee's RPC span.
+            Box::pin(async move {
+                let request = tonic::Request::from_http(request);
+                let principal = RequestContext::of(&request).ok().map(|ctx| ctx.principal);
+                let trace_id = crate::telemetry::current_trace_id();
+                seen.lock().unwrap().push(Seen { principal, trace_id });
+                Ok(tonic::Status::ok("").into_http())
+            })
+        }
+    }
+
+    /// Spans with trace ids on this thread, and W3C propagation, as
+    /// `telemetry::init` sets up for a process.
+    fn traced() -> tracing::subscriber::DefaultGuard {
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder().build().tracer("test");
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn person() -> Principal {
+        Principal {
+            organisation: "organisations/riverside".into(),
+            role: Role::NeighbourhoodOfficer,
+            subject: "organisations/riverside/credentials/c1".into(),
+            areas: Some(vec!["north".into()]),
+        }
+    }
+
+    fn request() -> http::Request<Body> {
+        let mut request = http::Request::new(Body::empty());
+        *request.uri_mut() = PATH.parse().unwrap();
+        *request.method_mut() = http::Method::POST;
+        request.headers_mut().insert("content-type", "application/grpc".parse().unwrap());
+        request
+    }
+
+    /// Calls `client` inside a span of its own; returns the span's trace id
+    /// and the status the caller heard.
+    async fn call_traced(client: ActingClient) -> (String, Option<tonic::Code>) {
+        let span = tracing::info_span!("caller");
+        let trace_id = crate::telemetry::trace_id(&span.context());
+        let response = async move { client.oneshot(request()).await.unwrap() }.instrument(span).await;
+        (trace_id, crate::body::grpc_status(response.headers()))
+    }
+
+    #[tokio::test]
+    async fn in_process_calls_carry_the_person_or_the_service_identity_in_the_callers_trace() {
+        let _traced = traced();
+        let callee = Callee::default();
+        let directory = ServiceDirectory::new(["profiles", "asb"]);
+        let asb = directory.clients_for("asb");
+        let profiles = asb.client("profiles").unwrap();
+        assert!(asb.client("nowhere").is_err(), "a peer the deployment lacks fails at start-up");
+
+        // Taken before profiles is built (all-in-one builds services in turn):
+        // a call made that early is UNAVAILABLE, not lost.
+        let (_, early) = call_traced(profiles.as_service()).await;
+        assert_eq!(early, Some(tonic::Code::Unavailable));
+
+        let (routes, _health) = {
+            let mut set = ServiceSet::new().unwrap();
+            set.add(callee.clone());
+            set.into_parts()
+        };
+        directory.provide("profiles", ServiceChannel::in_process(routes)).unwrap();
+        let again = ServiceChannel::in_process(ServiceSet::new().unwrap().into_parts().0);
+        assert!(matches!(directory.provide("profiles", again), Err(DirectoryError::ProvidedTwice(_))));
+
+        let (for_person, ok) = call_traced(profiles.acting_for(&person())).await;
+        assert_eq!(ok, Some(tonic::Code::Ok));
+        let (as_service, _) = call_traced(profiles.as_service()).await;
+        let seen = callee.0.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [
+                Seen { principal: Some(person()), trace_id: for_person },
+                Seen {
+                    principal: Some(Principal {
+                        organisation: "services/asb".into(),
+                        role: Role::Service,
+                        subject: "services/asb".into(),
+                        areas: None,
+                    }),
+                    trace_id: as_service,
+                },
+            ]
+        );
+        assert!(!seen[0].trace_id.is_empty() && seen[0].trace_id != seen[1].trace_id);
+    }
+
+    #[tokio::test]
+    async fn remote_calls_carry_a_signed_principal_and_the_callers_trace() {
+        let _traced = traced();
+        let key = HandoffKey::from_secret("shared secret for tests");
+        let callee = Callee::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let mut set = ServiceSet::new().unwrap();
+        set.add(callee.clone());
+        let config = crate::Settings::load_from(None, Vec::new()).unwrap().server;
+        let source = PrincipalSource::Signed(key.clone());
+        tokio::spawn(async move { set.serve(listener, &config, source, std::future::pending()).await });
+
+        let directory = ServiceDirectory::new(["profiles"]);
+        let upstream = Upstream::new(&[address], key, 1 << 20).unwrap();
+        directory.provide("profiles", ServiceChannel::Remote(Arc::new(upstream))).unwrap();
+        let profiles = directory.clients_for("compact").client("profiles").unwrap();
+
+        let (for_person, ok) = call_traced(profiles.acting_for(&person())).await;
+        assert_eq!(ok, Some(tonic::Code::Ok));
+        let (as_service, ok) = call_traced(profiles.as_service()).await;
+        assert_eq!(ok, Some(tonic::Code::Ok));
+        let seen = callee.0.lock().unwrap().clone();
+        assert_eq!(seen[0], Seen { principal: Some(person()), trace_id: for_person });
+        assert_eq!(seen[1].principal.as_ref().map(|p| p.subject.as_str()), Some("services/compact"));
+        assert_eq!(seen[1].trace_id, as_service);
+
+        // A peer that cannot be reached is UNAVAILABLE to the caller.
+        let refused = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", listener.local_addr().unwrap())
+        };
+        let directory = ServiceDirectory::new(["profiles"]);
+        let upstream = Upstream::new(&[refused], HandoffKey::from_secret("k"), 1 << 20).unwrap();
+        directory.provide("profiles", ServiceChannel::Remote(Arc::new(upstream))).unwrap();
+        let profiles = directory.clients_for("compact").client("profiles").unwrap();
+        assert_eq!(call_traced(profiles.as_service()).await.1, Some(tonic::Code::Unavailable));
+    }
+}
