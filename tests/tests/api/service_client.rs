@@ -66,7 +66,8 @@ async fn calls_are_scoped_and_audited_as_their_caller(
     profiles: &ServiceClient,
     profiles_database: &sea_orm::DatabaseConnection,
 ) {
-    let mut riverside = CustomerProfilesClient::new(profiles.acting_for(&partner("riverside")));
+    let for_riverside = profiles.acting_for(&partner("riverside")).for_purpose("system-integration");
+    let mut riverside = CustomerProfilesClient::new(for_riverside);
     let mut meadow = CustomerProfilesClient::new(profiles.acting_for(&partner("meadow-ha")));
     let ours = riverside
         .create_customer(fixtures::create(fixtures::customer("Ada", "Lovelace", "leaseholder")))
@@ -107,6 +108,17 @@ async fn calls_are_scoped_and_audited_as_their_caller(
     assert_eq!(map.total_customers, 0, "two customers round to nothing: {map:?}");
 
     use persistence::audit::entity::{Column, Entity};
+    // The person's write is the person's, with the purpose they stated.
+    let written = Entity::find()
+        .filter(Column::Subject.eq(partner("riverside").subject))
+        .all(profiles_database)
+        .await
+        .unwrap();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(written[0].resource, ours.name);
+    assert_eq!(written[0].purpose, "system-integration");
+    assert_eq!(written[0].role, "PARTNER_INTEGRATION");
+
     let subject = format!("services/{CALLING_SERVICE}");
     let audited =
         Entity::find().filter(Column::Subject.eq(subject.as_str())).all(profiles_database).await.unwrap();

@@ -153,6 +153,7 @@ impl ServiceClient {
             service: Arc::clone(&self.service),
             slot: Arc::clone(&self.slot),
             principal: Arc::new(principal),
+            purpose: None,
         }
     }
 }
@@ -166,12 +167,23 @@ pub struct ActingClient {
     service: Arc<str>,
     slot: Arc<OnceLock<ServiceChannel>>,
     principal: Arc<Principal>,
+    /// Stated on every call (`x-involve-purpose`), unless the request states its own.
+    purpose: Option<&'static str>,
 }
 
 impl ActingClient {
     /// Who the calls are made as.
     pub fn principal(&self) -> &Principal {
         &self.principal
+    }
+
+    /// States `purpose` (a code of [`crate::purpose::PURPOSES`], such as the
+    /// served request's own `ctx.purpose`) on every call, so the callee's audit
+    /// records why the person's data was read. [`crate::purpose::NOT_STATED`]
+    /// states nothing.
+    pub fn for_purpose(mut self, purpose: &'static str) -> Self {
+        self.purpose = (purpose != crate::purpose::NOT_STATED).then_some(purpose);
+        self
     }
 }
 
@@ -187,6 +199,13 @@ impl tower::Service<http::Request<Body>> for ActingClient {
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         // Taken now, in the caller's span: the future may first run elsewhere.
         inject_trace_context(request.headers_mut(), &tracing::Span::current().context());
+        if let Some(purpose) = self.purpose
+            && !request.headers().contains_key(crate::purpose::PURPOSE_HEADER)
+        {
+            request
+                .headers_mut()
+                .insert(crate::purpose::PURPOSE_HEADER, http::HeaderValue::from_static(purpose));
+        }
         let channel = self.slot.get().cloned();
         let principal = Arc::clone(&self.principal);
         let service = Arc::clone(&self.service);
@@ -250,6 +269,7 @@ mod tests {
     struct Seen {
         principal: Option<Principal>,
         trace_id: String,
+        purpose: &'static str,
     }
 
     /// A callee that answers OK and keeps what it saw of each call.
@@ -274,9 +294,11 @@ mod tests {
             // Read inside the future: that is what runs in the callee's RPC span.
             Box::pin(async move {
                 let request = tonic::Request::from_http(request);
-                let principal = RequestContext::of(&request).ok().map(|ctx| ctx.principal);
+                let context = RequestContext::of(&request).ok();
+                let purpose = context.as_ref().map_or("", |ctx| ctx.purpose);
+                let principal = context.map(|ctx| ctx.principal);
                 let trace_id = crate::telemetry::current_trace_id();
-                seen.lock().unwrap().push(Seen { principal, trace_id });
+                seen.lock().unwrap().push(Seen { principal, trace_id, purpose });
                 Ok(tonic::Status::ok("").into_http())
             })
         }
@@ -343,14 +365,14 @@ mod tests {
         let again = ServiceChannel::in_process(ServiceSet::new().unwrap().into_parts().0);
         assert!(matches!(directory.provide("profiles", again), Err(DirectoryError::ProvidedTwice(_))));
 
-        let (for_person, ok) = call_traced(profiles.acting_for(&person())).await;
+        let (for_person, ok) = call_traced(profiles.acting_for(&person()).for_purpose("asb-casework")).await;
         assert_eq!(ok, Some(tonic::Code::Ok));
         let (as_service, _) = call_traced(profiles.as_service()).await;
         let seen = callee.0.lock().unwrap().clone();
         assert_eq!(
             seen,
             [
-                Seen { principal: Some(person()), trace_id: for_person },
+                Seen { principal: Some(person()), trace_id: for_person, purpose: "asb-casework" },
                 Seen {
                     principal: Some(Principal {
                         organisation: "services/asb".into(),
@@ -359,6 +381,7 @@ mod tests {
                         areas: None,
                     }),
                     trace_id: as_service,
+                    purpose: crate::purpose::NOT_STATED,
                 },
             ]
         );
@@ -388,7 +411,7 @@ mod tests {
         let (as_service, ok) = call_traced(profiles.as_service()).await;
         assert_eq!(ok, Some(tonic::Code::Ok));
         let seen = callee.0.lock().unwrap().clone();
-        assert_eq!(seen[0], Seen { principal: Some(person()), trace_id: for_person });
+        assert_eq!(seen[0], Seen { principal: Some(person()), trace_id: for_person, purpose: "not-stated" });
         assert_eq!(seen[1].principal.as_ref().map(|p| p.subject.as_str()), Some("services/compact"));
         assert_eq!(seen[1].trace_id, as_service);
 
