@@ -142,8 +142,9 @@ async fn a_service_calls_profiles_in_process(backend: Backend) {
     // in-process channel exists, and works once it does.
     let registry: platform::Registry =
         Box::leak(Box::new([calling as &dyn ServiceModule, &profiles::MODULE]));
-    let _app =
-        Application::build_with(settings.clone(), Mode::AllInOne, registry).await.expect("the suite builds");
+    let _app = Application::build_with(settings.clone(), Mode::AllInOne, registry, platform::clock::system())
+        .await
+        .expect("the suite builds");
     let profiles = calling.profiles.get().expect("the caller took its client");
     calls_are_scoped_and_audited_as_their_caller(profiles, &profiles_database(&settings).await).await;
 }
