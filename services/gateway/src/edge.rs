@@ -23,6 +23,7 @@ use http_body::Frame;
 use opentelemetry::propagation::Injector;
 use platform::ApiError;
 use platform::body::{BodyEnd, OnBodyEnd, WatchedBody};
+use platform::client::UpstreamError;
 use platform::principal::{PRINCIPAL_HEADER, RESOURCE_HEADER, SIGNATURE_HEADER, SPECIAL_CATEGORY_HEADER};
 use tonic::body::Body;
 use tonic::{Code, Status};
@@ -35,7 +36,6 @@ use crate::domain::policy;
 use crate::domain::rate_limit::RateLimiter;
 use crate::domain::records::Call;
 use crate::error::ERROR_DOMAIN;
-use platform::client::UpstreamError;
 
 pub use platform::client::routing::{Contracts, contracts};
 pub use platform::client::{InnerService, ServiceChannel};

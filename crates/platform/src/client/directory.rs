@@ -218,7 +218,25 @@ impl tower::Service<http::Request<Body>> for ActingClient {
             let contracts = routing::shared();
             let replayable = !contracts.client_streaming.contains(&method);
             let request_id_field = contracts.request_id_fields.get(&method).copied();
-            match channel.call(request, &principal, &method, replayable, request_id_field).await {
+            // A remote peer's server enforces the deadline; in-process nothing
+            // between here and the handler does, so it is kept here.
+            let deadline = match &channel {
+                ServiceChannel::InProcess(_) => grpc_timeout(request.headers()),
+                ServiceChannel::Remote(_) => None,
+            };
+            let call = channel.call(request, &principal, &method, replayable, request_id_field);
+            let sent = match deadline {
+                Some(deadline) => match tokio::time::timeout(deadline, call).await {
+                    Ok(sent) => sent,
+                    Err(_) => {
+                        return Ok(
+                            tonic::Status::deadline_exceeded("the peer did not answer in time").into_http()
+                        );
+                    }
+                },
+                None => call.await,
+            };
+            match sent {
                 Ok(response) => Ok(response),
                 Err(err) => {
                     tracing::warn!(service = %service, error = %err, "call to a peer service not sent");
@@ -227,6 +245,26 @@ impl tower::Service<http::Request<Body>> for ActingClient {
             }
         })
     }
+}
+
+/// The deadline a request carries (`grpc-timeout`: at most eight digits and a
+/// unit), as tonic's `Request::set_timeout` writes it.
+fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
 }
 
 /// What the calling service hears when its call could not be sent.
@@ -386,6 +424,58 @@ mod tests {
             ]
         );
         assert!(!seen[0].trace_id.is_empty() && seen[0].trace_id != seen[1].trace_id);
+    }
+
+    /// A callee that never answers.
+    #[derive(Clone)]
+    struct Silent;
+
+    impl NamedService for Silent {
+        const NAME: &'static str = "involve.profiles.v1.CustomerProfiles";
+    }
+
+    impl tower::Service<http::Request<Body>> for Silent {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = std::future::Pending<Result<http::Response<Body>, Infallible>>;
+
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _request: http::Request<Body>) -> Self::Future {
+            std::future::pending()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_in_process_call_keeps_its_deadline() {
+        let directory = ServiceDirectory::new(["profiles"]);
+        let mut set = ServiceSet::new().unwrap();
+        set.add(Silent);
+        directory.provide("profiles", ServiceChannel::in_process(set.into_parts().0)).unwrap();
+        let profiles = directory.clients_for("compact").client("profiles").unwrap();
+        let mut request = request();
+        request.headers_mut().insert("grpc-timeout", "20m".parse().unwrap());
+        let response = profiles.as_service().oneshot(request).await.unwrap();
+        assert_eq!(crate::body::grpc_status(response.headers()), Some(tonic::Code::DeadlineExceeded));
+    }
+
+    #[test]
+    fn deadlines_are_read_as_grpc_writes_them() {
+        let timeout = |value: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("grpc-timeout", value.parse().unwrap());
+            grpc_timeout(&headers)
+        };
+        assert_eq!(timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(timeout("30S"), Some(Duration::from_secs(30)));
+        assert_eq!(timeout("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(timeout("7n"), Some(Duration::from_nanos(7)));
+        for bad in ["", "S", "123456789S", "10x", "-1S", "1.5S"] {
+            assert_eq!(timeout(bad), None, "{bad:?}");
+        }
+        assert_eq!(grpc_timeout(&http::HeaderMap::new()), None);
     }
 
     #[tokio::test]
