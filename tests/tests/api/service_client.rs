@@ -16,6 +16,7 @@ use platform::client::ServiceClient;
 use platform::{Principal, Role, ServiceContext, ServiceModule};
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
 use tonic::Code;
+use tracing::Instrument as _;
 
 /// A service of the test's own, as the ASB service will be: it takes a client
 /// of profiles in `add_routes` and keeps it.
@@ -99,11 +100,17 @@ async fn calls_are_scoped_and_audited_as_their_caller(
         .await
         .expect_err("a service identity reads no record");
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
-    let map = scheduled
-        .get_profile_map(pb::GetProfileMapRequest::default())
-        .await
-        .expect("a service identity maps the partnership")
-        .into_inner();
+    let (map, run_trace_id) = async {
+        let map = scheduled
+            .get_profile_map(pb::GetProfileMapRequest::default())
+            .await
+            .expect("a service identity maps the partnership")
+            .into_inner();
+        (map, platform::telemetry::current_trace_id())
+    }
+    .instrument(tracing::info_span!("measurement run"))
+    .await;
+    assert!(!run_trace_id.is_empty());
     assert_eq!(map.rounding_base, 5, "as protected aggregates");
     assert_eq!(map.total_customers, 0, "two customers round to nothing: {map:?}");
 
@@ -126,6 +133,7 @@ async fn calls_are_scoped_and_audited_as_their_caller(
     assert_eq!(audited[0].role, "SERVICE");
     assert_eq!(audited[0].organisation, subject);
     assert_eq!(audited[0].method, "involve.profiles.v1.CustomerProfiles/GetProfileMap");
+    assert_eq!(audited[0].trace_id, run_trace_id, "the callee's span joined the caller's trace");
 }
 
 async fn profiles_database(settings: &platform::Settings) -> sea_orm::DatabaseConnection {
@@ -135,6 +143,7 @@ async fn profiles_database(settings: &platform::Settings) -> sea_orm::DatabaseCo
 }
 
 async fn a_service_calls_profiles_in_process(backend: Backend) {
+    involve_tests::init_test_logging();
     let data_dir = tempfile::tempdir().unwrap();
     let Some(settings) = test_settings(backend, data_dir.path()).await else { return };
     let calling = calling_service();
@@ -150,6 +159,7 @@ async fn a_service_calls_profiles_in_process(backend: Backend) {
 }
 
 async fn a_service_calls_profiles_on_another_host(backend: Backend) {
+    involve_tests::init_test_logging();
     let data_dir = tempfile::tempdir().unwrap();
     let Some(mut settings) = test_settings(backend, data_dir.path()).await else { return };
     settings.security.principal_signing_secret = Some(platform::config::Secret::new(SIGNING_SECRET));
