@@ -35,7 +35,7 @@ pub(crate) use test_support::{POSTGRES_URL_VAR, assert_postgres_skip_asked_for};
 
 /// Installs the suite's telemetry once per test process, as `involve serve`
 /// does, so spans carry trace ids; logs show only with `TEST_LOG=1`.
-fn init_test_logging() {
+pub fn init_test_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let mut settings = Settings::load_from(None, Vec::new()).expect("defaults load");

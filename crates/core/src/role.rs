@@ -24,6 +24,12 @@ pub enum Role {
     /// An external partner such as the police: read-only, and only the cases
     /// shared with it under a recorded agreement.
     ExternalPartner,
+    /// A service of the suite acting for itself (scheduled work such as compact
+    /// measurement runs), never for a person: aggregates only. No credential
+    /// can hold it: it is not in [`Role::ALL`], [`Role::parse`] does not accept
+    /// it and the contracts have no value for it; only a service's own client
+    /// (`platform::client`) puts it in a principal.
+    Service,
 }
 
 /// What a role may do. Each service checks the capabilities of its own RPCs.
@@ -64,6 +70,7 @@ pub enum Capability {
 }
 
 impl Role {
+    /// Every role a credential may hold: everything but [`Role::Service`].
     pub const ALL: [Role; 8] = [
         Self::PartnerIntegration,
         Self::NeighbourhoodOfficer,
@@ -87,11 +94,13 @@ impl Role {
             Self::EnforcementOfficer => "ENFORCEMENT_OFFICER",
             Self::TenantInspector => "TENANT_INSPECTOR",
             Self::ExternalPartner => "EXTERNAL_PARTNER",
+            Self::Service => "SERVICE",
         }
     }
 
     /// Parses a role name, case-insensitively, with or without the contracts'
-    /// `ROLE_` prefix.
+    /// `ROLE_` prefix: only the roles of [`Role::ALL`], so a stored credential
+    /// or a command line can never name [`Role::Service`].
     pub fn parse(text: &str) -> Option<Self> {
         let text = text.strip_prefix("ROLE_").or_else(|| text.strip_prefix("role_")).unwrap_or(text);
         Self::ALL.into_iter().find(|role| role.as_str().eq_ignore_ascii_case(text))
@@ -143,6 +152,9 @@ impl Role {
             ],
             Self::TenantInspector => &[C::ReadProfileMaps, C::ReadPerformance, C::RecordInspections],
             Self::ExternalPartner => &[C::ReadSharedCases],
+            // What scheduled work needs today: compact measurement runs read
+            // aggregates. A right added here is given to every service identity.
+            Self::Service => &[C::ReadProfileMaps, C::ReadPerformance],
         };
         allowed.contains(&capability)
     }
@@ -152,6 +164,8 @@ impl Role {
     pub fn sees_every_landlord(self) -> bool {
         match self {
             Self::PartnerIntegration | Self::TenantInspector | Self::ExternalPartner => false,
+            // Its aggregates span the partnership; it holds no right to any record.
+            Self::Service => true,
             Self::NeighbourhoodOfficer
             | Self::TenantParticipationOfficer
             | Self::Operator
@@ -189,6 +203,31 @@ mod tests {
         }
         assert!(Role::ExternalPartner.may(Capability::ReadSharedCases));
         assert!(Role::ALL.iter().filter(|role| role.may(Capability::ReadSharedCases)).count() == 1);
+    }
+
+    #[test]
+    fn a_service_identity_is_no_credential_role_and_reads_aggregates_only() {
+        assert!(!Role::ALL.contains(&Role::Service));
+        assert_eq!(Role::parse("SERVICE"), None);
+        assert_eq!(Role::parse("ROLE_SERVICE"), None);
+        for capability in [
+            Capability::ManageCustomers,
+            Capability::ReadEqualityAnswers,
+            Capability::ImportCustomers,
+            Capability::HandleDataProtectionRequests,
+            Capability::ManageReferenceData,
+            Capability::WorkCases,
+            Capability::TriageCases,
+            Capability::ReviewCases,
+            Capability::TakeEnforcementAction,
+            Capability::ReadSharedCases,
+            Capability::RecordInspections,
+            Capability::AdministerPartnership,
+        ] {
+            assert!(!Role::Service.may(capability), "{capability:?}");
+        }
+        assert!(Role::Service.may(Capability::ReadPerformance));
+        assert!(Role::Service.may(Capability::ReadProfileMaps));
     }
 
     #[test]

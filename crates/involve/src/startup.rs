@@ -1,6 +1,5 @@
 //! Building and running the suite, all-in-one or one service per process.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use persistence::PageTokenKey;
+use platform::client::{ServiceChannel, ServiceClients, ServiceDirectory, Upstream};
 use platform::rpc::RpcTelemetryLayer;
 use platform::server::ServiceSet;
 use platform::{HandoffKey, PrincipalSource, Registry, ServiceContext, ServiceModule, Settings};
@@ -120,16 +120,18 @@ async fn open_database(settings: &Settings, service: &str) -> anyhow::Result<sea
     })
 }
 
-/// Opens and migrates `module`'s database, then adds its routes to `set`.
+/// Opens and migrates `module`'s database, then adds its routes to `set`;
+/// `clients` are how it reaches its peers.
 async fn add_module(
     module: &'static dyn ServiceModule,
     settings: &Settings,
     page_tokens: PageTokenKey,
+    clients: ServiceClients,
     set: &mut ServiceSet,
 ) -> anyhow::Result<()> {
     let database = open_database(settings, module.name()).await?;
     module.migrate(&database).await.with_context(|| format!("cannot migrate {}", module.name()))?;
-    let context = ServiceContext { settings, database, page_tokens };
+    let context = ServiceContext { settings, database, page_tokens, clients };
     module.add_routes(context, set).await.with_context(|| format!("cannot start {}", module.name()))
 }
 
@@ -157,7 +159,7 @@ fn gateway_settings(settings: &Settings, clock: &platform::clock::SharedClock) -
     }
 }
 
-/// How the gateway reaches `https://` backends: trusting only the CA in
+/// How the gateway, and services calling their peers, reach `https://` backends: trusting only the CA in
 /// `gateway.backend_ca_file` (configuration refuses https backends without it),
 /// presenting the certificate in `gateway.backend_cert_file` when one is set.
 fn backend_tls(settings: &Settings) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
@@ -178,31 +180,28 @@ fn backend_tls(settings: &Settings) -> anyhow::Result<Option<tonic::transport::C
     Ok(Some(tls))
 }
 
-/// Backends reached over the network, each across its service's instances.
-fn remote_backends(
-    settings: &Settings,
-    key: &HandoffKey,
-) -> anyhow::Result<HashMap<String, gateway::Backend>> {
+/// Every service of a distributed deployment, reached over the network across
+/// its instances. `gateway.backends` is the deployment's one table of where each
+/// service listens: the gateway forwards partner calls by it, and a service
+/// calls its peers by it, with the same TLS settings (one list to keep true,
+/// not one per caller).
+fn remote_directory(settings: &Settings, key: &HandoffKey) -> anyhow::Result<ServiceDirectory> {
     let tls = backend_tls(settings)?;
-    let mut backends = HashMap::new();
+    let directory = ServiceDirectory::new(settings.gateway.backends.keys().map(String::as_str));
     for (service, addresses) in &settings.gateway.backends {
-        let upstream = gateway::upstream::Upstream::with_tls(
-            addresses,
-            key.clone(),
-            settings.server.max_message_bytes,
-            tls.clone(),
-        )
-        .with_context(|| format!("gateway.backends.{service} holds an address that is not a URL"))?;
-        backends.insert(service.clone(), gateway::Backend::Remote(Arc::new(upstream)));
+        let upstream =
+            Upstream::with_tls(addresses, key.clone(), settings.server.max_message_bytes, tls.clone())
+                .with_context(|| format!("gateway.backends.{service} holds an address that is not a URL"))?;
+        directory.provide(service, ServiceChannel::Remote(Arc::new(upstream)))?;
     }
-    Ok(backends)
+    Ok(directory)
 }
 
 impl Application {
     /// Connects and migrates the databases, then binds the listener, so that
     /// `local_addr` is known (port 0 works) before anything is served.
     pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<Self> {
-        Self::build_with_clock(settings, mode, platform::clock::system()).await
+        Self::build_with(settings, mode, SERVICES, platform::clock::system()).await
     }
 
     /// As [`Application::build`], with the gateway reading time from `clock`:
@@ -210,6 +209,17 @@ impl Application {
     pub async fn build_with_clock(
         settings: Settings,
         mode: Mode,
+        clock: platform::clock::SharedClock,
+    ) -> anyhow::Result<Self> {
+        Self::build_with(settings, mode, SERVICES, clock).await
+    }
+
+    /// As [`Application::build_with_clock`], all-in-one over `services` instead
+    /// of [`SERVICES`] (tests add a service of their own).
+    pub async fn build_with(
+        settings: Settings,
+        mode: Mode,
+        services: Registry,
         clock: platform::clock::SharedClock,
     ) -> anyhow::Result<Self> {
         // Configuration mistakes fail here, before anything is opened or logged
@@ -221,17 +231,17 @@ impl Application {
         let tokens = page_tokens(&settings, mode)?;
         let running = match mode {
             Mode::AllInOne => {
-                // Every registered service in this process, each reached in-process.
-                let mut backends = HashMap::new();
-                for module in SERVICES {
+                // Every registered service in this process, each reached in-process
+                // by the gateway and by its peers (whichever order they are built in).
+                let directory = ServiceDirectory::new(services.iter().map(|module| module.name()));
+                for module in services {
                     let mut set = ServiceSet::new()?;
-                    add_module(*module, &settings, tokens.clone(), &mut set).await?;
+                    let clients = directory.clients_for(module.name());
+                    add_module(*module, &settings, tokens.clone(), clients, &mut set).await?;
                     let (routes, _health) = set.into_parts();
-                    backends.insert(
-                        module.name().to_owned(),
-                        gateway::Backend::InProcess(gateway::in_process(routes)),
-                    );
+                    directory.provide(module.name(), ServiceChannel::in_process(routes))?;
                 }
+                let backends = directory.channels();
                 let store = gateway_store(&settings).await?;
                 Running::Gateway(gateway::build(
                     store,
@@ -242,13 +252,14 @@ impl Application {
             }
             Mode::Only(Service::Module(module)) => {
                 let key = handoff_key(&settings)?;
+                let clients = remote_directory(&settings, &key)?.clients_for(module.name());
                 let mut set = ServiceSet::new()?;
-                add_module(module, &settings, tokens, &mut set).await?;
+                add_module(module, &settings, tokens, clients, &mut set).await?;
                 Running::Services { set, source: PrincipalSource::Signed(key) }
             }
             Mode::Only(Service::Gateway) => {
                 let key = handoff_key(&settings)?;
-                let backends = remote_backends(&settings, &key)?;
+                let backends = remote_directory(&settings, &key)?.channels();
                 anyhow::ensure!(
                     !backends.is_empty(),
                     "a gateway on its own needs gateway.backends, for example in involve.toml: \

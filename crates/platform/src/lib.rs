@@ -1,8 +1,10 @@
 //! What every Involve service shares at run time: configuration, telemetry, the
 //! server bootstrap (health, reflection, limits, graceful shutdown), the caller's
-//! principal, and the one mapping from errors to `tonic::Status`.
+//! principal, the client services call each other with, and the one mapping
+//! from errors to `tonic::Status`.
 
 pub mod body;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod error;

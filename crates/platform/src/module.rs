@@ -8,6 +8,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use serde::de::DeserializeOwned;
 
 use crate::Settings;
+use crate::client::{ServiceClient, ServiceClients, UnknownService};
 use crate::server::ServiceSet;
 
 /// What a service is given by the process that runs it.
@@ -19,6 +20,8 @@ pub struct ServiceContext<'a> {
     pub database: DatabaseConnection,
     /// The key page tokens are signed with, shared by every instance.
     pub page_tokens: PageTokenKey,
+    /// The other services of the deployment, as this service calls them.
+    pub clients: ServiceClients,
 }
 
 impl ServiceContext<'_> {
@@ -29,6 +32,14 @@ impl ServiceContext<'_> {
             Some(section) => serde_json::from_value(section.clone()),
             None => Ok(T::default()),
         }
+    }
+
+    /// A client of the service called `service` (`"profiles"`), to keep and
+    /// bind to a caller on each call: `client.acting_for(&ctx.principal)` for
+    /// the person being served, `client.as_service()` for scheduled work. Fails
+    /// when the deployment has no such service, so add_routes stops at start-up.
+    pub fn client(&self, service: &str) -> Result<ServiceClient, UnknownService> {
+        self.clients.client(service)
     }
 }
 
@@ -73,8 +84,12 @@ mod tests {
         std::fs::write(&path, "[services.asb]\ncontact_every_days = 14\n").unwrap();
         let settings = Settings::load_from(Some(&path), Vec::new()).unwrap();
         let database = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
-        let context =
-            ServiceContext { settings: &settings, database, page_tokens: PageTokenKey::from_secret(b"test") };
+        let context = ServiceContext {
+            settings: &settings,
+            database,
+            page_tokens: PageTokenKey::from_secret(b"test"),
+            clients: crate::client::ServiceDirectory::default().clients_for("asb"),
+        };
         assert_eq!(context.section::<Section>("asb").unwrap(), Section { contact_every_days: 14 });
         assert_eq!(context.section::<Section>("profiles").unwrap(), Section::default());
     }

@@ -4,9 +4,11 @@ use contracts::involve::common::v1 as common;
 
 use crate::Role;
 
-/// The contract's value for `role`.
+/// The contract's value for `role`; `ROLE_UNSPECIFIED` for [`Role::Service`],
+/// which no credential holds and the contracts therefore do not name.
 pub fn to_proto(role: Role) -> common::Role {
     match role {
+        Role::Service => common::Role::Unspecified,
         Role::PartnerIntegration => common::Role::PartnerIntegration,
         Role::NeighbourhoodOfficer => common::Role::NeighbourhoodOfficer,
         Role::TenantParticipationOfficer => common::Role::TenantParticipationOfficer,
@@ -44,5 +46,6 @@ mod tests {
             assert_eq!(to_proto(role).as_str_name(), format!("ROLE_{}", role.as_str()));
         }
         assert_eq!(from_proto(common::Role::Unspecified), None);
+        assert_eq!(to_proto(Role::Service), common::Role::Unspecified, "no credential may hold it");
     }
 }

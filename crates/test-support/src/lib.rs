@@ -123,7 +123,9 @@ impl ServiceUnderTest {
         module.migrate(&connection).await.expect("the service migrates");
         let page_tokens = persistence::PageTokenKey::from_secret(b"test page tokens");
         let mut set = ServiceSet::new().expect("a service set");
-        let context = ServiceContext { settings: &settings, database: connection, page_tokens };
+        // Alone: no peer can be reached.
+        let clients = platform::client::ServiceDirectory::default().clients_for(module.name());
+        let context = ServiceContext { settings: &settings, database: connection, page_tokens, clients };
         module.add_routes(context, &mut set).await.expect("the service builds");
         let (routes, health) = set.into_parts();
         let service = tower::ServiceBuilder::new()

@@ -7,7 +7,7 @@
 //! prefix of the HTTP/2 path, looked up in one table built from the contracts'
 //! descriptors, so adding a service is adding a backend, not writing a proxy.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::IpAddr;
@@ -23,11 +23,10 @@ use http_body::Frame;
 use opentelemetry::propagation::Injector;
 use platform::ApiError;
 use platform::body::{BodyEnd, OnBodyEnd, WatchedBody};
+use platform::client::UpstreamError;
 use platform::principal::{PRINCIPAL_HEADER, RESOURCE_HEADER, SIGNATURE_HEADER, SPECIAL_CATEGORY_HEADER};
-use prost::Message as _;
 use tonic::body::Body;
 use tonic::{Code, Status};
-use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt as _};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -37,90 +36,9 @@ use crate::domain::policy;
 use crate::domain::rate_limit::RateLimiter;
 use crate::domain::records::Call;
 use crate::error::ERROR_DOMAIN;
-use crate::upstream::{Upstream, UpstreamError};
 
-/// A service the edge can call.
-pub type InnerService = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, Infallible>;
-
-/// Where calls for one service go.
-#[derive(Clone)]
-pub enum Backend {
-    /// In this process: the principal travels as a request extension, which
-    /// nothing arriving from a network can carry.
-    InProcess(InnerService),
-    /// Elsewhere, over HTTP/2 channels to the service's instances: the principal
-    /// travels signed.
-    Remote(Arc<Upstream>),
-}
-
-impl std::fmt::Debug for Backend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::InProcess(_) => f.write_str("Backend::InProcess"),
-            Self::Remote(_) => f.write_str("Backend::Remote"),
-        }
-    }
-}
-
-/// What the contracts' descriptors say about routing.
-#[derive(Debug, Default)]
-pub struct Contracts {
-    /// Every `package.Service`, with the backend name that serves it: the
-    /// package's second component (`involve.profiles.v1` -> `profiles`).
-    pub services: Vec<(String, String)>,
-    /// Methods whose requests are a stream (`package.Service/Method`): their
-    /// bodies cannot be buffered and replayed.
-    pub client_streaming: HashSet<String>,
-    /// Every method (`package.Service/Method`): what audit rows may name.
-    pub methods: HashSet<String>,
-    /// Methods whose request message has a top-level `string request_id`, with
-    /// its field number: a request carrying one may be resent.
-    pub request_id_fields: HashMap<String, u32>,
-}
-
-pub fn contracts() -> Contracts {
-    use prost_types::field_descriptor_proto::{Label, Type};
-
-    let Ok(set) = prost_types::FileDescriptorSet::decode(contracts::FILE_DESCRIPTOR_SET) else {
-        return Contracts::default();
-    };
-    // `.package.Message` -> the field number of its `string request_id`.
-    let mut request_ids: HashMap<String, u32> = HashMap::new();
-    for file in &set.file {
-        for message in &file.message_type {
-            let field = message.field.iter().find(|field| {
-                field.name() == "request_id"
-                    && field.r#type() == Type::String
-                    && field.label() != Label::Repeated
-            });
-            if let Some(number) = field.and_then(|field| u32::try_from(field.number()).ok()) {
-                request_ids.insert(format!(".{}.{}", file.package(), message.name()), number);
-            }
-        }
-    }
-    let mut found = Contracts::default();
-    for file in set.file {
-        let package = file.package().to_owned();
-        let Some(backend) = package.strip_prefix("involve.").and_then(|rest| rest.split('.').next()) else {
-            continue;
-        };
-        for service in &file.service {
-            let service_name = format!("{package}.{}", service.name());
-            for method in &service.method {
-                let name = format!("{service_name}/{}", method.name());
-                if method.client_streaming() {
-                    found.client_streaming.insert(name.clone());
-                }
-                if let Some(number) = request_ids.get(method.input_type()) {
-                    found.request_id_fields.insert(name.clone(), *number);
-                }
-                found.methods.insert(name);
-            }
-            found.services.push((service_name, backend.to_owned()));
-        }
-    }
-    found
-}
+pub use platform::client::routing::{Contracts, contracts};
+pub use platform::client::{InnerService, ServiceChannel};
 
 /// Addresses whose `x-forwarded-for` is believed: the deployment's load
 /// balancers and proxies, as addresses or CIDR blocks.
@@ -261,7 +179,7 @@ struct EdgeInner {
     /// The gateway's own services: health, reflection, administration.
     local: InnerService,
     /// `package.Service` -> backend.
-    routes: HashMap<String, Backend>,
+    routes: HashMap<String, ServiceChannel>,
     contracts: Contracts,
     auth: Arc<Authenticator>,
     limiter: Arc<RateLimiter>,
@@ -285,7 +203,7 @@ impl std::fmt::Debug for Edge {
 impl Edge {
     pub fn new(
         local: InnerService,
-        routes: HashMap<String, Backend>,
+        routes: HashMap<String, ServiceChannel>,
         contracts: Contracts,
         auth: Arc<Authenticator>,
         limiter: Arc<RateLimiter>,
@@ -438,7 +356,7 @@ impl EdgeInner {
             return self.refuse(pending, refusal(limited));
         }
         let backend = if service == policy::ADMIN_SERVICE {
-            Backend::InProcess(self.local.clone())
+            ServiceChannel::InProcess(self.local.clone())
         } else if let Some(backend) = self.routes.get(&service) {
             backend.clone()
         } else {
@@ -462,21 +380,13 @@ impl EdgeInner {
             let timeout = self.settings.stream_idle_timeout;
             request = request.map(|body| Body::new(IdleTimeoutBody::new(body, timeout, Arc::clone(&idle))));
         }
-        let response = match backend {
-            Backend::InProcess(service) => {
-                request.extensions_mut().insert(principal.clone());
-                call_infallible(service, request).await
-            }
-            Backend::Remote(upstream) => {
-                let request_id_field = self.contracts.request_id_fields.get(&path).copied();
-                match upstream.call(request, &principal, &path, !streaming, request_id_field).await {
-                    Ok(response) => response,
-                    Err(_) if idle.load(Ordering::Acquire) => return self.refuse(pending, idle_status()),
-                    Err(err) => {
-                        tracing::warn!(error = %err, service = %service, "call not forwarded");
-                        return self.refuse(pending, upstream_refusal(&err));
-                    }
-                }
+        let request_id_field = self.contracts.request_id_fields.get(&path).copied();
+        let response = match backend.call(request, &principal, &path, !streaming, request_id_field).await {
+            Ok(response) => response,
+            Err(_) if idle.load(Ordering::Acquire) => return self.refuse(pending, idle_status()),
+            Err(err) => {
+                tracing::warn!(error = %err, service = %service, "call not forwarded");
+                return self.refuse(pending, upstream_refusal(&err));
             }
         };
         let mut response = if streaming {
@@ -752,19 +662,6 @@ mod tests {
         for bad in ["10.0.0.0/33", "example.org", "10.0.0.0/x"] {
             assert!(TrustedProxies::parse(&[bad.to_owned()]).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn the_contracts_name_every_method_and_their_request_ids() {
-        let contracts = contracts();
-        assert!(contracts.methods.contains("involve.profiles.v1.CustomerProfiles/GetCustomer"));
-        assert!(contracts.methods.contains("involve.gateway.v1.PartnerAdmin/ListAuditEvents"));
-        assert!(contracts.client_streaming.contains("involve.profiles.v1.CustomerProfiles/ImportCustomers"));
-        assert_eq!(
-            contracts.request_id_fields.get("involve.profiles.v1.CustomerProfiles/CreateCustomer"),
-            Some(&2)
-        );
-        assert_eq!(contracts.request_id_fields.get("involve.profiles.v1.CustomerProfiles/GetCustomer"), None);
     }
 
     /// A request body the test feeds by hand, and its sender.

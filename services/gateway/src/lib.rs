@@ -8,7 +8,6 @@ pub mod domain;
 pub mod edge;
 pub mod error;
 pub mod store;
-pub mod upstream;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,28 +16,17 @@ use std::time::Duration;
 use contracts::involve::gateway::v1::partner_admin_server::PartnerAdminServer;
 use persistence::PageTokenKey;
 use platform::Role;
-use platform::principal::{PrincipalLayer, PrincipalSource};
-use platform::rpc::RpcTelemetryLayer;
+/// Wraps a set of routes to be called in-process (the principal handed over
+/// as a request extension, the service with its own RPC span).
+pub use platform::client::in_process;
 use platform::server::{Health, ServeError, ServiceSet};
-use tower::util::BoxCloneSyncService;
 
-pub use edge::{Backend, Edge, EdgeSettings, InnerService};
+pub use edge::{Edge, EdgeSettings, InnerService, ServiceChannel};
 pub use error::GatewayError;
 pub use store::Store;
 
 /// The gateway's database schema / SQLite file name.
 pub const SERVICE_NAME: &str = "gateway";
-
-/// Wraps a set of routes to be called in-process: the gateway hands the principal
-/// over as a request extension, and the service gets its own RPC span.
-pub fn in_process(routes: tonic::service::Routes) -> InnerService {
-    BoxCloneSyncService::new(
-        tower::ServiceBuilder::new()
-            .layer(PrincipalLayer::new(PrincipalSource::InProcess))
-            .layer(RpcTelemetryLayer::new())
-            .service(routes),
-    )
-}
 
 /// How the gateway is assembled.
 #[derive(Debug)]
@@ -78,12 +66,12 @@ pub enum BuildError {
     Config(String),
 }
 
-/// Builds the edge over `backends` (by backend name: `profiles`, ...). Every
-/// service in the contracts whose backend is present is routed; the others
-/// answer UNIMPLEMENTED.
+/// Builds the edge over `backends` (by backend name: `profiles`, ...; see
+/// `platform::client::ServiceDirectory::channels`). Every service in the
+/// contracts whose backend is present is routed; the others answer UNIMPLEMENTED.
 pub fn build(
     store: Arc<Store>,
-    backends: &HashMap<String, Backend>,
+    backends: &HashMap<String, ServiceChannel>,
     page_tokens: PageTokenKey,
     settings: &GatewaySettings,
 ) -> Result<Gateway, BuildError> {

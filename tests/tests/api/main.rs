@@ -13,5 +13,6 @@ mod platform;
 mod profile_map;
 mod reference_data;
 mod scoping;
+mod service_client;
 mod tls;
 mod validation;

@@ -56,6 +56,8 @@ pub fn allows(role: Role, service: &str) -> bool {
         return role.may(Capability::AdministerPartnership);
     }
     match role {
+        // A service identity calls its peers directly, never through the edge.
+        Role::Service => false,
         // Only the cases shared with it: no service that holds customers' records.
         Role::ExternalPartner => service != PROFILES_SERVICE,
         Role::PartnerIntegration
@@ -78,6 +80,9 @@ mod tests {
             assert_eq!(allows(role, ADMIN_SERVICE), role == Role::Operator);
             assert_eq!(allows(role, PROFILES_SERVICE), role != Role::ExternalPartner, "{role:?}");
         }
+        // No credential holds a service identity, and the edge would not forward it.
+        assert!(!allows(Role::Service, PROFILES_SERVICE) && !allows(Role::Service, ADMIN_SERVICE));
+        assert!(ROLES_BY_ORGANISATION_KIND.iter().all(|(_, roles)| !roles.contains(&Role::Service)));
     }
 
     #[test]

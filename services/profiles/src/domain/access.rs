@@ -10,6 +10,7 @@
 //! | OPERATOR                      | all       | export only   | yes            | any landlord  | read and add   | partnership, rounded                         |
 //! | TENANT_INSPECTOR              | no        | no            | no             | no            | read           | partnership, rounded                         |
 //! | EXTERNAL_PARTNER              | no (refused at the gateway)                                                                             |
+//! | SERVICE (scheduled work)      | no        | no            | no             | no            | read           | partnership, rounded                         |
 //!
 //! An area restriction on a credential narrows every one of these.
 
@@ -215,7 +216,9 @@ pub fn profile_map_view(
             MapView { scope: own_scope, disclosure: Disclosure::RoundedToBase5 }
         }
         // Aggregates of the partnership (within its areas), never any record.
-        Role::TenantInspector => MapView { scope: areas_only, disclosure: Disclosure::RoundedToBase5 },
+        Role::TenantInspector | Role::Service => {
+            MapView { scope: areas_only, disclosure: Disclosure::RoundedToBase5 }
+        }
         Role::ExternalPartner => return Err(AnotherLandlordsMap),
     };
     Ok(view)

@@ -1,6 +1,6 @@
-//! A service's instances as the gateway sees them: round-robin over the ones
-//! believed up, and a failed connection takes an instance out of rotation for a
-//! while.
+//! A service's instances as a caller on another host sees them (the gateway's
+//! edge, or a service calling a peer): round-robin over the ones believed up,
+//! and a failed connection takes an instance out of rotation for a while.
 //!
 //! A call is sent to a second instance only when resending cannot do it twice:
 //! when the first certainly never received it (the connection was refused), or
@@ -20,10 +20,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::principal::{PRINCIPAL_HEADER, PreparedPrincipal, SIGNATURE_HEADER};
+use crate::{HandoffKey, Principal};
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
-use platform::principal::{PRINCIPAL_HEADER, PreparedPrincipal, SIGNATURE_HEADER};
-use platform::{HandoffKey, Principal};
 use tonic::body::Body;
 use tower::ServiceExt as _;
 
@@ -456,7 +456,7 @@ mod tests {
     fn principal() -> Principal {
         Principal {
             organisation: "organisations/riverside".into(),
-            role: platform::Role::PartnerIntegration,
+            role: crate::Role::PartnerIntegration,
             subject: "organisations/riverside/credentials/c".into(),
             areas: None,
         }
@@ -490,8 +490,8 @@ mod tests {
 
     #[tokio::test]
     async fn headers_captured_from_a_forwarded_call_cannot_be_replayed() {
-        use platform::RequestContext;
-        use platform::principal::{PrincipalLayer, PrincipalSource};
+        use crate::RequestContext;
+        use crate::principal::{PrincipalLayer, PrincipalSource};
         use tower::Layer as _;
 
         let key = HandoffKey::from_secret("shared");
