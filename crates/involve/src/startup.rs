@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 /// Every service of the suite, behind the gateway. Adding a service is one line
 /// here (and its crate, its proto and the workspace member list).
-pub static SERVICES: Registry = &[&profiles::MODULE];
+pub static SERVICES: Registry = &[&profiles::MODULE, &asb::MODULE];
 
 /// What one process can run on its own.
 #[derive(Clone, Copy, Debug)]

@@ -1,13 +1,76 @@
-//! Anti-social behaviour cases: `involve.asb.v1.AsbCases` (issue 10).
+//! Anti-social behaviour cases: `involve.asb.v1.AsbCases` (issue 10, being built).
 //!
-//! Built on the service kit in the one shape of a service (`api` -> `service` ->
-//! `domain`, `store`). So far: the domain's rules in plain Rust — the working-day
-//! calendar, triage, the service standards computed from timestamps, and the
-//! community trigger — and the store's first part, filing reports into cases.
-//! The contract's routes follow.
+//! The one shape of a service: `api` (tonic, thin) -> `service` (use cases) ->
+//! `domain` (plain Rust rules) and `store` (sea-orm); `peers` calls profiles
+//! through its contract. Published so far: `ReportIncident` and `GetCase`; the
+//! draft of the rest of the contract is in `contract/`.
 
+pub mod api;
 pub mod domain;
+pub mod error;
+pub mod peers;
+pub mod service;
 pub mod store;
+
+use std::sync::Arc;
+
+use contracts::involve::asb::v1::asb_cases_server::AsbCasesServer;
+use serde::Deserialize;
+
+pub use api::AsbApi;
+pub use error::ERROR_DOMAIN;
+pub use store::{Migrator, Store};
+
+use crate::domain::review::SampleRule;
+use crate::domain::standards::StandardSettings;
+use crate::domain::trigger::TriggerRule;
 
 /// The service's database schema / SQLite file name.
 pub const SERVICE_NAME: &str = "asb";
+
+/// The ASB service, as the registry in the `involve` binary knows it.
+pub static MODULE: AsbModule = AsbModule;
+
+/// `[services.asb]`: the partnership's standards, thresholds and sampling.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AsbSettings {
+    pub standards: StandardSettings,
+    pub community_trigger: TriggerRule,
+    pub quality_sample: SampleRule,
+}
+
+/// ASB cases as one [`platform::ServiceModule`].
+#[derive(Debug)]
+pub struct AsbModule;
+
+#[async_trait::async_trait]
+impl platform::ServiceModule for AsbModule {
+    fn name(&self) -> &'static str {
+        SERVICE_NAME
+    }
+
+    async fn migrate(&self, database: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+        use sea_orm_migration::MigratorTrait as _;
+        Migrator::up(database, None).await
+    }
+
+    async fn add_routes(
+        &self,
+        context: platform::ServiceContext<'_>,
+        set: &mut platform::server::ServiceSet,
+    ) -> anyhow::Result<()> {
+        let settings: AsbSettings = context.section(SERVICE_NAME)?;
+        // Fails at start-up when the deployment has no profiles service to check parties with.
+        let peers = peers::Peers { profiles: context.client("profiles")? };
+        let store = Arc::new(Store::new(context.database));
+        let cases = service::Cases::new(store, peers, settings.standards);
+        let max = context.settings.server.max_message_bytes;
+        set.add(
+            AsbCasesServer::new(AsbApi::new(cases))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
+        Ok(())
+    }
+}

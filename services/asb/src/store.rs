@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Datelike as _, Utc};
 use involve_core::Code;
 use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
-use persistence::{Actor, AuditEntry, StoreError, UniqueKey, audit, begin_write};
+use persistence::{Actor, AuditEntry, AuditWriter, StoreError, UniqueKey, audit, begin_write};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait as _,
@@ -19,10 +19,11 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait as _;
 use uuid::Uuid;
 
-use self::entities::{cases, parties, reports};
+use self::entities::{bank_holidays, cases, categories, parties, reports};
 pub use self::migrations::Migrator;
+use crate::domain::calendar::WorkingCalendar;
 use crate::domain::case::{CaseId, CaseSummary, Channel, Filing, Party, Person, Sides, file};
-use crate::domain::triage::HateMotivation;
+use crate::domain::triage::{CategoryRule, HateMotivation, TriageRules};
 
 /// Case references are unique: two cases opened at once may draw the same next
 /// number, and the later one draws again.
@@ -84,6 +85,23 @@ impl Filed {
 #[derive(Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Group commit for the audit rows of case reads.
+    read_audit: AuditWriter,
+}
+
+/// A case with its reports and parties, as one read gives them.
+#[derive(Clone, Debug)]
+pub struct CaseRecord {
+    pub case: cases::Model,
+    pub reports: Vec<reports::Model>,
+    pub parties: Vec<parties::Model>,
+}
+
+/// The reference data triage and the standards read.
+#[derive(Clone, Debug)]
+pub struct ReferenceData {
+    pub triage: TriageRules,
+    pub calendar: WorkingCalendar,
 }
 
 fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {
@@ -111,7 +129,7 @@ fn party_from_row(row: &parties::Model) -> Result<Party, StoreError> {
 
 impl Store {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self { read_audit: AuditWriter::new(db.clone()), db }
     }
 
     pub async fn migrate(&self) -> Result<(), DbErr> {
@@ -284,6 +302,52 @@ impl Store {
     pub async fn case(&self, case: CaseId) -> Result<Option<cases::Model>, StoreError> {
         Ok(cases::Entity::find_by_id(case.uuid()).one(&self.db).await?)
     }
+
+    /// A case with its reports (oldest first) and parties.
+    pub async fn case_record(&self, case: CaseId) -> Result<Option<CaseRecord>, StoreError> {
+        let Some(row) = self.case(case).await? else { return Ok(None) };
+        let reports = self.case_reports(case).await?;
+        let parties = parties::Entity::find()
+            .filter(parties::Column::CaseId.eq(case.uuid()))
+            .order_by_asc(parties::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(Some(CaseRecord { case: row, reports, parties }))
+    }
+
+    /// Records reads of cases; returns once the rows are committed (many reads
+    /// share one commit).
+    pub async fn record_reads(&self, actor: &Actor, entries: Vec<AuditEntry>) -> Result<(), StoreError> {
+        self.read_audit.record(actor, entries).await
+    }
+
+    /// Categories and bank holidays as operators keep them.
+    pub async fn reference_data(&self) -> Result<ReferenceData, StoreError> {
+        let categories = categories::Entity::find()
+            .filter(categories::Column::Retired.eq(false))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(category_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let holidays = bank_holidays::Entity::find().all(&self.db).await?;
+        Ok(ReferenceData {
+            triage: TriageRules::new(categories),
+            calendar: WorkingCalendar::new(holidays.into_iter().map(|row| row.holiday_date)),
+        })
+    }
+}
+
+fn category_from_row(row: categories::Model) -> Result<CategoryRule, StoreError> {
+    let corrupt = || StoreError::corrupt(format!("category {}", row.code));
+    Ok(CategoryRule {
+        code: Code::trusted(&row.code),
+        display_name: row.display_name.clone(),
+        priority: codes::parse_priority(&row.priority).ok_or_else(corrupt)?,
+        route: codes::parse_route(&row.route).ok_or_else(corrupt)?,
+        first_response: row.first_response_secs.map(chrono::Duration::seconds),
+        needs_motivation: row.needs_motivation,
+    })
 }
 
 /// Why a report could not be filed.

@@ -73,7 +73,7 @@ async fn the_service_starts_with_its_reference_data(backend: Backend) {
     assert_eq!(categories::Entity::find().count(db).await.unwrap(), 14);
     assert_eq!(bank_holidays::Entity::find().count(db).await.unwrap(), 24);
     assert_eq!(intervention_types::Entity::find().count(db).await.unwrap(), 15);
-    let hate = categories::Entity::find_by_id("hate_incident").one(db).await.unwrap().unwrap();
+    let hate = categories::Entity::find_by_id("hate-incident").one(db).await.unwrap().unwrap();
     assert_eq!((hate.first_response_secs, hate.needs_motivation), (Some(86_400), true));
     // Migrating again changes nothing.
     store.migrate().await.unwrap();

@@ -2,6 +2,7 @@
 //! and PostgreSQL. One test binary, one module per capability.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod asb;
 mod availability;
 mod customers;
 mod distributed;

@@ -84,16 +84,16 @@ pub enum TriageError {
 struct Seed(&'static str, &'static str, Priority, Route, Option<i64>, bool);
 
 const DEFAULTS: [Seed; 14] = [
-    Seed("domestic_abuse", "Domestic abuse", Priority::Urgent, Route::Enforcement, Some(24), false),
-    Seed("hate_incident", "Hate incident", Priority::Urgent, Route::Enforcement, Some(24), true),
+    Seed("domestic-abuse", "Domestic abuse", Priority::Urgent, Route::Enforcement, Some(24), false),
+    Seed("hate-incident", "Hate incident", Priority::Urgent, Route::Enforcement, Some(24), true),
     Seed("violence", "Violence", Priority::Urgent, Route::Enforcement, Some(48), false),
     Seed("intimidation", "Intimidation or threats", Priority::High, Route::Enforcement, Some(48), false),
-    Seed("serious_damage", "Serious criminal damage", Priority::High, Route::Enforcement, Some(48), false),
+    Seed("serious-damage", "Serious criminal damage", Priority::High, Route::Enforcement, Some(48), false),
     Seed("drugs", "Drugs", Priority::High, Route::Neighbourhood, None, false),
-    Seed("verbal_abuse", "Verbal abuse or harassment", Priority::Routine, Route::Neighbourhood, None, false),
+    Seed("verbal-abuse", "Verbal abuse or harassment", Priority::Routine, Route::Neighbourhood, None, false),
     Seed("noise", "Noise", Priority::Routine, Route::Neighbourhood, None, false),
     Seed(
-        "criminal_damage",
+        "criminal-damage",
         "Criminal damage or vandalism",
         Priority::Routine,
         Route::Neighbourhood,
@@ -136,21 +136,31 @@ impl TriageRules {
 
     /// Triage of a case in `categories`: the most serious category's priority,
     /// enforcement when any category routes there, the shortest first-response
-    /// time. `motivation` is what the report says of a hate incident.
+    /// time. `motivation` is what the report says of a hate incident. Every
+    /// problem is returned, not only the first.
     pub fn assess(
         &self,
         categories: &[Code],
         motivation: Option<HateMotivation>,
-    ) -> Result<Assessment, TriageError> {
+    ) -> Result<Assessment, Vec<TriageError>> {
+        let mut errors = Vec::new();
         let mut rules = Vec::with_capacity(categories.len());
         for code in categories {
-            let rule = self.category(code).ok_or_else(|| TriageError::UnknownCategory(code.clone()))?;
-            if rule.needs_motivation && motivation.is_none() {
-                return Err(TriageError::MotivationRequired(code.clone()));
+            match self.category(code) {
+                Some(rule) if rule.needs_motivation && motivation.is_none() => {
+                    errors.push(TriageError::MotivationRequired(code.clone()));
+                }
+                Some(rule) => rules.push(rule),
+                None => errors.push(TriageError::UnknownCategory(code.clone())),
             }
-            rules.push(rule);
         }
-        let priority = rules.iter().map(|rule| rule.priority).max().ok_or(TriageError::NoCategory)?;
+        if categories.is_empty() {
+            errors.push(TriageError::NoCategory);
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let priority = rules.iter().map(|rule| rule.priority).max().unwrap_or(Priority::Routine);
         let route = rules.iter().map(|rule| rule.route).max().unwrap_or(Route::Neighbourhood);
         let first_response = rules.iter().filter_map(|rule| rule.first_response).min();
         Ok(Assessment { priority, route, first_response })
@@ -199,13 +209,13 @@ mod tests {
             noise,
             Assessment { priority: Priority::Routine, route: Route::Neighbourhood, first_response: None }
         );
-        let mixed = rules.assess(&codes(&["noise", "intimidation", "domestic_abuse"]), None).unwrap();
+        let mixed = rules.assess(&codes(&["noise", "intimidation", "domestic-abuse"]), None).unwrap();
         assert_eq!(mixed.priority, Priority::Urgent);
         assert_eq!(mixed.route, Route::Enforcement);
         assert_eq!(mixed.first_response, Some(Duration::hours(24)), "the shortest time");
         let violence = rules.assess(&codes(&["violence"]), None).unwrap();
         assert_eq!(violence.first_response, Some(Duration::hours(48)));
-        for serious in ["violence", "intimidation", "domestic_abuse", "serious_damage"] {
+        for serious in ["violence", "intimidation", "domestic-abuse", "serious-damage"] {
             assert_eq!(
                 rules.assess(&codes(&[serious]), None).unwrap().route,
                 Route::Enforcement,
@@ -218,16 +228,15 @@ mod tests {
     fn a_hate_incident_needs_its_motivation_and_unknown_categories_are_refused() {
         let rules = TriageRules::defaults();
         assert_eq!(
-            rules.assess(&codes(&["hate_incident"]), None),
-            Err(TriageError::MotivationRequired(Code::trusted("hate_incident")))
+            rules.assess(&codes(&["hate-incident", "arson"]), None),
+            Err(vec![
+                TriageError::MotivationRequired(Code::trusted("hate-incident")),
+                TriageError::UnknownCategory(Code::trusted("arson")),
+            ])
         );
-        let hate = rules.assess(&codes(&["hate_incident"]), Some(HateMotivation::Race)).unwrap();
+        let hate = rules.assess(&codes(&["hate-incident"]), Some(HateMotivation::Race)).unwrap();
         assert_eq!((hate.priority, hate.first_response), (Priority::Urgent, Some(Duration::hours(24))));
-        assert_eq!(
-            rules.assess(&codes(&["arson"]), None),
-            Err(TriageError::UnknownCategory(Code::trusted("arson")))
-        );
-        assert_eq!(rules.assess(&[], None), Err(TriageError::NoCategory));
+        assert_eq!(rules.assess(&[], None), Err(vec![TriageError::NoCategory]));
     }
 
     #[test]

@@ -1,0 +1,417 @@
+//! The gRPC face of the ASB service, thin: each method decodes and validates its
+//! request, calls [`crate::service`], and encodes the answer.
+
+use contracts::involve::asb::v1 as pb;
+use contracts::involve::asb::v1::asb_cases_server::AsbCases;
+use involve_core::{RequestId, Violations};
+use persistence::Etag;
+use persistence::idempotency::RequestIdentity;
+use platform::principal::RESOURCE_HEADER;
+use platform::wire::{optional_code, optional_organisation, timestamp, unknown_enum};
+use platform::{FieldViolation, RequestContext};
+use tonic::{Request, Response, Status};
+
+use crate::domain::access::View;
+use crate::domain::case::{CaseId, Channel, Party, PartyRole, Person};
+use crate::domain::triage::HateMotivation;
+use crate::error::{AsbError, ERROR_DOMAIN};
+use crate::service::{Cases, DraftParty, DraftReport, ShownCase};
+use crate::store::{codes, entities};
+
+/// Longest description or location a report may carry.
+const MAX_TEXT: usize = 4_000;
+/// Most parties one report may name.
+const MAX_PARTIES: usize = 50;
+
+/// The `AsbCases` service.
+#[derive(Debug, Clone)]
+pub struct AsbApi {
+    cases: Cases,
+}
+
+impl AsbApi {
+    pub fn new(cases: Cases) -> Self {
+        Self { cases }
+    }
+}
+
+fn status(err: impl Into<AsbError>) -> Status {
+    err.into().into()
+}
+
+fn invalid(violations: Vec<FieldViolation>) -> Status {
+    status(AsbError::Invalid(violations))
+}
+
+fn context<T>(request: &Request<T>) -> Result<RequestContext, Status> {
+    RequestContext::of(request).map_err(|refused| refused.into_status(ERROR_DOMAIN))
+}
+
+fn reply<T>(message: T, resource: &str) -> Response<T> {
+    let mut response = Response::new(message);
+    if let Ok(value) = resource.parse() {
+        response.metadata_mut().insert(RESOURCE_HEADER, value);
+    }
+    response
+}
+
+/// Trimmed text, refused when longer than `max` characters or holding control characters.
+fn text(field: &str, value: &str, max: usize, required: bool) -> Result<Option<String>, FieldViolation> {
+    let value = value.trim();
+    if value.is_empty() {
+        return if required { Err(FieldViolation::required(field)) } else { Ok(None) };
+    }
+    if value.chars().count() > max {
+        return Err(FieldViolation::new(
+            field,
+            "TOO_LONG",
+            format!("{field} must be at most {max} characters"),
+        ));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(FieldViolation::new(
+            field,
+            "INVALID_CHARACTERS",
+            format!("{field} holds control characters"),
+        ));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+fn channel(value: i32) -> Result<Channel, FieldViolation> {
+    use pb::Channel as P;
+    match P::try_from(value).map_err(|_| unknown_enum("report.channel", value))? {
+        P::Unspecified => Err(FieldViolation::required("report.channel")),
+        P::Phone => Ok(Channel::Phone),
+        P::ContactCentre => Ok(Channel::ContactCentre),
+        P::Office => Ok(Channel::Office),
+        P::Email => Ok(Channel::Email),
+        P::Online => Ok(Channel::Online),
+        P::OutOfHours => Ok(Channel::OutOfHours),
+        P::PartnerReferral => Ok(Channel::PartnerReferral),
+    }
+}
+
+fn channel_to_proto(channel: Channel) -> pb::Channel {
+    match channel {
+        Channel::Phone => pb::Channel::Phone,
+        Channel::ContactCentre => pb::Channel::ContactCentre,
+        Channel::Office => pb::Channel::Office,
+        Channel::Email => pb::Channel::Email,
+        Channel::Online => pb::Channel::Online,
+        Channel::OutOfHours => pb::Channel::OutOfHours,
+        Channel::PartnerReferral => pb::Channel::PartnerReferral,
+    }
+}
+
+fn party_role(field: &str, value: i32) -> Result<PartyRole, FieldViolation> {
+    use pb::PartyRole as P;
+    match P::try_from(value).map_err(|_| unknown_enum(field, value))? {
+        P::Unspecified => Err(FieldViolation::required(field)),
+        P::Complainant => Ok(PartyRole::Complainant),
+        P::AllegedPerpetrator => Ok(PartyRole::AllegedPerpetrator),
+        P::Victim => Ok(PartyRole::Victim),
+        P::Witness => Ok(PartyRole::Witness),
+    }
+}
+
+fn party_role_to_proto(role: PartyRole) -> pb::PartyRole {
+    match role {
+        PartyRole::Complainant => pb::PartyRole::Complainant,
+        PartyRole::AllegedPerpetrator => pb::PartyRole::AllegedPerpetrator,
+        PartyRole::Victim => pb::PartyRole::Victim,
+        PartyRole::Witness => pb::PartyRole::Witness,
+    }
+}
+
+fn hate_motivation(value: i32) -> Result<Option<HateMotivation>, FieldViolation> {
+    use pb::HateMotivation as P;
+    Ok(match P::try_from(value).map_err(|_| unknown_enum("report.hate_motivation", value))? {
+        P::Unspecified => None,
+        P::Disability => Some(HateMotivation::Disability),
+        P::Race => Some(HateMotivation::Race),
+        P::Religion => Some(HateMotivation::Religion),
+        P::SexualOrientation => Some(HateMotivation::SexualOrientation),
+        P::TransgenderIdentity => Some(HateMotivation::TransgenderIdentity),
+    })
+}
+
+/// The key someone outside the customer base is matched by: their name and
+/// postcode, lower-cased, spaces collapsed.
+fn external_key(name: &str, postcode: &str) -> String {
+    let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    format!("{}|{}", words(name), words(postcode).replace(' ', ""))
+}
+
+fn read_party(v: &mut Violations, index: usize, party: pb::Party) -> Option<DraftParty> {
+    let field = format!("report.parties[{index}]");
+    let role = v.check(party_role(&format!("{field}.role"), party.role));
+    let (person, details) = match party.person {
+        None => {
+            v.push(FieldViolation::new(
+                format!("{field}.person"),
+                "REQUIRED",
+                "a party is a customer, an external person or an unknown person",
+            ));
+            return None;
+        }
+        Some(pb::party::Person::Customer(name)) => {
+            if name.strip_prefix("customers/").and_then(|id| uuid::Uuid::parse_str(id).ok()).is_none() {
+                v.push(FieldViolation::new(
+                    format!("{field}.customer"),
+                    "INVALID_NAME",
+                    "a customer is named customers/{uuid}",
+                ));
+            }
+            (Person::Customer(name), serde_json::json!({}))
+        }
+        Some(pb::party::Person::External(external)) => {
+            let name = v.take(
+                text(&format!("{field}.external.display_name"), &external.display_name, 200, true),
+                None,
+            );
+            let postcode =
+                v.take(text(&format!("{field}.external.postcode"), &external.postcode, 10, false), None);
+            let contact =
+                v.take(text(&format!("{field}.external.contact"), &external.contact, 200, false), None);
+            let key =
+                external_key(name.as_deref().unwrap_or_default(), postcode.as_deref().unwrap_or_default());
+            let details =
+                serde_json::json!({ "display_name": name, "postcode": postcode, "contact": contact });
+            (Person::External(key), details)
+        }
+        Some(pb::party::Person::Unknown(unknown)) => {
+            let description =
+                v.take(text(&format!("{field}.unknown.description"), &unknown.description, 500, false), None);
+            (Person::Unknown, serde_json::json!({ "description": description }))
+        }
+    };
+    Some(DraftParty { party: Party { role: role?, person }, details, field })
+}
+
+fn read_report(
+    report: pb::Report,
+    raw_request_id: &str,
+    identity: Option<RequestIdentity>,
+) -> Result<DraftReport, Vec<FieldViolation>> {
+    let mut v = Violations::default();
+    v.take(RequestId::parse_optional("request_id", raw_request_id), None);
+    let landlord =
+        v.take(optional_organisation("report.landlord_organisation", &report.landlord_organisation), None);
+    let channel = v.check(channel(report.channel));
+    let description = v.take(text("report.description", &report.description, MAX_TEXT, true), None);
+    let area = v.take(optional_code("report.area", &report.area), None);
+    if report.area.is_empty() {
+        v.push(FieldViolation::required("report.area"));
+    }
+    let uprn = v.take(text("report.uprn", &report.uprn, 12, false), None);
+    if uprn.as_ref().is_some_and(|uprn| !uprn.chars().all(|c| c.is_ascii_digit())) {
+        v.push(FieldViolation::new("report.uprn", "INVALID_FORMAT", "report.uprn is up to 12 digits"));
+    }
+    let location_description =
+        v.take(text("report.location_description", &report.location_description, MAX_TEXT, false), None);
+    let incident_time = report.incident_time.and_then(|time| {
+        let parsed =
+            chrono::DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).unwrap_or(u32::MAX));
+        if parsed.is_none_or(|time| time > chrono::Utc::now() + chrono::Duration::minutes(5)) {
+            v.push(FieldViolation::new(
+                "report.incident_time",
+                "OUT_OF_RANGE",
+                "report.incident_time is not in the future",
+            ));
+        }
+        parsed
+    });
+    let mut categories = Vec::new();
+    for (index, code) in report.categories.iter().enumerate() {
+        if let Some(code) = v.take(optional_code(&format!("report.categories[{index}]"), code), None) {
+            categories.push(code);
+        }
+    }
+    let hate_motivation = v.take(hate_motivation(report.hate_motivation), None);
+    if report.parties.is_empty() {
+        v.push(FieldViolation::required("report.parties"));
+    } else if report.parties.len() > MAX_PARTIES {
+        v.push(FieldViolation::new(
+            "report.parties",
+            "TOO_MANY",
+            format!("a report names at most {MAX_PARTIES} parties"),
+        ));
+    }
+    let parties: Vec<DraftParty> = report
+        .parties
+        .into_iter()
+        .take(MAX_PARTIES)
+        .enumerate()
+        .filter_map(|(index, party)| read_party(&mut v, index, party))
+        .collect();
+    let (Some(channel), Some(description), Some(area)) = v.into_result((channel, description, area))? else {
+        return Err(vec![FieldViolation::required("report")]);
+    };
+    Ok(DraftReport {
+        landlord,
+        channel,
+        incident_time,
+        description,
+        area,
+        uprn,
+        location_description,
+        categories,
+        hate_motivation,
+        parties,
+        identity,
+    })
+}
+
+fn case_id(name: &str) -> Result<CaseId, FieldViolation> {
+    if name.is_empty() {
+        return Err(FieldViolation::required("name"));
+    }
+    CaseId::from_name(name)
+        .ok_or_else(|| FieldViolation::new("name", "INVALID_NAME", "name must look like cases/{uuid}"))
+}
+
+/// The parties of a case as `shown.viewer` may see them: each person once per role,
+/// with those the viewer may not know withheld.
+fn parties_to_proto(shown: &ShownCase, rows: &[&entities::parties::Model]) -> Vec<pb::Party> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut parties = Vec::new();
+    for row in rows {
+        let key = (row.role.clone(), row.customer.clone(), row.external_key.clone(), row.details.clone());
+        if !seen.insert(key) {
+            continue;
+        }
+        let role = codes::parse_party_role(&row.role).map_or(pb::PartyRole::Unspecified, party_role_to_proto);
+        let own = row.customer_landlord.as_deref() == Some(shown.viewer.as_str());
+        if shown.view != View::Full && !own {
+            parties.push(pb::Party { role: role.into(), person: None, withheld: true });
+            continue;
+        }
+        let details: serde_json::Value = serde_json::from_str(&row.details).unwrap_or_default();
+        let detail =
+            |key: &str| details.get(key).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+        let person = match (&row.customer, &row.external_key) {
+            (Some(customer), _) => pb::party::Person::Customer(customer.clone()),
+            (None, Some(_)) => pb::party::Person::External(pb::ExternalPerson {
+                display_name: detail("display_name"),
+                postcode: detail("postcode"),
+                contact: detail("contact"),
+            }),
+            (None, None) => {
+                pb::party::Person::Unknown(pb::UnknownPerson { description: detail("description") })
+            }
+        };
+        parties.push(pb::Party { role: role.into(), person: Some(person), withheld: false });
+    }
+    parties
+}
+
+fn report_to_proto(shown: &ShownCase, report: &entities::reports::Model) -> pb::Report {
+    let case = CaseId::from_uuid(report.case_id);
+    let withheld = shown.view != View::Full && report.organisation != shown.viewer;
+    let parties: Vec<&entities::parties::Model> =
+        shown.record.parties.iter().filter(|party| party.report_id == report.id).collect();
+    let categories: Vec<String> = serde_json::from_str(&report.categories).unwrap_or_default();
+    pb::Report {
+        name: format!("{}/reports/{}", case.name(), report.id),
+        channel: codes::parse_channel(&report.channel)
+            .map_or(pb::Channel::Unspecified, channel_to_proto)
+            .into(),
+        receive_time: Some(timestamp(report.receive_time)),
+        incident_time: report.incident_time.map(timestamp),
+        description: if withheld { String::new() } else { report.description.clone() },
+        area: report.area.clone(),
+        uprn: if withheld { String::new() } else { report.uprn.clone().unwrap_or_default() },
+        location_description: if withheld {
+            String::new()
+        } else {
+            report.location_description.clone().unwrap_or_default()
+        },
+        parties: parties_to_proto(shown, &parties),
+        categories,
+        hate_motivation: report
+            .hate_motivation
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<HateMotivation>(text).ok())
+            .map_or(pb::HateMotivation::Unspecified, hate_motivation_to_proto)
+            .into(),
+        landlord_organisation: String::new(),
+        withheld,
+    }
+}
+
+fn hate_motivation_to_proto(motivation: HateMotivation) -> pb::HateMotivation {
+    match motivation {
+        HateMotivation::Disability => pb::HateMotivation::Disability,
+        HateMotivation::Race => pb::HateMotivation::Race,
+        HateMotivation::Religion => pb::HateMotivation::Religion,
+        HateMotivation::SexualOrientation => pb::HateMotivation::SexualOrientation,
+        HateMotivation::TransgenderIdentity => pb::HateMotivation::TransgenderIdentity,
+    }
+}
+
+fn case_to_proto(shown: &ShownCase) -> pb::Case {
+    let case = &shown.record.case;
+    let state = match case.state.as_str() {
+        "new" => pb::case::State::New,
+        "open" => pb::case::State::Open,
+        "closed" => pb::case::State::Closed,
+        _ => pb::case::State::Unspecified,
+    };
+    let all: Vec<&entities::parties::Model> = shown.record.parties.iter().collect();
+    pb::Case {
+        name: CaseId::from_uuid(case.id).name(),
+        reference: case.reference.clone(),
+        state: state.into(),
+        landlord_organisation: case.landlord_organisation.clone(),
+        area: case.area.clone(),
+        parties: parties_to_proto(shown, &all),
+        categories: serde_json::from_str(&case.categories).unwrap_or_default(),
+        reports: shown.record.reports.iter().map(|report| report_to_proto(shown, report)).collect(),
+        repeat_of: case.repeat_of.map(|id| CaseId::from_uuid(id).name()).unwrap_or_default(),
+        acknowledge_deadline: Some(timestamp(shown.acknowledge_deadline)),
+        open_time: Some(timestamp(case.open_time)),
+        update_time: Some(timestamp(case.update_time)),
+        etag: Etag::from_version(case.version).to_string(),
+    }
+}
+
+#[tonic::async_trait]
+impl AsbCases for AsbApi {
+    async fn report_incident(
+        &self,
+        request: Request<pb::ReportIncidentRequest>,
+    ) -> Result<Response<pb::ReportIncidentResponse>, Status> {
+        let ctx = context(&request)?;
+        let identity =
+            RequestId::parse_optional("request_id", &request.get_ref().request_id).ok().flatten().map(|id| {
+                use prost::Message as _;
+                let mut rest = request.get_ref().clone();
+                rest.request_id.clear();
+                RequestIdentity::new(id.into_string(), &rest.encode_to_vec())
+            });
+        let pb::ReportIncidentRequest { report, request_id } = request.into_inner();
+        let Some(report) = report else { return Err(invalid(vec![FieldViolation::required("report")])) };
+        let draft = read_report(report, &request_id, identity).map_err(invalid)?;
+        let (filed, shown) = self.cases.report_incident(&ctx, draft).await.map_err(status)?;
+        let report = shown
+            .record
+            .reports
+            .iter()
+            .find(|report| report.id == filed.report)
+            .map(|report| report_to_proto(&shown, report));
+        let response = pb::ReportIncidentResponse {
+            report,
+            case: Some(case_to_proto(&shown)),
+            opened_case: filed.opened,
+        };
+        Ok(reply(response, &filed.case.name()))
+    }
+
+    async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {
+        let ctx = context(&request)?;
+        let id = case_id(&request.get_ref().name).map_err(|v| invalid(vec![v]))?;
+        let shown = self.cases.get_case(&ctx, id).await.map_err(status)?;
+        Ok(reply(case_to_proto(&shown), &id.name()))
+    }
+}

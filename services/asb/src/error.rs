@@ -1,0 +1,74 @@
+//! What can go wrong in the ASB service, and its one mapping to a status.
+
+use persistence::StoreError;
+use persistence::idempotency::RequestIdReused;
+use platform::{ApiError, FieldViolation, ServiceError};
+
+use crate::store::FileError;
+
+/// The `ErrorInfo.domain` of every status this service returns.
+pub const ERROR_DOMAIN: &str = <AsbError as ServiceError>::DOMAIN;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AsbError {
+    #[error("invalid request")]
+    Invalid(Vec<FieldViolation>),
+    /// The case does not exist, or the caller may not know that it does.
+    #[error("case {name} not found")]
+    CaseNotFound { name: String },
+    #[error("permission denied: {message}")]
+    PermissionDenied { reason: &'static str, message: &'static str },
+    #[error(transparent)]
+    RequestIdReused(#[from] RequestIdReused),
+    /// A peer service (profiles) could not answer.
+    #[error("a peer service failed: {0}")]
+    Peer(tonic::Status),
+    #[error("storage failed")]
+    Store(#[from] StoreError),
+}
+
+impl From<FileError> for AsbError {
+    fn from(err: FileError) -> Self {
+        match err {
+            FileError::RequestIdReused(reused) => Self::RequestIdReused(reused),
+            FileError::Store(store) => Self::Store(store),
+        }
+    }
+}
+
+impl ServiceError for AsbError {
+    const DOMAIN: &'static str = "asb.involve.dev";
+
+    fn into_api_error(self) -> ApiError {
+        match self {
+            Self::Invalid(violations) => ApiError::InvalidArgument(violations),
+            Self::CaseNotFound { name } => ApiError::NotFound { resource_type: "involve.asb.v1.Case", name },
+            Self::PermissionDenied { reason, message } => {
+                ApiError::PermissionDenied { reason, message: message.to_owned() }
+            }
+            Self::RequestIdReused(reused) => ApiError::FailedPrecondition {
+                reason: "REQUEST_ID_REUSED",
+                subject: "request_id".into(),
+                message: format!(
+                    "{reused}; a retry must repeat the request exactly, a new request needs a new request_id"
+                ),
+            },
+            Self::Peer(status) if status.code() == tonic::Code::Unavailable => ApiError::Unavailable {
+                reason: "PEER_UNAVAILABLE",
+                retry_after: std::time::Duration::from_secs(1),
+            },
+            Self::Peer(status) => ApiError::internal(PeerFailed(status.to_string())),
+            Self::Store(store) => store.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("peer call failed: {0}")]
+struct PeerFailed(String);
+
+impl From<AsbError> for tonic::Status {
+    fn from(err: AsbError) -> Self {
+        err.into_status()
+    }
+}

@@ -1,0 +1,205 @@
+//! What each call of the ASB service does, in the domain's terms: the rules of
+//! [`crate::domain`] applied for the caller, against the [`crate::store`] and the
+//! peers it checks parties with. `api` decodes into these calls and encodes what
+//! they return; nothing here knows about gRPC.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use involve_core::{Capability, Code, OrganisationName, Role};
+use persistence::AuditEntry;
+use persistence::idempotency::RequestIdentity;
+use platform::{FieldViolation, RequestContext};
+
+use crate::domain::access::{self, CaseReach, View, Viewer};
+use crate::domain::case::{CaseId, Channel, Party, Person};
+use crate::domain::standards::StandardSettings;
+use crate::domain::triage::{HateMotivation, TriageError};
+use crate::error::AsbError;
+use crate::peers::Peers;
+use crate::store::{CaseRecord, Filed, NewParty, NewReport, Store};
+
+/// The ASB service's use cases over one store.
+#[derive(Debug, Clone)]
+pub struct Cases {
+    store: Arc<Store>,
+    peers: Peers,
+    standards: StandardSettings,
+}
+
+/// A party as read from a request; `field` names it for violations.
+#[derive(Clone, Debug)]
+pub struct DraftParty {
+    pub party: Party,
+    /// What was recorded of them (name, contact, postcode, description), as JSON.
+    pub details: serde_json::Value,
+    pub field: String,
+}
+
+/// A report as read from the wire, validated as far as it can be without state.
+#[derive(Clone, Debug)]
+pub struct DraftReport {
+    pub landlord: Option<OrganisationName>,
+    pub channel: Channel,
+    pub incident_time: Option<DateTime<Utc>>,
+    pub description: String,
+    pub area: Code,
+    pub uprn: Option<String>,
+    pub location_description: Option<String>,
+    pub categories: Vec<Code>,
+    pub hate_motivation: Option<HateMotivation>,
+    pub parties: Vec<DraftParty>,
+    pub identity: Option<RequestIdentity>,
+}
+
+/// A case as one caller is shown it.
+#[derive(Clone, Debug)]
+pub struct ShownCase {
+    pub record: CaseRecord,
+    pub view: View,
+    /// The caller's organisation: parties of its own are never withheld from it.
+    pub viewer: String,
+    /// Acknowledgement is due before this instant.
+    pub acknowledge_deadline: DateTime<Utc>,
+}
+
+fn refused(reason: &'static str, message: &'static str) -> AsbError {
+    AsbError::PermissionDenied { reason, message }
+}
+
+fn viewer(ctx: &RequestContext) -> Viewer<'_> {
+    Viewer {
+        organisation: &ctx.principal.organisation,
+        role: ctx.principal.role,
+        areas: ctx.principal.areas.as_deref(),
+    }
+}
+
+fn reach(record: &CaseRecord) -> CaseReach {
+    CaseReach {
+        owner: record.case.landlord_organisation.clone(),
+        area: Some(record.case.area.clone()),
+        party_landlords: record.parties.iter().filter_map(|party| party.customer_landlord.clone()).collect(),
+        shared_with: BTreeSet::new(),
+    }
+}
+
+impl Cases {
+    pub fn new(store: Arc<Store>, peers: Peers, standards: StandardSettings) -> Self {
+        Self { store, peers, standards }
+    }
+
+    /// Files a report into the open case about the same people, or a new one.
+    pub async fn report_incident(
+        &self,
+        ctx: &RequestContext,
+        draft: DraftReport,
+    ) -> Result<(Filed, ShownCase), AsbError> {
+        let principal = &ctx.principal;
+        if !principal.role.may(Capability::WorkCases) {
+            return Err(refused("ROLE_NOT_PERMITTED", "your role may not report incidents"));
+        }
+        let mut violations = Vec::new();
+        let landlord = match (principal.role, draft.landlord) {
+            (Role::PartnerIntegration, None) => principal.organisation.clone(),
+            (Role::PartnerIntegration, Some(named)) if named.as_str() != principal.organisation => {
+                return Err(refused("OUTSIDE_SCOPE", "a partner takes reports as its own organisation"));
+            }
+            (_, Some(named)) => named.as_str().to_owned(),
+            (_, None) => {
+                violations.push(FieldViolation::required("report.landlord_organisation"));
+                String::new()
+            }
+        };
+        if principal.areas.as_ref().is_some_and(|areas| !areas.iter().any(|area| area == draft.area.as_str()))
+        {
+            return Err(refused("OUTSIDE_SCOPE", "you may only take reports in your own areas"));
+        }
+        let reference = self.store.reference_data().await?;
+        if let Err(errors) = reference.triage.assess(&draft.categories, draft.hate_motivation) {
+            violations.extend(errors.into_iter().map(|err| match err {
+                TriageError::NoCategory => FieldViolation::required("report.categories"),
+                TriageError::UnknownCategory(_) => {
+                    FieldViolation::new("report.categories", "UNKNOWN_CATEGORY", err.to_string())
+                }
+                TriageError::MotivationRequired(_) => {
+                    FieldViolation::new("report.hate_motivation", "REQUIRED", err.to_string())
+                }
+            }));
+        }
+        let mut parties = Vec::with_capacity(draft.parties.len());
+        for DraftParty { party, details, field } in draft.parties {
+            let customer_landlord = match &party.person {
+                Person::Customer(name) => match self.peers.customer_landlord(ctx, name).await? {
+                    Some(landlord) => Some(landlord).filter(|landlord| !landlord.is_empty()),
+                    None => {
+                        violations.push(FieldViolation::new(
+                            format!("{field}.customer"),
+                            "CUSTOMER_NOT_FOUND",
+                            format!("{name} is not a customer you may name"),
+                        ));
+                        None
+                    }
+                },
+                Person::External(_) | Person::Unknown => None,
+            };
+            parties.push(NewParty { party, customer_landlord, details });
+        }
+        if !violations.is_empty() {
+            return Err(AsbError::Invalid(violations));
+        }
+        let report = NewReport {
+            landlord,
+            channel: draft.channel,
+            receive_time: Utc::now(),
+            incident_time: draft.incident_time,
+            description: draft.description,
+            area: draft.area,
+            uprn: draft.uprn,
+            location_description: draft.location_description,
+            categories: draft.categories,
+            hate_motivation: draft.hate_motivation,
+            parties,
+        };
+        let mut filed = self.store.file_report(&ctx.actor(), draft.identity.as_ref(), &report).await?;
+        let record = self
+            .store
+            .case_record(filed.case)
+            .await?
+            .ok_or_else(|| AsbError::CaseNotFound { name: filed.case.name() })?;
+        // A replayed answer says what the first did: the report opened its case if
+        // it is the case's first.
+        filed.opened = record.reports.first().is_some_and(|first| first.id == filed.report);
+        let shown = self.show(ctx, record, &reference.calendar);
+        Ok((filed, shown))
+    }
+
+    /// One case as the caller may see it; NOT_FOUND for any other. Audited.
+    pub async fn get_case(&self, ctx: &RequestContext, id: CaseId) -> Result<ShownCase, AsbError> {
+        let not_found = || AsbError::CaseNotFound { name: id.name() };
+        let record = self.store.case_record(id).await?.ok_or_else(not_found)?;
+        let reference = self.store.reference_data().await?;
+        let shown = self.show(ctx, record, &reference.calendar);
+        if !shown.view.is_visible() {
+            return Err(not_found());
+        }
+        self.store.record_reads(&ctx.actor(), vec![AuditEntry::new(id.name())]).await?;
+        Ok(shown)
+    }
+
+    fn show(
+        &self,
+        ctx: &RequestContext,
+        record: CaseRecord,
+        calendar: &crate::domain::calendar::WorkingCalendar,
+    ) -> ShownCase {
+        let view = access::view(&viewer(ctx), &reach(&record));
+        let acknowledge_deadline = calendar.deadline(
+            record.case.receive_time,
+            self.standards.acknowledge_within_days,
+            self.standards.acknowledge_days,
+        );
+        ShownCase { record, view, viewer: ctx.principal.organisation.clone(), acknowledge_deadline }
+    }
+}

@@ -1,0 +1,230 @@
+//! ASB cases through the gateway: reports filed into cases, cases shared across
+//! landlords under the rules, parties checked through profiles as the caller.
+
+use contracts::involve::asb::v1 as asb;
+use contracts::involve::asb::v1::asb_cases_client::AsbCasesClient;
+use contracts::involve::profiles::v1 as pb;
+use involve_tests::fixtures::{self, create};
+use involve_tests::{Caller, TestApp, assert_status, on_every_backend, violated_fields};
+use platform::Role;
+use tonic::Code;
+use tonic::transport::Channel;
+
+on_every_backend!(
+    a_report_opens_a_case_and_the_next_about_the_same_people_joins_it,
+    a_case_is_seen_by_its_landlords_and_area_officers_only,
+    a_bad_report_names_every_bad_field,
+    roles_that_do_not_work_cases_cannot_report,
+);
+
+async fn cases(app: &TestApp) -> AsbCasesClient<Channel> {
+    AsbCasesClient::new(app.channel().await)
+}
+
+/// A customer of `caller`'s organisation (or of `landlord`, for officers) in `north`.
+async fn customer(app: &TestApp, caller: &Caller, given: &str, landlord: &str) -> String {
+    let customer = pb::Customer {
+        area: "north".into(),
+        landlord_organisation: landlord.into(),
+        ..fixtures::customer(given, "Neighbour", "housing-association-tenant")
+    };
+    app.profiles().await.create_customer(caller.request(create(customer))).await.unwrap().into_inner().name
+}
+
+fn party(role: asb::PartyRole, customer: &str) -> asb::Party {
+    asb::Party {
+        role: role.into(),
+        person: Some(asb::party::Person::Customer(customer.to_owned())),
+        withheld: false,
+    }
+}
+
+fn report(parties: Vec<asb::Party>, landlord: &str) -> asb::Report {
+    asb::Report {
+        channel: asb::Channel::OutOfHours.into(),
+        description: "music until 3am every night this week".into(),
+        area: "north".into(),
+        categories: vec!["noise".into()],
+        parties,
+        landlord_organisation: landlord.into(),
+        ..Default::default()
+    }
+}
+
+fn request(report: asb::Report) -> asb::ReportIncidentRequest {
+    asb::ReportIncidentRequest { report: Some(report), request_id: String::new() }
+}
+
+async fn a_report_opens_a_case_and_the_next_about_the_same_people_joins_it(app: TestApp) {
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let complainant = customer(&app, &partner, "Ada", "").await;
+    let accused = customer(&app, &partner, "Bob", "").await;
+    let people = || {
+        vec![
+            party(asb::PartyRole::Complainant, &complainant),
+            party(asb::PartyRole::AllegedPerpetrator, &accused),
+        ]
+    };
+    let mut client = cases(&app).await;
+    let first =
+        client.report_incident(partner.request(request(report(people(), "")))).await.unwrap().into_inner();
+    assert!(first.opened_case);
+    let case = first.case.unwrap();
+    assert!(case.reference.starts_with("ASB-") && case.reference.ends_with("-000001"), "{}", case.reference);
+    assert_eq!(case.state, asb::case::State::New as i32);
+    assert_eq!(case.landlord_organisation, "organisations/riverside");
+    assert_eq!(case.parties.len(), 2);
+    assert!(case.acknowledge_deadline.is_some());
+    assert!(first.report.unwrap().name.starts_with(&format!("{}/reports/", case.name)));
+
+    // Same people again, this time with a witness: the same case.
+    let mut more = people();
+    more.push(asb::Party {
+        role: asb::PartyRole::Witness.into(),
+        person: Some(asb::party::Person::External(asb::ExternalPerson {
+            display_name: "Carol Visitor".into(),
+            postcode: "EX1 2BB".into(),
+            contact: String::new(),
+        })),
+        withheld: false,
+    });
+    let again = asb::ReportIncidentRequest {
+        report: Some(report(more, "")),
+        request_id: "7f0c0a52-2b1e-4a39-9e0b-0000000000a1".into(),
+    };
+    let joined = client.report_incident(partner.request(again.clone())).await.unwrap().into_inner();
+    assert!(!joined.opened_case);
+    let joined_case = joined.case.unwrap();
+    assert_eq!(joined_case.name, case.name);
+    assert_eq!(joined_case.reports.len(), 2);
+    assert_eq!(joined_case.parties.len(), 3);
+    assert_ne!(joined_case.etag, case.etag);
+    // A retry answers as the first call did, and files nothing more.
+    let retried = client.report_incident(partner.request(again)).await.unwrap().into_inner();
+    assert_eq!(retried.report.unwrap().name, joined.report.unwrap().name);
+    let read = client
+        .get_case(partner.request(asb::GetCaseRequest { name: case.name.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read.reports.len(), 2);
+    assert_eq!(read.reports[0].description, "music until 3am every night this week");
+}
+
+async fn a_case_is_seen_by_its_landlords_and_area_officers_only(app: TestApp) {
+    app.add_areas(&["north", "south"]).await;
+    let riverside = app.partner("riverside").await;
+    let hillside = app.partner("hillside").await;
+    let ours = customer(&app, &riverside, "Ada", "").await;
+    let theirs = customer(&app, &hillside, "Bob", "").await;
+    // An officer of the whole partnership takes a report about both landlords' customers.
+    let officer = app.officer("council", "").await;
+    let mut client = cases(&app).await;
+    let parties =
+        vec![party(asb::PartyRole::Victim, &ours), party(asb::PartyRole::AllegedPerpetrator, &theirs)];
+    let filed = client
+        .report_incident(officer.request(request(report(parties, "organisations/riverside"))))
+        .await
+        .unwrap()
+        .into_inner();
+    let name = filed.case.unwrap().name;
+    let get = |caller: &Caller| caller.request(asb::GetCaseRequest { name: name.clone() });
+
+    let owner = client.get_case(get(&riverside)).await.unwrap().into_inner();
+    assert!(owner.parties.iter().all(|party| !party.withheld));
+    // Hillside's customer is a party: it sees the case, riverside's customer withheld.
+    let other = client.get_case(get(&hillside)).await.unwrap().into_inner();
+    let withheld: Vec<bool> = other.parties.iter().map(|party| party.withheld).collect();
+    assert_eq!(withheld, [true, false]);
+    assert!(other.parties[0].person.is_none());
+    assert!(other.reports.iter().all(|report| report.withheld && report.description.is_empty()));
+
+    let north = app.officer("council", "north").await;
+    client.get_case(get(&north)).await.expect("an officer of the area sees it");
+    for stranger in [
+        app.partner("valley").await,
+        app.officer("council", "south").await,
+        app.caller("police", Role::ExternalPartner, &[]).await,
+    ] {
+        let err = client.get_case(get(&stranger)).await.unwrap_err();
+        assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    }
+    // A case that does not exist reads the same.
+    let missing = "cases/00000000-0000-7000-8000-000000000000".to_owned();
+    let err = client.get_case(riverside.request(asb::GetCaseRequest { name: missing })).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+}
+
+async fn a_bad_report_names_every_bad_field(app: TestApp) {
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let other = app.partner("hillside").await;
+    let theirs = customer(&app, &other, "Hidden", "").await;
+    let mut client = cases(&app).await;
+
+    let err =
+        client.report_incident(partner.request(asb::ReportIncidentRequest::default())).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["report"]);
+
+    let bad = asb::Report {
+        channel: 99,
+        categories: vec!["Not A Code".into()],
+        parties: vec![
+            asb::Party { role: asb::PartyRole::Unspecified.into(), person: None, withheld: false },
+            party(asb::PartyRole::Victim, "customers/not-a-uuid"),
+        ],
+        ..Default::default()
+    };
+    let err = client.report_incident(partner.request(request(bad))).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let mut fields = violated_fields(&err);
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "report.area",
+            "report.categories[0]",
+            "report.channel",
+            "report.description",
+            "report.parties[0].person",
+            "report.parties[0].role",
+            "report.parties[1].customer",
+        ]
+    );
+
+    // Well formed, but wrong against the reference data and what the caller may see.
+    let unknown = asb::Report {
+        categories: vec!["hate-incident".into(), "arson".into()],
+        ..report(vec![party(asb::PartyRole::Victim, &theirs)], "")
+    };
+    let err = client.report_incident(partner.request(request(unknown))).await.unwrap_err();
+    let mut fields = violated_fields(&err);
+    fields.sort();
+    assert_eq!(fields, ["report.categories", "report.hate_motivation", "report.parties[0].customer"]);
+    let hate = asb::Report { categories: vec!["hate-incident".into()], ..report(vec![], "") };
+    let err = client.report_incident(partner.request(request(hate))).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["report.parties"]);
+}
+
+async fn roles_that_do_not_work_cases_cannot_report(app: TestApp) {
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let complainant = customer(&app, &partner, "Ada", "").await;
+    let mut client = cases(&app).await;
+    let people = || vec![party(asb::PartyRole::Complainant, &complainant)];
+    for role in [Role::TenantInspector, Role::ExternalPartner] {
+        let caller =
+            app.caller(if role == Role::ExternalPartner { "police" } else { "council" }, role, &[]).await;
+        let err = client
+            .report_incident(caller.request(request(report(people(), "organisations/riverside"))))
+            .await
+            .unwrap_err();
+        assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
+    }
+    let err = client
+        .report_incident(partner.request(request(report(people(), "organisations/hillside"))))
+        .await
+        .unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "OUTSIDE_SCOPE");
+}
