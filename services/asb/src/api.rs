@@ -7,15 +7,15 @@ use involve_core::{RequestId, Violations};
 use persistence::Etag;
 use persistence::idempotency::RequestIdentity;
 use platform::principal::RESOURCE_HEADER;
-use platform::wire::{optional_code, optional_organisation, timestamp, unknown_enum};
+use platform::wire::{optional_code, optional_organisation, required_code, timestamp, unknown_enum};
 use platform::{FieldViolation, RequestContext};
 use tonic::{Request, Response, Status};
 
 use crate::domain::access::View;
 use crate::domain::case::{CaseId, Channel, Party, PartyRole, Person};
-use crate::domain::triage::HateMotivation;
+use crate::domain::triage::{HateMotivation, Priority, Route};
 use crate::error::{AsbError, ERROR_DOMAIN};
-use crate::service::{Cases, DraftParty, DraftReport, ShownCase};
+use crate::service::{Cases, DraftParty, DraftReport, ShownCase, TriageRequest};
 use crate::store::{codes, entities};
 
 /// Longest description or location a report may carry.
@@ -373,7 +373,65 @@ fn case_to_proto(shown: &ShownCase) -> pb::Case {
         open_time: Some(timestamp(case.open_time)),
         update_time: Some(timestamp(case.update_time)),
         etag: Etag::from_version(case.version).to_string(),
+        triage: triage_to_proto(case),
+        assigned_officer: case.assigned_officer.clone().unwrap_or_default(),
+        team: case.team.clone().unwrap_or_default(),
     }
+}
+
+fn priority_to_proto(priority: Priority) -> pb::Priority {
+    match priority {
+        Priority::Routine => pb::Priority::Routine,
+        Priority::High => pb::Priority::High,
+        Priority::Urgent => pb::Priority::Urgent,
+    }
+}
+
+fn priority(value: i32) -> Result<Option<Priority>, FieldViolation> {
+    Ok(match pb::Priority::try_from(value).map_err(|_| unknown_enum("priority", value))? {
+        pb::Priority::Unspecified => None,
+        pb::Priority::Routine => Some(Priority::Routine),
+        pb::Priority::High => Some(Priority::High),
+        pb::Priority::Urgent => Some(Priority::Urgent),
+    })
+}
+
+fn triage_to_proto(case: &entities::cases::Model) -> Option<pb::Triage> {
+    let time = case.triage_time?;
+    let route = match case.route.as_deref().and_then(codes::parse_route) {
+        Some(Route::Neighbourhood) => pb::Route::Neighbourhood,
+        Some(Route::Enforcement) => pb::Route::Enforcement,
+        None => pb::Route::Unspecified,
+    };
+    Some(pb::Triage {
+        priority: case
+            .priority
+            .as_deref()
+            .and_then(codes::parse_priority)
+            .map_or(pb::Priority::Unspecified, priority_to_proto)
+            .into(),
+        route: route.into(),
+        first_response_seconds: case.first_response_secs.unwrap_or_default(),
+        risk: case.risk.clone().unwrap_or_default(),
+        vulnerabilities: serde_json::from_str(&case.vulnerabilities).unwrap_or_default(),
+        priority_reason: case.priority_reason.clone().unwrap_or_default(),
+        triaged_by: case.triaged_by.clone().unwrap_or_default(),
+        triage_time: Some(timestamp(time)),
+    })
+}
+
+fn etag(text: &str) -> Result<Option<Etag>, FieldViolation> {
+    Etag::parse_optional(text)
+        .map_err(|_| FieldViolation::new("etag", "INVALID_ETAG", "etag is not an etag this service issued"))
+}
+
+/// A list of reference codes, each named by its index when bad.
+fn codes_of(v: &mut Violations, field: &str, texts: &[String]) -> Vec<involve_core::Code> {
+    texts
+        .iter()
+        .enumerate()
+        .filter_map(|(index, text)| v.take(optional_code(&format!("{field}[{index}]"), text), None))
+        .collect()
 }
 
 #[tonic::async_trait]
@@ -406,6 +464,69 @@ impl AsbCases for AsbApi {
             opened_case: filed.opened,
         };
         Ok(reply(response, &filed.case.name()))
+    }
+
+    async fn triage_case(
+        &self,
+        request: Request<pb::TriageCaseRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        let ctx = context(&request)?;
+        let pb::TriageCaseRequest {
+            name,
+            categories,
+            hate_motivation: raw_motivation,
+            risk,
+            vulnerabilities,
+            priority: raw_priority,
+            priority_reason,
+            etag: raw_etag,
+        } = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.check(case_id(&name));
+        let categories = codes_of(&mut v, "categories", &categories);
+        let hate_motivation = v.take(
+            hate_motivation(raw_motivation)
+                .map_err(|violation| FieldViolation { field: "hate_motivation".into(), ..violation }),
+            None,
+        );
+        let risk = v.take(required_code("risk", &risk).map(Some), None);
+        let vulnerabilities = codes_of(&mut v, "vulnerabilities", &vulnerabilities);
+        let requested = v.take(priority(raw_priority), None);
+        let reason = v.take(text("priority_reason", &priority_reason, 1_000, false), None);
+        let etag = v.take(etag(&raw_etag), None);
+        let (Some(id), Some(risk)) = v.into_result((id, risk)).map_err(invalid)? else {
+            return Err(invalid(vec![FieldViolation::required("risk")]));
+        };
+        let triage = TriageRequest {
+            categories,
+            hate_motivation,
+            risk,
+            vulnerabilities,
+            priority: requested,
+            priority_reason: reason,
+            etag,
+        };
+        let shown = self.cases.triage_case(&ctx, id, triage).await.map_err(status)?;
+        Ok(reply(case_to_proto(&shown), &id.name()))
+    }
+
+    async fn assign_case(
+        &self,
+        request: Request<pb::AssignCaseRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        let ctx = context(&request)?;
+        let pb::AssignCaseRequest { name, officer, team, etag: raw_etag } = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.check(case_id(&name));
+        let officer = v.take(text("officer", &officer, 200, true), None);
+        let team = v.take(required_code("team", &team).map(Some), None);
+        let etag = v.take(etag(&raw_etag), None);
+        let (Some(id), Some(officer), Some(team)) = v.into_result((id, officer, team)).map_err(invalid)?
+        else {
+            return Err(invalid(vec![FieldViolation::required("officer")]));
+        };
+        let shown = self.cases.assign_case(&ctx, id, officer, team, etag).await.map_err(status)?;
+        Ok(reply(case_to_proto(&shown), &id.name()))
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {

@@ -18,6 +18,9 @@ pub enum AsbError {
     CaseNotFound { name: String },
     #[error("permission denied: {message}")]
     PermissionDenied { reason: &'static str, message: &'static str },
+    /// The case's state forbids the change (a closed case cannot be triaged).
+    #[error("{message}")]
+    FailedPrecondition { reason: &'static str, message: &'static str },
     #[error(transparent)]
     RequestIdReused(#[from] RequestIdReused),
     /// A peer service (profiles) could not answer.
@@ -45,6 +48,9 @@ impl ServiceError for AsbError {
             Self::CaseNotFound { name } => ApiError::NotFound { resource_type: "involve.asb.v1.Case", name },
             Self::PermissionDenied { reason, message } => {
                 ApiError::PermissionDenied { reason, message: message.to_owned() }
+            }
+            Self::FailedPrecondition { reason, message } => {
+                ApiError::FailedPrecondition { reason, subject: String::new(), message: message.to_owned() }
             }
             Self::RequestIdReused(reused) => ApiError::FailedPrecondition {
                 reason: "REQUEST_ID_REUSED",

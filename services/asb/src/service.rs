@@ -8,17 +8,17 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use involve_core::{Capability, Code, OrganisationName, Role};
-use persistence::AuditEntry;
 use persistence::idempotency::RequestIdentity;
+use persistence::{AuditEntry, Etag};
 use platform::{FieldViolation, RequestContext};
 
 use crate::domain::access::{self, CaseReach, View, Viewer};
 use crate::domain::case::{CaseId, Channel, Party, Person};
 use crate::domain::standards::StandardSettings;
-use crate::domain::triage::{HateMotivation, TriageError};
+use crate::domain::triage::{HateMotivation, Priority, TriageError, change_priority};
 use crate::error::AsbError;
 use crate::peers::Peers;
-use crate::store::{CaseRecord, Filed, NewParty, NewReport, Store};
+use crate::store::{Assignment, CaseRecord, Filed, NewParty, NewReport, Store, TriageDecision};
 
 /// The ASB service's use cases over one store.
 #[derive(Debug, Clone)]
@@ -51,6 +51,19 @@ pub struct DraftReport {
     pub hate_motivation: Option<HateMotivation>,
     pub parties: Vec<DraftParty>,
     pub identity: Option<RequestIdentity>,
+}
+
+/// A triage as read from the wire.
+#[derive(Clone, Debug)]
+pub struct TriageRequest {
+    pub categories: Vec<Code>,
+    pub hate_motivation: Option<HateMotivation>,
+    pub risk: Code,
+    pub vulnerabilities: Vec<Code>,
+    /// `None`: what the categories give.
+    pub priority: Option<Priority>,
+    pub priority_reason: Option<String>,
+    pub etag: Option<Etag>,
 }
 
 /// A case as one caller is shown it.
@@ -186,6 +199,105 @@ impl Cases {
         }
         self.store.record_reads(&ctx.actor(), vec![AuditEntry::new(id.name())]).await?;
         Ok(shown)
+    }
+
+    /// A case the caller may change: seen in full, and not closed.
+    async fn workable(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        capability: Capability,
+        message: &'static str,
+    ) -> Result<ShownCase, AsbError> {
+        if !ctx.principal.role.may(capability) {
+            return Err(refused("ROLE_NOT_PERMITTED", message));
+        }
+        let not_found = || AsbError::CaseNotFound { name: id.name() };
+        let record = self.store.case_record(id).await?.ok_or_else(not_found)?;
+        let reference = self.store.reference_data().await?;
+        let shown = self.show(ctx, record, &reference.calendar);
+        if shown.view != View::Full {
+            return Err(not_found());
+        }
+        if shown.record.case.state == "closed" {
+            return Err(AsbError::FailedPrecondition {
+                reason: "CASE_CLOSED",
+                message: "the case is closed",
+            });
+        }
+        Ok(shown)
+    }
+
+    /// Triage: the categories' rules, with a manager's raise or a reasoned lowering.
+    pub async fn triage_case(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        request: TriageRequest,
+    ) -> Result<ShownCase, AsbError> {
+        self.workable(ctx, id, Capability::TriageCases, "only managers triage cases").await?;
+        let reference = self.store.reference_data().await?;
+        let mut violations = Vec::new();
+        let assessment = match reference.triage.assess(&request.categories, request.hate_motivation) {
+            Ok(assessment) => Some(assessment),
+            Err(errors) => {
+                violations.extend(errors.into_iter().map(|err| match err {
+                    TriageError::NoCategory => FieldViolation::required("categories"),
+                    TriageError::UnknownCategory(_) => {
+                        FieldViolation::new("categories", "UNKNOWN_CATEGORY", err.to_string())
+                    }
+                    TriageError::MotivationRequired(_) => {
+                        FieldViolation::new("hate_motivation", "REQUIRED", err.to_string())
+                    }
+                }));
+                None
+            }
+        };
+        let (Some(assessment), true) = (assessment, violations.is_empty()) else {
+            return Err(AsbError::Invalid(violations));
+        };
+        let requested = request.priority.unwrap_or(assessment.priority);
+        let change =
+            change_priority(assessment.priority, requested, request.priority_reason).map_err(|err| {
+                AsbError::Invalid(vec![FieldViolation::new("priority_reason", "REQUIRED", err.to_string())])
+            })?;
+        let decision = TriageDecision {
+            categories: request.categories,
+            hate_motivation: request.hate_motivation,
+            priority: change.to,
+            route: assessment.route,
+            first_response: assessment.first_response,
+            risk: request.risk,
+            vulnerabilities: request.vulnerabilities,
+            priority_reason: change.reason,
+            triaged_by: ctx.principal.subject.clone(),
+            time: Utc::now(),
+        };
+        self.store.triage_case(&ctx.actor(), id, request.etag, &decision).await?;
+        self.reread(ctx, id).await
+    }
+
+    /// Gives the case to `officer` in `team`.
+    pub async fn assign_case(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        officer: String,
+        team: Code,
+        etag: Option<Etag>,
+    ) -> Result<ShownCase, AsbError> {
+        self.workable(ctx, id, Capability::TriageCases, "only managers assign cases").await?;
+        let assignment = Assignment { officer, team: team.to_string(), time: Utc::now() };
+        self.store.assign_case(&ctx.actor(), id, etag, &assignment).await?;
+        self.reread(ctx, id).await
+    }
+
+    /// The case as the caller now sees it, after its own change.
+    async fn reread(&self, ctx: &RequestContext, id: CaseId) -> Result<ShownCase, AsbError> {
+        let record =
+            self.store.case_record(id).await?.ok_or_else(|| AsbError::CaseNotFound { name: id.name() })?;
+        let reference = self.store.reference_data().await?;
+        Ok(self.show(ctx, record, &reference.calendar))
     }
 
     fn show(

@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Datelike as _, Utc};
 use involve_core::Code;
 use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
-use persistence::{Actor, AuditEntry, AuditWriter, StoreError, UniqueKey, audit, begin_write};
+use persistence::{Actor, AuditEntry, AuditWriter, Etag, StoreError, UniqueKey, audit, begin_write};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait as _,
@@ -23,7 +23,7 @@ use self::entities::{bank_holidays, cases, categories, parties, reports};
 pub use self::migrations::Migrator;
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::case::{CaseId, CaseSummary, Channel, Filing, Party, Person, Sides, file};
-use crate::domain::triage::{CategoryRule, HateMotivation, TriageRules};
+use crate::domain::triage::{CategoryRule, HateMotivation, Priority, Route, TriageRules};
 
 /// Case references are unique: two cases opened at once may draw the same next
 /// number, and the later one draws again.
@@ -348,6 +348,98 @@ fn category_from_row(row: categories::Model) -> Result<CategoryRule, StoreError>
         first_response: row.first_response_secs.map(chrono::Duration::seconds),
         needs_motivation: row.needs_motivation,
     })
+}
+
+/// A case's triage, decided.
+#[derive(Clone, Debug)]
+pub struct TriageDecision {
+    pub categories: Vec<Code>,
+    pub hate_motivation: Option<HateMotivation>,
+    pub priority: Priority,
+    pub route: Route,
+    pub first_response: Option<chrono::Duration>,
+    pub risk: Code,
+    pub vulnerabilities: Vec<Code>,
+    /// Kept whenever the priority was set below what the categories give.
+    pub priority_reason: Option<String>,
+    pub triaged_by: String,
+    pub time: DateTime<Utc>,
+}
+
+/// A case's new owner.
+#[derive(Clone, Debug)]
+pub struct Assignment {
+    pub officer: String,
+    pub team: String,
+    pub time: DateTime<Utc>,
+}
+
+impl Store {
+    /// Records a case's triage and opens it; compare-and-set on `expected` when
+    /// the caller sent an etag.
+    pub async fn triage_case(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        expected: Option<Etag>,
+        triage: &TriageDecision,
+    ) -> Result<(), StoreError> {
+        let row = cases::ActiveModel {
+            state: Set("open".to_owned()),
+            categories: Set(json(&triage.categories)?),
+            hate_motivation: Set(triage.hate_motivation.map(|m| json(&m)).transpose()?),
+            priority: Set(Some(codes::priority(triage.priority).to_owned())),
+            route: Set(Some(codes::route(triage.route).to_owned())),
+            first_response_secs: Set(triage.first_response.map(|within| within.num_seconds())),
+            risk: Set(Some(triage.risk.to_string())),
+            vulnerabilities: Set(json(&triage.vulnerabilities)?),
+            priority_reason: Set(triage.priority_reason.clone()),
+            triaged_by: Set(Some(triage.triaged_by.clone())),
+            triage_time: Set(Some(triage.time)),
+            update_time: Set(triage.time),
+            ..Default::default()
+        };
+        self.save_case(actor, case, expected, row).await
+    }
+
+    /// Gives a case to an officer and team.
+    pub async fn assign_case(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        expected: Option<Etag>,
+        assignment: &Assignment,
+    ) -> Result<(), StoreError> {
+        let row = cases::ActiveModel {
+            assigned_officer: Set(Some(assignment.officer.clone())),
+            team: Set(Some(assignment.team.clone())),
+            update_time: Set(assignment.time),
+            ..Default::default()
+        };
+        self.save_case(actor, case, expected, row).await
+    }
+
+    /// Writes `row`'s set columns over the case as its next version, with its audit
+    /// row, in one transaction: `Stale` when the etag sent (or the version just
+    /// read) is no longer current.
+    async fn save_case(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        expected: Option<Etag>,
+        row: cases::ActiveModel,
+    ) -> Result<(), StoreError> {
+        let txn = begin_write(&self.db).await?;
+        let current = cases::Entity::find_by_id(case.uuid())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::RowNotFound(case.name()))?;
+        persistence::versioned::expect_version(current.version, expected)?;
+        entities::CASES_VERSIONED.save(&txn, row, case.uuid(), current.version).await?;
+        audit::record(&txn, actor, [AuditEntry::new(case.name())]).await?;
+        txn.commit().await?;
+        Ok(())
+    }
 }
 
 /// Why a report could not be filed.

@@ -15,6 +15,7 @@ on_every_backend!(
     a_case_is_seen_by_its_landlords_and_area_officers_only,
     a_bad_report_names_every_bad_field,
     roles_that_do_not_work_cases_cannot_report,
+    a_manager_triages_by_the_categories_rules_and_assigns_the_case,
 );
 
 async fn cases(app: &TestApp) -> AsbCasesClient<Channel> {
@@ -227,4 +228,87 @@ async fn roles_that_do_not_work_cases_cannot_report(app: TestApp) {
         .await
         .unwrap_err();
     assert_status(&err, Code::PermissionDenied, "OUTSIDE_SCOPE");
+}
+
+async fn a_manager_triages_by_the_categories_rules_and_assigns_the_case(app: TestApp) {
+    app.add_areas(&["north", "south"]).await;
+    let partner = app.partner("riverside").await;
+    let complainant = customer(&app, &partner, "Ada", "").await;
+    let mut client = cases(&app).await;
+    let filed = client
+        .report_incident(
+            partner.request(request(report(vec![party(asb::PartyRole::Victim, &complainant)], ""))),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let case = filed.case.unwrap();
+    assert!(case.triage.is_none());
+    let manager = app.caller("council", Role::Manager, &[]).await;
+    let triage = |priority: asb::Priority, reason: &str, etag: &str| asb::TriageCaseRequest {
+        name: case.name.clone(),
+        categories: vec!["noise".into(), "domestic-abuse".into()],
+        risk: "high".into(),
+        vulnerabilities: vec!["mental-health".into()],
+        priority: priority.into(),
+        priority_reason: reason.into(),
+        etag: etag.into(),
+        ..Default::default()
+    };
+
+    // Officers work cases; only managers triage them.
+    let officer = app.officer("council", "").await;
+    let err =
+        client.triage_case(officer.request(triage(asb::Priority::Unspecified, "", ""))).await.unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
+
+    let triaged = client
+        .triage_case(manager.request(triage(asb::Priority::Unspecified, "", &case.etag)))
+        .await
+        .unwrap()
+        .into_inner();
+    let decided = triaged.triage.clone().unwrap();
+    assert_eq!(decided.priority, asb::Priority::Urgent as i32, "domestic abuse is the most serious");
+    assert_eq!(decided.route, asb::Route::Enforcement as i32);
+    assert_eq!(decided.first_response_seconds, 24 * 3600);
+    assert_eq!(triaged.state, asb::case::State::Open as i32);
+    // The etag it was based on is gone.
+    let err = client
+        .triage_case(manager.request(triage(asb::Priority::Unspecified, "", &case.etag)))
+        .await
+        .unwrap_err();
+    assert_status(&err, Code::Aborted, "ETAG_MISMATCH");
+    // Lowering needs a reason, which is kept.
+    let err = client.triage_case(manager.request(triage(asb::Priority::Routine, "", ""))).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["priority_reason"]);
+    let lowered = client
+        .triage_case(manager.request(triage(asb::Priority::High, "the perpetrator has moved out", "")))
+        .await
+        .unwrap()
+        .into_inner()
+        .triage
+        .unwrap();
+    assert_eq!(
+        (lowered.priority, lowered.priority_reason.as_str()),
+        (asb::Priority::High as i32, "the perpetrator has moved out")
+    );
+
+    let assign = |team: &str| asb::AssignCaseRequest {
+        name: case.name.clone(),
+        officer: "J Smith".into(),
+        team: team.into(),
+        etag: String::new(),
+    };
+    let err = client.assign_case(manager.request(assign("Tenancy Enforcement"))).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["team"]);
+    let assigned =
+        client.assign_case(manager.request(assign("tenancy-enforcement"))).await.unwrap().into_inner();
+    assert_eq!(
+        (assigned.assigned_officer.as_str(), assigned.team.as_str()),
+        ("J Smith", "tenancy-enforcement")
+    );
+    // A manager of another patch finds nothing to triage.
+    let elsewhere = app.caller("council", Role::Manager, &["south"]).await;
+    let err = client.assign_case(elsewhere.request(assign("tenancy-enforcement"))).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
 }

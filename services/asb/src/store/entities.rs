@@ -66,6 +66,10 @@ entity!(cases, "cases", {
     pub version: i64,
 });
 
+/// Writes to a case are compare-and-set on its version, the number behind its etag.
+pub const CASES_VERSIONED: persistence::Versioned<cases::Column> =
+    persistence::Versioned { id: cases::Column::Id, version: cases::Column::Version };
+
 entity!(reports, "reports", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
