@@ -95,6 +95,22 @@ pub fn audit_event_to_proto(event: AuditEvent, viewer: &str) -> common::AuditEve
     }
 }
 
+/// The request's `request_id`, canonical, and a digest of the rest of the request
+/// (`clear` blanks the request id and anything else that must not count, such as
+/// `validate_only`). prost encodes fields in a fixed order, so the same request
+/// always has the same digest. `None` without a valid request id (an invalid one is
+/// refused by validation before anything is stored).
+pub fn request_identity<M: prost::Message + Clone>(
+    message: &M,
+    request_id: &str,
+    clear: impl FnOnce(&mut M),
+) -> Option<persistence::idempotency::RequestIdentity> {
+    let request_id = involve_core::RequestId::parse_optional("request_id", request_id).ok().flatten()?;
+    let mut rest = message.clone();
+    clear(&mut rest);
+    Some(persistence::idempotency::RequestIdentity::new(request_id.into_string(), &rest.encode_to_vec()))
+}
+
 /// A violation as the contracts carry it in a response body (import results).
 pub fn violation_to_proto(violation: FieldViolation) -> common::FieldViolation {
     common::FieldViolation {

@@ -7,16 +7,19 @@ use involve_core::{RequestId, Violations};
 use persistence::Etag;
 use persistence::idempotency::RequestIdentity;
 use platform::principal::RESOURCE_HEADER;
-use platform::wire::{optional_code, optional_organisation, required_code, timestamp, unknown_enum};
+use platform::wire::{
+    optional_code, optional_organisation, request_identity, required_code, timestamp, unknown_enum,
+};
 use platform::{FieldViolation, RequestContext};
 use tonic::{Request, Response, Status};
 
 use crate::domain::access::View;
 use crate::domain::case::{CaseId, Channel, Party, PartyRole, Person};
+use crate::domain::standards::Standing;
 use crate::domain::triage::{HateMotivation, Priority, Route};
 use crate::error::{AsbError, ERROR_DOMAIN};
 use crate::service::{Cases, DraftParty, DraftReport, ShownCase, TriageRequest};
-use crate::store::{codes, entities};
+use crate::store::{NewContact, codes, entities};
 
 /// Longest description or location a report may carry.
 const MAX_TEXT: usize = 4_000;
@@ -374,9 +377,45 @@ fn case_to_proto(shown: &ShownCase) -> pb::Case {
         update_time: Some(timestamp(case.update_time)),
         etag: Etag::from_version(case.version).to_string(),
         triage: triage_to_proto(case),
+        standards: Some(pb::StandardsProgress {
+            acknowledgement: Some(standing_to_proto(shown.standings[0])),
+            first_response: Some(standing_to_proto(shown.standings[1])),
+            contact: Some(standing_to_proto(shown.standings[2])),
+        }),
+        contacts: shown
+            .record
+            .contacts
+            .iter()
+            .map(|row| pb::Contact {
+                name: format!("{}/contacts/{}", CaseId::from_uuid(row.case_id).name(), row.id),
+                party_role: codes::parse_party_role(&row.party_role)
+                    .map_or(pb::PartyRole::Unspecified, party_role_to_proto)
+                    .into(),
+                channel: row.channel.clone(),
+                contact_time: Some(timestamp(row.contact_time)),
+                summary: if shown.view == View::Full {
+                    row.summary.clone().unwrap_or_default()
+                } else {
+                    String::new()
+                },
+                author: row.author.clone(),
+            })
+            .collect(),
         assigned_officer: case.assigned_officer.clone().unwrap_or_default(),
         team: case.team.clone().unwrap_or_default(),
     }
+}
+
+fn standing_to_proto(standing: Standing) -> pb::Standing {
+    use pb::standing::State;
+    let (state, deadline) = match standing {
+        Standing::Met => (State::Met, None),
+        Standing::Missed => (State::Missed, None),
+        Standing::Due(deadline) => (State::Due, Some(deadline)),
+        Standing::Overdue(deadline) => (State::Overdue, Some(deadline)),
+        Standing::NotApplicable => (State::NotApplicable, None),
+    };
+    pb::Standing { state: state.into(), deadline: deadline.map(timestamp) }
 }
 
 fn priority_to_proto(priority: Priority) -> pb::Priority {
@@ -441,13 +480,9 @@ impl AsbCases for AsbApi {
         request: Request<pb::ReportIncidentRequest>,
     ) -> Result<Response<pb::ReportIncidentResponse>, Status> {
         let ctx = context(&request)?;
-        let identity =
-            RequestId::parse_optional("request_id", &request.get_ref().request_id).ok().flatten().map(|id| {
-                use prost::Message as _;
-                let mut rest = request.get_ref().clone();
-                rest.request_id.clear();
-                RequestIdentity::new(id.into_string(), &rest.encode_to_vec())
-            });
+        let identity = request_identity(request.get_ref(), &request.get_ref().request_id, |copy| {
+            copy.request_id.clear()
+        });
         let pb::ReportIncidentRequest { report, request_id } = request.into_inner();
         let Some(report) = report else { return Err(invalid(vec![FieldViolation::required("report")])) };
         let draft = read_report(report, &request_id, identity).map_err(invalid)?;
@@ -527,6 +562,64 @@ impl AsbCases for AsbApi {
         };
         let shown = self.cases.assign_case(&ctx, id, officer, team, etag).await.map_err(status)?;
         Ok(reply(case_to_proto(&shown), &id.name()))
+    }
+
+    async fn record_contact(
+        &self,
+        request: Request<pb::RecordContactRequest>,
+    ) -> Result<Response<pb::Contact>, Status> {
+        let ctx = context(&request)?;
+        let identity = request_identity(request.get_ref(), &request.get_ref().request_id, |copy| {
+            copy.request_id.clear()
+        });
+        let pb::RecordContactRequest { parent, contact, request_id } = request.into_inner();
+        let Some(contact) = contact else { return Err(invalid(vec![FieldViolation::required("contact")])) };
+        let mut v = Violations::default();
+        v.take(RequestId::parse_optional("request_id", &request_id), None);
+        let id = v.check(
+            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
+        );
+        let role = v.check(party_role("contact.party_role", contact.party_role));
+        let channel = v.take(required_code("contact.channel", &contact.channel).map(Some), None);
+        let time = match contact.contact_time {
+            None => {
+                v.push(FieldViolation::required("contact.contact_time"));
+                None
+            }
+            Some(time) => {
+                let parsed = chrono::DateTime::from_timestamp(
+                    time.seconds,
+                    u32::try_from(time.nanos).unwrap_or(u32::MAX),
+                );
+                if parsed.is_none() {
+                    v.push(FieldViolation::new(
+                        "contact.contact_time",
+                        "INVALID_FORMAT",
+                        "contact.contact_time is not a time",
+                    ));
+                }
+                parsed
+            }
+        };
+        let summary = v.take(text("contact.summary", &contact.summary, MAX_TEXT, false), None);
+        let (Some(id), Some(party_role), Some(channel), Some(contact_time)) =
+            v.into_result((id, role, channel, time)).map_err(invalid)?
+        else {
+            return Err(invalid(vec![FieldViolation::required("contact")]));
+        };
+        let new = NewContact { party_role, channel, contact_time, summary };
+        let (contact_id, recorded) =
+            self.cases.record_contact(&ctx, id, new, identity).await.map_err(status)?;
+        let name = format!("{}/contacts/{contact_id}", id.name());
+        let contact = pb::Contact {
+            name: name.clone(),
+            party_role: party_role_to_proto(recorded.party_role).into(),
+            channel: recorded.channel.to_string(),
+            contact_time: Some(timestamp(recorded.contact_time)),
+            summary: recorded.summary.unwrap_or_default(),
+            author: ctx.principal.subject.clone(),
+        };
+        Ok(reply(contact, &name))
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {

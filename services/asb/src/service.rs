@@ -6,6 +6,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use uuid::Uuid;
+
 use chrono::{DateTime, Utc};
 use involve_core::{Capability, Code, OrganisationName, Role};
 use persistence::idempotency::RequestIdentity;
@@ -14,11 +16,11 @@ use platform::{FieldViolation, RequestContext};
 
 use crate::domain::access::{self, CaseReach, View, Viewer};
 use crate::domain::case::{CaseId, Channel, Party, Person};
-use crate::domain::standards::StandardSettings;
+use crate::domain::standards::{self, StandardSettings, Standing};
 use crate::domain::triage::{HateMotivation, Priority, TriageError, change_priority};
 use crate::error::AsbError;
 use crate::peers::Peers;
-use crate::store::{Assignment, CaseRecord, Filed, NewParty, NewReport, Store, TriageDecision};
+use crate::store::{Assignment, CaseRecord, Filed, NewContact, NewParty, NewReport, Store, TriageDecision};
 
 /// The ASB service's use cases over one store.
 #[derive(Debug, Clone)]
@@ -75,6 +77,8 @@ pub struct ShownCase {
     pub viewer: String,
     /// Acknowledgement is due before this instant.
     pub acknowledge_deadline: DateTime<Utc>,
+    /// Acknowledgement, first response and contact, as of now.
+    pub standings: [Standing; 3],
 }
 
 fn refused(reason: &'static str, message: &'static str) -> AsbError {
@@ -292,6 +296,29 @@ impl Cases {
         self.reread(ctx, id).await
     }
 
+    /// Records a contact with a party to a case the caller works.
+    pub async fn record_contact(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        contact: NewContact,
+        identity: Option<RequestIdentity>,
+    ) -> Result<(Uuid, NewContact), AsbError> {
+        let shown = self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
+        // A minute either way allows for the caller's clock being a little off ours.
+        let earliest = shown.record.case.receive_time - chrono::Duration::minutes(1);
+        if contact.contact_time < earliest || contact.contact_time > Utc::now() + chrono::Duration::minutes(5)
+        {
+            return Err(AsbError::Invalid(vec![FieldViolation::new(
+                "contact.contact_time",
+                "OUT_OF_RANGE",
+                "contact.contact_time is between the case's first report and now",
+            )]));
+        }
+        let contact_id = self.store.record_contact(&ctx.actor(), identity.as_ref(), id, &contact).await?;
+        Ok((contact_id, contact))
+    }
+
     /// The case as the caller now sees it, after its own change.
     async fn reread(&self, ctx: &RequestContext, id: CaseId) -> Result<ShownCase, AsbError> {
         let record =
@@ -312,6 +339,42 @@ impl Cases {
             self.standards.acknowledge_within_days,
             self.standards.acknowledge_days,
         );
-        ShownCase { record, view, viewer: ctx.principal.organisation.clone(), acknowledge_deadline }
+        let case = &record.case;
+        let now = Utc::now();
+        let with_complainant: Vec<DateTime<Utc>> = record
+            .contacts
+            .iter()
+            .filter(|contact| matches!(contact.party_role.as_str(), "complainant" | "victim"))
+            .map(|contact| contact.contact_time)
+            .collect();
+        let standings = [
+            standards::acknowledgement(
+                &self.standards,
+                calendar,
+                case.receive_time,
+                case.acknowledge_time,
+                now,
+            ),
+            standards::first_response(
+                case.receive_time,
+                case.first_response_secs.map(chrono::Duration::seconds),
+                case.first_response_time,
+                now,
+            ),
+            standards::contact(
+                self.standards.contact_every_days,
+                case.open_time,
+                &with_complainant,
+                case.close_time,
+                now,
+            ),
+        ];
+        ShownCase {
+            record,
+            view,
+            viewer: ctx.principal.organisation.clone(),
+            acknowledge_deadline,
+            standings,
+        }
     }
 }

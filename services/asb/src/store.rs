@@ -19,10 +19,10 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait as _;
 use uuid::Uuid;
 
-use self::entities::{bank_holidays, cases, categories, parties, reports};
+use self::entities::{bank_holidays, cases, categories, contacts, parties, reports};
 pub use self::migrations::Migrator;
 use crate::domain::calendar::WorkingCalendar;
-use crate::domain::case::{CaseId, CaseSummary, Channel, Filing, Party, Person, Sides, file};
+use crate::domain::case::{CaseId, CaseSummary, Channel, Filing, Party, PartyRole, Person, Sides, file};
 use crate::domain::triage::{CategoryRule, HateMotivation, Priority, Route, TriageRules};
 
 /// Case references are unique: two cases opened at once may draw the same next
@@ -95,6 +95,17 @@ pub struct CaseRecord {
     pub case: cases::Model,
     pub reports: Vec<reports::Model>,
     pub parties: Vec<parties::Model>,
+    /// Oldest first.
+    pub contacts: Vec<contacts::Model>,
+}
+
+/// A contact with a party, validated.
+#[derive(Clone, Debug)]
+pub struct NewContact {
+    pub party_role: PartyRole,
+    pub channel: Code,
+    pub contact_time: DateTime<Utc>,
+    pub summary: Option<String>,
 }
 
 /// The reference data triage and the standards read.
@@ -312,7 +323,13 @@ impl Store {
             .order_by_asc(parties::Column::Id)
             .all(&self.db)
             .await?;
-        Ok(Some(CaseRecord { case: row, reports, parties }))
+        let contacts = contacts::Entity::find()
+            .filter(contacts::Column::CaseId.eq(case.uuid()))
+            .order_by_asc(contacts::Column::ContactTime)
+            .order_by_asc(contacts::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(Some(CaseRecord { case: row, reports, parties, contacts }))
     }
 
     /// Records reads of cases; returns once the rows are committed (many reads
@@ -417,6 +434,89 @@ impl Store {
             ..Default::default()
         };
         self.save_case(actor, case, expected, row).await
+    }
+
+    /// Records a contact. The first with the complainant or a victim acknowledges
+    /// the report and is its first response (the earliest such contact counts,
+    /// whatever order they are recorded in). Idempotent by request id.
+    pub async fn record_contact(
+        &self,
+        actor: &Actor,
+        request: Option<&RequestIdentity>,
+        case: CaseId,
+        contact: &NewContact,
+    ) -> Result<Uuid, FileError> {
+        let key = IdempotencyKey::for_request(actor, request);
+        if let Some(id) = self.replay_child(key, case, "contacts").await? {
+            return Ok(id);
+        }
+        let id = Uuid::now_v7();
+        let result: Result<(), StoreError> = async {
+            let txn = begin_write(&self.db).await?;
+            if let Some(key) = key {
+                idempotency::claim(&txn, key, &format!("{}/contacts/{id}", case.name())).await?;
+            }
+            let current = cases::Entity::find_by_id(case.uuid())
+                .one(&txn)
+                .await?
+                .ok_or_else(|| StoreError::RowNotFound(case.name()))?;
+            contacts::Entity::insert(contacts::ActiveModel {
+                id: Set(id),
+                case_id: Set(case.uuid()),
+                party_role: Set(codes::party_role(contact.party_role).to_owned()),
+                channel: Set(contact.channel.to_string()),
+                contact_time: Set(contact.contact_time),
+                summary: Set(contact.summary.clone()),
+                author: Set(actor.subject.clone()),
+            })
+            .exec_without_returning(&txn)
+            .await?;
+            let mut row = cases::ActiveModel { update_time: Set(chrono::Utc::now()), ..Default::default() };
+            if matches!(contact.party_role, PartyRole::Complainant | PartyRole::Victim) {
+                let earliest =
+                    |held: Option<DateTime<Utc>>| {
+                        Some(held.map_or(contact.contact_time, |held| {
+                            std::cmp::Ord::min(held, contact.contact_time)
+                        }))
+                    };
+                row.acknowledge_time = Set(earliest(current.acknowledge_time));
+                row.first_response_time = Set(earliest(current.first_response_time));
+            }
+            entities::CASES_VERSIONED.save(&txn, row, case.uuid(), current.version).await?;
+            audit::record(&txn, actor, [AuditEntry::new(format!("{}/contacts/{id}", case.name()))]).await?;
+            txn.commit().await?;
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(id),
+            Err(err) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
+                self.replay_child(key, case, "contacts").await?.ok_or(FileError::Store(err))
+            }
+            Err(err) => Err(FileError::Store(err)),
+        }
+    }
+
+    /// The id of the `collection` child an earlier request with this key made.
+    async fn replay_child(
+        &self,
+        key: Option<IdempotencyKey<'_>>,
+        case: CaseId,
+        collection: &str,
+    ) -> Result<Option<Uuid>, FileError> {
+        let Some(key) = key else { return Ok(None) };
+        let Some(found) = idempotency::find(&self.db, key).await? else { return Ok(None) };
+        let resource = found.map_err(FileError::RequestIdReused)?;
+        let id = resource
+            .strip_prefix(&format!("{}/{collection}/", case.name()))
+            .and_then(|id| Uuid::parse_str(id).ok())
+            // The same request id once used for another case is another request.
+            .ok_or_else(|| {
+                FileError::RequestIdReused(persistence::idempotency::RequestIdReused {
+                    request_id: key.request_id.to_owned(),
+                })
+            })?;
+        Ok(Some(id))
     }
 
     /// Writes `row`'s set columns over the case as its next version, with its audit

@@ -15,8 +15,8 @@ use contracts::involve::profiles::v1 as pb;
 use contracts::involve::profiles::v1::customer_profiles_server::CustomerProfiles;
 use involve_core::RequestId;
 use persistence::Etag;
-use persistence::idempotency::RequestIdentity;
 use platform::principal::{RESOURCE_HEADER, SPECIAL_CATEGORY_HEADER};
+use platform::wire::request_identity;
 use platform::{FieldViolation, RequestContext};
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
@@ -90,22 +90,6 @@ fn etag(field: &str, text: &str) -> Result<Option<Etag>, FieldViolation> {
     Etag::parse_optional(text).map_err(|_| {
         FieldViolation::new(field, "INVALID_ETAG", format!("{field} is not an etag this service issued"))
     })
-}
-
-/// The request's `request_id`, canonical, and a digest of the rest of the request
-/// (`clear` blanks the request id and anything else that must not count). prost
-/// encodes fields in a fixed order, so the same request always has the same digest.
-fn request_identity<M: prost::Message + Clone>(
-    message: &M,
-    request_id: &str,
-    clear: impl FnOnce(&mut M),
-) -> Option<RequestIdentity> {
-    // Validated separately (an invalid one never reaches the store); no request id,
-    // nothing to digest.
-    let request_id = RequestId::parse_optional("request_id", request_id).ok().flatten()?;
-    let mut rest = message.clone();
-    clear(&mut rest);
-    Some(RequestIdentity::new(request_id.into_string(), &rest.encode_to_vec()))
 }
 
 /// Reads a create request's fields, keeping every violation: the one reading

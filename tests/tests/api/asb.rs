@@ -16,6 +16,7 @@ on_every_backend!(
     a_bad_report_names_every_bad_field,
     roles_that_do_not_work_cases_cannot_report,
     a_manager_triages_by_the_categories_rules_and_assigns_the_case,
+    contacts_acknowledge_the_report_and_keep_the_standards,
 );
 
 async fn cases(app: &TestApp) -> AsbCasesClient<Channel> {
@@ -310,5 +311,94 @@ async fn a_manager_triages_by_the_categories_rules_and_assigns_the_case(app: Tes
     // A manager of another patch finds nothing to triage.
     let elsewhere = app.caller("council", Role::Manager, &["south"]).await;
     let err = client.assign_case(elsewhere.request(assign("tenancy-enforcement"))).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+}
+
+async fn contacts_acknowledge_the_report_and_keep_the_standards(app: TestApp) {
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let complainant = customer(&app, &partner, "Ada", "").await;
+    let mut client = cases(&app).await;
+    let case = client
+        .report_incident(
+            partner.request(request(report(vec![party(asb::PartyRole::Complainant, &complainant)], ""))),
+        )
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let due = asb::standing::State::Due as i32;
+    let standards = case.standards.unwrap();
+    assert_eq!(standards.acknowledgement.unwrap().state, due);
+    assert_eq!(
+        standards.first_response.unwrap().state,
+        asb::standing::State::NotApplicable as i32,
+        "not triaged"
+    );
+    assert_eq!(standards.contact.unwrap().state, due);
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let contact = |role: asb::PartyRole, seconds_ago: u64| asb::RecordContactRequest {
+        parent: case.name.clone(),
+        contact: Some(asb::Contact {
+            party_role: role.into(),
+            channel: "phone".into(),
+            contact_time: Some(prost_types::Timestamp {
+                seconds: i64::try_from(now - seconds_ago).unwrap(),
+                nanos: 0,
+            }),
+            summary: "explained what happens next".into(),
+            ..Default::default()
+        }),
+        request_id: "7f0c0a52-2b1e-4a39-9e0b-0000000000c1".into(),
+    };
+    let recorded = client
+        .record_contact(partner.request(contact(asb::PartyRole::Complainant, 0)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(recorded.name.starts_with(&format!("{}/contacts/", case.name)));
+    // A retry records nothing more.
+    let again = client
+        .record_contact(partner.request(contact(asb::PartyRole::Complainant, 0)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.name, recorded.name);
+    let read = client
+        .get_case(partner.request(asb::GetCaseRequest { name: case.name.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read.contacts.len(), 1);
+    let standards = read.standards.unwrap();
+    assert_eq!(standards.acknowledgement.unwrap().state, asb::standing::State::Met as i32);
+    assert_eq!(standards.contact.unwrap().state, due, "the next contact is due in 14 days");
+
+    // A contact before the report, a bad channel, no role: every field named.
+    let bad = asb::RecordContactRequest {
+        parent: case.name.clone(),
+        contact: Some(asb::Contact {
+            party_role: 0,
+            channel: "By Phone".into(),
+            contact_time: None,
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    };
+    let err = client.record_contact(partner.request(bad)).await.unwrap_err();
+    let mut fields = violated_fields(&err);
+    fields.sort();
+    assert_eq!(fields, ["contact.channel", "contact.contact_time", "contact.party_role"]);
+    let mut early = contact(asb::PartyRole::Victim, 86_400);
+    early.request_id = String::new();
+    let err = client.record_contact(partner.request(early)).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["contact.contact_time"]);
+    // Another landlord cannot record contacts on it.
+    let err = client
+        .record_contact(app.partner("hillside").await.request(contact(asb::PartyRole::Complainant, 0)))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
 }
