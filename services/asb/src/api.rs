@@ -15,11 +15,12 @@ use tonic::{Request, Response, Status};
 
 use crate::domain::access::View;
 use crate::domain::case::{CaseId, Channel, Party, PartyRole, Person};
+use crate::domain::casework::DiaryEntryId;
 use crate::domain::standards::Standing;
 use crate::domain::triage::{HateMotivation, Priority, Route};
 use crate::error::{AsbError, ERROR_DOMAIN};
 use crate::service::{Cases, DraftParty, DraftReport, ShownCase, TriageRequest};
-use crate::store::{NewContact, codes, entities};
+use crate::store::{NewContact, NewDiaryEntry, codes, entities};
 
 /// Longest description or location a report may carry.
 const MAX_TEXT: usize = 4_000;
@@ -264,6 +265,29 @@ fn read_report(
         parties,
         identity,
     })
+}
+
+fn required_time(
+    field: &str,
+    time: Option<prost_types::Timestamp>,
+) -> Result<chrono::DateTime<chrono::Utc>, FieldViolation> {
+    let time = time.ok_or_else(|| FieldViolation::required(field))?;
+    chrono::DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).unwrap_or(u32::MAX))
+        .ok_or_else(|| FieldViolation::new(field, "INVALID_FORMAT", format!("{field} is not a time")))
+}
+
+fn diary_entry_to_proto(row: &entities::diary_entries::Model) -> pb::DiaryEntry {
+    let case = CaseId::from_uuid(row.case_id).name();
+    pb::DiaryEntry {
+        name: format!("{case}/diaryEntries/{}", row.id),
+        occur_time: Some(timestamp(row.occur_time)),
+        text: row.text.clone(),
+        reported_by: row.reported_by.clone().unwrap_or_default(),
+        evidence: serde_json::from_str(&row.evidence).unwrap_or_default(),
+        corrects: row.corrects.map(|id| format!("{case}/diaryEntries/{id}")).unwrap_or_default(),
+        author: row.author.clone(),
+        create_time: Some(timestamp(row.create_time)),
+    }
 }
 
 fn case_id(name: &str) -> Result<CaseId, FieldViolation> {
@@ -620,6 +644,88 @@ impl AsbCases for AsbApi {
             author: ctx.principal.subject.clone(),
         };
         Ok(reply(contact, &name))
+    }
+
+    async fn add_diary_entry(
+        &self,
+        request: Request<pb::AddDiaryEntryRequest>,
+    ) -> Result<Response<pb::DiaryEntry>, Status> {
+        let ctx = context(&request)?;
+        let identity = request_identity(request.get_ref(), &request.get_ref().request_id, |copy| {
+            copy.request_id.clear()
+        });
+        let pb::AddDiaryEntryRequest { parent, diary_entry, request_id } = request.into_inner();
+        let Some(entry) = diary_entry else {
+            return Err(invalid(vec![FieldViolation::required("diary_entry")]));
+        };
+        let mut v = Violations::default();
+        v.take(RequestId::parse_optional("request_id", &request_id), None);
+        let id = v.check(
+            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
+        );
+        let occur_time = v.check(required_time("diary_entry.occur_time", entry.occur_time));
+        let body = v.take(text("diary_entry.text", &entry.text, MAX_TEXT, true), None);
+        let reported_by = v.take(text("diary_entry.reported_by", &entry.reported_by, 200, false), None);
+        if entry.evidence.len() > MAX_PARTIES {
+            v.push(FieldViolation::new(
+                "diary_entry.evidence",
+                "TOO_MANY",
+                format!("at most {MAX_PARTIES} evidence references"),
+            ));
+        }
+        let evidence: Vec<String> = entry
+            .evidence
+            .iter()
+            .enumerate()
+            .filter_map(|(index, item)| {
+                v.take(text(&format!("diary_entry.evidence[{index}]"), item, 500, true), None)
+            })
+            .collect();
+        let corrects = if entry.corrects.is_empty() {
+            None
+        } else {
+            let parsed = entry
+                .corrects
+                .split_once("/diaryEntries/")
+                .filter(|(case, _)| *case == parent)
+                .and_then(|(_, entry)| uuid::Uuid::parse_str(entry).ok())
+                .map(DiaryEntryId::from_uuid);
+            if parsed.is_none() {
+                v.push(FieldViolation::new(
+                    "diary_entry.corrects",
+                    "INVALID_NAME",
+                    "diary_entry.corrects names an entry of this case: cases/{case}/diaryEntries/{entry}",
+                ));
+            }
+            parsed
+        };
+        let (Some(id), Some(occur_time), Some(text)) =
+            v.into_result((id, occur_time, body)).map_err(invalid)?
+        else {
+            return Err(invalid(vec![FieldViolation::required("diary_entry")]));
+        };
+        let new = NewDiaryEntry { occur_time, text, reported_by, evidence, corrects };
+        let row = self.cases.add_diary_entry(&ctx, id, new, identity).await.map_err(status)?;
+        let entry = diary_entry_to_proto(&row);
+        let name = entry.name.clone();
+        Ok(reply(entry, &name))
+    }
+
+    async fn list_diary_entries(
+        &self,
+        request: Request<pb::ListDiaryEntriesRequest>,
+    ) -> Result<Response<pb::ListDiaryEntriesResponse>, Status> {
+        let ctx = context(&request)?;
+        let pb::ListDiaryEntriesRequest { parent, page_size, page_token } = request.into_inner();
+        let id = case_id(&parent)
+            .map_err(|violation| invalid(vec![FieldViolation { field: "parent".into(), ..violation }]))?;
+        let (rows, next_page_token) =
+            self.cases.list_diary(&ctx, id, page_size, &page_token).await.map_err(status)?;
+        let response = pb::ListDiaryEntriesResponse {
+            diary_entries: rows.iter().map(diary_entry_to_proto).collect(),
+            next_page_token,
+        };
+        Ok(reply(response, &format!("{}/diaryEntries", id.name())))
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {

@@ -4,7 +4,8 @@ use persistence::StoreError;
 use persistence::idempotency::RequestIdReused;
 use platform::{ApiError, FieldViolation, ServiceError};
 
-use crate::store::FileError;
+use crate::domain::casework::CorrectionError;
+use crate::store::WriteError;
 
 /// The `ErrorInfo.domain` of every status this service returns.
 pub const ERROR_DOMAIN: &str = <AsbError as ServiceError>::DOMAIN;
@@ -26,15 +27,28 @@ pub enum AsbError {
     /// A peer service (profiles) could not answer.
     #[error("a peer service failed: {0}")]
     Peer(tonic::Status),
+    #[error(transparent)]
+    PageToken(#[from] persistence::PageTokenError),
     #[error("storage failed")]
     Store(#[from] StoreError),
 }
 
-impl From<FileError> for AsbError {
-    fn from(err: FileError) -> Self {
+impl From<WriteError> for AsbError {
+    fn from(err: WriteError) -> Self {
         match err {
-            FileError::RequestIdReused(reused) => Self::RequestIdReused(reused),
-            FileError::Store(store) => Self::Store(store),
+            WriteError::RequestIdReused(reused) => Self::RequestIdReused(reused),
+            WriteError::Correction(CorrectionError::NotInThisCase) => {
+                Self::Invalid(vec![FieldViolation::new(
+                    "diary_entry.corrects",
+                    "NOT_IN_THIS_CASE",
+                    "the entry to correct is not in this case's diary",
+                )])
+            }
+            WriteError::Correction(CorrectionError::AlreadyCorrected) => Self::FailedPrecondition {
+                reason: "ALREADY_CORRECTED",
+                message: "that entry was already corrected: correct the latest correction",
+            },
+            WriteError::Store(store) => Self::Store(store),
         }
     }
 }
@@ -64,6 +78,7 @@ impl ServiceError for AsbError {
                 retry_after: std::time::Duration::from_secs(1),
             },
             Self::Peer(status) => ApiError::internal(PeerFailed(status.to_string())),
+            Self::PageToken(token) => token.into(),
             Self::Store(store) => store.into(),
         }
     }

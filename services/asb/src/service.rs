@@ -11,7 +11,8 @@ use uuid::Uuid;
 use chrono::{DateTime, Utc};
 use involve_core::{Capability, Code, OrganisationName, Role};
 use persistence::idempotency::RequestIdentity;
-use persistence::{AuditEntry, Etag};
+use persistence::paging::finish_page;
+use persistence::{AuditEntry, Etag, PageToken, PageTokenKey};
 use platform::{FieldViolation, RequestContext};
 
 use crate::domain::access::{self, CaseReach, View, Viewer};
@@ -20,7 +21,10 @@ use crate::domain::standards::{self, StandardSettings, Standing};
 use crate::domain::triage::{HateMotivation, Priority, TriageError, change_priority};
 use crate::error::AsbError;
 use crate::peers::Peers;
-use crate::store::{Assignment, CaseRecord, Filed, NewContact, NewParty, NewReport, Store, TriageDecision};
+use crate::store::entities::diary_entries;
+use crate::store::{
+    Assignment, CaseRecord, Filed, NewContact, NewDiaryEntry, NewParty, NewReport, Store, TriageDecision,
+};
 
 /// The ASB service's use cases over one store.
 #[derive(Debug, Clone)]
@@ -28,6 +32,7 @@ pub struct Cases {
     store: Arc<Store>,
     peers: Peers,
     standards: StandardSettings,
+    page_tokens: PageTokenKey,
 }
 
 /// A party as read from a request; `field` names it for violations.
@@ -103,8 +108,13 @@ fn reach(record: &CaseRecord) -> CaseReach {
 }
 
 impl Cases {
-    pub fn new(store: Arc<Store>, peers: Peers, standards: StandardSettings) -> Self {
-        Self { store, peers, standards }
+    pub fn new(
+        store: Arc<Store>,
+        peers: Peers,
+        standards: StandardSettings,
+        page_tokens: PageTokenKey,
+    ) -> Self {
+        Self { store, peers, standards, page_tokens }
     }
 
     /// Files a report into the open case about the same people, or a new one.
@@ -317,6 +327,55 @@ impl Cases {
         }
         let contact_id = self.store.record_contact(&ctx.actor(), identity.as_ref(), id, &contact).await?;
         Ok((contact_id, contact))
+    }
+
+    /// Appends to the diary of a case the caller works.
+    pub async fn add_diary_entry(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        entry: NewDiaryEntry,
+        identity: Option<RequestIdentity>,
+    ) -> Result<diary_entries::Model, AsbError> {
+        self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
+        if entry.occur_time > Utc::now() + chrono::Duration::minutes(1) {
+            return Err(AsbError::Invalid(vec![FieldViolation::new(
+                "diary_entry.occur_time",
+                "OUT_OF_RANGE",
+                "diary_entry.occur_time is not in the future",
+            )]));
+        }
+        Ok(self.store.add_diary_entry(&ctx.actor(), identity.as_ref(), id, &entry).await?)
+    }
+
+    /// A page of the diary of a case the caller sees in full (it is casework, and
+    /// names people a landlord seeing only its own customers may not know).
+    pub async fn list_diary(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Vec<diary_entries::Model>, String), AsbError> {
+        let not_found = || AsbError::CaseNotFound { name: id.name() };
+        let record = self.store.case_record(id).await?.ok_or_else(not_found)?;
+        match access::view(&viewer(ctx), &reach(&record)) {
+            View::Hidden => return Err(not_found()),
+            View::OwnPartiesOnly => {
+                return Err(refused(
+                    "DIARY_WITHHELD",
+                    "a case's diary is shown only to those who see all of it",
+                ));
+            }
+            View::Full => {}
+        }
+        let tokens = PageToken::for_filter(&self.page_tokens, &ctx.method, &ctx.principal, &id.name());
+        let page = tokens.request::<Uuid>(page_size, page_token)?;
+        let rows = self.store.list_diary(id, page.after, page.size + 1).await?;
+        self.store
+            .record_reads(&ctx.actor(), vec![AuditEntry::new(format!("{}/diaryEntries", id.name()))])
+            .await?;
+        Ok(finish_page(rows, page.size, &tokens, |row| row.id))
     }
 
     /// The case as the caller now sees it, after its own change.

@@ -19,10 +19,11 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait as _;
 use uuid::Uuid;
 
-use self::entities::{bank_holidays, cases, categories, contacts, parties, reports};
+use self::entities::{bank_holidays, cases, categories, contacts, diary_entries, parties, reports};
 pub use self::migrations::Migrator;
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::case::{CaseId, CaseSummary, Channel, Filing, Party, PartyRole, Person, Sides, file};
+use crate::domain::casework::{CorrectionError, DiaryEntryId, EntryRef, check_correction};
 use crate::domain::triage::{CategoryRule, HateMotivation, Priority, Route, TriageRules};
 
 /// Case references are unique: two cases opened at once may draw the same next
@@ -99,6 +100,16 @@ pub struct CaseRecord {
     pub contacts: Vec<contacts::Model>,
 }
 
+/// A diary entry, validated.
+#[derive(Clone, Debug)]
+pub struct NewDiaryEntry {
+    pub occur_time: DateTime<Utc>,
+    pub text: String,
+    pub reported_by: Option<String>,
+    pub evidence: Vec<String>,
+    pub corrects: Option<DiaryEntryId>,
+}
+
 /// A contact with a party, validated.
 #[derive(Clone, Debug)]
 pub struct NewContact {
@@ -159,7 +170,7 @@ impl Store {
         actor: &Actor,
         request: Option<&RequestIdentity>,
         report: &NewReport,
-    ) -> Result<Filed, FileError> {
+    ) -> Result<Filed, WriteError> {
         let key = IdempotencyKey::for_request(actor, request);
         if let Some(filed) = self.replay(key).await? {
             return Ok(filed);
@@ -168,20 +179,20 @@ impl Store {
         loop {
             attempts += 1;
             match self.file_once(actor, key, report).await {
-                Err(FileError::Store(err)) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
-                    return self.replay(key).await?.ok_or(FileError::Store(err));
+                Err(WriteError::Store(err)) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
+                    return self.replay(key).await?.ok_or(WriteError::Store(err));
                 }
                 // Another case took the same next reference: draw again.
-                Err(FileError::Store(err)) if err.violates(&CASE_REFERENCE) && attempts < 5 => {}
+                Err(WriteError::Store(err)) if err.violates(&CASE_REFERENCE) && attempts < 5 => {}
                 other => return other,
             }
         }
     }
 
-    async fn replay(&self, key: Option<IdempotencyKey<'_>>) -> Result<Option<Filed>, FileError> {
+    async fn replay(&self, key: Option<IdempotencyKey<'_>>) -> Result<Option<Filed>, WriteError> {
         let Some(key) = key else { return Ok(None) };
         let Some(found) = idempotency::find(&self.db, key).await? else { return Ok(None) };
-        let resource = found.map_err(FileError::RequestIdReused)?;
+        let resource = found.map_err(WriteError::RequestIdReused)?;
         let filed = Filed::parse(&resource)
             .ok_or_else(|| StoreError::corrupt(format!("idempotent resource {resource}")))?;
         Ok(Some(filed))
@@ -192,7 +203,7 @@ impl Store {
         actor: &Actor,
         key: Option<IdempotencyKey<'_>>,
         report: &NewReport,
-    ) -> Result<Filed, FileError> {
+    ) -> Result<Filed, WriteError> {
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         let sides = Sides::of(report.parties.iter().map(|party| &party.party));
         let candidates = candidate_cases(&txn, &sides).await?;
@@ -445,7 +456,7 @@ impl Store {
         request: Option<&RequestIdentity>,
         case: CaseId,
         contact: &NewContact,
-    ) -> Result<Uuid, FileError> {
+    ) -> Result<Uuid, WriteError> {
         let key = IdempotencyKey::for_request(actor, request);
         if let Some(id) = self.replay_child(key, case, "contacts").await? {
             return Ok(id);
@@ -491,10 +502,97 @@ impl Store {
         match result {
             Ok(()) => Ok(id),
             Err(err) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
-                self.replay_child(key, case, "contacts").await?.ok_or(FileError::Store(err))
+                self.replay_child(key, case, "contacts").await?.ok_or(WriteError::Store(err))
             }
-            Err(err) => Err(FileError::Store(err)),
+            Err(err) => Err(WriteError::Store(err)),
         }
+    }
+
+    /// Appends a diary entry (a correction names the entry it corrects, which must
+    /// be this case's and not corrected already). Idempotent by request id.
+    pub async fn add_diary_entry(
+        &self,
+        actor: &Actor,
+        request: Option<&RequestIdentity>,
+        case: CaseId,
+        entry: &NewDiaryEntry,
+    ) -> Result<diary_entries::Model, WriteError> {
+        let key = IdempotencyKey::for_request(actor, request);
+        if let Some(id) = self.replay_child(key, case, "diaryEntries").await? {
+            return self.diary_entry(id).await;
+        }
+        let row = diary_entries::Model {
+            id: Uuid::now_v7(),
+            case_id: case.uuid(),
+            occur_time: entry.occur_time,
+            text: entry.text.clone(),
+            reported_by: entry.reported_by.clone(),
+            evidence: json(&entry.evidence)?,
+            corrects: entry.corrects.map(DiaryEntryId::uuid),
+            author: actor.subject.clone(),
+            create_time: chrono::Utc::now(),
+        };
+        let resource = format!("{}/diaryEntries/{}", case.name(), row.id);
+        let result: Result<(), WriteError> = async {
+            let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
+            if let Some(key) = key {
+                idempotency::claim(&txn, key, &resource).await?;
+            }
+            if let Some(target) = entry.corrects {
+                let diary: Vec<(Uuid, Option<Uuid>)> = diary_entries::Entity::find()
+                    .select_only()
+                    .column(diary_entries::Column::Id)
+                    .column(diary_entries::Column::Corrects)
+                    .filter(diary_entries::Column::CaseId.eq(case.uuid()))
+                    .into_tuple()
+                    .all(&txn)
+                    .await
+                    .map_err(StoreError::from)?;
+                let refs: Vec<EntryRef> = diary
+                    .into_iter()
+                    .map(|(id, corrects)| EntryRef {
+                        id: DiaryEntryId::from_uuid(id),
+                        corrects: corrects.map(DiaryEntryId::from_uuid),
+                    })
+                    .collect();
+                check_correction(&refs, target)?;
+            }
+            diary_entries::Entity::insert(diary_entries::ActiveModel::from(row.clone()))
+                .exec_without_returning(&txn)
+                .await
+                .map_err(StoreError::from)?;
+            audit::record(&txn, actor, [AuditEntry::new(resource.clone())]).await?;
+            txn.commit().await.map_err(StoreError::from)?;
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(row),
+            Err(WriteError::Store(err)) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
+                let id = self.replay_child(key, case, "diaryEntries").await?.ok_or(WriteError::Store(err))?;
+                self.diary_entry(id).await
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn diary_entry(&self, id: Uuid) -> Result<diary_entries::Model, WriteError> {
+        let row = diary_entries::Entity::find_by_id(id).one(&self.db).await.map_err(StoreError::from)?;
+        Ok(row.ok_or_else(|| StoreError::RowNotFound(format!("diary entry {id}")))?)
+    }
+
+    /// A page of a case's diary in the order it was written, after `after`.
+    pub async fn list_diary(
+        &self,
+        case: CaseId,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<diary_entries::Model>, StoreError> {
+        let mut query = diary_entries::Entity::find().filter(diary_entries::Column::CaseId.eq(case.uuid()));
+        if let Some(after) = after {
+            query = query.filter(diary_entries::Column::Id.gt(after));
+        }
+        Ok(query.order_by_asc(diary_entries::Column::Id).limit(limit).all(&self.db).await?)
     }
 
     /// The id of the `collection` child an earlier request with this key made.
@@ -503,16 +601,16 @@ impl Store {
         key: Option<IdempotencyKey<'_>>,
         case: CaseId,
         collection: &str,
-    ) -> Result<Option<Uuid>, FileError> {
+    ) -> Result<Option<Uuid>, WriteError> {
         let Some(key) = key else { return Ok(None) };
         let Some(found) = idempotency::find(&self.db, key).await? else { return Ok(None) };
-        let resource = found.map_err(FileError::RequestIdReused)?;
+        let resource = found.map_err(WriteError::RequestIdReused)?;
         let id = resource
             .strip_prefix(&format!("{}/{collection}/", case.name()))
             .and_then(|id| Uuid::parse_str(id).ok())
             // The same request id once used for another case is another request.
             .ok_or_else(|| {
-                FileError::RequestIdReused(persistence::idempotency::RequestIdReused {
+                WriteError::RequestIdReused(persistence::idempotency::RequestIdReused {
                     request_id: key.request_id.to_owned(),
                 })
             })?;
@@ -542,11 +640,13 @@ impl Store {
     }
 }
 
-/// Why a report could not be filed.
+/// Why a write to a case was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum FileError {
+pub enum WriteError {
     #[error(transparent)]
     RequestIdReused(persistence::idempotency::RequestIdReused),
+    #[error(transparent)]
+    Correction(#[from] CorrectionError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use asb::domain::case::{Channel, Party, PartyRole, Person};
-use asb::store::{FileError, Filed, NewParty, NewReport, Store};
+use asb::store::{Filed, NewParty, NewReport, Store, WriteError};
 use chrono::{DateTime, TimeZone as _, Utc};
 use involve_asb as asb;
 use involve_core::Code;
@@ -135,5 +135,5 @@ async fn a_retried_report_is_filed_once(backend: Backend) {
     assert_eq!(store.case_reports(first.case).await.unwrap().len(), 1);
     let different = RequestIdentity::new(identity.request_id.clone(), b"another report");
     let err = store.file_report(&actor(), Some(&different), &report(3, "north", &people)).await.unwrap_err();
-    assert!(matches!(err, FileError::RequestIdReused(_)), "{err:?}");
+    assert!(matches!(err, WriteError::RequestIdReused(_)), "{err:?}");
 }

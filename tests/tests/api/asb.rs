@@ -17,6 +17,7 @@ on_every_backend!(
     roles_that_do_not_work_cases_cannot_report,
     a_manager_triages_by_the_categories_rules_and_assigns_the_case,
     contacts_acknowledge_the_report_and_keep_the_standards,
+    the_diary_is_append_only_and_shown_to_those_who_see_the_whole_case,
 );
 
 async fn cases(app: &TestApp) -> AsbCasesClient<Channel> {
@@ -401,4 +402,97 @@ async fn contacts_acknowledge_the_report_and_keep_the_standards(app: TestApp) {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
+}
+
+async fn the_diary_is_append_only_and_shown_to_those_who_see_the_whole_case(app: TestApp) {
+    app.add_areas(&["north"]).await;
+    let riverside = app.partner("riverside").await;
+    let hillside = app.partner("hillside").await;
+    let ours = customer(&app, &riverside, "Ada", "").await;
+    let theirs = customer(&app, &hillside, "Bob", "").await;
+    let officer = app.officer("council", "").await;
+    let mut client = cases(&app).await;
+    let parties =
+        vec![party(asb::PartyRole::Victim, &ours), party(asb::PartyRole::AllegedPerpetrator, &theirs)];
+    let case = client
+        .report_incident(officer.request(request(report(parties, "organisations/riverside"))))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let entry = |text: &str, corrects: &str, request_id: &str| asb::AddDiaryEntryRequest {
+        parent: case.name.clone(),
+        diary_entry: Some(asb::DiaryEntry {
+            occur_time: Some(prost_types::Timestamp {
+                seconds: i64::try_from(now).unwrap() - 3600,
+                nanos: 0,
+            }),
+            text: text.into(),
+            reported_by: "the victim".into(),
+            evidence: vec!["noise diary sheet 4".into()],
+            corrects: corrects.into(),
+            ..Default::default()
+        }),
+        request_id: request_id.into(),
+    };
+    let first = client
+        .add_diary_entry(riverside.request(entry(
+            "shouting at 23:10",
+            "",
+            "7f0c0a52-2b1e-4a39-9e0b-0000000000d1",
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    let retried = client
+        .add_diary_entry(riverside.request(entry(
+            "shouting at 23:10",
+            "",
+            "7f0c0a52-2b1e-4a39-9e0b-0000000000d1",
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried.name, first.name, "a retry adds nothing");
+    let correction = client
+        .add_diary_entry(riverside.request(entry("shouting at 22:10, not 23:10", &first.name, "")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(correction.corrects, first.name);
+    let err = client.add_diary_entry(riverside.request(entry("again", &first.name, ""))).await.unwrap_err();
+    assert_status(&err, Code::FailedPrecondition, "ALREADY_CORRECTED");
+    let elsewhere = format!("{}/diaryEntries/{}", case.name, "00000000-0000-7000-8000-000000000000");
+    let err = client.add_diary_entry(riverside.request(entry("x", &elsewhere, ""))).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["diary_entry.corrects"]);
+    let mut future = entry("tomorrow", "", "");
+    future.diary_entry.as_mut().unwrap().occur_time =
+        Some(prost_types::Timestamp { seconds: i64::try_from(now).unwrap() + 86_400, nanos: 0 });
+    let err = client.add_diary_entry(riverside.request(future)).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["diary_entry.occur_time"]);
+
+    // Written order, one page at a time; the corrected entry is still there as written.
+    let list = |token: String| asb::ListDiaryEntriesRequest {
+        parent: case.name.clone(),
+        page_size: 1,
+        page_token: token,
+    };
+    let page = client.list_diary_entries(riverside.request(list(String::new()))).await.unwrap().into_inner();
+    assert_eq!(page.diary_entries[0].text, "shouting at 23:10");
+    let next =
+        client.list_diary_entries(riverside.request(list(page.next_page_token))).await.unwrap().into_inner();
+    assert_eq!(next.diary_entries[0].name, correction.name);
+    assert!(next.next_page_token.is_empty());
+
+    let err = client.list_diary_entries(hillside.request(list(String::new()))).await.unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "DIARY_WITHHELD");
+    let err = client
+        .list_diary_entries(app.partner("valley").await.request(list(String::new())))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let err = client.add_diary_entry(hillside.request(entry("mine", "", ""))).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "only those who see the whole case work it");
 }
