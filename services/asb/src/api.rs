@@ -20,7 +20,7 @@ use crate::domain::standards::Standing;
 use crate::domain::triage::{HateMotivation, Priority, Route};
 use crate::error::{AsbError, ERROR_DOMAIN};
 use crate::service::{Cases, DraftParty, DraftReport, ShownCase, TriageRequest};
-use crate::store::{NewContact, NewDiaryEntry, codes, entities};
+use crate::store::{CaseFilter, NewContact, NewDiaryEntry, codes, entities};
 
 /// Longest description or location a report may carry.
 const MAX_TEXT: usize = 4_000;
@@ -726,6 +726,46 @@ impl AsbCases for AsbApi {
             next_page_token,
         };
         Ok(reply(response, &format!("{}/diaryEntries", id.name())))
+    }
+
+    async fn list_cases(
+        &self,
+        request: Request<pb::ListCasesRequest>,
+    ) -> Result<Response<pb::ListCasesResponse>, Status> {
+        let ctx = context(&request)?;
+        let pb::ListCasesRequest { page_size, page_token, state, area, assigned_officer, party } =
+            request.into_inner();
+        let mut v = Violations::default();
+        let state = match pb::case::State::try_from(state) {
+            Ok(pb::case::State::Unspecified) => None,
+            Ok(pb::case::State::New) => Some("new".to_owned()),
+            Ok(pb::case::State::Open) => Some("open".to_owned()),
+            Ok(pb::case::State::Closed) => Some("closed".to_owned()),
+            Err(_) => {
+                v.push(unknown_enum("state", state));
+                None
+            }
+        };
+        let filter = CaseFilter {
+            state,
+            area: v.take(optional_code("area", &area), None),
+            assigned_officer: v.take(text("assigned_officer", &assigned_officer, 200, false), None),
+            party: if party.is_empty() {
+                None
+            } else if party.strip_prefix("customers/").and_then(|id| uuid::Uuid::parse_str(id).ok()).is_some()
+            {
+                Some(party)
+            } else {
+                v.push(FieldViolation::new("party", "INVALID_NAME", "party is a customer: customers/{uuid}"));
+                None
+            },
+        };
+        let filter = v.into_result(filter).map_err(invalid)?;
+        let (cases, next_page_token) =
+            self.cases.list_cases(&ctx, filter, page_size, &page_token).await.map_err(status)?;
+        let response =
+            pb::ListCasesResponse { cases: cases.iter().map(case_to_proto).collect(), next_page_token };
+        Ok(reply(response, "cases"))
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {

@@ -23,7 +23,8 @@ use crate::error::AsbError;
 use crate::peers::Peers;
 use crate::store::entities::diary_entries;
 use crate::store::{
-    Assignment, CaseRecord, Filed, NewContact, NewDiaryEntry, NewParty, NewReport, Store, TriageDecision,
+    Assignment, CaseFilter, CaseRecord, Filed, ListReach, NewContact, NewDiaryEntry, NewParty, NewReport,
+    Store, TriageDecision,
 };
 
 /// The ASB service's use cases over one store.
@@ -346,6 +347,45 @@ impl Cases {
             )]));
         }
         Ok(self.store.add_diary_entry(&ctx.actor(), identity.as_ref(), id, &entry).await?)
+    }
+
+    /// A page of the cases the caller may see, newest first. Reads are audited.
+    pub async fn list_cases(
+        &self,
+        ctx: &RequestContext,
+        filter: CaseFilter,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Vec<ShownCase>, String), AsbError> {
+        let principal = &ctx.principal;
+        let reach = if principal.role.may(Capability::WorkCases) && principal.role.sees_every_landlord() {
+            ListReach::Areas(principal.areas.clone())
+        } else if principal.role.may(Capability::WorkCases) {
+            ListReach::Landlord {
+                organisation: principal.organisation.clone(),
+                areas: principal.areas.clone(),
+            }
+        } else if principal.role.may(Capability::ReadSharedCases) {
+            // Nothing is shared with anyone yet: recorded sharing decisions come next.
+            return Ok((Vec::new(), String::new()));
+        } else {
+            return Err(refused("ROLE_NOT_PERMITTED", "your role may not read cases"));
+        };
+        let tokens = PageToken::for_filter(&self.page_tokens, &ctx.method, principal, &filter);
+        let page = tokens.request::<Uuid>(page_size, page_token)?;
+        let records = self.store.list_cases(&reach, &filter, page.after, page.size + 1).await?;
+        let (records, next_page_token) = finish_page(records, page.size, &tokens, |record| record.case.id);
+        let reference = self.store.reference_data().await?;
+        // The query and the access rule agree; the rule has the last word.
+        let shown: Vec<ShownCase> = records
+            .into_iter()
+            .map(|record| self.show(ctx, record, &reference.calendar))
+            .filter(|case| case.view.is_visible())
+            .collect();
+        let reads =
+            shown.iter().map(|case| AuditEntry::new(CaseId::from_uuid(case.record.case.id).name())).collect();
+        self.store.record_reads(&ctx.actor(), reads).await?;
+        Ok((shown, next_page_token))
     }
 
     /// A page of the diary of a case the caller sees in full (it is casework, and

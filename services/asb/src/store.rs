@@ -14,7 +14,7 @@ use persistence::{Actor, AuditEntry, AuditWriter, Etag, StoreError, UniqueKey, a
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait as _,
-    QueryFilter as _, QueryOrder as _, QuerySelect as _, Set,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _, QueryTrait as _, Set,
 };
 use sea_orm_migration::MigratorTrait as _;
 use uuid::Uuid;
@@ -98,6 +98,26 @@ pub struct CaseRecord {
     pub parties: Vec<parties::Model>,
     /// Oldest first.
     pub contacts: Vec<contacts::Model>,
+}
+
+/// Which cases a list may hold, from the caller's reach.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListReach {
+    /// Every landlord's cases, in these areas (all of them for `None`).
+    Areas(Option<Vec<String>>),
+    /// A landlord's own cases and those its customers are parties to.
+    Landlord { organisation: String, areas: Option<Vec<String>> },
+}
+
+/// The filters of `ListCases`, validated. Page tokens bind all of it.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct CaseFilter {
+    /// `new`, `open` or `closed`.
+    pub state: Option<String>,
+    pub area: Option<Code>,
+    pub assigned_officer: Option<String>,
+    /// `customers/{id}`.
+    pub party: Option<String>,
 }
 
 /// A diary entry, validated.
@@ -325,22 +345,113 @@ impl Store {
         Ok(cases::Entity::find_by_id(case.uuid()).one(&self.db).await?)
     }
 
-    /// A case with its reports (oldest first) and parties.
+    /// A case with its reports (oldest first), parties and contacts.
     pub async fn case_record(&self, case: CaseId) -> Result<Option<CaseRecord>, StoreError> {
         let Some(row) = self.case(case).await? else { return Ok(None) };
-        let reports = self.case_reports(case).await?;
-        let parties = parties::Entity::find()
-            .filter(parties::Column::CaseId.eq(case.uuid()))
+        Ok(self.records(vec![row]).await?.pop())
+    }
+
+    /// Cases with their reports, parties and contacts: three queries for any number.
+    async fn records(&self, rows: Vec<cases::Model>) -> Result<Vec<CaseRecord>, StoreError> {
+        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+        let mut reports: HashMap<Uuid, Vec<reports::Model>> = HashMap::new();
+        for report in reports::Entity::find()
+            .filter(reports::Column::CaseId.is_in(ids.clone()))
+            .order_by_asc(reports::Column::ReceiveTime)
+            .order_by_asc(reports::Column::Id)
+            .all(&self.db)
+            .await?
+        {
+            reports.entry(report.case_id).or_default().push(report);
+        }
+        let mut parties: HashMap<Uuid, Vec<parties::Model>> = HashMap::new();
+        for party in parties::Entity::find()
+            .filter(parties::Column::CaseId.is_in(ids.clone()))
             .order_by_asc(parties::Column::Id)
             .all(&self.db)
-            .await?;
-        let contacts = contacts::Entity::find()
-            .filter(contacts::Column::CaseId.eq(case.uuid()))
+            .await?
+        {
+            parties.entry(party.case_id).or_default().push(party);
+        }
+        let mut contacts: HashMap<Uuid, Vec<contacts::Model>> = HashMap::new();
+        for contact in contacts::Entity::find()
+            .filter(contacts::Column::CaseId.is_in(ids))
             .order_by_asc(contacts::Column::ContactTime)
             .order_by_asc(contacts::Column::Id)
             .all(&self.db)
+            .await?
+        {
+            contacts.entry(contact.case_id).or_default().push(contact);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|case| CaseRecord {
+                reports: reports.remove(&case.id).unwrap_or_default(),
+                parties: parties.remove(&case.id).unwrap_or_default(),
+                contacts: contacts.remove(&case.id).unwrap_or_default(),
+                case,
+            })
+            .collect())
+    }
+
+    /// A page of the cases `reach` lets the caller see, newest first, before `before`.
+    pub async fn list_cases(
+        &self,
+        reach: &ListReach,
+        filter: &CaseFilter,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<CaseRecord>, StoreError> {
+        let mut condition = Condition::all();
+        match reach {
+            ListReach::Areas(None) => {}
+            ListReach::Areas(Some(areas)) => {
+                condition = condition.add(cases::Column::Area.is_in(areas.iter().map(String::as_str)));
+            }
+            ListReach::Landlord { organisation, areas } => {
+                // Its own cases, and those its customers are parties to.
+                let party_cases = parties::Entity::find()
+                    .select_only()
+                    .column(parties::Column::CaseId)
+                    .filter(parties::Column::CustomerLandlord.eq(organisation.as_str()))
+                    .into_query();
+                condition = condition.add(
+                    Condition::any()
+                        .add(cases::Column::LandlordOrganisation.eq(organisation.as_str()))
+                        .add(cases::Column::Id.in_subquery(party_cases)),
+                );
+                if let Some(areas) = areas {
+                    condition = condition.add(cases::Column::Area.is_in(areas.iter().map(String::as_str)));
+                }
+            }
+        }
+        if let Some(state) = &filter.state {
+            condition = condition.add(cases::Column::State.eq(state.as_str()));
+        }
+        if let Some(area) = &filter.area {
+            condition = condition.add(cases::Column::Area.eq(area.as_str()));
+        }
+        if let Some(officer) = &filter.assigned_officer {
+            condition = condition.add(cases::Column::AssignedOfficer.eq(officer.as_str()));
+        }
+        if let Some(customer) = &filter.party {
+            let with_party = parties::Entity::find()
+                .select_only()
+                .column(parties::Column::CaseId)
+                .filter(parties::Column::Customer.eq(customer.as_str()))
+                .into_query();
+            condition = condition.add(cases::Column::Id.in_subquery(with_party));
+        }
+        if let Some(before) = before {
+            condition = condition.add(cases::Column::Id.lt(before));
+        }
+        let rows = cases::Entity::find()
+            .filter(condition)
+            .order_by_desc(cases::Column::Id)
+            .limit(limit)
+            .all(&self.db)
             .await?;
-        Ok(Some(CaseRecord { case: row, reports, parties, contacts }))
+        self.records(rows).await
     }
 
     /// Records reads of cases; returns once the rows are committed (many reads

@@ -18,6 +18,7 @@ on_every_backend!(
     a_manager_triages_by_the_categories_rules_and_assigns_the_case,
     contacts_acknowledge_the_report_and_keep_the_standards,
     the_diary_is_append_only_and_shown_to_those_who_see_the_whole_case,
+    lists_hold_the_cases_each_caller_may_see_newest_first,
 );
 
 async fn cases(app: &TestApp) -> AsbCasesClient<Channel> {
@@ -495,4 +496,93 @@ async fn the_diary_is_append_only_and_shown_to_those_who_see_the_whole_case(app:
     assert_eq!(err.code(), Code::NotFound);
     let err = client.add_diary_entry(hillside.request(entry("mine", "", ""))).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "only those who see the whole case work it");
+}
+
+async fn lists_hold_the_cases_each_caller_may_see_newest_first(app: TestApp) {
+    app.add_areas(&["north", "south"]).await;
+    let riverside = app.partner("riverside").await;
+    let hillside = app.partner("hillside").await;
+    let ada = customer(&app, &riverside, "Ada", "").await;
+    let bob = customer(&app, &riverside, "Bob", "").await;
+    let cy = customer(&app, &hillside, "Cy", "").await;
+    let mut client = cases(&app).await;
+    // Riverside's own case about Ada, then an officer's case about Bob and hillside's Cy.
+    let own = client
+        .report_incident(
+            riverside.request(request(report(vec![party(asb::PartyRole::Complainant, &ada)], ""))),
+        )
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let officer = app.officer("council", "").await;
+    let shared = client
+        .report_incident(officer.request(request(report(
+            vec![party(asb::PartyRole::Victim, &bob), party(asb::PartyRole::AllegedPerpetrator, &cy)],
+            "organisations/riverside",
+        ))))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let names = |cases: &[asb::Case]| cases.iter().map(|case| case.name.clone()).collect::<Vec<_>>();
+    let list = |page_size: i32, page_token: String| asb::ListCasesRequest {
+        page_size,
+        page_token,
+        ..Default::default()
+    };
+
+    let page = client.list_cases(riverside.request(list(1, String::new()))).await.unwrap().into_inner();
+    assert_eq!(names(&page.cases), [shared.name.as_str()], "newest first");
+    let next =
+        client.list_cases(riverside.request(list(1, page.next_page_token))).await.unwrap().into_inner();
+    assert_eq!(names(&next.cases), [own.name.as_str()]);
+    assert!(next.next_page_token.is_empty());
+
+    // Hillside's customer is in one of them, seen with riverside's people withheld.
+    let theirs = client.list_cases(hillside.request(list(0, String::new()))).await.unwrap().into_inner();
+    assert_eq!(names(&theirs.cases), [shared.name.as_str()]);
+    assert!(theirs.cases[0].parties.iter().any(|party| party.withheld));
+    let south = app.officer("council", "south").await;
+    assert!(
+        client.list_cases(south.request(list(0, String::new()))).await.unwrap().into_inner().cases.is_empty()
+    );
+    let police = app.caller("police", Role::ExternalPartner, &[]).await;
+    assert!(
+        client
+            .list_cases(police.request(list(0, String::new())))
+            .await
+            .unwrap()
+            .into_inner()
+            .cases
+            .is_empty()
+    );
+    let inspector = app.caller("council", Role::TenantInspector, &[]).await;
+    let err = client.list_cases(inspector.request(list(0, String::new()))).await.unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
+
+    // Filters: by party, by state; bad ones named.
+    let by_party = asb::ListCasesRequest { party: ada.clone(), ..Default::default() };
+    let found = client.list_cases(officer.request(by_party)).await.unwrap().into_inner();
+    assert_eq!(names(&found.cases), [own.name.as_str()]);
+    let closed = asb::ListCasesRequest { state: asb::case::State::Closed.into(), ..Default::default() };
+    assert!(client.list_cases(officer.request(closed)).await.unwrap().into_inner().cases.is_empty());
+    let bad =
+        asb::ListCasesRequest { state: 9, party: "ada".into(), area: "North".into(), ..Default::default() };
+    let err = client.list_cases(officer.request(bad)).await.unwrap_err();
+    let mut fields = violated_fields(&err);
+    fields.sort();
+    assert_eq!(fields, ["area", "party", "state"]);
+    // A token is bound to its filter.
+    let page = client.list_cases(riverside.request(list(1, String::new()))).await.unwrap().into_inner();
+    let other_filter = asb::ListCasesRequest {
+        page_size: 1,
+        page_token: page.next_page_token,
+        area: "north".into(),
+        ..Default::default()
+    };
+    let err = client.list_cases(riverside.request(other_filter)).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["page_token"]);
 }
