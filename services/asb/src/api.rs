@@ -8,14 +8,18 @@ use persistence::Etag;
 use persistence::idempotency::RequestIdentity;
 use platform::principal::RESOURCE_HEADER;
 use platform::wire::{
-    optional_code, optional_organisation, request_identity, required_code, timestamp, unknown_enum,
+    date_from_proto, date_to_proto, optional_code, optional_organisation, request_identity, required_code,
+    timestamp, unknown_enum,
 };
 use platform::{FieldViolation, RequestContext};
 use tonic::{Request, Response, Status};
 
 use crate::domain::access::View;
 use crate::domain::case::{CaseId, Channel, Party, PartyRole, Person};
-use crate::domain::casework::DiaryEntryId;
+use crate::domain::casework::{
+    DiaryEntryId, InterventionKind, Mediation, MediationOutcome, MediationReferrer,
+};
+use crate::domain::review::Finding;
 use crate::domain::standards::Standing;
 use crate::domain::triage::{HateMotivation, Priority, Route};
 use crate::error::{AsbError, ERROR_DOMAIN};
@@ -401,6 +405,25 @@ fn case_to_proto(shown: &ShownCase) -> pb::Case {
         update_time: Some(timestamp(case.update_time)),
         etag: Etag::from_version(case.version).to_string(),
         triage: triage_to_proto(case),
+        interventions: shown.record.interventions.iter().map(intervention_to_proto).collect(),
+        mediation: case
+            .mediation
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<Mediation>(text).ok())
+            .map(|mediation| mediation_to_proto(&mediation)),
+        signed_off: case.signed_off,
+        closure: case.close_time.map(|close_time| pb::Closure {
+            reason: case.closure_reason.clone().unwrap_or_default(),
+            outcome: case.closure_outcome.clone().unwrap_or_default(),
+            close_time: Some(timestamp(close_time)),
+            satisfaction: match case.satisfaction.as_deref() {
+                Some("satisfied") => pb::closure::Satisfaction::Satisfied,
+                Some("dissatisfied") => pb::closure::Satisfaction::Dissatisfied,
+                Some("no_answer") => pb::closure::Satisfaction::NoAnswer,
+                Some(_) | None => pb::closure::Satisfaction::Unspecified,
+            }
+            .into(),
+        }),
         standards: Some(pb::StandardsProgress {
             acknowledgement: Some(standing_to_proto(shown.standings[0])),
             first_response: Some(standing_to_proto(shown.standings[1])),
@@ -428,6 +451,103 @@ fn case_to_proto(shown: &ShownCase) -> pb::Case {
         assigned_officer: case.assigned_officer.clone().unwrap_or_default(),
         team: case.team.clone().unwrap_or_default(),
     }
+}
+
+fn intervention_to_proto(row: &entities::interventions::Model) -> pb::Intervention {
+    pb::Intervention {
+        name: format!("{}/interventions/{}", CaseId::from_uuid(row.case_id).name(), row.id),
+        r#type: row.intervention_type.clone(),
+        start_date: Some(date_to_proto(row.start_date)),
+        notes: row.notes.clone().unwrap_or_default(),
+        outcome: row.outcome.clone().unwrap_or_default(),
+        outcome_date: row.outcome_date.map(date_to_proto),
+        court_outcome: row.court_outcome.clone().unwrap_or_default(),
+        referral: row.kind == codes::intervention_kind(InterventionKind::Referral),
+    }
+}
+
+fn mediation_to_proto(mediation: &Mediation) -> pb::MediationDecision {
+    use pb::mediation_referral::{Outcome, Referrer};
+    let decision = match mediation {
+        Mediation::Referred { by, stage, outcome } => {
+            pb::mediation_decision::Decision::Referred(pb::MediationReferral {
+                referred_by: match by {
+                    MediationReferrer::Officer => Referrer::Officer,
+                    MediationReferrer::Warden => Referrer::Warden,
+                    MediationReferrer::Police => Referrer::Police,
+                    MediationReferrer::Parties => Referrer::Parties,
+                }
+                .into(),
+                stage: stage.clone(),
+                outcome: match outcome {
+                    None => Outcome::Unspecified,
+                    Some(MediationOutcome::Inappropriate) => Outcome::Inappropriate,
+                    Some(MediationOutcome::Unsuccessful) => Outcome::Unsuccessful,
+                    Some(MediationOutcome::Successful) => Outcome::Successful,
+                    Some(MediationOutcome::Ongoing) => Outcome::Ongoing,
+                }
+                .into(),
+            })
+        }
+        Mediation::NotReferred { reason } => {
+            pb::mediation_decision::Decision::NotReferredReason(reason.clone())
+        }
+    };
+    pb::MediationDecision { decision: Some(decision) }
+}
+
+fn mediation_from_proto(decision: Option<pb::MediationDecision>) -> Result<Mediation, FieldViolation> {
+    use pb::mediation_referral::{Outcome, Referrer};
+    match decision.and_then(|decision| decision.decision) {
+        None => Err(FieldViolation::required("decision")),
+        Some(pb::mediation_decision::Decision::NotReferredReason(reason)) => Ok(Mediation::NotReferred {
+            reason: text("decision.not_referred_reason", &reason, 1_000, true)?.unwrap_or_default(),
+        }),
+        Some(pb::mediation_decision::Decision::Referred(referral)) => {
+            let by = match Referrer::try_from(referral.referred_by)
+                .map_err(|_| unknown_enum("decision.referred.referred_by", referral.referred_by))?
+            {
+                Referrer::Unspecified => {
+                    return Err(FieldViolation::required("decision.referred.referred_by"));
+                }
+                Referrer::Officer => MediationReferrer::Officer,
+                Referrer::Warden => MediationReferrer::Warden,
+                Referrer::Police => MediationReferrer::Police,
+                Referrer::Parties => MediationReferrer::Parties,
+            };
+            let outcome = match Outcome::try_from(referral.outcome)
+                .map_err(|_| unknown_enum("decision.referred.outcome", referral.outcome))?
+            {
+                Outcome::Unspecified => None,
+                Outcome::Inappropriate => Some(MediationOutcome::Inappropriate),
+                Outcome::Unsuccessful => Some(MediationOutcome::Unsuccessful),
+                Outcome::Successful => Some(MediationOutcome::Successful),
+                Outcome::Ongoing => Some(MediationOutcome::Ongoing),
+            };
+            let stage = text("decision.referred.stage", &referral.stage, 200, true)?.unwrap_or_default();
+            Ok(Mediation::Referred { by, stage, outcome })
+        }
+    }
+}
+
+/// `cases/{case}/interventions/{intervention}`.
+fn intervention_name(name: &str) -> Result<(CaseId, uuid::Uuid), FieldViolation> {
+    let bad = || {
+        FieldViolation::new(
+            "name",
+            "INVALID_NAME",
+            "name must look like cases/{case}/interventions/{intervention}",
+        )
+    };
+    let (case, intervention) = name.split_once("/interventions/").ok_or_else(bad)?;
+    Ok((CaseId::from_name(case).ok_or_else(bad)?, uuid::Uuid::parse_str(intervention).map_err(|_| bad())?))
+}
+
+fn required_date(
+    field: &str,
+    date: Option<&contracts::google::r#type::Date>,
+) -> Result<chrono::NaiveDate, FieldViolation> {
+    date_from_proto(field, date)?.ok_or_else(|| FieldViolation::required(field))
 }
 
 fn standing_to_proto(standing: Standing) -> pb::Standing {
@@ -766,6 +886,179 @@ impl AsbCases for AsbApi {
         let response =
             pb::ListCasesResponse { cases: cases.iter().map(case_to_proto).collect(), next_page_token };
         Ok(reply(response, "cases"))
+    }
+
+    async fn add_intervention(
+        &self,
+        request: Request<pb::AddInterventionRequest>,
+    ) -> Result<Response<pb::Intervention>, Status> {
+        let ctx = context(&request)?;
+        let identity = request_identity(request.get_ref(), &request.get_ref().request_id, |copy| {
+            copy.request_id.clear()
+        });
+        let pb::AddInterventionRequest { parent, intervention, request_id } = request.into_inner();
+        let Some(intervention) = intervention else {
+            return Err(invalid(vec![FieldViolation::required("intervention")]));
+        };
+        let mut v = Violations::default();
+        v.take(RequestId::parse_optional("request_id", &request_id), None);
+        let id = v.check(
+            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
+        );
+        let kind = v.take(required_code("intervention.type", &intervention.r#type).map(Some), None);
+        let start = v.check(required_date("intervention.start_date", intervention.start_date.as_ref()));
+        let notes = v.take(text("intervention.notes", &intervention.notes, MAX_TEXT, false), None);
+        let (Some(id), Some(kind), Some(start)) = v.into_result((id, kind, start)).map_err(invalid)? else {
+            return Err(invalid(vec![FieldViolation::required("intervention")]));
+        };
+        let row =
+            self.cases.add_intervention(&ctx, id, kind, start, notes, identity).await.map_err(status)?;
+        let recorded = intervention_to_proto(&row);
+        let name = recorded.name.clone();
+        Ok(reply(recorded, &name))
+    }
+
+    async fn record_intervention_outcome(
+        &self,
+        request: Request<pb::RecordInterventionOutcomeRequest>,
+    ) -> Result<Response<pb::Intervention>, Status> {
+        let ctx = context(&request)?;
+        let pb::RecordInterventionOutcomeRequest { name, outcome, outcome_date, court_outcome } =
+            request.into_inner();
+        let mut v = Violations::default();
+        let ids = v.check(intervention_name(&name));
+        let outcome = v.take(required_code("outcome", &outcome).map(Some), None);
+        let date = v.check(required_date("outcome_date", outcome_date.as_ref()));
+        let court = v.take(text("court_outcome", &court_outcome, MAX_TEXT, false), None);
+        let (Some((case, intervention)), Some(outcome), Some(date)) =
+            v.into_result((ids, outcome, date)).map_err(invalid)?
+        else {
+            return Err(invalid(vec![FieldViolation::required("name")]));
+        };
+        let row = self
+            .cases
+            .record_intervention_outcome(&ctx, case, intervention, outcome, date, court)
+            .await
+            .map_err(status)?;
+        Ok(reply(intervention_to_proto(&row), &name))
+    }
+
+    async fn record_mediation_decision(
+        &self,
+        request: Request<pb::RecordMediationDecisionRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        let ctx = context(&request)?;
+        let pb::RecordMediationDecisionRequest { name, decision, etag: raw_etag } = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.check(case_id(&name));
+        let mediation = v.check(mediation_from_proto(decision));
+        let etag = v.take(etag(&raw_etag), None);
+        let (Some(id), Some(mediation)) = v.into_result((id, mediation)).map_err(invalid)? else {
+            return Err(invalid(vec![FieldViolation::required("decision")]));
+        };
+        let shown = self.cases.record_mediation(&ctx, id, mediation, etag).await.map_err(status)?;
+        Ok(reply(case_to_proto(&shown), &id.name()))
+    }
+
+    async fn record_case_review(
+        &self,
+        request: Request<pb::RecordCaseReviewRequest>,
+    ) -> Result<Response<pb::CaseReview>, Status> {
+        let ctx = context(&request)?;
+        let pb::RecordCaseReviewRequest { parent, case_review } = request.into_inner();
+        let Some(review) = case_review else {
+            return Err(invalid(vec![FieldViolation::required("case_review")]));
+        };
+        let mut v = Violations::default();
+        let id = v.check(
+            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
+        );
+        let closure = match pb::case_review::Kind::try_from(review.kind) {
+            Ok(pb::case_review::Kind::Quality) => Some(false),
+            Ok(pb::case_review::Kind::Closure) => Some(true),
+            Ok(pb::case_review::Kind::Unspecified) => {
+                v.push(FieldViolation::required("case_review.kind"));
+                None
+            }
+            Err(_) => {
+                v.push(unknown_enum("case_review.kind", review.kind));
+                None
+            }
+        };
+        let findings: Vec<Finding> = review
+            .findings
+            .iter()
+            .enumerate()
+            .filter_map(|(index, finding)| {
+                let item = v.take(
+                    text(&format!("case_review.findings[{index}].item"), &finding.item, 200, true),
+                    None,
+                )?;
+                let action = v.take(
+                    text(&format!("case_review.findings[{index}].action"), &finding.action, 1_000, false),
+                    None,
+                );
+                Some(Finding { item, met: finding.met, action })
+            })
+            .collect();
+        let (Some(id), Some(closure)) = v.into_result((id, closure)).map_err(invalid)? else {
+            return Err(invalid(vec![FieldViolation::required("case_review")]));
+        };
+        let row =
+            self.cases.record_review(&ctx, id, closure, findings, review.sign_off).await.map_err(status)?;
+        let name = format!("{}/reviews/{}", id.name(), row.id);
+        let recorded = pb::CaseReview {
+            name: name.clone(),
+            kind: review.kind,
+            findings: review.findings,
+            sign_off: row.sign_off,
+            reviewer: row.reviewer,
+            review_time: Some(timestamp(row.review_time)),
+        };
+        Ok(reply(recorded, &name))
+    }
+
+    async fn close_case(&self, request: Request<pb::CloseCaseRequest>) -> Result<Response<pb::Case>, Status> {
+        let ctx = context(&request)?;
+        let pb::CloseCaseRequest { name, reason, outcome, etag: raw_etag } = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.check(case_id(&name));
+        let reason = v.take(text("reason", &reason, 1_000, true), None);
+        let outcome = v.take(text("outcome", &outcome, MAX_TEXT, false), None);
+        let etag = v.take(etag(&raw_etag), None);
+        let (Some(id), Some(reason)) = v.into_result((id, reason)).map_err(invalid)? else {
+            return Err(invalid(vec![FieldViolation::required("reason")]));
+        };
+        let shown = self.cases.close_case(&ctx, id, reason, outcome, etag).await.map_err(status)?;
+        Ok(reply(case_to_proto(&shown), &id.name()))
+    }
+
+    async fn record_satisfaction(
+        &self,
+        request: Request<pb::RecordSatisfactionRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        let ctx = context(&request)?;
+        let pb::RecordSatisfactionRequest { name, satisfaction } = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.check(case_id(&name));
+        let answer = match pb::closure::Satisfaction::try_from(satisfaction) {
+            Ok(pb::closure::Satisfaction::Satisfied) => Some("satisfied"),
+            Ok(pb::closure::Satisfaction::Dissatisfied) => Some("dissatisfied"),
+            Ok(pb::closure::Satisfaction::NoAnswer) => Some("no_answer"),
+            Ok(pb::closure::Satisfaction::Unspecified) => {
+                v.push(FieldViolation::required("satisfaction"));
+                None
+            }
+            Err(_) => {
+                v.push(unknown_enum("satisfaction", satisfaction));
+                None
+            }
+        };
+        let (Some(id), Some(answer)) = v.into_result((id, answer)).map_err(invalid)? else {
+            return Err(invalid(vec![FieldViolation::required("satisfaction")]));
+        };
+        let shown = self.cases.record_satisfaction(&ctx, id, answer).await.map_err(status)?;
+        Ok(reply(case_to_proto(&shown), &id.name()))
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {

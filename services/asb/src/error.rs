@@ -4,6 +4,7 @@ use persistence::StoreError;
 use persistence::idempotency::RequestIdReused;
 use platform::{ApiError, FieldViolation, ServiceError};
 
+use crate::domain::case::ClosureNeed;
 use crate::domain::casework::CorrectionError;
 use crate::store::WriteError;
 
@@ -22,6 +23,11 @@ pub enum AsbError {
     /// The case's state forbids the change (a closed case cannot be triaged).
     #[error("{message}")]
     FailedPrecondition { reason: &'static str, message: &'static str },
+    /// Closing needs these first.
+    #[error("the case cannot close yet")]
+    ClosureNotReady(Vec<ClosureNeed>),
+    #[error("intervention {name} not found")]
+    InterventionNotFound { name: String },
     #[error(transparent)]
     RequestIdReused(#[from] RequestIdReused),
     /// A peer service (profiles) could not answer.
@@ -65,6 +71,17 @@ impl ServiceError for AsbError {
             }
             Self::FailedPrecondition { reason, message } => {
                 ApiError::FailedPrecondition { reason, subject: String::new(), message: message.to_owned() }
+            }
+            Self::ClosureNotReady(needs) => ApiError::FailedPrecondition {
+                reason: "CLOSURE_NOT_READY",
+                subject: needs.iter().map(|need| format!("{need:?}")).collect::<Vec<_>>().join(","),
+                message: format!(
+                    "the case cannot close without {}",
+                    needs.iter().map(|need| need.describe()).collect::<Vec<_>>().join(", ")
+                ),
+            },
+            Self::InterventionNotFound { name } => {
+                ApiError::NotFound { resource_type: "involve.asb.v1.Intervention", name }
             }
             Self::RequestIdReused(reused) => ApiError::FailedPrecondition {
                 reason: "REQUEST_ID_REUSED",

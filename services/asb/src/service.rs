@@ -17,11 +17,13 @@ use platform::{FieldViolation, RequestContext};
 
 use crate::domain::access::{self, CaseReach, View, Viewer};
 use crate::domain::case::{CaseId, Channel, Party, Person};
+use crate::domain::casework::Mediation;
+use crate::domain::review::Finding;
 use crate::domain::standards::{self, StandardSettings, Standing};
 use crate::domain::triage::{HateMotivation, Priority, TriageError, change_priority};
 use crate::error::AsbError;
 use crate::peers::Peers;
-use crate::store::entities::diary_entries;
+use crate::store::entities::{diary_entries, interventions, reviews};
 use crate::store::{
     Assignment, CaseFilter, CaseRecord, Filed, ListReach, NewContact, NewDiaryEntry, NewParty, NewReport,
     Store, TriageDecision,
@@ -216,8 +218,8 @@ impl Cases {
         Ok(shown)
     }
 
-    /// A case the caller may change: seen in full, and not closed.
-    async fn workable(
+    /// A case the caller sees in full, with `capability`.
+    async fn seen_in_full(
         &self,
         ctx: &RequestContext,
         id: CaseId,
@@ -234,6 +236,18 @@ impl Cases {
         if shown.view != View::Full {
             return Err(not_found());
         }
+        Ok(shown)
+    }
+
+    /// A case the caller may change: seen in full, and not closed.
+    async fn workable(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        capability: Capability,
+        message: &'static str,
+    ) -> Result<ShownCase, AsbError> {
+        let shown = self.seen_in_full(ctx, id, capability, message).await?;
         if shown.record.case.state == "closed" {
             return Err(AsbError::FailedPrecondition {
                 reason: "CASE_CLOSED",
@@ -416,6 +430,133 @@ impl Cases {
             .record_reads(&ctx.actor(), vec![AuditEntry::new(format!("{}/diaryEntries", id.name()))])
             .await?;
         Ok(finish_page(rows, page.size, &tokens, |row| row.id))
+    }
+
+    /// Records an intervention of a type in force on its start date; legal
+    /// remedies only by those who may take enforcement action.
+    pub async fn add_intervention(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        type_code: Code,
+        start_date: chrono::NaiveDate,
+        notes: Option<String>,
+        identity: Option<RequestIdentity>,
+    ) -> Result<interventions::Model, AsbError> {
+        self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
+        let Some(kind) = self.store.intervention_type(&type_code).await? else {
+            return Err(AsbError::Invalid(vec![FieldViolation::new(
+                "intervention.type",
+                "UNKNOWN_INTERVENTION",
+                format!("{type_code} is not an intervention type here"),
+            )]));
+        };
+        if !kind.available_on(start_date) {
+            return Err(AsbError::Invalid(vec![FieldViolation::new(
+                "intervention.start_date",
+                "NOT_IN_FORCE",
+                format!("{} was not available on {start_date}", kind.display_name),
+            )]));
+        }
+        if kind.is_enforcement() && !ctx.principal.role.may(Capability::TakeEnforcementAction) {
+            return Err(refused("ROLE_NOT_PERMITTED", "legal remedies are the enforcement team's"));
+        }
+        Ok(self.store.add_intervention(&ctx.actor(), identity.as_ref(), id, &kind, start_date, notes).await?)
+    }
+
+    /// Records how an intervention ended.
+    pub async fn record_intervention_outcome(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        intervention: Uuid,
+        outcome: Code,
+        outcome_date: chrono::NaiveDate,
+        court_outcome: Option<String>,
+    ) -> Result<interventions::Model, AsbError> {
+        self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
+        self.store
+            .record_intervention_outcome(
+                &ctx.actor(),
+                id,
+                intervention,
+                &outcome,
+                outcome_date,
+                court_outcome,
+            )
+            .await?
+            .ok_or_else(|| AsbError::InterventionNotFound {
+                name: format!("{}/interventions/{intervention}", id.name()),
+            })
+    }
+
+    /// Records that mediation was considered.
+    pub async fn record_mediation(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        mediation: Mediation,
+        etag: Option<Etag>,
+    ) -> Result<ShownCase, AsbError> {
+        self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
+        if !mediation.is_considered() {
+            return Err(AsbError::Invalid(vec![FieldViolation::new(
+                "decision",
+                "REQUIRED",
+                "say at which stage mediation was referred, or why it was not",
+            )]));
+        }
+        self.store.record_mediation(&ctx.actor(), id, etag, &mediation).await?;
+        self.reread(ctx, id).await
+    }
+
+    /// A manager's review of a case file.
+    pub async fn record_review(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        closure: bool,
+        findings: Vec<Finding>,
+        sign_off: bool,
+    ) -> Result<reviews::Model, AsbError> {
+        self.workable(ctx, id, Capability::ReviewCases, "only managers review cases").await?;
+        let kind = if closure { "closure" } else { "quality" };
+        Ok(self.store.record_review(&ctx.actor(), id, kind, &findings, closure && sign_off).await?)
+    }
+
+    /// Closes a case, or names everything it still needs.
+    pub async fn close_case(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        reason: String,
+        outcome: Option<String>,
+        etag: Option<Etag>,
+    ) -> Result<ShownCase, AsbError> {
+        self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
+        self.store
+            .close_case(&ctx.actor(), id, etag, &reason, outcome)
+            .await?
+            .map_err(AsbError::ClosureNotReady)?;
+        self.reread(ctx, id).await
+    }
+
+    /// The complainant's answer to the closure survey, on a closed case.
+    pub async fn record_satisfaction(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        answer: &str,
+    ) -> Result<ShownCase, AsbError> {
+        let shown = self.seen_in_full(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
+        if shown.record.case.state != "closed" {
+            return Err(AsbError::FailedPrecondition {
+                reason: "CASE_OPEN",
+                message: "the survey is sent, and answered, once the case is closed",
+            });
+        }
+        self.store.record_satisfaction(&ctx.actor(), id, answer).await?;
+        self.reread(ctx, id).await
     }
 
     /// The case as the caller now sees it, after its own change.

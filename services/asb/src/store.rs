@@ -14,16 +14,23 @@ use persistence::{Actor, AuditEntry, AuditWriter, Etag, StoreError, UniqueKey, a
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait as _,
-    QueryFilter as _, QueryOrder as _, QuerySelect as _, QueryTrait as _, Set,
+    PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, QueryTrait as _, Set,
 };
 use sea_orm_migration::MigratorTrait as _;
 use uuid::Uuid;
 
-use self::entities::{bank_holidays, cases, categories, contacts, diary_entries, parties, reports};
+use self::entities::{
+    bank_holidays, cases, categories, contacts, diary_entries, intervention_types, interventions, parties,
+    reports, reviews,
+};
 pub use self::migrations::Migrator;
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::case::{CaseId, CaseSummary, Channel, Filing, Party, PartyRole, Person, Sides, file};
-use crate::domain::casework::{CorrectionError, DiaryEntryId, EntryRef, check_correction};
+use crate::domain::case::{ClosureNeed, ClosureState, closure_needs};
+use crate::domain::casework::{
+    CorrectionError, DiaryEntryId, EntryRef, InterventionKind, InterventionType, Mediation, check_correction,
+};
+use crate::domain::review::Finding;
 use crate::domain::triage::{CategoryRule, HateMotivation, Priority, Route, TriageRules};
 
 /// Case references are unique: two cases opened at once may draw the same next
@@ -98,6 +105,8 @@ pub struct CaseRecord {
     pub parties: Vec<parties::Model>,
     /// Oldest first.
     pub contacts: Vec<contacts::Model>,
+    /// In the order recorded.
+    pub interventions: Vec<interventions::Model>,
 }
 
 /// Which cases a list may hold, from the caller's reach.
@@ -351,7 +360,8 @@ impl Store {
         Ok(self.records(vec![row]).await?.pop())
     }
 
-    /// Cases with their reports, parties and contacts: three queries for any number.
+    /// Cases with their reports, parties, contacts and interventions: four queries
+    /// for any number of cases.
     async fn records(&self, rows: Vec<cases::Model>) -> Result<Vec<CaseRecord>, StoreError> {
         let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
         let mut reports: HashMap<Uuid, Vec<reports::Model>> = HashMap::new();
@@ -383,9 +393,19 @@ impl Store {
         {
             contacts.entry(contact.case_id).or_default().push(contact);
         }
+        let mut interventions: HashMap<Uuid, Vec<interventions::Model>> = HashMap::new();
+        for intervention in interventions::Entity::find()
+            .filter(interventions::Column::CaseId.is_in(rows.iter().map(|row| row.id)))
+            .order_by_asc(interventions::Column::Id)
+            .all(&self.db)
+            .await?
+        {
+            interventions.entry(intervention.case_id).or_default().push(intervention);
+        }
         Ok(rows
             .into_iter()
             .map(|case| CaseRecord {
+                interventions: interventions.remove(&case.id).unwrap_or_default(),
                 reports: reports.remove(&case.id).unwrap_or_default(),
                 parties: parties.remove(&case.id).unwrap_or_default(),
                 contacts: contacts.remove(&case.id).unwrap_or_default(),
@@ -704,6 +724,248 @@ impl Store {
             query = query.filter(diary_entries::Column::Id.gt(after));
         }
         Ok(query.order_by_asc(diary_entries::Column::Id).limit(limit).all(&self.db).await?)
+    }
+
+    /// Intervention type `code` as reference data holds it.
+    pub async fn intervention_type(&self, code: &Code) -> Result<Option<InterventionType>, StoreError> {
+        let Some(row) = intervention_types::Entity::find_by_id(code.as_str()).one(&self.db).await? else {
+            return Ok(None);
+        };
+        let kind = codes::parse_intervention_kind(&row.kind)
+            .ok_or_else(|| StoreError::corrupt(format!("intervention kind {}", row.kind)))?;
+        Ok(Some(InterventionType {
+            code: Code::trusted(&row.code),
+            display_name: row.display_name,
+            kind,
+            effective_from: row.effective_from,
+            effective_to: row.effective_to,
+        }))
+    }
+
+    /// Records an intervention on a case. Idempotent by request id.
+    pub async fn add_intervention(
+        &self,
+        actor: &Actor,
+        request: Option<&RequestIdentity>,
+        case: CaseId,
+        kind: &InterventionType,
+        start_date: chrono::NaiveDate,
+        notes: Option<String>,
+    ) -> Result<interventions::Model, WriteError> {
+        let key = IdempotencyKey::for_request(actor, request);
+        if let Some(id) = self.replay_child(key, case, "interventions").await? {
+            return self
+                .intervention(case, id)
+                .await?
+                .ok_or_else(|| StoreError::RowNotFound(id.to_string()).into());
+        }
+        let row = interventions::Model {
+            id: Uuid::now_v7(),
+            case_id: case.uuid(),
+            intervention_type: kind.code.to_string(),
+            kind: codes::intervention_kind(kind.kind).to_owned(),
+            start_date,
+            notes,
+            outcome: None,
+            outcome_date: None,
+            court_outcome: None,
+            author: actor.subject.clone(),
+        };
+        let resource = format!("{}/interventions/{}", case.name(), row.id);
+        let result: Result<(), StoreError> = async {
+            let txn = begin_write(&self.db).await?;
+            if let Some(key) = key {
+                idempotency::claim(&txn, key, &resource).await?;
+            }
+            interventions::Entity::insert(interventions::ActiveModel::from(row.clone()))
+                .exec_without_returning(&txn)
+                .await?;
+            audit::record(&txn, actor, [AuditEntry::new(resource.clone())]).await?;
+            txn.commit().await?;
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(row),
+            Err(err) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
+                let id =
+                    self.replay_child(key, case, "interventions").await?.ok_or(WriteError::Store(err))?;
+                self.intervention(case, id)
+                    .await?
+                    .ok_or_else(|| StoreError::RowNotFound(id.to_string()).into())
+            }
+            Err(err) => Err(WriteError::Store(err)),
+        }
+    }
+
+    /// Intervention `id` of `case`, if it is that case's.
+    pub async fn intervention(
+        &self,
+        case: CaseId,
+        id: Uuid,
+    ) -> Result<Option<interventions::Model>, StoreError> {
+        Ok(interventions::Entity::find_by_id(id)
+            .filter(interventions::Column::CaseId.eq(case.uuid()))
+            .one(&self.db)
+            .await?)
+    }
+
+    /// The interventions of a case, in the order recorded.
+    pub async fn interventions(&self, case: CaseId) -> Result<Vec<interventions::Model>, StoreError> {
+        Ok(interventions::Entity::find()
+            .filter(interventions::Column::CaseId.eq(case.uuid()))
+            .order_by_asc(interventions::Column::Id)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Records how an intervention ended.
+    pub async fn record_intervention_outcome(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        id: Uuid,
+        outcome: &Code,
+        outcome_date: chrono::NaiveDate,
+        court_outcome: Option<String>,
+    ) -> Result<Option<interventions::Model>, StoreError> {
+        let txn = begin_write(&self.db).await?;
+        let written = interventions::Entity::update_many()
+            .set(interventions::ActiveModel {
+                outcome: Set(Some(outcome.to_string())),
+                outcome_date: Set(Some(outcome_date)),
+                court_outcome: Set(court_outcome),
+                ..Default::default()
+            })
+            .filter(interventions::Column::Id.eq(id))
+            .filter(interventions::Column::CaseId.eq(case.uuid()))
+            .exec(&txn)
+            .await?;
+        if written.rows_affected == 0 {
+            return Ok(None);
+        }
+        audit::record(&txn, actor, [AuditEntry::new(format!("{}/interventions/{id}", case.name()))]).await?;
+        txn.commit().await?;
+        self.intervention(case, id).await
+    }
+
+    /// Records whether mediation was used, and why not if not.
+    pub async fn record_mediation(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        expected: Option<Etag>,
+        mediation: &Mediation,
+    ) -> Result<(), StoreError> {
+        let row = cases::ActiveModel {
+            mediation: Set(Some(json(mediation)?)),
+            update_time: Set(chrono::Utc::now()),
+            ..Default::default()
+        };
+        self.save_case(actor, case, expected, row).await
+    }
+
+    /// Records a manager's review; a closure review that signs off marks the case
+    /// signed off in the same transaction.
+    pub async fn record_review(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        kind: &str,
+        findings: &[Finding],
+        sign_off: bool,
+    ) -> Result<reviews::Model, StoreError> {
+        let row = reviews::Model {
+            id: Uuid::now_v7(),
+            case_id: case.uuid(),
+            kind: kind.to_owned(),
+            findings: json(
+                &findings.iter().map(|f| (f.item.clone(), f.met, f.action.clone())).collect::<Vec<_>>(),
+            )?,
+            sign_off,
+            reviewer: actor.subject.clone(),
+            review_time: chrono::Utc::now(),
+        };
+        let txn = begin_write(&self.db).await?;
+        reviews::Entity::insert(reviews::ActiveModel::from(row.clone())).exec_without_returning(&txn).await?;
+        let current = cases::Entity::find_by_id(case.uuid())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::RowNotFound(case.name()))?;
+        let signed = cases::ActiveModel {
+            signed_off: Set(current.signed_off || (kind == "closure" && sign_off)),
+            update_time: Set(row.review_time),
+            ..Default::default()
+        };
+        entities::CASES_VERSIONED.save(&txn, signed, case.uuid(), current.version).await?;
+        audit::record(&txn, actor, [AuditEntry::new(format!("{}/reviews/{}", case.name(), row.id))]).await?;
+        txn.commit().await?;
+        Ok(row)
+    }
+
+    /// Closes a case once nothing it needs is missing; otherwise names what is.
+    pub async fn close_case(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        expected: Option<Etag>,
+        reason: &str,
+        outcome: Option<String>,
+    ) -> Result<Result<(), Vec<ClosureNeed>>, StoreError> {
+        let txn = begin_write(&self.db).await?;
+        let current = cases::Entity::find_by_id(case.uuid())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::RowNotFound(case.name()))?;
+        persistence::versioned::expect_version(current.version, expected)?;
+        let open_referrals = interventions::Entity::find()
+            .filter(interventions::Column::CaseId.eq(case.uuid()))
+            .filter(interventions::Column::Kind.eq(codes::intervention_kind(InterventionKind::Referral)))
+            .filter(interventions::Column::Outcome.is_null())
+            .count(&txn)
+            .await?;
+        let mediation_considered = current
+            .mediation
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<Mediation>(text).ok())
+            .is_some_and(|mediation| mediation.is_considered());
+        let needs = closure_needs(&ClosureState {
+            reason: Some(reason.to_owned()),
+            referrals_without_outcome: usize::try_from(open_referrals).unwrap_or(usize::MAX),
+            mediation_considered,
+            signed_off: current.signed_off,
+        });
+        if !needs.is_empty() {
+            return Ok(Err(needs));
+        }
+        let now = chrono::Utc::now();
+        let row = cases::ActiveModel {
+            state: Set("closed".to_owned()),
+            closure_reason: Set(Some(reason.to_owned())),
+            closure_outcome: Set(outcome),
+            close_time: Set(Some(now)),
+            update_time: Set(now),
+            ..Default::default()
+        };
+        entities::CASES_VERSIONED.save(&txn, row, case.uuid(), current.version).await?;
+        audit::record(&txn, actor, [AuditEntry::new(case.name())]).await?;
+        txn.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// Records the complainant's answer to the closure survey.
+    pub async fn record_satisfaction(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        answer: &str,
+    ) -> Result<(), StoreError> {
+        let row = cases::ActiveModel {
+            satisfaction: Set(Some(answer.to_owned())),
+            update_time: Set(chrono::Utc::now()),
+            ..Default::default()
+        };
+        self.save_case(actor, case, None, row).await
     }
 
     /// The id of the `collection` child an earlier request with this key made.

@@ -19,6 +19,7 @@ on_every_backend!(
     contacts_acknowledge_the_report_and_keep_the_standards,
     the_diary_is_append_only_and_shown_to_those_who_see_the_whole_case,
     lists_hold_the_cases_each_caller_may_see_newest_first,
+    a_case_closes_only_with_everything_it_needs_and_a_later_report_repeats_it,
 );
 
 async fn cases(app: &TestApp) -> AsbCasesClient<Channel> {
@@ -585,4 +586,149 @@ async fn lists_hold_the_cases_each_caller_may_see_newest_first(app: TestApp) {
     };
     let err = client.list_cases(riverside.request(other_filter)).await.unwrap_err();
     assert_eq!(violated_fields(&err), ["page_token"]);
+}
+
+fn date(year: i32, month: i32, day: i32) -> contracts::google::r#type::Date {
+    contracts::google::r#type::Date { year, month, day }
+}
+
+async fn a_case_closes_only_with_everything_it_needs_and_a_later_report_repeats_it(app: TestApp) {
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let complainant = customer(&app, &partner, "Ada", "").await;
+    let accused = customer(&app, &partner, "Bob", "").await;
+    let people = || {
+        vec![
+            party(asb::PartyRole::Complainant, &complainant),
+            party(asb::PartyRole::AllegedPerpetrator, &accused),
+        ]
+    };
+    let mut client = cases(&app).await;
+    let case = client
+        .report_incident(partner.request(request(report(people(), ""))))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let intervention = |kind: &str, start: contracts::google::r#type::Date| asb::AddInterventionRequest {
+        parent: case.name.clone(),
+        intervention: Some(asb::Intervention {
+            r#type: kind.into(),
+            start_date: Some(start),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    };
+    let referral = client
+        .add_intervention(partner.request(intervention("police-referral", date(2026, 11, 2))))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(referral.referral);
+    // Legal remedies are the enforcement team's; unknown types and dates out of force are refused.
+    let err = client
+        .add_intervention(partner.request(intervention("injunction", date(2026, 11, 2))))
+        .await
+        .unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
+    let enforcement = app.caller("council", Role::EnforcementOfficer, &[]).await;
+    let err = client
+        .add_intervention(enforcement.request(intervention("injunction", date(2010, 1, 4))))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["intervention.start_date"]);
+    client
+        .add_intervention(enforcement.request(intervention("injunction", date(2026, 11, 3))))
+        .await
+        .unwrap();
+    let err = client
+        .add_intervention(partner.request(intervention("arson-order", date(2026, 11, 2))))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["intervention.type"]);
+
+    let close = || asb::CloseCaseRequest {
+        name: case.name.clone(),
+        reason: "resolved".into(),
+        outcome: "perpetrator signed an acceptable behaviour agreement".into(),
+        etag: String::new(),
+    };
+    let err = client.close_case(partner.request(close())).await.unwrap_err();
+    assert_status(&err, Code::FailedPrecondition, "CLOSURE_NOT_READY");
+    for missing in ["every referral", "mediation considered", "sign-off"] {
+        assert!(err.message().contains(missing), "{missing}: {}", err.message());
+    }
+
+    client
+        .record_intervention_outcome(partner.request(asb::RecordInterventionOutcomeRequest {
+            name: referral.name.clone(),
+            outcome: "no-further-action".into(),
+            outcome_date: Some(date(2026, 11, 20)),
+            court_outcome: String::new(),
+        }))
+        .await
+        .unwrap();
+    let not_referred = asb::RecordMediationDecisionRequest {
+        name: case.name.clone(),
+        decision: Some(asb::MediationDecision {
+            decision: Some(asb::mediation_decision::Decision::NotReferredReason(
+                "threats made: mediation unsafe".into(),
+            )),
+        }),
+        etag: String::new(),
+    };
+    let mediated =
+        client.record_mediation_decision(partner.request(not_referred)).await.unwrap().into_inner();
+    assert!(mediated.mediation.is_some());
+    let err = client.close_case(partner.request(close())).await.unwrap_err();
+    assert_status(&err, Code::FailedPrecondition, "CLOSURE_NOT_READY");
+    assert!(err.message().contains("sign-off") && !err.message().contains("mediation"), "{}", err.message());
+
+    // Only a manager signs closure off.
+    let review = |sign_off: bool| asb::RecordCaseReviewRequest {
+        parent: case.name.clone(),
+        case_review: Some(asb::CaseReview {
+            kind: asb::case_review::Kind::Closure.into(),
+            findings: vec![asb::case_review::Finding {
+                item: "action plan agreed".into(),
+                met: true,
+                action: String::new(),
+            }],
+            sign_off,
+            ..Default::default()
+        }),
+    };
+    let err = client.record_case_review(partner.request(review(true))).await.unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
+    let manager = app.caller("council", Role::Manager, &[]).await;
+    client.record_case_review(manager.request(review(true))).await.unwrap();
+    let err = client
+        .record_satisfaction(partner.request(asb::RecordSatisfactionRequest {
+            name: case.name.clone(),
+            satisfaction: asb::closure::Satisfaction::Satisfied.into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_status(&err, Code::FailedPrecondition, "CASE_OPEN");
+    let closed = client.close_case(partner.request(close())).await.unwrap().into_inner();
+    assert_eq!(closed.state, asb::case::State::Closed as i32);
+    assert!(closed.signed_off);
+    let answered = client
+        .record_satisfaction(partner.request(asb::RecordSatisfactionRequest {
+            name: case.name.clone(),
+            satisfaction: asb::closure::Satisfaction::Satisfied.into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answered.closure.unwrap().satisfaction, asb::closure::Satisfaction::Satisfied as i32);
+    let err = client.close_case(partner.request(close())).await.unwrap_err();
+    assert_status(&err, Code::FailedPrecondition, "CASE_CLOSED");
+
+    // The matter comes back: a new case, linked to the closed one.
+    let again =
+        client.report_incident(partner.request(request(report(people(), "")))).await.unwrap().into_inner();
+    assert!(again.opened_case);
+    assert_eq!(again.case.unwrap().repeat_of, case.name);
 }

@@ -145,7 +145,8 @@ pub enum MediationReferrer {
 }
 
 /// Mediation, considered in every case: referred, or why not.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Mediation {
     Referred { by: MediationReferrer, stage: String, outcome: Option<MediationOutcome> },
     NotReferred { reason: String },

@@ -145,6 +145,19 @@ entity!(interventions, "interventions", {
     pub author: String,
 });
 
+entity!(reviews, "reviews", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub case_id: Uuid,
+    /// `quality` or `closure`.
+    pub kind: String,
+    /// JSON list of findings: item, met, action.
+    pub findings: String,
+    pub sign_off: bool,
+    pub reviewer: String,
+    pub review_time: DateTimeUtc,
+});
+
 entity!(categories, "categories", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub code: String,

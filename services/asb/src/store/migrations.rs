@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 
 mod m0003_create_cases;
 mod m0004_seed_reference_data;
+mod m0005_create_reviews;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(persistence::shared_migrations::AddIdempotencyRequestDigest),
             Box::new(m0003_create_cases::Migration),
             Box::new(m0004_seed_reference_data::Migration),
+            Box::new(m0005_create_reviews::Migration),
         ]
     }
 
