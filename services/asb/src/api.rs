@@ -15,15 +15,17 @@ use platform::{FieldViolation, RequestContext};
 use tonic::{Request, Response, Status};
 
 use crate::domain::access::View;
+use crate::domain::calendar::start_of_day;
 use crate::domain::case::{CaseId, Channel, Party, PartyRole, Person};
 use crate::domain::casework::{
     DiaryEntryId, InterventionKind, Mediation, MediationOutcome, MediationReferrer,
 };
+use crate::domain::queue::Task;
 use crate::domain::review::Finding;
 use crate::domain::standards::Standing;
 use crate::domain::triage::{HateMotivation, Priority, Route};
 use crate::error::{AsbError, ERROR_DOMAIN};
-use crate::service::{Cases, DraftParty, DraftReport, ShownCase, TriageRequest};
+use crate::service::{Cases, DraftParty, DraftReport, ShownCase, StandardKind, TriageRequest};
 use crate::store::{CaseFilter, NewContact, NewDiaryEntry, codes, entities};
 
 /// Longest description or location a report may carry.
@@ -879,6 +881,7 @@ impl AsbCases for AsbApi {
                 v.push(FieldViolation::new("party", "INVALID_NAME", "party is a customer: customers/{uuid}"));
                 None
             },
+            ..CaseFilter::default()
         };
         let filter = v.into_result(filter).map_err(invalid)?;
         let (cases, next_page_token) =
@@ -1059,6 +1062,118 @@ impl AsbCases for AsbApi {
         };
         let shown = self.cases.record_satisfaction(&ctx, id, answer).await.map_err(status)?;
         Ok(reply(case_to_proto(&shown), &id.name()))
+    }
+
+    async fn list_work_queue(
+        &self,
+        request: Request<pb::ListWorkQueueRequest>,
+    ) -> Result<Response<pb::ListWorkQueueResponse>, Status> {
+        let ctx = context(&request)?;
+        let pb::ListWorkQueueRequest { officer, team, horizon_hours, page_size, page_token } =
+            request.into_inner();
+        let mut v = Violations::default();
+        let filter = CaseFilter {
+            assigned_officer: v.take(text("officer", &officer, 200, false), None),
+            team: v.take(optional_code("team", &team), None).map(|team| team.to_string()),
+            ..CaseFilter::default()
+        };
+        let hours = match horizon_hours {
+            0 => 48,
+            hours @ 1..=2_160 => hours,
+            other => {
+                v.push(FieldViolation::new(
+                    "horizon_hours",
+                    "OUT_OF_RANGE",
+                    "horizon_hours is 1 to 2160 (90 days)",
+                ));
+                other
+            }
+        };
+        let filter = v.into_result(filter).map_err(invalid)?;
+        let horizon = chrono::Duration::hours(i64::from(hours));
+        let (items, next_page_token) = self
+            .cases
+            .list_work_queue(&ctx, filter, horizon, page_size, &page_token)
+            .await
+            .map_err(status)?;
+        let items = items
+            .iter()
+            .map(|(item, shown)| {
+                use pb::work_queue_item::Task as T;
+                let case = &shown.record.case;
+                pb::WorkQueueItem {
+                    case: item.case.name(),
+                    case_reference: case.reference.clone(),
+                    task: match item.task {
+                        Task::Acknowledge => T::Acknowledge,
+                        Task::FirstResponse => T::FirstResponse,
+                        Task::ContactComplainant => T::ContactComplainant,
+                        Task::CaseReview => T::CaseReview,
+                        Task::CommunityTrigger => T::CommunityTrigger,
+                    }
+                    .into(),
+                    deadline: Some(timestamp(item.deadline)),
+                    overdue: item.overdue,
+                    priority: case
+                        .priority
+                        .as_deref()
+                        .and_then(codes::parse_priority)
+                        .map_or(pb::Priority::Unspecified, priority_to_proto)
+                        .into(),
+                    assigned_officer: case.assigned_officer.clone().unwrap_or_default(),
+                    team: case.team.clone().unwrap_or_default(),
+                }
+            })
+            .collect();
+        Ok(reply(pb::ListWorkQueueResponse { items, next_page_token }, "workQueue"))
+    }
+
+    async fn get_service_standards(
+        &self,
+        request: Request<pb::GetServiceStandardsRequest>,
+    ) -> Result<Response<pb::ServiceStandards>, Status> {
+        let ctx = context(&request)?;
+        let pb::GetServiceStandardsRequest { start_date, end_date } = request.into_inner();
+        let mut v = Violations::default();
+        let start = v.check(required_date("start_date", start_date.as_ref()));
+        let end = v.check(required_date("end_date", end_date.as_ref()));
+        if let (Some(start), Some(end)) = (start, end)
+            && end < start
+        {
+            v.push(FieldViolation::new("end_date", "OUT_OF_RANGE", "end_date is on or after start_date"));
+        }
+        let (Some(start), Some(end)) = v.into_result((start, end)).map_err(invalid)? else {
+            return Err(invalid(vec![FieldViolation::required("start_date")]));
+        };
+        let from = start_of_day(start);
+        let to = end.succ_opt().map_or(chrono::DateTime::<chrono::Utc>::MAX_UTC, start_of_day);
+        let reports = self.cases.service_standards(&ctx, from, to).await.map_err(status)?;
+        let figures = reports
+            .into_iter()
+            .map(|report| {
+                use pb::standard_figure::Standard as S;
+                pb::StandardFigure {
+                    standard: match report.kind {
+                        StandardKind::Acknowledgement => S::Acknowledgement,
+                        StandardKind::FirstResponse => S::FirstResponse,
+                        StandardKind::Contact => S::Contact,
+                        StandardKind::Satisfaction => S::Satisfaction,
+                    }
+                    .into(),
+                    dimension: report.dimension.to_owned(),
+                    key: report.key,
+                    met: i64::try_from(report.tally.met).unwrap_or(i64::MAX),
+                    missed: i64::try_from(report.tally.missed).unwrap_or(i64::MAX),
+                    pending: i64::try_from(report.tally.pending).unwrap_or(i64::MAX),
+                    percent: report.tally.percent(),
+                    target_percent: i32::try_from(report.tally.target_percent).unwrap_or(i32::MAX),
+                    meets_target: report.tally.meets_target().unwrap_or(false),
+                    missed_cases: report.tally.missed_by,
+                }
+            })
+            .collect();
+        let response = pb::ServiceStandards { figures, compute_time: Some(timestamp(chrono::Utc::now())) };
+        Ok(reply(response, "serviceStandards"))
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {

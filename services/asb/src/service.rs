@@ -18,8 +18,9 @@ use platform::{FieldViolation, RequestContext};
 use crate::domain::access::{self, CaseReach, View, Viewer};
 use crate::domain::case::{CaseId, Channel, Party, Person};
 use crate::domain::casework::Mediation;
+use crate::domain::queue::{self, CaseClock, QueueItem};
 use crate::domain::review::Finding;
-use crate::domain::standards::{self, StandardSettings, Standing};
+use crate::domain::standards::{self, StandardSettings, Standing, Tally};
 use crate::domain::triage::{HateMotivation, Priority, TriageError, change_priority};
 use crate::error::AsbError;
 use crate::peers::Peers;
@@ -61,6 +62,35 @@ pub struct DraftReport {
     pub hate_motivation: Option<HateMotivation>,
     pub parties: Vec<DraftParty>,
     pub identity: Option<RequestIdentity>,
+}
+
+/// Which standard a figure is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StandardKind {
+    Acknowledgement,
+    FirstResponse,
+    Contact,
+    Satisfaction,
+}
+
+/// One standard over one slice of the cases.
+#[derive(Clone, Debug)]
+pub struct StandardReport {
+    pub kind: StandardKind,
+    /// `all`, `landlord`, `team` or `officer`.
+    pub dimension: &'static str,
+    pub key: String,
+    pub tally: Tally<String>,
+}
+
+/// When the complainant (or a victim) was contacted, oldest first.
+fn complainant_contacts(record: &CaseRecord) -> Vec<DateTime<Utc>> {
+    record
+        .contacts
+        .iter()
+        .filter(|contact| matches!(contact.party_role.as_str(), "complainant" | "victim"))
+        .map(|contact| contact.contact_time)
+        .collect()
 }
 
 /// A triage as read from the wire.
@@ -402,6 +432,154 @@ impl Cases {
         Ok((shown, next_page_token))
     }
 
+    /// Cases the performance and queue views cover for the caller.
+    fn reach_for(ctx: &RequestContext, performance: bool) -> Result<ListReach, AsbError> {
+        let principal = &ctx.principal;
+        let works = principal.role.may(Capability::WorkCases);
+        if works && principal.role.sees_every_landlord() {
+            Ok(ListReach::Areas(principal.areas.clone()))
+        } else if works {
+            Ok(ListReach::Owner {
+                organisation: principal.organisation.clone(),
+                areas: principal.areas.clone(),
+            })
+        } else if performance && principal.role.may(Capability::ReadPerformance) {
+            Ok(ListReach::Areas(principal.areas.clone()))
+        } else {
+            Err(refused("ROLE_NOT_PERMITTED", "your role may not see this"))
+        }
+    }
+
+    /// Most open cases one queue or report considers at once.
+    const MAX_CASES: u64 = 20_000;
+
+    /// The work queue over open cases: overdue first, then by deadline.
+    pub async fn list_work_queue(
+        &self,
+        ctx: &RequestContext,
+        filter: CaseFilter,
+        horizon: chrono::Duration,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Vec<(QueueItem, ShownCase)>, String), AsbError> {
+        let reach = Self::reach_for(ctx, false)?;
+        let filter = CaseFilter { open_only: true, ..filter };
+        let tokens = PageToken::for_filter(
+            &self.page_tokens,
+            &ctx.method,
+            &ctx.principal,
+            &(&filter, horizon.num_minutes()),
+        );
+        let page = tokens.request::<u64>(page_size, page_token)?;
+        let records = self.store.list_cases(&reach, &filter, None, Self::MAX_CASES).await?;
+        let reference = self.store.reference_data().await?;
+        let now = Utc::now();
+        let mut queue: Vec<(QueueItem, usize)> = Vec::new();
+        let shown: Vec<ShownCase> = records
+            .into_iter()
+            .map(|record| self.show(ctx, record, &reference.calendar))
+            .filter(|case| case.view == View::Full)
+            .collect();
+        for (index, case) in shown.iter().enumerate() {
+            let row = &case.record.case;
+            let clock = CaseClock {
+                case: CaseId::from_uuid(row.id),
+                received: row.receive_time,
+                acknowledged: row.acknowledge_time,
+                first_response_within: row.first_response_secs.map(chrono::Duration::seconds),
+                first_responded: row.first_response_time,
+                opened: row.open_time,
+                contacts: complainant_contacts(&case.record),
+                review_due: None,
+                trigger_reached: None,
+            };
+            queue.extend(
+                queue::items(&clock, &self.standards, &reference.calendar, now, horizon)
+                    .into_iter()
+                    .map(|item| (item, index)),
+            );
+        }
+        queue.sort_by(|(a, _), (b, _)| {
+            b.overdue.cmp(&a.overdue).then(a.deadline.cmp(&b.deadline)).then(a.task.cmp(&b.task))
+        });
+        let start = usize::try_from(page.after.unwrap_or(0)).unwrap_or(usize::MAX);
+        let size = usize::try_from(page.size).unwrap_or(usize::MAX);
+        let end = start.saturating_add(size).min(queue.len());
+        let items: Vec<(QueueItem, ShownCase)> = queue
+            .get(start..end)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(item, index)| shown.get(*index).map(|case| (*item, case.clone())))
+            .collect();
+        let next = if end < queue.len() {
+            tokens.encode(&u64::try_from(end).unwrap_or(u64::MAX))
+        } else {
+            String::new()
+        };
+        Ok((items, next))
+    }
+
+    /// The service standards over the cases received in `[from, to)`.
+    pub async fn service_standards(
+        &self,
+        ctx: &RequestContext,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<StandardReport>, AsbError> {
+        let reach = Self::reach_for(ctx, true)?;
+        let filter = CaseFilter { received: Some((from, to)), ..CaseFilter::default() };
+        let records = self.store.list_cases(&reach, &filter, None, Self::MAX_CASES).await?;
+        let reference = self.store.reference_data().await?;
+        let names_cases = ctx.principal.role.may(Capability::WorkCases);
+        let targets = [
+            (StandardKind::Acknowledgement, self.standards.acknowledgement_target),
+            (StandardKind::FirstResponse, self.standards.first_response_target),
+            (StandardKind::Contact, self.standards.contact_target),
+            (StandardKind::Satisfaction, self.standards.satisfaction_target),
+        ];
+        let mut reports: std::collections::BTreeMap<(StandardKind, &'static str, String), Tally<String>> =
+            std::collections::BTreeMap::new();
+        for record in records {
+            let shown = self.show(ctx, record, &reference.calendar);
+            let case = &shown.record.case;
+            let satisfied = match case.satisfaction.as_deref() {
+                Some("satisfied") => Some(true),
+                Some("dissatisfied") => Some(false),
+                Some(_) | None => None,
+            };
+            let standings = [
+                shown.standings[0],
+                shown.standings[1],
+                shown.standings[2],
+                standards::satisfaction(satisfied),
+            ];
+            let name = CaseId::from_uuid(case.id).name();
+            let slices = [
+                ("all", String::new()),
+                ("landlord", case.landlord_organisation.clone()),
+                ("team", case.team.clone().unwrap_or_default()),
+                ("officer", case.assigned_officer.clone().unwrap_or_default()),
+            ];
+            for ((kind, target), standing) in targets.iter().zip(standings) {
+                for (dimension, key) in &slices {
+                    reports
+                        .entry((*kind, dimension, key.clone()))
+                        .or_insert_with(|| Tally::new(*target))
+                        .count(name.clone(), standing);
+                }
+            }
+        }
+        Ok(reports
+            .into_iter()
+            .map(|((kind, dimension, key), mut tally)| {
+                if !names_cases {
+                    tally.missed_by.clear();
+                }
+                StandardReport { kind, dimension, key, tally }
+            })
+            .collect())
+    }
+
     /// A page of the diary of a case the caller sees in full (it is casework, and
     /// names people a landlord seeing only its own customers may not know).
     pub async fn list_diary(
@@ -581,12 +759,7 @@ impl Cases {
         );
         let case = &record.case;
         let now = Utc::now();
-        let with_complainant: Vec<DateTime<Utc>> = record
-            .contacts
-            .iter()
-            .filter(|contact| matches!(contact.party_role.as_str(), "complainant" | "victim"))
-            .map(|contact| contact.contact_time)
-            .collect();
+        let with_complainant = complainant_contacts(&record);
         let standings = [
             standards::acknowledgement(
                 &self.standards,

@@ -116,6 +116,8 @@ pub enum ListReach {
     Areas(Option<Vec<String>>),
     /// A landlord's own cases and those its customers are parties to.
     Landlord { organisation: String, areas: Option<Vec<String>> },
+    /// A landlord's own cases only (its performance).
+    Owner { organisation: String, areas: Option<Vec<String>> },
 }
 
 /// The filters of `ListCases`, validated. Page tokens bind all of it.
@@ -127,6 +129,11 @@ pub struct CaseFilter {
     pub assigned_officer: Option<String>,
     /// `customers/{id}`.
     pub party: Option<String>,
+    pub team: Option<String>,
+    /// Only cases not closed.
+    pub open_only: bool,
+    /// Only cases whose first report was received in `[from, to)`.
+    pub received: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// A diary entry, validated.
@@ -444,6 +451,22 @@ impl Store {
                     condition = condition.add(cases::Column::Area.is_in(areas.iter().map(String::as_str)));
                 }
             }
+            ListReach::Owner { organisation, areas } => {
+                condition = condition.add(cases::Column::LandlordOrganisation.eq(organisation.as_str()));
+                if let Some(areas) = areas {
+                    condition = condition.add(cases::Column::Area.is_in(areas.iter().map(String::as_str)));
+                }
+            }
+        }
+        if let Some(team) = &filter.team {
+            condition = condition.add(cases::Column::Team.eq(team.as_str()));
+        }
+        if filter.open_only {
+            condition = condition.add(cases::Column::State.ne("closed"));
+        }
+        if let Some((from, to)) = filter.received {
+            condition =
+                condition.add(cases::Column::ReceiveTime.gte(from)).add(cases::Column::ReceiveTime.lt(to));
         }
         if let Some(state) = &filter.state {
             condition = condition.add(cases::Column::State.eq(state.as_str()));

@@ -20,6 +20,7 @@ on_every_backend!(
     the_diary_is_append_only_and_shown_to_those_who_see_the_whole_case,
     lists_hold_the_cases_each_caller_may_see_newest_first,
     a_case_closes_only_with_everything_it_needs_and_a_later_report_repeats_it,
+    queues_put_the_nearest_deadline_first_and_standards_count_from_timestamps,
 );
 
 async fn cases(app: &TestApp) -> AsbCasesClient<Channel> {
@@ -731,4 +732,133 @@ async fn a_case_closes_only_with_everything_it_needs_and_a_later_report_repeats_
         client.report_incident(partner.request(request(report(people(), "")))).await.unwrap().into_inner();
     assert!(again.opened_case);
     assert_eq!(again.case.unwrap().repeat_of, case.name);
+}
+
+async fn queues_put_the_nearest_deadline_first_and_standards_count_from_timestamps(app: TestApp) {
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let ada = customer(&app, &partner, "Ada", "").await;
+    let bob = customer(&app, &partner, "Bob", "").await;
+    let mut client = cases(&app).await;
+    let routine = client
+        .report_incident(partner.request(request(report(vec![party(asb::PartyRole::Complainant, &ada)], ""))))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let urgent = client
+        .report_incident(partner.request(request(report(vec![party(asb::PartyRole::Victim, &bob)], ""))))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let manager = app.caller("council", Role::Manager, &[]).await;
+    client
+        .triage_case(manager.request(asb::TriageCaseRequest {
+            name: urgent.name.clone(),
+            categories: vec!["domestic-abuse".into()],
+            risk: "high".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    client
+        .assign_case(manager.request(asb::AssignCaseRequest {
+            name: urgent.name.clone(),
+            officer: "J Smith".into(),
+            team: "tenancy-enforcement".into(),
+            etag: String::new(),
+        }))
+        .await
+        .unwrap();
+
+    // A day ahead: only the urgent case's first response is coming due.
+    let queue = |officer: &str, hours: i32| asb::ListWorkQueueRequest {
+        officer: officer.into(),
+        horizon_hours: hours,
+        ..Default::default()
+    };
+    let day = client.list_work_queue(partner.request(queue("", 24))).await.unwrap().into_inner();
+    let tasks: Vec<(String, i32)> = day.items.iter().map(|item| (item.case.clone(), item.task)).collect();
+    assert_eq!(tasks, [(urgent.name.clone(), asb::work_queue_item::Task::FirstResponse as i32)]);
+    assert_eq!(day.items[0].priority, asb::Priority::Urgent as i32);
+    // Three months ahead: everything open, nearest deadline first, one page at a time.
+    let all = client.list_work_queue(partner.request(queue("", 2_160))).await.unwrap().into_inner();
+    assert_eq!(all.items[0].task, asb::work_queue_item::Task::FirstResponse as i32);
+    assert!(
+        all.items
+            .windows(2)
+            .all(|pair| pair[0].deadline.unwrap().seconds <= pair[1].deadline.unwrap().seconds)
+    );
+    assert_eq!(
+        all.items.iter().filter(|item| item.task == asb::work_queue_item::Task::Acknowledge as i32).count(),
+        2
+    );
+    let first = client
+        .list_work_queue(partner.request(asb::ListWorkQueueRequest {
+            horizon_hours: 2_160,
+            page_size: 1,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let second = client
+        .list_work_queue(partner.request(asb::ListWorkQueueRequest {
+            horizon_hours: 2_160,
+            page_size: 1,
+            page_token: first.next_page_token,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.items[0], all.items[1]);
+    // An officer's own queue.
+    let smith = client.list_work_queue(partner.request(queue("J Smith", 2_160))).await.unwrap().into_inner();
+    assert!(smith.items.iter().all(|item| item.case == urgent.name));
+    let err = client.list_work_queue(partner.request(queue("", 9_999))).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["horizon_hours"]);
+
+    // The routine complainant is contacted: its acknowledgement is met.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    client
+        .record_contact(partner.request(asb::RecordContactRequest {
+            parent: routine.name.clone(),
+            contact: Some(asb::Contact {
+                party_role: asb::PartyRole::Complainant.into(),
+                channel: "phone".into(),
+                contact_time: Some(prost_types::Timestamp { seconds: i64::try_from(now).unwrap(), nanos: 0 }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        }))
+        .await
+        .unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let period = asb::GetServiceStandardsRequest {
+        start_date: Some(date(chrono::Datelike::year(&today), 1, 1)),
+        end_date: Some(date(chrono::Datelike::year(&today), 12, 31)),
+    };
+    let figures = client.get_service_standards(partner.request(period)).await.unwrap().into_inner().figures;
+    let acknowledgement = figures
+        .iter()
+        .find(|figure| {
+            figure.dimension == "all"
+                && figure.standard == asb::standard_figure::Standard::Acknowledgement as i32
+        })
+        .unwrap();
+    assert_eq!((acknowledgement.met, acknowledgement.missed, acknowledgement.pending), (1, 0, 1));
+    assert_eq!((acknowledgement.percent, acknowledgement.target_percent), (Some(100.0), 90));
+    assert!(figures.iter().any(|figure| figure.dimension == "officer" && figure.key == "J Smith"));
+    // Inspectors see the figures of the whole partnership.
+    let inspector = app.caller("council", Role::TenantInspector, &[]).await;
+    let inspected = client.get_service_standards(inspector.request(period)).await.unwrap().into_inner();
+    assert!(!inspected.figures.is_empty());
+    let backwards =
+        asb::GetServiceStandardsRequest { start_date: period.end_date, end_date: period.start_date };
+    let err = client.get_service_standards(partner.request(backwards)).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["end_date"]);
 }
