@@ -4,16 +4,17 @@
 //! every statement, and every row back, over channels: measured under load, the
 //! wake-ups of those threads cost more than the queries. Here a read is the same
 //! sea-orm query (so scoping and every filter are written once, for both
-//! databases), rendered to SQL and run on a small pool of plain SQLite
-//! connections inside one `spawn_blocking` call, with prepared statements reused.
+//! databases), rendered to SQL and handed once to a reader thread that owns a
+//! plain SQLite connection and reuses its prepared statements.
 //!
 //! Only reads come this way: the connections are `query_only`, and every write
 //! still goes through sea-orm and its transactions. Under WAL a read started after
 //! a commit sees it, whichever connection made it. PostgreSQL, and in-memory SQLite
 //! databases (which a second connection could not open), keep the sea-orm path.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -22,7 +23,7 @@ use sea_orm::{
     ActiveModelTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Iterable as _,
     PrimaryKeyToColumn as _, QueryTrait as _, Select, SelectTwo, TryIntoModel,
 };
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -31,18 +32,24 @@ use crate::connect::SQLITE_BUSY_TIMEOUT;
 /// Prepared statements kept per connection: a service has a handful of read shapes.
 const STATEMENT_CACHE: usize = 64;
 
-/// A pool of read-only SQLite connections to one database file.
+/// A read for a reader thread: given its connection (or why it has none), it
+/// runs and sends its answer back to the waiting call.
+type Job = Box<dyn FnOnce(Result<&rusqlite::Connection, StoreError>) + Send>;
+
+/// Read-only SQLite connections to one database file, each owned by a thread of
+/// its own that runs the reads queued for it one after another. Under load a
+/// reader finds the next read already queued, so most reads cost no wake-up at
+/// all; a thread pool (`spawn_blocking`) parks and wakes a thread for each.
 #[derive(Clone, Debug)]
 pub struct SqliteReads {
-    inner: Arc<Pool>,
+    readers: Arc<[Reader]>,
 }
 
 #[derive(Debug)]
-struct Pool {
-    path: PathBuf,
-    idle: Mutex<Vec<rusqlite::Connection>>,
-    /// Bounds the connections open (and blocking threads busy) at once.
-    permits: Semaphore,
+struct Reader {
+    jobs: mpsc::Sender<Job>,
+    /// Reads queued or running on this reader: calls go to the least busy one.
+    queued: Arc<AtomicUsize>,
 }
 
 impl SqliteReads {
@@ -57,19 +64,33 @@ impl SqliteReads {
         if !path.is_file() {
             return None;
         }
-        let connections = usize::try_from(pool.options().get_max_connections()).unwrap_or(1).max(1);
-        Some(Self::open(path, connections))
+        // More readers than cores only adds switching; more than the pool's
+        // connections would exceed the limit configured.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let configured = usize::try_from(pool.options().get_max_connections()).unwrap_or(1);
+        match Self::open(&path, configured.min(cores)) {
+            Ok(reads) => Some(reads),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot start SQLite reader threads; reading through sqlx");
+                None
+            }
+        }
     }
 
-    /// At most `connections` reads run at once on `path`; connections open on first use.
-    pub fn open(path: impl AsRef<Path>, connections: usize) -> Self {
-        Self {
-            inner: Arc::new(Pool {
-                path: path.as_ref().to_owned(),
-                idle: Mutex::new(Vec::with_capacity(connections)),
-                permits: Semaphore::new(connections.max(1)),
-            }),
+    /// `readers` threads reading `path`; each opens its connection on first use
+    /// and stops when the last clone of this value is dropped.
+    pub fn open(path: &Path, readers: usize) -> std::io::Result<Self> {
+        let mut started = Vec::with_capacity(readers.max(1));
+        for _ in 0..readers.max(1) {
+            let (jobs, receiver) = mpsc::channel::<Job>();
+            let queued = Arc::new(AtomicUsize::new(0));
+            let (path, in_queue) = (path.to_owned(), Arc::clone(&queued));
+            std::thread::Builder::new()
+                .name("sqlite-reader".into())
+                .spawn(move || serve_reads(&path, &receiver, &in_queue))?;
+            started.push(Reader { jobs, queued });
         }
+        Ok(Self { readers: started.into() })
     }
 
     /// Every row `query` selects, as sea-orm would return them.
@@ -123,29 +144,51 @@ impl SqliteReads {
         .await
     }
 
-    /// Runs `work` on a pooled connection, on a blocking thread: the one hand-off.
+    /// Runs `work` on the least busy reader's connection: the one hand-off.
     async fn run<T, W>(&self, work: W) -> Result<T, StoreError>
     where
         T: Send + 'static,
         W: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let _permit =
-            self.inner.permits.acquire().await.map_err(|_| unavailable("the read pool is closed"))?;
-        let pool = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let connection = match pool.idle.lock().unwrap_or_else(PoisonError::into_inner).pop() {
-                Some(connection) => connection,
-                None => open_connection(&pool.path)?,
-            };
-            let result = work(&connection);
-            // A connection that failed is closed rather than reused.
-            if result.is_ok() || connection.is_autocommit() {
-                pool.idle.lock().unwrap_or_else(PoisonError::into_inner).push(connection);
+        let reader = self
+            .readers
+            .iter()
+            .min_by_key(|reader| reader.queued.load(Ordering::Relaxed))
+            .ok_or_else(|| unavailable("no SQLite reader"))?;
+        let (done, answer) = oneshot::channel();
+        let job: Job = Box::new(move |connection| {
+            // A caller that gave up needs no answer.
+            let _ = done.send(connection.and_then(work));
+        });
+        reader.queued.fetch_add(1, Ordering::Relaxed);
+        if reader.jobs.send(job).is_err() {
+            reader.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(unavailable("the SQLite reader has stopped"));
+        }
+        answer.await.map_err(|_| unavailable("the SQLite reader has stopped"))?
+    }
+}
+
+/// A reader thread: runs queued reads until every sender is gone.
+fn serve_reads(path: &Path, jobs: &mpsc::Receiver<Job>, queued: &AtomicUsize) {
+    let mut connection: Option<rusqlite::Connection> = None;
+    while let Ok(job) = jobs.recv() {
+        let opened = match connection.take() {
+            Some(open) => Ok(open),
+            None => open_connection(path),
+        };
+        match opened {
+            Ok(open) => {
+                job(Ok(&open));
+                // A connection left inside a transaction (a failed read) is
+                // closed; the next read opens a fresh one.
+                if open.is_autocommit() {
+                    connection = Some(open);
+                }
             }
-            result
-        })
-        .await
-        .map_err(|err| StoreError::Database(DbErr::Custom(format!("a SQLite read did not finish: {err}"))))?
+            Err(err) => job(Err(err)),
+        }
+        queued.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
