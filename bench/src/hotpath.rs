@@ -272,10 +272,12 @@ pub(crate) async fn run(
     Ok(())
 }
 
-/// `perf record -g` on the server for the first GetCustomer round on the first backend.
+/// `perf record` on the server for the first GetCustomer round on the first backend.
+/// DWARF call graphs: the release build keeps no frame pointers, so `-g` alone
+/// attributes most samples to no caller.
 fn start_perf(out: &Path, pid: u32) -> anyhow::Result<tokio::process::Child> {
     tokio::process::Command::new("perf")
-        .args(["record", "-g", "-F", "999", "-o"])
+        .args(["record", "--call-graph", "dwarf,16384", "-F", "499", "-o"])
         .arg(out)
         .args(["-p", &pid.to_string()])
         .stdout(Stdio::null())

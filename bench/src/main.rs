@@ -65,7 +65,7 @@ struct Args {
     /// Calls per path in the hot-path suite (h2load).
     #[arg(long, default_value_t = 30_000)]
     requests: u64,
-    /// Write a `perf record -g` profile of the server under the GetCustomer load
+    /// Write a `perf record` profile (DWARF call graphs) of the server under the GetCustomer load
     /// (SQLite, first round of the hot-path suite) to this file.
     #[arg(long)]
     perf: Option<std::path::PathBuf>,

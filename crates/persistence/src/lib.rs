@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod paging;
 pub mod scope;
 pub mod shared_migrations;
+pub mod sqlite_reads;
 pub mod versioned;
 
 pub use audit::{Actor, AuditEntry, AuditWriter};
@@ -29,4 +30,5 @@ pub use error::StoreError;
 pub use etag::Etag;
 pub use paging::{PageRequest, PageToken, PageTokenError, PageTokenKey};
 pub use scope::{Scope, ScopeColumns};
+pub use sqlite_reads::SqliteReads;
 pub use versioned::Versioned;

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use persistence::audit::{self, AuditEvent};
 use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
-use persistence::{Actor, AuditEntry, AuditWriter, Etag, Scope, StoreError, begin_write, versioned};
+use persistence::{
+    Actor, AuditEntry, AuditWriter, Etag, Scope, SqliteReads, StoreError, begin_write, versioned,
+};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, DbErr,
@@ -74,11 +76,18 @@ pub struct Store {
     /// Group commit for the audit rows of reads (see [`Store::record_reads`]).
     read_audit: AuditWriter,
     reference_cache: RwLock<Option<(Instant, Arc<ReferenceData>)>>,
+    /// Customer reads on a SQLite file, without sqlx's hand-off per statement.
+    sqlite_reads: Option<SqliteReads>,
 }
 
 impl Store {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { read_audit: AuditWriter::new(db.clone()), db, reference_cache: RwLock::new(None) }
+        Self {
+            read_audit: AuditWriter::new(db.clone()),
+            sqlite_reads: SqliteReads::for_database(&db),
+            db,
+            reference_cache: RwLock::new(None),
+        }
     }
 
     /// Applies every pending migration of this service.
@@ -151,14 +160,13 @@ impl Store {
     /// A current (active) customer inside the scope.
     /// One query: the row and its tenure history, joined.
     pub async fn get_customer(&self, scope: &Scope, id: CustomerId) -> Result<Customer, ProfileError> {
-        let joined = with_periods(
-            customers::Entity::find_by_id(id.uuid())
-                .filter(scope_condition(scope))
-                .filter(customers::Column::State.eq(CustomerState::Active.code())),
-        )
-        .all(&self.db)
-        .await
-        .map_err(StoreError::from)?;
+        let joined = self
+            .read_joined(with_periods(
+                customers::Entity::find_by_id(id.uuid())
+                    .filter(scope_condition(scope))
+                    .filter(customers::Column::State.eq(CustomerState::Active.code())),
+            ))
+            .await?;
         fold_histories(joined)?.pop().ok_or_else(|| ProfileError::customer_not_found(id.name()))
     }
 
@@ -332,10 +340,11 @@ impl Store {
             .order_by_asc(customers::Column::Id)
             .limit(limit)
             .into_query();
-        let joined = with_periods(customers::Entity::find().filter(customers::Column::Id.in_subquery(page)))
-            .all(&self.db)
-            .await
-            .map_err(StoreError::from)?;
+        let joined = self
+            .read_joined(with_periods(
+                customers::Entity::find().filter(customers::Column::Id.in_subquery(page)),
+            ))
+            .await?;
         Ok(fold_histories(joined)?)
     }
 
@@ -663,5 +672,19 @@ async fn save_versioned<C: ConnectionTrait>(
             })
         }
         Err(other) => Err(other.into()),
+    }
+}
+
+impl Store {
+    /// The rows of a customers-with-periods query: on a SQLite file through the
+    /// read pool (one thread hand-off per call), otherwise through sea-orm.
+    async fn read_joined(
+        &self,
+        query: sea_orm::SelectTwo<customers::Entity, tenure_periods::Entity>,
+    ) -> Result<Vec<(customers::Model, Option<tenure_periods::Model>)>, StoreError> {
+        match &self.sqlite_reads {
+            Some(reads) => reads.all_also(query).await,
+            None => Ok(query.all(&self.db).await?),
+        }
     }
 }

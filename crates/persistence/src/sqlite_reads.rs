@@ -1,0 +1,596 @@
+//! Reads on SQLite with one thread hand-off per call instead of one per statement.
+//!
+//! sqlx runs each SQLite connection on a worker thread of its own and hands it
+//! every statement, and every row back, over channels: measured under load, the
+//! wake-ups of those threads cost more than the queries. Here a read is the same
+//! sea-orm query (so scoping and every filter are written once, for both
+//! databases), rendered to SQL and handed once to a reader thread that owns a
+//! plain SQLite connection and reuses its prepared statements.
+//!
+//! Only reads come this way: the connections are `query_only`, and every write
+//! still goes through sea-orm and its transactions. Under WAL a read started after
+//! a commit sees it, whichever connection made it. PostgreSQL, and in-memory SQLite
+//! databases (which a second connection could not open), keep the sea-orm path.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use sea_orm::sea_query::{ColumnType, Value};
+use sea_orm::{
+    ActiveModelTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Iterable as _,
+    PrimaryKeyToColumn as _, QueryTrait as _, Select, SelectTwo, TryIntoModel,
+};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::StoreError;
+use crate::connect::SQLITE_BUSY_TIMEOUT;
+
+/// Prepared statements kept per connection: a service has a handful of read shapes.
+const STATEMENT_CACHE: usize = 64;
+
+/// A read for a reader thread: given its connection (or why it has none), it
+/// runs and sends its answer back to the waiting call.
+type Job = Box<dyn FnOnce(Result<&rusqlite::Connection, StoreError>) + Send>;
+
+/// Read-only SQLite connections to one database file, each owned by a thread of
+/// its own that runs the reads queued for it one after another. Under load a
+/// reader finds the next read already queued, so most reads cost no wake-up at
+/// all; a thread pool (`spawn_blocking`) parks and wakes a thread for each.
+#[derive(Clone, Debug)]
+pub struct SqliteReads {
+    readers: Arc<[Reader]>,
+}
+
+#[derive(Debug)]
+struct Reader {
+    jobs: mpsc::Sender<Job>,
+    /// Reads queued or running on this reader: calls go to the least busy one.
+    queued: Arc<AtomicUsize>,
+}
+
+impl SqliteReads {
+    /// The fast read path for `db` when it is a SQLite file; `None` otherwise
+    /// (PostgreSQL, or an in-memory database).
+    pub fn for_database(db: &DatabaseConnection) -> Option<Self> {
+        if db.get_database_backend() != DbBackend::Sqlite {
+            return None;
+        }
+        let pool = db.get_sqlite_connection_pool();
+        let path = pool.connect_options().get_filename().to_owned();
+        if !path.is_file() {
+            return None;
+        }
+        // More readers than cores only adds switching; more than the pool's
+        // connections would exceed the limit configured.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let configured = usize::try_from(pool.options().get_max_connections()).unwrap_or(1);
+        match Self::open(&path, configured.min(cores)) {
+            Ok(reads) => Some(reads),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot start SQLite reader threads; reading through sqlx");
+                None
+            }
+        }
+    }
+
+    /// `readers` threads reading `path`; each opens its connection on first use
+    /// and stops when the last clone of this value is dropped.
+    pub fn open(path: &Path, readers: usize) -> std::io::Result<Self> {
+        let mut started = Vec::with_capacity(readers.max(1));
+        for _ in 0..readers.max(1) {
+            let (jobs, receiver) = mpsc::channel::<Job>();
+            let queued = Arc::new(AtomicUsize::new(0));
+            let (path, in_queue) = (path.to_owned(), Arc::clone(&queued));
+            std::thread::Builder::new()
+                .name("sqlite-reader".into())
+                .spawn(move || serve_reads(&path, &receiver, &in_queue))?;
+            started.push(Reader { jobs, queued });
+        }
+        Ok(Self { readers: started.into() })
+    }
+
+    /// Every row `query` selects, as sea-orm would return them.
+    pub async fn all<E>(&self, query: Select<E>) -> Result<Vec<E::Model>, StoreError>
+    where
+        E: EntityTrait,
+        E::ActiveModel: TryIntoModel<E::Model> + Send,
+        E::Model: Send + 'static,
+    {
+        let statement = query.build(DbBackend::Sqlite);
+        self.run(move |connection| {
+            query_rows(connection, &statement.sql, statement.values.as_ref(), |names| {
+                let columns = Layout::of::<E>(names, "")?;
+                Ok(move |row: &rusqlite::Row<'_>| columns.model::<E>(row))
+            })
+        })
+        .await
+    }
+
+    /// Every row of a `select_also` (typically a LEFT JOIN): the first entity, and
+    /// the second where the row has one.
+    pub async fn all_also<E, F>(
+        &self,
+        query: SelectTwo<E, F>,
+    ) -> Result<Vec<(E::Model, Option<F::Model>)>, StoreError>
+    where
+        E: EntityTrait,
+        F: EntityTrait,
+        E::ActiveModel: TryIntoModel<E::Model> + Send,
+        F::ActiveModel: TryIntoModel<F::Model> + Send,
+        E::Model: Send + 'static,
+        F::Model: Send + 'static,
+    {
+        let statement = query.build(DbBackend::Sqlite);
+        self.run(move |connection| {
+            query_rows(connection, &statement.sql, statement.values.as_ref(), |names| {
+                let first = Layout::of::<E>(names, "A_")?;
+                let second = Layout::of::<F>(names, "B_")?;
+                let present = second.primary_key_index::<F>()?;
+                Ok(move |row: &rusqlite::Row<'_>| {
+                    let also = match row.get_ref(present).map_err(sqlite_error)? {
+                        ValueRef::Null => None,
+                        ValueRef::Integer(_) | ValueRef::Real(_) | ValueRef::Text(_) | ValueRef::Blob(_) => {
+                            Some(second.model::<F>(row)?)
+                        }
+                    };
+                    Ok((first.model::<E>(row)?, also))
+                })
+            })
+        })
+        .await
+    }
+
+    /// Runs `work` on the least busy reader's connection: the one hand-off.
+    async fn run<T, W>(&self, work: W) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        W: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let reader = self
+            .readers
+            .iter()
+            .min_by_key(|reader| reader.queued.load(Ordering::Relaxed))
+            .ok_or_else(|| unavailable("no SQLite reader"))?;
+        let (done, answer) = oneshot::channel();
+        let job: Job = Box::new(move |connection| {
+            // A caller that gave up needs no answer.
+            let _ = done.send(connection.and_then(work));
+        });
+        reader.queued.fetch_add(1, Ordering::Relaxed);
+        if reader.jobs.send(job).is_err() {
+            reader.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(unavailable("the SQLite reader has stopped"));
+        }
+        answer.await.map_err(|_| unavailable("the SQLite reader has stopped"))?
+    }
+}
+
+/// A reader thread: runs queued reads until every sender is gone.
+fn serve_reads(path: &Path, jobs: &mpsc::Receiver<Job>, queued: &AtomicUsize) {
+    let mut connection: Option<rusqlite::Connection> = None;
+    while let Ok(job) = jobs.recv() {
+        let opened = match connection.take() {
+            Some(open) => Ok(open),
+            None => open_connection(path),
+        };
+        match opened {
+            Ok(open) => {
+                job(Ok(&open));
+                // A connection left inside a transaction (a failed read) is
+                // closed; the next read opens a fresh one.
+                if open.is_autocommit() {
+                    connection = Some(open);
+                }
+            }
+            Err(err) => job(Err(err)),
+        }
+        queued.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn open_connection(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+    use rusqlite::OpenFlags;
+    // Not CREATE: the file exists (sea-orm made it). READ_WRITE, not READ_ONLY, so
+    // the connection may set up the WAL index like any other; query_only keeps it
+    // from writing.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = rusqlite::Connection::open_with_flags(path, flags).map_err(sqlite_error)?;
+    connection.busy_timeout(SQLITE_BUSY_TIMEOUT).map_err(sqlite_error)?;
+    connection.pragma_update(None, "query_only", true).map_err(sqlite_error)?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(connection)
+}
+
+/// Runs `sql` with `values` and decodes each row with the decoder `prepare`
+/// makes from the statement's column names.
+fn query_rows<T, D, P>(
+    connection: &rusqlite::Connection,
+    sql: &str,
+    values: Option<&sea_orm::sea_query::Values>,
+    prepare: P,
+) -> Result<Vec<T>, StoreError>
+where
+    P: FnOnce(&[&str]) -> Result<D, StoreError>,
+    D: Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+{
+    let mut statement = connection.prepare_cached(sql).map_err(sqlite_error)?;
+    let decode = prepare(&statement.column_names())?;
+    let parameters: Vec<ToSqlOutput<'_>> =
+        values.map_or(Ok(Vec::new()), |values| values.0.iter().map(parameter).collect())?;
+    let mut rows = statement.query(rusqlite::params_from_iter(parameters)).map_err(sqlite_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(sqlite_error)? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
+}
+
+/// A sea-query value bound as sqlx binds it on SQLite (UUIDs as 16-byte blobs,
+/// booleans as integers, times as RFC 3339 text), so comparisons match what
+/// sea-orm wrote.
+fn parameter(value: &Value) -> Result<ToSqlOutput<'_>, StoreError> {
+    use rusqlite::types::Value as Owned;
+    let null = ToSqlOutput::Owned(Owned::Null);
+    // Value has many variants no query of ours binds; those are refused, not guessed.
+    #[allow(clippy::wildcard_enum_match_arm)]
+    let bound = match value {
+        Value::Bool(v) => v.map_or(null, |v| ToSqlOutput::Owned(Owned::Integer(i64::from(v)))),
+        Value::TinyInt(v) => v.map_or(null, |v| ToSqlOutput::Owned(Owned::Integer(i64::from(v)))),
+        Value::SmallInt(v) => v.map_or(null, |v| ToSqlOutput::Owned(Owned::Integer(i64::from(v)))),
+        Value::Int(v) => v.map_or(null, |v| ToSqlOutput::Owned(Owned::Integer(i64::from(v)))),
+        Value::BigInt(v) => v.map_or(null, |v| ToSqlOutput::Owned(Owned::Integer(v))),
+        Value::TinyUnsigned(v) => v.map_or(null, |v| ToSqlOutput::Owned(Owned::Integer(i64::from(v)))),
+        Value::SmallUnsigned(v) => v.map_or(null, |v| ToSqlOutput::Owned(Owned::Integer(i64::from(v)))),
+        Value::Unsigned(v) => v.map_or(null, |v| ToSqlOutput::Owned(Owned::Integer(i64::from(v)))),
+        Value::BigUnsigned(v) => match v {
+            Some(v) => ToSqlOutput::Owned(Owned::Integer(
+                i64::try_from(*v).map_err(|_| unsupported("an unsigned value beyond i64"))?,
+            )),
+            None => null,
+        },
+        Value::String(v) => {
+            v.as_deref().map_or(null, |v| ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())))
+        }
+        Value::Bytes(v) => v.as_deref().map_or(null, |v| ToSqlOutput::Borrowed(ValueRef::Blob(v))),
+        Value::Uuid(v) => v.as_ref().map_or(null, |v| ToSqlOutput::Borrowed(ValueRef::Blob(v.as_bytes()))),
+        Value::ChronoDate(v) => {
+            v.map_or(null, |v| ToSqlOutput::Owned(Owned::Text(v.format("%F").to_string())))
+        }
+        Value::ChronoDateTimeUtc(v) => v.map_or(null, |v| {
+            ToSqlOutput::Owned(Owned::Text(v.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)))
+        }),
+        other => return Err(unsupported(&format!("a bound value {other:?}"))),
+    };
+    Ok(bound)
+}
+
+/// How a column's stored value becomes a sea-query value of the model's type.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Uuid,
+    Text,
+    Date,
+    TimestampUtc,
+    Bool,
+    Int,
+    BigInt,
+}
+
+impl Kind {
+    fn of(column_type: &ColumnType) -> Option<Self> {
+        #[allow(clippy::wildcard_enum_match_arm)] // the types our entities use; the rest are refused
+        match column_type {
+            ColumnType::Uuid => Some(Self::Uuid),
+            ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => Some(Self::Text),
+            ColumnType::Date => Some(Self::Date),
+            ColumnType::TimestampWithTimeZone => Some(Self::TimestampUtc),
+            ColumnType::Boolean => Some(Self::Bool),
+            ColumnType::Integer => Some(Self::Int),
+            ColumnType::BigInteger => Some(Self::BigInt),
+            _ => None,
+        }
+    }
+
+    fn decode(self, value: ValueRef<'_>, column: &str) -> Result<Value, StoreError> {
+        let corrupt = || StoreError::corrupt(format!("column {column}: unexpected {:?}", value.data_type()));
+        if let ValueRef::Null = value {
+            return Ok(match self {
+                Self::Uuid => Value::Uuid(None),
+                Self::Text => Value::String(None),
+                Self::Date => Value::ChronoDate(None),
+                Self::TimestampUtc => Value::ChronoDateTimeUtc(None),
+                Self::Bool => Value::Bool(None),
+                Self::Int => Value::Int(None),
+                Self::BigInt => Value::BigInt(None),
+            });
+        }
+        let text = || match value {
+            ValueRef::Text(bytes) => std::str::from_utf8(bytes).map_err(|_| corrupt()),
+            ValueRef::Null | ValueRef::Integer(_) | ValueRef::Real(_) | ValueRef::Blob(_) => Err(corrupt()),
+        };
+        let integer = || match value {
+            ValueRef::Integer(number) => Ok(number),
+            ValueRef::Null | ValueRef::Real(_) | ValueRef::Text(_) | ValueRef::Blob(_) => Err(corrupt()),
+        };
+        Ok(match self {
+            Self::Uuid => Value::Uuid(Some(match value {
+                ValueRef::Blob(bytes) => Uuid::from_slice(bytes).map_err(|_| corrupt())?,
+                ValueRef::Text(_) => text()?.parse().map_err(|_| corrupt())?,
+                ValueRef::Null | ValueRef::Integer(_) | ValueRef::Real(_) => return Err(corrupt()),
+            })),
+            Self::Text => Value::String(Some(text()?.to_owned())),
+            Self::Date => {
+                Value::ChronoDate(Some(NaiveDate::parse_from_str(text()?, "%F").map_err(|_| corrupt())?))
+            }
+            Self::TimestampUtc => Value::ChronoDateTimeUtc(Some(match value {
+                ValueRef::Integer(seconds) => Utc.timestamp_opt(seconds, 0).single().ok_or_else(corrupt)?,
+                ValueRef::Text(_) => timestamp(text()?).ok_or_else(corrupt)?,
+                ValueRef::Null | ValueRef::Real(_) | ValueRef::Blob(_) => return Err(corrupt()),
+            })),
+            Self::Bool => Value::Bool(Some(integer()? != 0)),
+            Self::Int => Value::Int(Some(i32::try_from(integer()?).map_err(|_| corrupt())?)),
+            Self::BigInt => Value::BigInt(Some(integer()?)),
+        })
+    }
+}
+
+/// A time as sqlx reads one from SQLite text: RFC 3339 (what it writes), or one
+/// of SQLite's own layouts, UTC when no offset is given.
+fn timestamp(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Some(time.with_timezone(&Utc));
+    }
+    const LAYOUTS: [&str; 12] = [
+        "%F %T%.f",
+        "%F %R",
+        "%F %RZ",
+        "%F %R%:z",
+        "%F %T%.fZ",
+        "%F %T%.f%:z",
+        "%FT%R",
+        "%FT%RZ",
+        "%FT%R%:z",
+        "%FT%T%.f",
+        "%FT%T%.fZ",
+        "%FT%T%.f%:z",
+    ];
+    LAYOUTS.iter().find_map(|layout| {
+        DateTime::parse_from_str(text, layout)
+            .map(|time| time.with_timezone(&Utc))
+            .ok()
+            .or_else(|| NaiveDateTime::parse_from_str(text, layout).ok().map(|time| time.and_utc()))
+    })
+}
+
+/// Where each of an entity's columns is in a statement's result, and how to read it.
+struct Layout<C> {
+    columns: Vec<(C, Kind, usize)>,
+}
+
+impl<C: sea_orm::ColumnTrait> Layout<C> {
+    /// Finds every column of `E` (named `{prefix}{column}`) among `names`.
+    fn of<E: EntityTrait<Column = C>>(names: &[&str], prefix: &str) -> Result<Self, StoreError> {
+        let mut columns = Vec::new();
+        let mut next = 0;
+        for column in E::Column::iter() {
+            let name = column.as_str();
+            let matches = |candidate: &str| candidate.strip_prefix(prefix) == Some(name);
+            // sea-orm selects the columns in declaration order: look there first.
+            let index = names
+                .get(next)
+                .is_some_and(|candidate| matches(candidate))
+                .then_some(next)
+                .or_else(|| names.iter().position(|candidate| matches(candidate)))
+                .ok_or_else(|| unsupported(&format!("a query without column {prefix}{name}")))?;
+            next = index + 1;
+            let kind = Kind::of(column.def().get_column_type())
+                .ok_or_else(|| unsupported(&format!("the type of column {name}")))?;
+            columns.push((column, kind, index));
+        }
+        Ok(Self { columns })
+    }
+
+    /// The index of the first primary-key column of `E`: NULL there means no row.
+    fn primary_key_index<E: EntityTrait<Column = C>>(&self) -> Result<usize, StoreError> {
+        let key = E::PrimaryKey::iter().next().map(|key| key.into_column());
+        key.and_then(|key| self.columns.iter().find(|(column, _, _)| column.as_str() == key.as_str()))
+            .map(|(_, _, index)| *index)
+            .ok_or_else(|| unsupported("an entity without a primary key"))
+    }
+
+    fn model<E: EntityTrait<Column = C>>(&self, row: &rusqlite::Row<'_>) -> Result<E::Model, StoreError>
+    where
+        E::ActiveModel: TryIntoModel<E::Model>,
+    {
+        let mut model = <E::ActiveModel as ActiveModelTrait>::default();
+        for (column, kind, index) in &self.columns {
+            let value = kind.decode(row.get_ref(*index).map_err(sqlite_error)?, column.as_str())?;
+            model
+                .try_set(*column, value)
+                .map_err(|err| StoreError::corrupt(format!("{}: {err}", column.as_str())))?;
+        }
+        model.try_into_model().map_err(StoreError::corrupt)
+    }
+}
+
+fn sqlite_error(err: rusqlite::Error) -> StoreError {
+    let busy = matches!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    let err = DbErr::Custom(format!("SQLite: {err}"));
+    if busy { StoreError::Unavailable(err) } else { StoreError::Database(err) }
+}
+
+fn unavailable(why: &str) -> StoreError {
+    StoreError::Unavailable(DbErr::Custom(why.to_owned()))
+}
+
+/// A query this module cannot run: a bug in the caller, found by its tests.
+fn unsupported(what: &str) -> StoreError {
+    StoreError::Database(DbErr::Custom(format!("the SQLite read path does not support {what}")))
+}
+
+#[cfg(test)]
+// The entity derives make public items.
+#[allow(unreachable_pub)]
+mod tests {
+    use std::time::Duration;
+
+    use sea_orm::{
+        ColumnTrait as _, ConnectionTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _,
+        QuerySelect as _, Schema, Set,
+    };
+
+    use super::*;
+
+    /// One column of every kind the read path decodes, nullable and not.
+    mod thing {
+        use sea_orm::entity::prelude::*;
+
+        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[sea_orm(table_name = "things")]
+        pub struct Model {
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub id: Uuid,
+            pub name: String,
+            pub note: Option<String>,
+            pub day: Date,
+            pub maybe_day: Option<Date>,
+            pub at: DateTimeUtc,
+            pub maybe_at: Option<DateTimeUtc>,
+            pub flag: bool,
+            pub count: i64,
+            pub small: i32,
+            pub owner: Option<Uuid>,
+        }
+
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
+    }
+
+    mod part {
+        use sea_orm::entity::prelude::*;
+
+        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[sea_orm(table_name = "parts")]
+        pub struct Model {
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub id: Uuid,
+            pub thing_id: Uuid,
+            pub label: String,
+        }
+
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
+    }
+
+    async fn database() -> (tempfile::TempDir, DatabaseConnection) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/reads.db", dir.path().display());
+        let settings =
+            crate::DatabaseSettings { url, max_connections: 2, acquire_timeout: Duration::from_secs(5) };
+        let db = crate::connect(&settings, "profiles").await.unwrap();
+        let schema = Schema::new(DbBackend::Sqlite);
+        db.execute(&schema.create_table_from_entity(thing::Entity)).await.unwrap();
+        db.execute(&schema.create_table_from_entity(part::Entity)).await.unwrap();
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn reads_the_same_models_as_sea_orm() {
+        let (_dir, db) = database().await;
+        let parent = Uuid::now_v7();
+        let rows = [
+            thing::ActiveModel {
+                id: Set(parent),
+                name: Set("first, with every optional value".into()),
+                note: Set(Some("a note with 'quotes' and ünïcode".into())),
+                day: Set(NaiveDate::from_ymd_opt(1999, 12, 31).unwrap()),
+                maybe_day: Set(NaiveDate::from_ymd_opt(2024, 2, 29)),
+                at: Set(Utc::now()),
+                maybe_at: Set(Some(Utc.timestamp_opt(1_700_000_000, 123_456_000).unwrap())),
+                flag: Set(true),
+                count: Set(i64::MAX),
+                small: Set(-7),
+                owner: Set(None),
+            },
+            thing::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                name: Set("second, with none".into()),
+                note: Set(None),
+                day: Set(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()),
+                maybe_day: Set(None),
+                at: Set(Utc::now()),
+                maybe_at: Set(None),
+                flag: Set(false),
+                count: Set(0),
+                small: Set(0),
+                owner: Set(Some(parent)),
+            },
+        ];
+        thing::Entity::insert_many(rows).exec(&db).await.unwrap();
+        let reads = SqliteReads::for_database(&db).expect("a SQLite file");
+
+        let query = || thing::Entity::find().order_by_asc(thing::Column::Id);
+        let expected = query().all(&db).await.unwrap();
+        assert_eq!(expected.len(), 2);
+        assert_eq!(reads.all(query()).await.unwrap(), expected);
+        // Bound parameters of every kind filter as they do through sqlx.
+        let filtered = || {
+            query()
+                .filter(thing::Column::Id.eq(parent))
+                .filter(thing::Column::Name.like("first%"))
+                .filter(thing::Column::Flag.eq(true))
+                .filter(thing::Column::Day.eq(NaiveDate::from_ymd_opt(1999, 12, 31).unwrap()))
+        };
+        let one = filtered().all(&db).await.unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(reads.all(filtered()).await.unwrap(), one);
+
+        // A LEFT JOIN, as a customer and its tenure periods: a row without
+        // parts comes back with None.
+        part::Entity::insert(part::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            thing_id: Set(parent),
+            label: Set("p".into()),
+        })
+        .exec(&db)
+        .await
+        .unwrap();
+        let parts: sea_orm::RelationDef =
+            part::Entity::belongs_to(thing::Entity).from(part::Column::ThingId).to(thing::Column::Id).into();
+        let joined = || {
+            thing::Entity::find()
+                .join(sea_orm::JoinType::LeftJoin, parts.clone().rev())
+                .select_also(part::Entity)
+                .order_by_asc(thing::Column::Id)
+        };
+        let expected = joined().all(&db).await.unwrap();
+        assert!(expected[0].1.is_some() && expected[1].1.is_none());
+        assert_eq!(reads.all_also(joined()).await.unwrap(), expected);
+        assert_eq!(
+            reads.all(query().limit(1)).await.unwrap(),
+            expected[..1].iter().map(|(t, _)| t.clone()).collect::<Vec<_>>()
+        );
+    }
+
+    #[tokio::test]
+    async fn in_memory_databases_keep_the_sea_orm_path() {
+        let settings = crate::DatabaseSettings {
+            url: "sqlite::memory:".into(),
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+        };
+        let db = crate::connect(&settings, "profiles").await.unwrap();
+        assert!(SqliteReads::for_database(&db).is_none());
+    }
+}
