@@ -26,7 +26,7 @@ use crate::domain::standards::Standing;
 use crate::domain::triage::{HateMotivation, Priority, Route};
 use crate::error::{AsbError, ERROR_DOMAIN};
 use crate::service::{Cases, DraftParty, DraftReport, ShownCase, StandardKind, TriageRequest};
-use crate::store::{CaseFilter, NewContact, NewDiaryEntry, codes, entities};
+use crate::store::{CaseFilter, NewContact, NewDiaryEntry, NewSharingDecision, codes, entities};
 
 /// Longest description or location a report may carry.
 const MAX_TEXT: usize = 4_000;
@@ -414,6 +414,7 @@ fn case_to_proto(shown: &ShownCase) -> pb::Case {
             .and_then(|text| serde_json::from_str::<Mediation>(text).ok())
             .map(|mediation| mediation_to_proto(&mediation)),
         signed_off: case.signed_off,
+        sharing_decisions: shown.record.sharing.iter().map(sharing_to_proto).collect(),
         closure: case.close_time.map(|close_time| pb::Closure {
             reason: case.closure_reason.clone().unwrap_or_default(),
             outcome: case.closure_outcome.clone().unwrap_or_default(),
@@ -551,6 +552,21 @@ fn required_date(
 ) -> Result<chrono::NaiveDate, FieldViolation> {
     date_from_proto(field, date)?.ok_or_else(|| FieldViolation::required(field))
 }
+
+fn sharing_to_proto(row: &entities::sharing_decisions::Model) -> pb::SharingDecision {
+    pb::SharingDecision {
+        name: format!("{}/sharingDecisions/{}", CaseId::from_uuid(row.case_id).name(), row.id),
+        shared_with: row.shared_with.clone(),
+        scope: serde_json::from_str(&row.scope).unwrap_or_default(),
+        reason: row.reason.clone(),
+        agreement: row.agreement.clone(),
+        decided_by: row.decided_by.clone(),
+        decide_time: Some(timestamp(row.decide_time)),
+    }
+}
+
+/// What a sharing decision may open.
+const SHARING_SCOPES: [&str; 3] = ["parties", "reports", "diary"];
 
 fn standing_to_proto(standing: Standing) -> pb::Standing {
     use pb::standing::State;
@@ -1174,6 +1190,54 @@ impl AsbCases for AsbApi {
             .collect();
         let response = pb::ServiceStandards { figures, compute_time: Some(timestamp(chrono::Utc::now())) };
         Ok(reply(response, "serviceStandards"))
+    }
+
+    async fn record_sharing_decision(
+        &self,
+        request: Request<pb::RecordSharingDecisionRequest>,
+    ) -> Result<Response<pb::SharingDecision>, Status> {
+        let ctx = context(&request)?;
+        let pb::RecordSharingDecisionRequest { parent, sharing_decision } = request.into_inner();
+        let Some(decision) = sharing_decision else {
+            return Err(invalid(vec![FieldViolation::required("sharing_decision")]));
+        };
+        let mut v = Violations::default();
+        let id = v.check(
+            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
+        );
+        let shared_with =
+            v.check(optional_organisation("sharing_decision.shared_with", &decision.shared_with).and_then(
+                |name| name.ok_or_else(|| FieldViolation::required("sharing_decision.shared_with")),
+            ));
+        if decision.scope.is_empty() {
+            v.push(FieldViolation::required("sharing_decision.scope"));
+        }
+        for (index, scope) in decision.scope.iter().enumerate() {
+            if !SHARING_SCOPES.contains(&scope.as_str()) {
+                v.push(FieldViolation::new(
+                    format!("sharing_decision.scope[{index}]"),
+                    "UNKNOWN_SCOPE",
+                    format!("a scope is one of {}", SHARING_SCOPES.join(", ")),
+                ));
+            }
+        }
+        let reason = v.take(text("sharing_decision.reason", &decision.reason, 1_000, true), None);
+        let agreement = v.take(text("sharing_decision.agreement", &decision.agreement, 200, true), None);
+        let (Some(id), Some(shared_with), Some(reason), Some(agreement)) =
+            v.into_result((id, shared_with, reason, agreement)).map_err(invalid)?
+        else {
+            return Err(invalid(vec![FieldViolation::required("sharing_decision")]));
+        };
+        let new = NewSharingDecision {
+            shared_with: shared_with.as_str().to_owned(),
+            scope: decision.scope,
+            reason,
+            agreement,
+        };
+        let row = self.cases.record_sharing(&ctx, id, new).await.map_err(status)?;
+        let recorded = sharing_to_proto(&row);
+        let name = recorded.name.clone();
+        Ok(reply(recorded, &name))
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {

@@ -3,7 +3,6 @@
 //! peers it checks parties with. `api` decodes into these calls and encodes what
 //! they return; nothing here knows about gRPC.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use uuid::Uuid;
@@ -24,10 +23,10 @@ use crate::domain::standards::{self, StandardSettings, Standing, Tally};
 use crate::domain::triage::{HateMotivation, Priority, TriageError, change_priority};
 use crate::error::AsbError;
 use crate::peers::Peers;
-use crate::store::entities::{diary_entries, interventions, reviews};
+use crate::store::entities::{diary_entries, interventions, reviews, sharing_decisions};
 use crate::store::{
     Assignment, CaseFilter, CaseRecord, Filed, ListReach, NewContact, NewDiaryEntry, NewParty, NewReport,
-    Store, TriageDecision,
+    NewSharingDecision, Store, TriageDecision,
 };
 
 /// The ASB service's use cases over one store.
@@ -136,7 +135,7 @@ fn reach(record: &CaseRecord) -> CaseReach {
         owner: record.case.landlord_organisation.clone(),
         area: Some(record.case.area.clone()),
         party_landlords: record.parties.iter().filter_map(|party| party.customer_landlord.clone()).collect(),
-        shared_with: BTreeSet::new(),
+        shared_with: record.sharing.iter().map(|decision| decision.shared_with.clone()).collect(),
     }
 }
 
@@ -410,8 +409,7 @@ impl Cases {
                 areas: principal.areas.clone(),
             }
         } else if principal.role.may(Capability::ReadSharedCases) {
-            // Nothing is shared with anyone yet: recorded sharing decisions come next.
-            return Ok((Vec::new(), String::new()));
+            ListReach::SharedWith(principal.organisation.clone())
         } else {
             return Err(refused("ROLE_NOT_PERMITTED", "your role may not read cases"));
         };
@@ -735,6 +733,18 @@ impl Cases {
         }
         self.store.record_satisfaction(&ctx.actor(), id, answer).await?;
         self.reread(ctx, id).await
+    }
+
+    /// Records a decision to open a case to another organisation: who, what, why,
+    /// under which agreement. Only those who work the case in full may.
+    pub async fn record_sharing(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        decision: NewSharingDecision,
+    ) -> Result<sharing_decisions::Model, AsbError> {
+        self.workable(ctx, id, Capability::WorkCases, "your role may not share cases").await?;
+        Ok(self.store.record_sharing(&ctx.actor(), id, &decision).await?)
     }
 
     /// The case as the caller now sees it, after its own change.

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use self::entities::{
     bank_holidays, cases, categories, contacts, diary_entries, intervention_types, interventions, parties,
-    reports, reviews,
+    reports, reviews, sharing_decisions,
 };
 pub use self::migrations::Migrator;
 use crate::domain::calendar::WorkingCalendar;
@@ -107,6 +107,8 @@ pub struct CaseRecord {
     pub contacts: Vec<contacts::Model>,
     /// In the order recorded.
     pub interventions: Vec<interventions::Model>,
+    /// Who the case was opened to, under which agreement.
+    pub sharing: Vec<sharing_decisions::Model>,
 }
 
 /// Which cases a list may hold, from the caller's reach.
@@ -118,6 +120,8 @@ pub enum ListReach {
     Landlord { organisation: String, areas: Option<Vec<String>> },
     /// A landlord's own cases only (its performance).
     Owner { organisation: String, areas: Option<Vec<String>> },
+    /// The cases a recorded decision opened to this organisation (an external partner).
+    SharedWith(String),
 }
 
 /// The filters of `ListCases`, validated. Page tokens bind all of it.
@@ -134,6 +138,15 @@ pub struct CaseFilter {
     pub open_only: bool,
     /// Only cases whose first report was received in `[from, to)`.
     pub received: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+/// A decision to share a case, validated.
+#[derive(Clone, Debug)]
+pub struct NewSharingDecision {
+    pub shared_with: String,
+    pub scope: Vec<String>,
+    pub reason: String,
+    pub agreement: String,
 }
 
 /// A diary entry, validated.
@@ -367,8 +380,8 @@ impl Store {
         Ok(self.records(vec![row]).await?.pop())
     }
 
-    /// Cases with their reports, parties, contacts and interventions: four queries
-    /// for any number of cases.
+    /// Cases with their reports, parties, contacts, interventions and sharing
+    /// decisions: five queries for any number of cases.
     async fn records(&self, rows: Vec<cases::Model>) -> Result<Vec<CaseRecord>, StoreError> {
         let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
         let mut reports: HashMap<Uuid, Vec<reports::Model>> = HashMap::new();
@@ -409,9 +422,19 @@ impl Store {
         {
             interventions.entry(intervention.case_id).or_default().push(intervention);
         }
+        let mut sharing: HashMap<Uuid, Vec<sharing_decisions::Model>> = HashMap::new();
+        for decision in sharing_decisions::Entity::find()
+            .filter(sharing_decisions::Column::CaseId.is_in(rows.iter().map(|row| row.id)))
+            .order_by_asc(sharing_decisions::Column::Id)
+            .all(&self.db)
+            .await?
+        {
+            sharing.entry(decision.case_id).or_default().push(decision);
+        }
         Ok(rows
             .into_iter()
             .map(|case| CaseRecord {
+                sharing: sharing.remove(&case.id).unwrap_or_default(),
                 interventions: interventions.remove(&case.id).unwrap_or_default(),
                 reports: reports.remove(&case.id).unwrap_or_default(),
                 parties: parties.remove(&case.id).unwrap_or_default(),
@@ -445,11 +468,15 @@ impl Store {
                 condition = condition.add(
                     Condition::any()
                         .add(cases::Column::LandlordOrganisation.eq(organisation.as_str()))
-                        .add(cases::Column::Id.in_subquery(party_cases)),
+                        .add(cases::Column::Id.in_subquery(party_cases))
+                        .add(cases::Column::Id.in_subquery(shared_with(organisation))),
                 );
                 if let Some(areas) = areas {
                     condition = condition.add(cases::Column::Area.is_in(areas.iter().map(String::as_str)));
                 }
+            }
+            ListReach::SharedWith(organisation) => {
+                condition = condition.add(cases::Column::Id.in_subquery(shared_with(organisation)));
             }
             ListReach::Owner { organisation, areas } => {
                 condition = condition.add(cases::Column::LandlordOrganisation.eq(organisation.as_str()));
@@ -991,6 +1018,34 @@ impl Store {
         self.save_case(actor, case, None, row).await
     }
 
+    /// Records a decision to open a case to another organisation.
+    pub async fn record_sharing(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        decision: &NewSharingDecision,
+    ) -> Result<sharing_decisions::Model, StoreError> {
+        let row = sharing_decisions::Model {
+            id: Uuid::now_v7(),
+            case_id: case.uuid(),
+            shared_with: decision.shared_with.clone(),
+            scope: json(&decision.scope)?,
+            reason: decision.reason.clone(),
+            agreement: decision.agreement.clone(),
+            decided_by: actor.subject.clone(),
+            organisation: actor.organisation.clone(),
+            decide_time: chrono::Utc::now(),
+        };
+        let txn = begin_write(&self.db).await?;
+        sharing_decisions::Entity::insert(sharing_decisions::ActiveModel::from(row.clone()))
+            .exec_without_returning(&txn)
+            .await?;
+        audit::record(&txn, actor, [AuditEntry::new(format!("{}/sharingDecisions/{}", case.name(), row.id))])
+            .await?;
+        txn.commit().await?;
+        Ok(row)
+    }
+
     /// The id of the `collection` child an earlier request with this key made.
     async fn replay_child(
         &self,
@@ -1045,6 +1100,15 @@ pub enum WriteError {
     Correction(#[from] CorrectionError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The ids of the cases a decision opened to `organisation`.
+fn shared_with(organisation: &str) -> sea_orm::sea_query::SelectStatement {
+    sharing_decisions::Entity::find()
+        .select_only()
+        .column(sharing_decisions::Column::CaseId)
+        .filter(sharing_decisions::Column::SharedWith.eq(organisation))
+        .into_query()
 }
 
 /// Every case any identified person of `sides` is a party to, with its sides.

@@ -21,6 +21,7 @@ on_every_backend!(
     lists_hold_the_cases_each_caller_may_see_newest_first,
     a_case_closes_only_with_everything_it_needs_and_a_later_report_repeats_it,
     queues_put_the_nearest_deadline_first_and_standards_count_from_timestamps,
+    a_recorded_sharing_decision_opens_a_case_to_the_police_read_only,
 );
 
 async fn cases(app: &TestApp) -> AsbCasesClient<Channel> {
@@ -861,4 +862,67 @@ async fn queues_put_the_nearest_deadline_first_and_standards_count_from_timestam
         asb::GetServiceStandardsRequest { start_date: period.end_date, end_date: period.start_date };
     let err = client.get_service_standards(partner.request(backwards)).await.unwrap_err();
     assert_eq!(violated_fields(&err), ["end_date"]);
+}
+
+async fn a_recorded_sharing_decision_opens_a_case_to_the_police_read_only(app: TestApp) {
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let ada = customer(&app, &partner, "Ada", "").await;
+    let mut client = cases(&app).await;
+    let case = client
+        .report_incident(partner.request(request(report(vec![party(asb::PartyRole::Victim, &ada)], ""))))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let police = app.caller("police", Role::ExternalPartner, &[]).await;
+    let get = |caller: &Caller| caller.request(asb::GetCaseRequest { name: case.name.clone() });
+    assert_eq!(client.get_case(get(&police)).await.unwrap_err().code(), Code::NotFound);
+
+    let decision = |scope: Vec<String>| asb::RecordSharingDecisionRequest {
+        parent: case.name.clone(),
+        sharing_decision: Some(asb::SharingDecision {
+            shared_with: "organisations/police".into(),
+            scope,
+            reason: "joint action on repeated threats".into(),
+            agreement: "Community Safety Partnership ISA 2026".into(),
+            ..Default::default()
+        }),
+    };
+    let err = client
+        .record_sharing_decision(partner.request(decision(vec!["everything".into()])))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["sharing_decision.scope[0]"]);
+    let err =
+        client.record_sharing_decision(police.request(decision(vec!["parties".into()]))).await.unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
+    let recorded = client
+        .record_sharing_decision(partner.request(decision(vec!["parties".into(), "reports".into()])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(recorded.agreement, "Community Safety Partnership ISA 2026");
+
+    let shared = client.get_case(get(&police)).await.unwrap().into_inner();
+    assert_eq!(shared.sharing_decisions.len(), 1);
+    assert!(shared.parties.iter().all(|party| !party.withheld));
+    let listed =
+        client.list_cases(police.request(asb::ListCasesRequest::default())).await.unwrap().into_inner();
+    assert_eq!(listed.cases.len(), 1);
+    // Read-only: the police work no case.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let contact = asb::RecordContactRequest {
+        parent: case.name.clone(),
+        contact: Some(asb::Contact {
+            party_role: asb::PartyRole::Victim.into(),
+            channel: "phone".into(),
+            contact_time: Some(prost_types::Timestamp { seconds: i64::try_from(now).unwrap(), nanos: 0 }),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    };
+    let err = client.record_contact(police.request(contact)).await.unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
 }
