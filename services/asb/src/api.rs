@@ -1240,6 +1240,38 @@ impl AsbCases for AsbApi {
         Ok(reply(recorded, &name))
     }
 
+    async fn list_community_triggers(
+        &self,
+        request: Request<pb::ListCommunityTriggersRequest>,
+    ) -> Result<Response<pb::ListCommunityTriggersResponse>, Status> {
+        let ctx = context(&request)?;
+        let raised = self.cases.list_triggers(&ctx).await.map_err(status)?;
+        let triggers = raised
+            .into_iter()
+            .map(|raised| {
+                let person = match &raised.complainant {
+                    Person::Customer(name) => Some(pb::party::Person::Customer(name.clone())),
+                    // The matching key, not the details: those stay on the case.
+                    Person::External(_) => Some(pb::party::Person::External(pb::ExternalPerson::default())),
+                    Person::Unknown => None,
+                };
+                pb::CommunityTrigger {
+                    complainant: Some(pb::Party {
+                        role: pb::PartyRole::Complainant.into(),
+                        person,
+                        withheld: false,
+                    }),
+                    cases: raised.cases.iter().map(|case| case.name()).collect(),
+                    reports: i32::try_from(raised.trigger.reports).unwrap_or(i32::MAX),
+                    first_report_time: Some(timestamp(raised.trigger.first)),
+                    reach_time: Some(timestamp(raised.trigger.reached)),
+                    owning_case: raised.owning_case.name(),
+                }
+            })
+            .collect();
+        Ok(reply(pb::ListCommunityTriggersResponse { triggers }, "communityTriggers"))
+    }
+
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {
         let ctx = context(&request)?;
         let id = case_id(&request.get_ref().name).map_err(|v| invalid(vec![v]))?;

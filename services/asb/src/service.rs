@@ -21,6 +21,7 @@ use crate::domain::queue::{self, CaseClock, QueueItem};
 use crate::domain::review::Finding;
 use crate::domain::standards::{self, StandardSettings, Standing, Tally};
 use crate::domain::triage::{HateMotivation, Priority, TriageError, change_priority};
+use crate::domain::trigger::{Trigger, TriggerRule};
 use crate::error::AsbError;
 use crate::peers::Peers;
 use crate::store::entities::{diary_entries, interventions, reviews, sharing_decisions};
@@ -35,7 +36,19 @@ pub struct Cases {
     store: Arc<Store>,
     peers: Peers,
     standards: StandardSettings,
+    trigger: TriggerRule,
     page_tokens: PageTokenKey,
+}
+
+/// A community trigger reached by one complainant.
+#[derive(Clone, Debug)]
+pub struct RaisedTrigger {
+    pub complainant: Person,
+    pub trigger: Trigger,
+    /// The case of their latest qualifying report: whose owner's queue it is raised in.
+    pub owning_case: CaseId,
+    /// Every case their qualifying reports are in, as far as the caller may know.
+    pub cases: Vec<CaseId>,
 }
 
 /// A party as read from a request; `field` names it for violations.
@@ -144,9 +157,57 @@ impl Cases {
         store: Arc<Store>,
         peers: Peers,
         standards: StandardSettings,
+        trigger: TriggerRule,
         page_tokens: PageTokenKey,
     ) -> Self {
-        Self { store, peers, standards, page_tokens }
+        Self { store, peers, standards, trigger, page_tokens }
+    }
+
+    /// Every complainant whose qualifying reports reach the threshold, across cases
+    /// and landlords.
+    async fn raised_triggers(&self) -> Result<Vec<RaisedTrigger>, AsbError> {
+        let mut by_person: std::collections::BTreeMap<Person, Vec<(DateTime<Utc>, CaseId)>> =
+            std::collections::BTreeMap::new();
+        for (person, case, received) in self.store.complainant_reports().await? {
+            by_person.entry(person).or_default().push((received, case));
+        }
+        let mut raised = Vec::new();
+        for (complainant, mut reports) in by_person {
+            reports.sort();
+            let times: Vec<DateTime<Utc>> = reports.iter().map(|(time, _)| *time).collect();
+            let Some(trigger) = self.trigger.reached(&times) else { continue };
+            let Some(&(_, owning_case)) = reports.last() else { continue };
+            let mut cases: Vec<CaseId> = reports.iter().map(|(_, case)| *case).collect();
+            cases.sort();
+            cases.dedup();
+            raised.push(RaisedTrigger { complainant, trigger, owning_case, cases });
+        }
+        Ok(raised)
+    }
+
+    /// The community triggers whose owning case the caller may see, listing only
+    /// the cases it may see.
+    pub async fn list_triggers(&self, ctx: &RequestContext) -> Result<Vec<RaisedTrigger>, AsbError> {
+        if !ctx.principal.role.may(Capability::WorkCases) {
+            return Err(refused("ROLE_NOT_PERMITTED", "your role may not read cases"));
+        }
+        let reference = self.store.reference_data().await?;
+        let mut visible = Vec::new();
+        for mut raised in self.raised_triggers().await? {
+            let mut cases = Vec::new();
+            for case in &raised.cases {
+                if let Some(record) = self.store.case_record(*case).await?
+                    && self.show(ctx, record, &reference.calendar).view == View::Full
+                {
+                    cases.push(*case);
+                }
+            }
+            if cases.contains(&raised.owning_case) {
+                raised.cases = cases;
+                visible.push(raised);
+            }
+        }
+        Ok(visible)
     }
 
     /// Files a report into the open case about the same people, or a new one.
@@ -472,6 +533,12 @@ impl Cases {
         let records = self.store.list_cases(&reach, &filter, None, Self::MAX_CASES).await?;
         let reference = self.store.reference_data().await?;
         let now = Utc::now();
+        let triggers: std::collections::HashMap<CaseId, DateTime<Utc>> = self
+            .raised_triggers()
+            .await?
+            .into_iter()
+            .map(|raised| (raised.owning_case, raised.trigger.reached))
+            .collect();
         let mut queue: Vec<(QueueItem, usize)> = Vec::new();
         let shown: Vec<ShownCase> = records
             .into_iter()
@@ -489,7 +556,7 @@ impl Cases {
                 opened: row.open_time,
                 contacts: complainant_contacts(&case.record),
                 review_due: None,
-                trigger_reached: None,
+                trigger_reached: triggers.get(&CaseId::from_uuid(row.id)).copied(),
             };
             queue.extend(
                 queue::items(&clock, &self.standards, &reference.calendar, now, horizon)

@@ -1018,6 +1018,46 @@ impl Store {
         self.save_case(actor, case, None, row).await
     }
 
+    /// Every report in which an identified person is the complainant or a victim:
+    /// who, which case, when received — what the community trigger counts, across
+    /// cases and landlords.
+    pub async fn complainant_reports(&self) -> Result<Vec<(Person, CaseId, DateTime<Utc>)>, StoreError> {
+        let roles = [codes::party_role(PartyRole::Complainant), codes::party_role(PartyRole::Victim)];
+        let rows: Vec<ReportedBy> = parties::Entity::find()
+            .select_only()
+            .column(parties::Column::Customer)
+            .column(parties::Column::ExternalKey)
+            .column(parties::Column::CaseId)
+            .column(reports::Column::ReceiveTime)
+            .join(
+                sea_orm::JoinType::InnerJoin,
+                parties::Entity::belongs_to(reports::Entity)
+                    .from(parties::Column::ReportId)
+                    .to(reports::Column::Id)
+                    .into(),
+            )
+            .filter(parties::Column::Role.is_in(roles))
+            .filter(
+                Condition::any()
+                    .add(parties::Column::Customer.is_not_null())
+                    .add(parties::Column::ExternalKey.is_not_null()),
+            )
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(customer, external, case, received)| {
+                let person = match (customer, external) {
+                    (Some(customer), _) => Person::Customer(customer),
+                    (None, Some(key)) => Person::External(key),
+                    (None, None) => return None,
+                };
+                Some((person, CaseId::from_uuid(case), received))
+            })
+            .collect())
+    }
+
     /// Records a decision to open a case to another organisation.
     pub async fn record_sharing(
         &self,
@@ -1101,6 +1141,10 @@ pub enum WriteError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// Who was complainant or victim in a report (customer, external key), its case,
+/// and when it was received.
+type ReportedBy = (Option<String>, Option<String>, Uuid, DateTime<Utc>);
 
 /// The ids of the cases a decision opened to `organisation`.
 fn shared_with(organisation: &str) -> sea_orm::sea_query::SelectStatement {

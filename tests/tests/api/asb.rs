@@ -22,6 +22,7 @@ on_every_backend!(
     a_case_closes_only_with_everything_it_needs_and_a_later_report_repeats_it,
     queues_put_the_nearest_deadline_first_and_standards_count_from_timestamps,
     a_recorded_sharing_decision_opens_a_case_to_the_police_read_only,
+    a_third_report_in_six_months_raises_the_community_trigger,
 );
 
 async fn cases(app: &TestApp) -> AsbCasesClient<Channel> {
@@ -925,4 +926,63 @@ async fn a_recorded_sharing_decision_opens_a_case_to_the_police_read_only(app: T
     };
     let err = client.record_contact(police.request(contact)).await.unwrap_err();
     assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
+}
+
+async fn a_third_report_in_six_months_raises_the_community_trigger(app: TestApp) {
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let ada = customer(&app, &partner, "Ada", "").await;
+    let mut client = cases(&app).await;
+    let mut last = None;
+    for (index, accused) in ["Bob", "Cy", "Di"].into_iter().enumerate() {
+        let accused = customer(&app, &partner, accused, "").await;
+        let parties = vec![
+            party(asb::PartyRole::Complainant, &ada),
+            party(asb::PartyRole::AllegedPerpetrator, &accused),
+        ];
+        let filed =
+            client.report_incident(partner.request(request(report(parties, "")))).await.unwrap().into_inner();
+        last = filed.case.map(|case| case.name);
+        let triggers = client
+            .list_community_triggers(partner.request(asb::ListCommunityTriggersRequest {}))
+            .await
+            .unwrap()
+            .into_inner()
+            .triggers;
+        // Counted across cases: the third report, in a third case, reaches it.
+        assert_eq!(triggers.len(), usize::from(index == 2), "after report {}", index + 1);
+    }
+    let triggers = client
+        .list_community_triggers(partner.request(asb::ListCommunityTriggersRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .triggers;
+    let trigger = &triggers[0];
+    assert_eq!((trigger.reports, trigger.cases.len()), (3, 3));
+    assert_eq!(Some(trigger.owning_case.clone()), last);
+    assert_eq!(trigger.complainant.as_ref().unwrap().person, Some(asb::party::Person::Customer(ada.clone())));
+    // Raised in the owning case's queue, and hidden from other landlords.
+    let queue = client
+        .list_work_queue(
+            partner.request(asb::ListWorkQueueRequest { horizon_hours: 24, ..Default::default() }),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let raised: Vec<&asb::WorkQueueItem> = queue
+        .items
+        .iter()
+        .filter(|item| item.task == asb::work_queue_item::Task::CommunityTrigger as i32)
+        .collect();
+    assert_eq!(raised.len(), 1);
+    assert!(raised[0].overdue);
+    assert_eq!(Some(raised[0].case.clone()), last);
+    let other = app.partner("hillside").await;
+    let seen = client
+        .list_community_triggers(other.request(asb::ListCommunityTriggersRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(seen.triggers.is_empty());
 }
