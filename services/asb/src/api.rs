@@ -26,7 +26,7 @@ use crate::domain::standards::Standing;
 use crate::domain::triage::{HateMotivation, Priority, Route};
 use crate::error::{AsbError, ERROR_DOMAIN};
 use crate::service::{Cases, DraftParty, DraftReport, ShownCase, StandardKind, TriageRequest};
-use crate::store::{CaseFilter, NewContact, NewDiaryEntry, NewSharingDecision, codes, entities};
+use crate::store::{ActionPlan, CaseFilter, NewContact, NewDiaryEntry, NewSharingDecision, codes, entities};
 
 /// Longest description or location a report may carry.
 const MAX_TEXT: usize = 4_000;
@@ -415,6 +415,12 @@ fn case_to_proto(shown: &ShownCase) -> pb::Case {
             .map(|mediation| mediation_to_proto(&mediation)),
         signed_off: case.signed_off,
         sharing_decisions: shown.record.sharing.iter().map(sharing_to_proto).collect(),
+        action_plan: case
+            .action_plan
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<ActionPlan>(text).ok())
+            .map(|plan| action_plan_to_proto(&plan)),
+        officer_minutes: shown.record.minutes,
         closure: case.close_time.map(|close_time| pb::Closure {
             reason: case.closure_reason.clone().unwrap_or_default(),
             outcome: case.closure_outcome.clone().unwrap_or_default(),
@@ -551,6 +557,14 @@ fn required_date(
     date: Option<&contracts::google::r#type::Date>,
 ) -> Result<chrono::NaiveDate, FieldViolation> {
     date_from_proto(field, date)?.ok_or_else(|| FieldViolation::required(field))
+}
+
+fn action_plan_to_proto(plan: &ActionPlan) -> pb::ActionPlan {
+    pb::ActionPlan {
+        actions: plan.actions.clone(),
+        review_date: plan.review_date.map(date_to_proto),
+        agree_time: Some(timestamp(plan.agree_time)),
+    }
 }
 
 fn sharing_to_proto(row: &entities::sharing_decisions::Model) -> pb::SharingDecision {
@@ -1270,6 +1284,83 @@ impl AsbCases for AsbApi {
             })
             .collect();
         Ok(reply(pb::ListCommunityTriggersResponse { triggers }, "communityTriggers"))
+    }
+
+    async fn agree_action_plan(
+        &self,
+        request: Request<pb::AgreeActionPlanRequest>,
+    ) -> Result<Response<pb::ActionPlan>, Status> {
+        let ctx = context(&request)?;
+        let pb::AgreeActionPlanRequest { parent, action_plan } = request.into_inner();
+        let Some(plan) = action_plan else {
+            return Err(invalid(vec![FieldViolation::required("action_plan")]));
+        };
+        let mut v = Violations::default();
+        let id = v.check(
+            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
+        );
+        if plan.actions.is_empty() {
+            v.push(FieldViolation::required("action_plan.actions"));
+        } else if plan.actions.len() > MAX_PARTIES {
+            v.push(FieldViolation::new(
+                "action_plan.actions",
+                "TOO_MANY",
+                format!("at most {MAX_PARTIES} actions"),
+            ));
+        }
+        let actions: Vec<String> = plan
+            .actions
+            .iter()
+            .enumerate()
+            .filter_map(|(index, action)| {
+                v.take(text(&format!("action_plan.actions[{index}]"), action, 1_000, true), None)
+            })
+            .collect();
+        let review_date = v.take(date_from_proto("action_plan.review_date", plan.review_date.as_ref()), None);
+        let Some(id) = v.into_result(id).map_err(invalid)? else {
+            return Err(invalid(vec![FieldViolation::required("parent")]));
+        };
+        let agreed = self.cases.agree_action_plan(&ctx, id, actions, review_date).await.map_err(status)?;
+        Ok(reply(action_plan_to_proto(&agreed), &id.name()))
+    }
+
+    async fn log_officer_time(
+        &self,
+        request: Request<pb::LogOfficerTimeRequest>,
+    ) -> Result<Response<pb::TimeEntry>, Status> {
+        let ctx = context(&request)?;
+        let identity = request_identity(request.get_ref(), &request.get_ref().request_id, |copy| {
+            copy.request_id.clear()
+        });
+        let pb::LogOfficerTimeRequest { parent, time_entry, request_id } = request.into_inner();
+        let Some(entry) = time_entry else {
+            return Err(invalid(vec![FieldViolation::required("time_entry")]));
+        };
+        let mut v = Violations::default();
+        v.take(RequestId::parse_optional("request_id", &request_id), None);
+        let id = v.check(
+            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
+        );
+        let work_date = v.check(required_date("time_entry.work_date", entry.work_date.as_ref()));
+        if !(1..=1_440).contains(&entry.minutes) {
+            v.push(FieldViolation::new(
+                "time_entry.minutes",
+                "OUT_OF_RANGE",
+                "time_entry.minutes is 1 to 1440",
+            ));
+        }
+        let (Some(id), Some(work_date)) = v.into_result((id, work_date)).map_err(invalid)? else {
+            return Err(invalid(vec![FieldViolation::required("time_entry")]));
+        };
+        let row = self.cases.log_time(&ctx, id, work_date, entry.minutes, identity).await.map_err(status)?;
+        let name = format!("{}/timeEntries/{}", id.name(), row.id);
+        let logged = pb::TimeEntry {
+            name: name.clone(),
+            work_date: Some(date_to_proto(row.work_date)),
+            minutes: row.minutes,
+            officer: row.officer,
+        };
+        Ok(reply(logged, &name))
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {

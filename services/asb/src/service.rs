@@ -15,6 +15,7 @@ use persistence::{AuditEntry, Etag, PageToken, PageTokenKey};
 use platform::{FieldViolation, RequestContext};
 
 use crate::domain::access::{self, CaseReach, View, Viewer};
+use crate::domain::calendar::local_date;
 use crate::domain::case::{CaseId, Channel, Party, Person};
 use crate::domain::casework::Mediation;
 use crate::domain::queue::{self, CaseClock, QueueItem};
@@ -24,10 +25,10 @@ use crate::domain::triage::{HateMotivation, Priority, TriageError, change_priori
 use crate::domain::trigger::{Trigger, TriggerRule};
 use crate::error::AsbError;
 use crate::peers::Peers;
-use crate::store::entities::{diary_entries, interventions, reviews, sharing_decisions};
+use crate::store::entities::{diary_entries, interventions, reviews, sharing_decisions, time_entries};
 use crate::store::{
-    Assignment, CaseFilter, CaseRecord, Filed, ListReach, NewContact, NewDiaryEntry, NewParty, NewReport,
-    NewSharingDecision, Store, TriageDecision,
+    ActionPlan, Assignment, CaseFilter, CaseRecord, Filed, ListReach, NewContact, NewDiaryEntry, NewParty,
+    NewReport, NewSharingDecision, Store, TriageDecision,
 };
 
 /// The ASB service's use cases over one store.
@@ -800,6 +801,41 @@ impl Cases {
         }
         self.store.record_satisfaction(&ctx.actor(), id, answer).await?;
         self.reread(ctx, id).await
+    }
+
+    /// Records the action plan agreed with the complainant.
+    pub async fn agree_action_plan(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        actions: Vec<String>,
+        review_date: Option<chrono::NaiveDate>,
+    ) -> Result<ActionPlan, AsbError> {
+        self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
+        let plan = ActionPlan { actions, review_date, agree_time: Utc::now() };
+        self.store.agree_action_plan(&ctx.actor(), id, &plan).await?;
+        Ok(plan)
+    }
+
+    /// Logs officer time on a case, for the cost per case.
+    pub async fn log_time(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        work_date: chrono::NaiveDate,
+        minutes: i32,
+        identity: Option<RequestIdentity>,
+    ) -> Result<time_entries::Model, AsbError> {
+        self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
+        if work_date > local_date(Utc::now()) {
+            return Err(AsbError::Invalid(vec![FieldViolation::new(
+                "time_entry.work_date",
+                "OUT_OF_RANGE",
+                "time_entry.work_date is not in the future",
+            )]));
+        }
+        let officer = ctx.principal.subject.clone();
+        Ok(self.store.log_time(&ctx.actor(), identity.as_ref(), id, &officer, work_date, minutes).await?)
     }
 
     /// Records a decision to open a case to another organisation: who, what, why,

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use self::entities::{
     bank_holidays, cases, categories, contacts, diary_entries, intervention_types, interventions, parties,
-    reports, reviews, sharing_decisions,
+    reports, reviews, sharing_decisions, time_entries,
 };
 pub use self::migrations::Migrator;
 use crate::domain::calendar::WorkingCalendar;
@@ -109,6 +109,8 @@ pub struct CaseRecord {
     pub interventions: Vec<interventions::Model>,
     /// Who the case was opened to, under which agreement.
     pub sharing: Vec<sharing_decisions::Model>,
+    /// Officer time logged on it.
+    pub minutes: i64,
 }
 
 /// Which cases a list may hold, from the caller's reach.
@@ -138,6 +140,14 @@ pub struct CaseFilter {
     pub open_only: bool,
     /// Only cases whose first report was received in `[from, to)`.
     pub received: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+/// The action plan agreed with the complainant.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ActionPlan {
+    pub actions: Vec<String>,
+    pub review_date: Option<chrono::NaiveDate>,
+    pub agree_time: DateTime<Utc>,
 }
 
 /// A decision to share a case, validated.
@@ -380,8 +390,8 @@ impl Store {
         Ok(self.records(vec![row]).await?.pop())
     }
 
-    /// Cases with their reports, parties, contacts, interventions and sharing
-    /// decisions: five queries for any number of cases.
+    /// Cases with their reports, parties, contacts, interventions, sharing decisions
+    /// and logged time: six queries for any number of cases.
     async fn records(&self, rows: Vec<cases::Model>) -> Result<Vec<CaseRecord>, StoreError> {
         let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
         let mut reports: HashMap<Uuid, Vec<reports::Model>> = HashMap::new();
@@ -431,9 +441,18 @@ impl Store {
         {
             sharing.entry(decision.case_id).or_default().push(decision);
         }
+        let mut minutes: HashMap<Uuid, i64> = HashMap::new();
+        for entry in time_entries::Entity::find()
+            .filter(time_entries::Column::CaseId.is_in(rows.iter().map(|row| row.id)))
+            .all(&self.db)
+            .await?
+        {
+            *minutes.entry(entry.case_id).or_default() += i64::from(entry.minutes);
+        }
         Ok(rows
             .into_iter()
             .map(|case| CaseRecord {
+                minutes: minutes.remove(&case.id).unwrap_or_default(),
                 sharing: sharing.remove(&case.id).unwrap_or_default(),
                 interventions: interventions.remove(&case.id).unwrap_or_default(),
                 reports: reports.remove(&case.id).unwrap_or_default(),
@@ -1056,6 +1075,70 @@ impl Store {
                 Some((person, CaseId::from_uuid(case), received))
             })
             .collect())
+    }
+
+    /// Records the action plan agreed with the complainant.
+    pub async fn agree_action_plan(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        plan: &ActionPlan,
+    ) -> Result<(), StoreError> {
+        let row = cases::ActiveModel {
+            action_plan: Set(Some(json(plan)?)),
+            update_time: Set(chrono::Utc::now()),
+            ..Default::default()
+        };
+        self.save_case(actor, case, None, row).await
+    }
+
+    /// Logs officer time on a case. Idempotent by request id.
+    pub async fn log_time(
+        &self,
+        actor: &Actor,
+        request: Option<&RequestIdentity>,
+        case: CaseId,
+        officer: &str,
+        work_date: chrono::NaiveDate,
+        minutes: i32,
+    ) -> Result<time_entries::Model, WriteError> {
+        let key = IdempotencyKey::for_request(actor, request);
+        if let Some(id) = self.replay_child(key, case, "timeEntries").await? {
+            let row = time_entries::Entity::find_by_id(id).one(&self.db).await.map_err(StoreError::from)?;
+            return Ok(row.ok_or_else(|| StoreError::RowNotFound(id.to_string()))?);
+        }
+        let row = time_entries::Model {
+            id: Uuid::now_v7(),
+            case_id: case.uuid(),
+            officer: officer.to_owned(),
+            work_date,
+            minutes,
+            create_time: chrono::Utc::now(),
+        };
+        let resource = format!("{}/timeEntries/{}", case.name(), row.id);
+        let result: Result<(), StoreError> = async {
+            let txn = begin_write(&self.db).await?;
+            if let Some(key) = key {
+                idempotency::claim(&txn, key, &resource).await?;
+            }
+            time_entries::Entity::insert(time_entries::ActiveModel::from(row.clone()))
+                .exec_without_returning(&txn)
+                .await?;
+            audit::record(&txn, actor, [AuditEntry::new(resource.clone())]).await?;
+            txn.commit().await?;
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(row),
+            Err(err) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
+                let id = self.replay_child(key, case, "timeEntries").await?.ok_or(WriteError::Store(err))?;
+                let row =
+                    time_entries::Entity::find_by_id(id).one(&self.db).await.map_err(StoreError::from)?;
+                Ok(row.ok_or_else(|| StoreError::RowNotFound(id.to_string()))?)
+            }
+            Err(err) => Err(WriteError::Store(err)),
+        }
     }
 
     /// Records a decision to open a case to another organisation.

@@ -23,6 +23,7 @@ on_every_backend!(
     queues_put_the_nearest_deadline_first_and_standards_count_from_timestamps,
     a_recorded_sharing_decision_opens_a_case_to_the_police_read_only,
     a_third_report_in_six_months_raises_the_community_trigger,
+    an_action_plan_is_agreed_and_officer_time_adds_up,
 );
 
 async fn cases(app: &TestApp) -> AsbCasesClient<Channel> {
@@ -985,4 +986,63 @@ async fn a_third_report_in_six_months_raises_the_community_trigger(app: TestApp)
         .unwrap()
         .into_inner();
     assert!(seen.triggers.is_empty());
+}
+
+async fn an_action_plan_is_agreed_and_officer_time_adds_up(app: TestApp) {
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let ada = customer(&app, &partner, "Ada", "").await;
+    let mut client = cases(&app).await;
+    let case = client
+        .report_incident(partner.request(request(report(vec![party(asb::PartyRole::Complainant, &ada)], ""))))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let plan = asb::AgreeActionPlanRequest {
+        parent: case.name.clone(),
+        action_plan: Some(asb::ActionPlan {
+            actions: vec!["keep a noise diary for two weeks".into(), "officer visits the neighbour".into()],
+            review_date: Some(date(2027, 1, 15)),
+            agree_time: None,
+        }),
+    };
+    let agreed = client.agree_action_plan(partner.request(plan)).await.unwrap().into_inner();
+    assert_eq!(agreed.actions.len(), 2);
+    let empty = asb::AgreeActionPlanRequest {
+        parent: case.name.clone(),
+        action_plan: Some(asb::ActionPlan::default()),
+    };
+    assert_eq!(
+        violated_fields(&client.agree_action_plan(partner.request(empty)).await.unwrap_err()),
+        ["action_plan.actions"]
+    );
+
+    let today = chrono::Utc::now().date_naive();
+    let log = |minutes: i32, request_id: &str| asb::LogOfficerTimeRequest {
+        parent: case.name.clone(),
+        time_entry: Some(asb::TimeEntry {
+            work_date: Some(date(
+                chrono::Datelike::year(&today),
+                i32::try_from(chrono::Datelike::month(&today)).unwrap(),
+                i32::try_from(chrono::Datelike::day(&today)).unwrap(),
+            )),
+            minutes,
+            ..Default::default()
+        }),
+        request_id: request_id.into(),
+    };
+    client.log_officer_time(partner.request(log(90, "7f0c0a52-2b1e-4a39-9e0b-0000000000e1"))).await.unwrap();
+    client.log_officer_time(partner.request(log(90, "7f0c0a52-2b1e-4a39-9e0b-0000000000e1"))).await.unwrap();
+    client.log_officer_time(partner.request(log(30, ""))).await.unwrap();
+    let err = client.log_officer_time(partner.request(log(0, ""))).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["time_entry.minutes"]);
+    let read = client
+        .get_case(partner.request(asb::GetCaseRequest { name: case.name.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read.officer_minutes, 120, "the retried entry counted once");
+    assert_eq!(read.action_plan.unwrap().review_date, Some(date(2027, 1, 15)));
 }

@@ -175,6 +175,16 @@ entity!(sharing_decisions, "sharing_decisions", {
     pub decide_time: DateTimeUtc,
 });
 
+entity!(time_entries, "time_entries", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub case_id: Uuid,
+    pub officer: String,
+    pub work_date: Date,
+    pub minutes: i32,
+    pub create_time: DateTimeUtc,
+});
+
 entity!(categories, "categories", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub code: String,

@@ -8,6 +8,7 @@ mod m0003_create_cases;
 mod m0004_seed_reference_data;
 mod m0005_create_reviews;
 mod m0006_create_sharing_decisions;
+mod m0007_create_time_entries;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_seed_reference_data::Migration),
             Box::new(m0005_create_reviews::Migration),
             Box::new(m0006_create_sharing_decisions::Migration),
+            Box::new(m0007_create_time_entries::Migration),
         ]
     }
 
