@@ -70,6 +70,7 @@ impl platform::ServiceModule for AsbModule {
             settings.standards,
             settings.community_trigger,
             context.page_tokens,
+            context.clock,
         );
         let max = context.settings.server.max_message_bytes;
         set.add(

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use platform::clock::SharedClock;
 use uuid::Uuid;
 
 use chrono::{DateTime, Utc};
@@ -39,6 +40,8 @@ pub struct Cases {
     standards: StandardSettings,
     trigger: TriggerRule,
     page_tokens: PageTokenKey,
+    /// Every "now" the standards, queues and receipts read.
+    clock: SharedClock,
 }
 
 /// A community trigger reached by one complainant.
@@ -160,8 +163,9 @@ impl Cases {
         standards: StandardSettings,
         trigger: TriggerRule,
         page_tokens: PageTokenKey,
+        clock: SharedClock,
     ) -> Self {
-        Self { store, peers, standards, trigger, page_tokens }
+        Self { store, peers, standards, trigger, page_tokens, clock }
     }
 
     /// Every complainant whose qualifying reports reach the threshold, across cases
@@ -273,7 +277,7 @@ impl Cases {
         let report = NewReport {
             landlord,
             channel: draft.channel,
-            receive_time: Utc::now(),
+            receive_time: self.clock.now(),
             incident_time: draft.incident_time,
             description: draft.description,
             area: draft.area,
@@ -391,7 +395,7 @@ impl Cases {
             vulnerabilities: request.vulnerabilities,
             priority_reason: change.reason,
             triaged_by: ctx.principal.subject.clone(),
-            time: Utc::now(),
+            time: self.clock.now(),
         };
         self.store.triage_case(&ctx.actor(), id, request.etag, &decision).await?;
         self.reread(ctx, id).await
@@ -407,7 +411,7 @@ impl Cases {
         etag: Option<Etag>,
     ) -> Result<ShownCase, AsbError> {
         self.workable(ctx, id, Capability::TriageCases, "only managers assign cases").await?;
-        let assignment = Assignment { officer, team: team.to_string(), time: Utc::now() };
+        let assignment = Assignment { officer, team: team.to_string(), time: self.clock.now() };
         self.store.assign_case(&ctx.actor(), id, etag, &assignment).await?;
         self.reread(ctx, id).await
     }
@@ -423,7 +427,8 @@ impl Cases {
         let shown = self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
         // A minute either way allows for the caller's clock being a little off ours.
         let earliest = shown.record.case.receive_time - chrono::Duration::minutes(1);
-        if contact.contact_time < earliest || contact.contact_time > Utc::now() + chrono::Duration::minutes(5)
+        if contact.contact_time < earliest
+            || contact.contact_time > self.clock.now() + chrono::Duration::minutes(5)
         {
             return Err(AsbError::Invalid(vec![FieldViolation::new(
                 "contact.contact_time",
@@ -444,7 +449,7 @@ impl Cases {
         identity: Option<RequestIdentity>,
     ) -> Result<diary_entries::Model, AsbError> {
         self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
-        if entry.occur_time > Utc::now() + chrono::Duration::minutes(1) {
+        if entry.occur_time > self.clock.now() + chrono::Duration::minutes(1) {
             return Err(AsbError::Invalid(vec![FieldViolation::new(
                 "diary_entry.occur_time",
                 "OUT_OF_RANGE",
@@ -533,7 +538,7 @@ impl Cases {
         let page = tokens.request::<u64>(page_size, page_token)?;
         let records = self.store.list_cases(&reach, &filter, None, Self::MAX_CASES).await?;
         let reference = self.store.reference_data().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let triggers: std::collections::HashMap<CaseId, DateTime<Utc>> = self
             .raised_triggers()
             .await?
@@ -778,8 +783,9 @@ impl Cases {
         etag: Option<Etag>,
     ) -> Result<ShownCase, AsbError> {
         self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
+        let now = self.clock.now();
         self.store
-            .close_case(&ctx.actor(), id, etag, &reason, outcome)
+            .close_case(&ctx.actor(), id, etag, &reason, outcome, now)
             .await?
             .map_err(AsbError::ClosureNotReady)?;
         self.reread(ctx, id).await
@@ -812,7 +818,7 @@ impl Cases {
         review_date: Option<chrono::NaiveDate>,
     ) -> Result<ActionPlan, AsbError> {
         self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
-        let plan = ActionPlan { actions, review_date, agree_time: Utc::now() };
+        let plan = ActionPlan { actions, review_date, agree_time: self.clock.now() };
         self.store.agree_action_plan(&ctx.actor(), id, &plan).await?;
         Ok(plan)
     }
@@ -827,7 +833,7 @@ impl Cases {
         identity: Option<RequestIdentity>,
     ) -> Result<time_entries::Model, AsbError> {
         self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
-        if work_date > local_date(Utc::now()) {
+        if work_date > local_date(self.clock.now()) {
             return Err(AsbError::Invalid(vec![FieldViolation::new(
                 "time_entry.work_date",
                 "OUT_OF_RANGE",
@@ -871,7 +877,7 @@ impl Cases {
             self.standards.acknowledge_days,
         );
         let case = &record.case;
-        let now = Utc::now();
+        let now = self.clock.now();
         let with_complainant = complainant_contacts(&record);
         let standings = [
             standards::acknowledgement(

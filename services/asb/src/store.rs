@@ -980,6 +980,7 @@ impl Store {
         expected: Option<Etag>,
         reason: &str,
         outcome: Option<String>,
+        now: DateTime<Utc>,
     ) -> Result<Result<(), Vec<ClosureNeed>>, StoreError> {
         let txn = begin_write(&self.db).await?;
         let current = cases::Entity::find_by_id(case.uuid())
@@ -1007,7 +1008,6 @@ impl Store {
         if !needs.is_empty() {
             return Ok(Err(needs));
         }
-        let now = chrono::Utc::now();
         let row = cases::ActiveModel {
             state: Set("closed".to_owned()),
             closure_reason: Set(Some(reason.to_owned())),

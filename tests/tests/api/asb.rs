@@ -24,6 +24,7 @@ on_every_backend!(
     a_recorded_sharing_decision_opens_a_case_to_the_police_read_only,
     a_third_report_in_six_months_raises_the_community_trigger,
     an_action_plan_is_agreed_and_officer_time_adds_up,
+    standards_turn_at_their_boundaries_as_the_clock_moves,
 );
 
 async fn cases(app: &TestApp) -> AsbCasesClient<Channel> {
@@ -1045,4 +1046,99 @@ async fn an_action_plan_is_agreed_and_officer_time_adds_up(app: TestApp) {
         .into_inner();
     assert_eq!(read.officer_minutes, 120, "the retried entry counted once");
     assert_eq!(read.action_plan.unwrap().review_date, Some(date(2027, 1, 15)));
+}
+
+/// The standing of `case`'s standards now, as (acknowledgement, first response, contact).
+async fn standings(
+    client: &mut AsbCasesClient<Channel>,
+    caller: &Caller,
+    case: &str,
+) -> (i32, i32, i32, i64) {
+    let read = client
+        .get_case(caller.request(asb::GetCaseRequest { name: case.into() }))
+        .await
+        .unwrap()
+        .into_inner();
+    let standards = read.standards.unwrap();
+    let contact = standards.contact.unwrap();
+    (
+        standards.acknowledgement.unwrap().state,
+        standards.first_response.unwrap().state,
+        contact.state,
+        contact.deadline.map_or(0, |deadline| deadline.seconds),
+    )
+}
+
+async fn standards_turn_at_their_boundaries_as_the_clock_moves(app: TestApp) {
+    use asb::standing::State;
+    use std::time::Duration;
+
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let ada = customer(&app, &partner, "Ada", "").await;
+    let mut client = cases(&app).await;
+    let case = client
+        .report_incident(partner.request(request(report(vec![party(asb::PartyRole::Victim, &ada)], ""))))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let manager = app.caller("council", Role::Manager, &[]).await;
+    client
+        .triage_case(manager.request(asb::TriageCaseRequest {
+            name: case.name.clone(),
+            categories: vec!["domestic-abuse".into()],
+            risk: "high".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    let (met, missed, due, overdue) =
+        (State::Met as i32, State::Missed as i32, State::Due as i32, State::Overdue as i32);
+
+    // 24 hours for a first response: due at 23h59, overdue at 24h01.
+    app.clock.advance(Duration::from_secs(23 * 3600 + 59 * 60));
+    assert_eq!(standings(&mut client, &partner, &case.name).await.1, due);
+    app.clock.advance(Duration::from_secs(2 * 60));
+    assert_eq!(standings(&mut client, &partner, &case.name).await.1, overdue);
+    let queue = client
+        .list_work_queue(
+            partner.request(asb::ListWorkQueueRequest { horizon_hours: 1, ..Default::default() }),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        queue.items[0].overdue && queue.items[0].task == asb::work_queue_item::Task::FirstResponse as i32
+    );
+
+    // The victim is contacted now (24h01 after the report): acknowledged in time,
+    // first response late.
+    let contact_time = chrono::Utc::now() + chrono::Duration::minutes(24 * 60 + 1);
+    client
+        .record_contact(partner.request(asb::RecordContactRequest {
+            parent: case.name.clone(),
+            contact: Some(asb::Contact {
+                party_role: asb::PartyRole::Victim.into(),
+                channel: "phone".into(),
+                contact_time: Some(prost_types::Timestamp { seconds: contact_time.timestamp(), nanos: 0 }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        }))
+        .await
+        .unwrap();
+    let (acknowledgement, first_response, contact, contact_deadline) =
+        standings(&mut client, &partner, &case.name).await;
+    assert_eq!((acknowledgement, first_response, contact), (met, missed, due));
+
+    // The next contact is due by the end of the 14th day after this one: still due a
+    // minute before, overdue a minute after.
+    let until_deadline = contact_deadline - contact_time.timestamp();
+    app.clock.advance(Duration::from_secs(u64::try_from(until_deadline - 120).unwrap()));
+    assert_eq!(standings(&mut client, &partner, &case.name).await.2, due);
+    app.clock.advance(Duration::from_secs(240));
+    assert_eq!(standings(&mut client, &partner, &case.name).await.2, overdue);
+    assert!((14 * 86_400..16 * 86_400).contains(&until_deadline), "{until_deadline}");
 }
