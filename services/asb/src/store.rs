@@ -658,21 +658,19 @@ impl Store {
         contact: &NewContact,
     ) -> Result<Uuid, WriteError> {
         let key = IdempotencyKey::for_request(actor, request);
-        if let Some(id) = self.replay_child(key, case, "contacts").await? {
+        let child = Child::new(case, "contacts");
+        if let Some(id) = self.replay_child(key, &child).await? {
             return Ok(id);
         }
-        let id = Uuid::now_v7();
-        let result: Result<(), StoreError> = async {
-            let txn = begin_write(&self.db).await?;
-            if let Some(key) = key {
-                idempotency::claim(&txn, key, &format!("{}/contacts/{id}", case.name())).await?;
-            }
+        let result = async {
+            let txn = self.open_child(key, &child).await?;
             let current = cases::Entity::find_by_id(case.uuid())
                 .one(&txn)
-                .await?
+                .await
+                .map_err(StoreError::from)?
                 .ok_or_else(|| StoreError::RowNotFound(case.name()))?;
             contacts::Entity::insert(contacts::ActiveModel {
-                id: Set(id),
+                id: Set(child.id),
                 case_id: Set(case.uuid()),
                 party_role: Set(codes::party_role(contact.party_role).to_owned()),
                 channel: Set(contact.channel.to_string()),
@@ -681,7 +679,8 @@ impl Store {
                 author: Set(actor.subject.clone()),
             })
             .exec_without_returning(&txn)
-            .await?;
+            .await
+            .map_err(StoreError::from)?;
             let mut row = cases::ActiveModel { update_time: Set(chrono::Utc::now()), ..Default::default() };
             if matches!(contact.party_role, PartyRole::Complainant | PartyRole::Victim) {
                 let earliest =
@@ -694,18 +693,10 @@ impl Store {
                 row.first_response_time = Set(earliest(current.first_response_time));
             }
             entities::CASES_VERSIONED.save(&txn, row, case.uuid(), current.version).await?;
-            audit::record(&txn, actor, [AuditEntry::new(format!("{}/contacts/{id}", case.name()))]).await?;
-            txn.commit().await?;
-            Ok(())
+            self.close_child(txn, actor, &child).await
         }
         .await;
-        match result {
-            Ok(()) => Ok(id),
-            Err(err) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
-                self.replay_child(key, case, "contacts").await?.ok_or(WriteError::Store(err))
-            }
-            Err(err) => Err(WriteError::Store(err)),
-        }
+        self.settle_child(key, &child, result).await
     }
 
     /// Appends a diary entry (a correction names the entry it corrects, which must
@@ -718,11 +709,9 @@ impl Store {
         entry: &NewDiaryEntry,
     ) -> Result<diary_entries::Model, WriteError> {
         let key = IdempotencyKey::for_request(actor, request);
-        if let Some(id) = self.replay_child(key, case, "diaryEntries").await? {
-            return self.diary_entry(id).await;
-        }
+        let child = Child::new(case, "diaryEntries");
         let row = diary_entries::Model {
-            id: Uuid::now_v7(),
+            id: child.id,
             case_id: case.uuid(),
             occur_time: entry.occur_time,
             text: entry.text.clone(),
@@ -732,53 +721,45 @@ impl Store {
             author: actor.subject.clone(),
             create_time: chrono::Utc::now(),
         };
-        let resource = format!("{}/diaryEntries/{}", case.name(), row.id);
-        let result: Result<(), WriteError> = async {
-            let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
-            if let Some(key) = key {
-                idempotency::claim(&txn, key, &resource).await?;
+        let id = match self.replay_child(key, &child).await? {
+            Some(id) => id,
+            None => {
+                let result = async {
+                    let txn = self.open_child(key, &child).await?;
+                    if let Some(target) = entry.corrects {
+                        let diary: Vec<(Uuid, Option<Uuid>)> = diary_entries::Entity::find()
+                            .select_only()
+                            .column(diary_entries::Column::Id)
+                            .column(diary_entries::Column::Corrects)
+                            .filter(diary_entries::Column::CaseId.eq(case.uuid()))
+                            .into_tuple()
+                            .all(&txn)
+                            .await
+                            .map_err(StoreError::from)?;
+                        let refs: Vec<EntryRef> = diary
+                            .into_iter()
+                            .map(|(id, corrects)| EntryRef {
+                                id: DiaryEntryId::from_uuid(id),
+                                corrects: corrects.map(DiaryEntryId::from_uuid),
+                            })
+                            .collect();
+                        check_correction(&refs, target)?;
+                    }
+                    diary_entries::Entity::insert(diary_entries::ActiveModel::from(row.clone()))
+                        .exec_without_returning(&txn)
+                        .await
+                        .map_err(StoreError::from)?;
+                    self.close_child(txn, actor, &child).await
+                }
+                .await;
+                self.settle_child(key, &child, result).await?
             }
-            if let Some(target) = entry.corrects {
-                let diary: Vec<(Uuid, Option<Uuid>)> = diary_entries::Entity::find()
-                    .select_only()
-                    .column(diary_entries::Column::Id)
-                    .column(diary_entries::Column::Corrects)
-                    .filter(diary_entries::Column::CaseId.eq(case.uuid()))
-                    .into_tuple()
-                    .all(&txn)
-                    .await
-                    .map_err(StoreError::from)?;
-                let refs: Vec<EntryRef> = diary
-                    .into_iter()
-                    .map(|(id, corrects)| EntryRef {
-                        id: DiaryEntryId::from_uuid(id),
-                        corrects: corrects.map(DiaryEntryId::from_uuid),
-                    })
-                    .collect();
-                check_correction(&refs, target)?;
-            }
-            diary_entries::Entity::insert(diary_entries::ActiveModel::from(row.clone()))
-                .exec_without_returning(&txn)
-                .await
-                .map_err(StoreError::from)?;
-            audit::record(&txn, actor, [AuditEntry::new(resource.clone())]).await?;
-            txn.commit().await.map_err(StoreError::from)?;
-            Ok(())
+        };
+        if id == row.id {
+            return Ok(row);
         }
-        .await;
-        match result {
-            Ok(()) => Ok(row),
-            Err(WriteError::Store(err)) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
-                let id = self.replay_child(key, case, "diaryEntries").await?.ok_or(WriteError::Store(err))?;
-                self.diary_entry(id).await
-            }
-            Err(other) => Err(other),
-        }
-    }
-
-    async fn diary_entry(&self, id: Uuid) -> Result<diary_entries::Model, WriteError> {
-        let row = diary_entries::Entity::find_by_id(id).one(&self.db).await.map_err(StoreError::from)?;
-        Ok(row.ok_or_else(|| StoreError::RowNotFound(format!("diary entry {id}")))?)
+        let found = diary_entries::Entity::find_by_id(id).one(&self.db).await.map_err(StoreError::from)?;
+        Ok(found.ok_or_else(|| StoreError::RowNotFound(format!("diary entry {id}")))?)
     }
 
     /// A page of a case's diary in the order it was written, after `after`.
@@ -822,14 +803,9 @@ impl Store {
         notes: Option<String>,
     ) -> Result<interventions::Model, WriteError> {
         let key = IdempotencyKey::for_request(actor, request);
-        if let Some(id) = self.replay_child(key, case, "interventions").await? {
-            return self
-                .intervention(case, id)
-                .await?
-                .ok_or_else(|| StoreError::RowNotFound(id.to_string()).into());
-        }
+        let child = Child::new(case, "interventions");
         let row = interventions::Model {
-            id: Uuid::now_v7(),
+            id: child.id,
             case_id: case.uuid(),
             intervention_type: kind.code.to_string(),
             kind: codes::intervention_kind(kind.kind).to_owned(),
@@ -840,31 +816,25 @@ impl Store {
             court_outcome: None,
             author: actor.subject.clone(),
         };
-        let resource = format!("{}/interventions/{}", case.name(), row.id);
-        let result: Result<(), StoreError> = async {
-            let txn = begin_write(&self.db).await?;
-            if let Some(key) = key {
-                idempotency::claim(&txn, key, &resource).await?;
+        let id = match self.replay_child(key, &child).await? {
+            Some(id) => id,
+            None => {
+                let result = async {
+                    let txn = self.open_child(key, &child).await?;
+                    interventions::Entity::insert(interventions::ActiveModel::from(row.clone()))
+                        .exec_without_returning(&txn)
+                        .await
+                        .map_err(StoreError::from)?;
+                    self.close_child(txn, actor, &child).await
+                }
+                .await;
+                self.settle_child(key, &child, result).await?
             }
-            interventions::Entity::insert(interventions::ActiveModel::from(row.clone()))
-                .exec_without_returning(&txn)
-                .await?;
-            audit::record(&txn, actor, [AuditEntry::new(resource.clone())]).await?;
-            txn.commit().await?;
-            Ok(())
+        };
+        if id == row.id {
+            return Ok(row);
         }
-        .await;
-        match result {
-            Ok(()) => Ok(row),
-            Err(err) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
-                let id =
-                    self.replay_child(key, case, "interventions").await?.ok_or(WriteError::Store(err))?;
-                self.intervention(case, id)
-                    .await?
-                    .ok_or_else(|| StoreError::RowNotFound(id.to_string()).into())
-            }
-            Err(err) => Err(WriteError::Store(err)),
-        }
+        Ok(self.intervention(case, id).await?.ok_or_else(|| StoreError::RowNotFound(id.to_string()))?)
     }
 
     /// Intervention `id` of `case`, if it is that case's.
@@ -1103,42 +1073,35 @@ impl Store {
         minutes: i32,
     ) -> Result<time_entries::Model, WriteError> {
         let key = IdempotencyKey::for_request(actor, request);
-        if let Some(id) = self.replay_child(key, case, "timeEntries").await? {
-            let row = time_entries::Entity::find_by_id(id).one(&self.db).await.map_err(StoreError::from)?;
-            return Ok(row.ok_or_else(|| StoreError::RowNotFound(id.to_string()))?);
-        }
+        let child = Child::new(case, "timeEntries");
         let row = time_entries::Model {
-            id: Uuid::now_v7(),
+            id: child.id,
             case_id: case.uuid(),
             officer: officer.to_owned(),
             work_date,
             minutes,
             create_time: chrono::Utc::now(),
         };
-        let resource = format!("{}/timeEntries/{}", case.name(), row.id);
-        let result: Result<(), StoreError> = async {
-            let txn = begin_write(&self.db).await?;
-            if let Some(key) = key {
-                idempotency::claim(&txn, key, &resource).await?;
+        let id = match self.replay_child(key, &child).await? {
+            Some(id) => id,
+            None => {
+                let result = async {
+                    let txn = self.open_child(key, &child).await?;
+                    time_entries::Entity::insert(time_entries::ActiveModel::from(row.clone()))
+                        .exec_without_returning(&txn)
+                        .await
+                        .map_err(StoreError::from)?;
+                    self.close_child(txn, actor, &child).await
+                }
+                .await;
+                self.settle_child(key, &child, result).await?
             }
-            time_entries::Entity::insert(time_entries::ActiveModel::from(row.clone()))
-                .exec_without_returning(&txn)
-                .await?;
-            audit::record(&txn, actor, [AuditEntry::new(resource.clone())]).await?;
-            txn.commit().await?;
-            Ok(())
+        };
+        if id == row.id {
+            return Ok(row);
         }
-        .await;
-        match result {
-            Ok(()) => Ok(row),
-            Err(err) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
-                let id = self.replay_child(key, case, "timeEntries").await?.ok_or(WriteError::Store(err))?;
-                let row =
-                    time_entries::Entity::find_by_id(id).one(&self.db).await.map_err(StoreError::from)?;
-                Ok(row.ok_or_else(|| StoreError::RowNotFound(id.to_string()))?)
-            }
-            Err(err) => Err(WriteError::Store(err)),
-        }
+        let found = time_entries::Entity::find_by_id(id).one(&self.db).await.map_err(StoreError::from)?;
+        Ok(found.ok_or_else(|| StoreError::RowNotFound(id.to_string()))?)
     }
 
     /// Records a decision to open a case to another organisation.
@@ -1169,18 +1132,17 @@ impl Store {
         Ok(row)
     }
 
-    /// The id of the `collection` child an earlier request with this key made.
+    /// The id of the child an earlier request with this key made.
     async fn replay_child(
         &self,
         key: Option<IdempotencyKey<'_>>,
-        case: CaseId,
-        collection: &str,
+        child: &Child,
     ) -> Result<Option<Uuid>, WriteError> {
         let Some(key) = key else { return Ok(None) };
         let Some(found) = idempotency::find(&self.db, key).await? else { return Ok(None) };
         let resource = found.map_err(WriteError::RequestIdReused)?;
         let id = resource
-            .strip_prefix(&format!("{}/{collection}/", case.name()))
+            .strip_prefix(&child.prefix())
             .and_then(|id| Uuid::parse_str(id).ok())
             // The same request id once used for another case is another request.
             .ok_or_else(|| {
@@ -1189,6 +1151,48 @@ impl Store {
                 })
             })?;
         Ok(Some(id))
+    }
+
+    /// Opens the transaction that writes `child`: its first write claims the key.
+    async fn open_child(
+        &self,
+        key: Option<IdempotencyKey<'_>>,
+        child: &Child,
+    ) -> Result<sea_orm::DatabaseTransaction, WriteError> {
+        let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
+        if let Some(key) = key {
+            idempotency::claim(&txn, key, &child.resource()).await?;
+        }
+        Ok(txn)
+    }
+
+    /// Records `child`'s audit row and commits its transaction.
+    async fn close_child(
+        &self,
+        txn: sea_orm::DatabaseTransaction,
+        actor: &Actor,
+        child: &Child,
+    ) -> Result<(), WriteError> {
+        audit::record(&txn, actor, [AuditEntry::new(child.resource())]).await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// The id the write ended with: `child`'s, or, when a twin with the same
+    /// request id claimed the key first, the twin's.
+    async fn settle_child(
+        &self,
+        key: Option<IdempotencyKey<'_>>,
+        child: &Child,
+        result: Result<(), WriteError>,
+    ) -> Result<Uuid, WriteError> {
+        match result {
+            Ok(()) => Ok(child.id),
+            Err(WriteError::Store(err)) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
+                self.replay_child(key, child).await?.ok_or(WriteError::Store(err))
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Writes `row`'s set columns over the case as its next version, with its audit
@@ -1211,6 +1215,27 @@ impl Store {
         audit::record(&txn, actor, [AuditEntry::new(case.name())]).await?;
         txn.commit().await?;
         Ok(())
+    }
+}
+
+/// A new row under a case (`{case}/{collection}/{id}`), written idempotently.
+struct Child {
+    case: CaseId,
+    collection: &'static str,
+    id: Uuid,
+}
+
+impl Child {
+    fn new(case: CaseId, collection: &'static str) -> Self {
+        Self { case, collection, id: Uuid::now_v7() }
+    }
+
+    fn prefix(&self) -> String {
+        format!("{}/{}/", self.case.name(), self.collection)
+    }
+
+    fn resource(&self) -> String {
+        format!("{}{}", self.prefix(), self.id)
     }
 }
 
