@@ -296,6 +296,12 @@ fn diary_entry_to_proto(row: &entities::diary_entries::Model) -> pb::DiaryEntry 
     }
 }
 
+/// The parent case and request id of a request that adds to a case.
+fn read_parent(v: &mut Violations, parent: &str, request_id: &str) -> Option<CaseId> {
+    v.take(RequestId::parse_optional("request_id", request_id), None);
+    v.check(case_id(parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }))
+}
+
 fn case_id(name: &str) -> Result<CaseId, FieldViolation> {
     if name.is_empty() {
         return Err(FieldViolation::required("name"));
@@ -751,10 +757,7 @@ impl AsbCases for AsbApi {
         let pb::RecordContactRequest { parent, contact, request_id } = request.into_inner();
         let Some(contact) = contact else { return Err(invalid(vec![FieldViolation::required("contact")])) };
         let mut v = Violations::default();
-        v.take(RequestId::parse_optional("request_id", &request_id), None);
-        let id = v.check(
-            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
-        );
+        let id = read_parent(&mut v, &parent, &request_id);
         let role = v.check(party_role("contact.party_role", contact.party_role));
         let channel = v.take(required_code("contact.channel", &contact.channel).map(Some), None);
         let time = match contact.contact_time {
@@ -811,10 +814,7 @@ impl AsbCases for AsbApi {
             return Err(invalid(vec![FieldViolation::required("diary_entry")]));
         };
         let mut v = Violations::default();
-        v.take(RequestId::parse_optional("request_id", &request_id), None);
-        let id = v.check(
-            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
-        );
+        let id = read_parent(&mut v, &parent, &request_id);
         let occur_time = v.check(required_time("diary_entry.occur_time", entry.occur_time));
         let body = v.take(text("diary_entry.text", &entry.text, MAX_TEXT, true), None);
         let reported_by = v.take(text("diary_entry.reported_by", &entry.reported_by, 200, false), None);
@@ -934,10 +934,7 @@ impl AsbCases for AsbApi {
             return Err(invalid(vec![FieldViolation::required("intervention")]));
         };
         let mut v = Violations::default();
-        v.take(RequestId::parse_optional("request_id", &request_id), None);
-        let id = v.check(
-            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
-        );
+        let id = read_parent(&mut v, &parent, &request_id);
         let kind = v.take(required_code("intervention.type", &intervention.r#type).map(Some), None);
         let start = v.check(required_date("intervention.start_date", intervention.start_date.as_ref()));
         let notes = v.take(text("intervention.notes", &intervention.notes, MAX_TEXT, false), None);
@@ -1337,10 +1334,7 @@ impl AsbCases for AsbApi {
             return Err(invalid(vec![FieldViolation::required("time_entry")]));
         };
         let mut v = Violations::default();
-        v.take(RequestId::parse_optional("request_id", &request_id), None);
-        let id = v.check(
-            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
-        );
+        let id = read_parent(&mut v, &parent, &request_id);
         let work_date = v.check(required_date("time_entry.work_date", entry.work_date.as_ref()));
         if !(1..=1_440).contains(&entry.minutes) {
             v.push(FieldViolation::new(

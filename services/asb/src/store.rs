@@ -816,21 +816,7 @@ impl Store {
             court_outcome: None,
             author: actor.subject.clone(),
         };
-        let id = match self.replay_child(key, &child).await? {
-            Some(id) => id,
-            None => {
-                let result = async {
-                    let txn = self.open_child(key, &child).await?;
-                    interventions::Entity::insert(interventions::ActiveModel::from(row.clone()))
-                        .exec_without_returning(&txn)
-                        .await
-                        .map_err(StoreError::from)?;
-                    self.close_child(txn, actor, &child).await
-                }
-                .await;
-                self.settle_child(key, &child, result).await?
-            }
-        };
+        let id = self.insert_child(actor, key, &child, interventions::ActiveModel::from(row.clone())).await?;
         if id == row.id {
             return Ok(row);
         }
@@ -1082,21 +1068,7 @@ impl Store {
             minutes,
             create_time: chrono::Utc::now(),
         };
-        let id = match self.replay_child(key, &child).await? {
-            Some(id) => id,
-            None => {
-                let result = async {
-                    let txn = self.open_child(key, &child).await?;
-                    time_entries::Entity::insert(time_entries::ActiveModel::from(row.clone()))
-                        .exec_without_returning(&txn)
-                        .await
-                        .map_err(StoreError::from)?;
-                    self.close_child(txn, actor, &child).await
-                }
-                .await;
-                self.settle_child(key, &child, result).await?
-            }
-        };
+        let id = self.insert_child(actor, key, &child, time_entries::ActiveModel::from(row.clone())).await?;
         if id == row.id {
             return Ok(row);
         }
@@ -1151,6 +1123,33 @@ impl Store {
                 })
             })?;
         Ok(Some(id))
+    }
+
+    /// Writes `child` as one row, idempotently: the id it ended with (a replayed
+    /// or a twin's request answers with the first one's).
+    async fn insert_child<A>(
+        &self,
+        actor: &Actor,
+        key: Option<IdempotencyKey<'_>>,
+        child: &Child,
+        row: A,
+    ) -> Result<Uuid, WriteError>
+    where
+        A: sea_orm::ActiveModelTrait + Send,
+    {
+        if let Some(id) = self.replay_child(key, child).await? {
+            return Ok(id);
+        }
+        let result = async {
+            let txn = self.open_child(key, child).await?;
+            <A::Entity as sea_orm::EntityTrait>::insert(row)
+                .exec_without_returning(&txn)
+                .await
+                .map_err(StoreError::from)?;
+            self.close_child(txn, actor, child).await
+        }
+        .await;
+        self.settle_child(key, child, result).await
     }
 
     /// Opens the transaction that writes `child`: its first write claims the key.
