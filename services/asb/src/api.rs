@@ -20,7 +20,7 @@ use crate::domain::case::{CaseId, Channel, Party, PartyRole, Person};
 use crate::domain::casework::{
     DiaryEntryId, InterventionKind, Mediation, MediationOutcome, MediationReferrer,
 };
-use crate::domain::queue::Task;
+use crate::domain::queue::{QueueItem, Task};
 use crate::domain::review::Finding;
 use crate::domain::standards::Standing;
 use crate::domain::triage::{HateMotivation, Priority, Route};
@@ -30,6 +30,10 @@ use crate::store::{ActionPlan, CaseFilter, NewContact, NewDiaryEntry, NewSharing
 
 /// Longest description or location a report may carry.
 const MAX_TEXT: usize = 4_000;
+/// How often a watched queue is recomputed when nothing written here woke it:
+/// writes by other instances, and deadlines passing.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Most parties one report may name.
 const MAX_PARTIES: usize = 50;
 
@@ -588,6 +592,60 @@ fn sharing_to_proto(row: &entities::sharing_decisions::Model) -> pb::SharingDeci
 /// What a sharing decision may open.
 const SHARING_SCOPES: [&str; 3] = ["parties", "reports", "diary"];
 
+fn queue_item_to_proto((item, shown): &(QueueItem, ShownCase)) -> pb::WorkQueueItem {
+    use pb::work_queue_item::Task as T;
+    let case = &shown.record.case;
+    pb::WorkQueueItem {
+        case: item.case.name(),
+        case_reference: case.reference.clone(),
+        task: match item.task {
+            Task::Acknowledge => T::Acknowledge,
+            Task::FirstResponse => T::FirstResponse,
+            Task::ContactComplainant => T::ContactComplainant,
+            Task::CaseReview => T::CaseReview,
+            Task::CommunityTrigger => T::CommunityTrigger,
+        }
+        .into(),
+        deadline: Some(timestamp(item.deadline)),
+        overdue: item.overdue,
+        priority: case
+            .priority
+            .as_deref()
+            .and_then(codes::parse_priority)
+            .map_or(pb::Priority::Unspecified, priority_to_proto)
+            .into(),
+        assigned_officer: case.assigned_officer.clone().unwrap_or_default(),
+        team: case.team.clone().unwrap_or_default(),
+    }
+}
+
+/// The filters a queue request names: officer, team, and how far ahead it looks.
+fn read_queue(
+    officer: &str,
+    team: &str,
+    horizon_hours: i32,
+) -> Result<(CaseFilter, chrono::Duration), Vec<FieldViolation>> {
+    let mut v = Violations::default();
+    let filter = CaseFilter {
+        assigned_officer: v.take(text("officer", officer, 200, false), None),
+        team: v.take(optional_code("team", team), None).map(|team| team.to_string()),
+        ..CaseFilter::default()
+    };
+    let hours = match horizon_hours {
+        0 => 48,
+        hours @ 1..=2_160 => hours,
+        other => {
+            v.push(FieldViolation::new(
+                "horizon_hours",
+                "OUT_OF_RANGE",
+                "horizon_hours is 1 to 2160 (90 days)",
+            ));
+            other
+        }
+    };
+    v.into_result((filter, chrono::Duration::hours(i64::from(hours))))
+}
+
 fn standing_to_proto(standing: Standing) -> pb::Standing {
     use pb::standing::State;
     let (state, deadline) = match standing {
@@ -1098,61 +1156,36 @@ impl AsbCases for AsbApi {
         let ctx = context(&request)?;
         let pb::ListWorkQueueRequest { officer, team, horizon_hours, page_size, page_token } =
             request.into_inner();
-        let mut v = Violations::default();
-        let filter = CaseFilter {
-            assigned_officer: v.take(text("officer", &officer, 200, false), None),
-            team: v.take(optional_code("team", &team), None).map(|team| team.to_string()),
-            ..CaseFilter::default()
-        };
-        let hours = match horizon_hours {
-            0 => 48,
-            hours @ 1..=2_160 => hours,
-            other => {
-                v.push(FieldViolation::new(
-                    "horizon_hours",
-                    "OUT_OF_RANGE",
-                    "horizon_hours is 1 to 2160 (90 days)",
-                ));
-                other
-            }
-        };
-        let filter = v.into_result(filter).map_err(invalid)?;
-        let horizon = chrono::Duration::hours(i64::from(hours));
+        let (filter, horizon) = read_queue(&officer, &team, horizon_hours).map_err(invalid)?;
         let (items, next_page_token) = self
             .cases
             .list_work_queue(&ctx, filter, horizon, page_size, &page_token)
             .await
             .map_err(status)?;
-        let items = items
-            .iter()
-            .map(|(item, shown)| {
-                use pb::work_queue_item::Task as T;
-                let case = &shown.record.case;
-                pb::WorkQueueItem {
-                    case: item.case.name(),
-                    case_reference: case.reference.clone(),
-                    task: match item.task {
-                        Task::Acknowledge => T::Acknowledge,
-                        Task::FirstResponse => T::FirstResponse,
-                        Task::ContactComplainant => T::ContactComplainant,
-                        Task::CaseReview => T::CaseReview,
-                        Task::CommunityTrigger => T::CommunityTrigger,
-                    }
-                    .into(),
-                    deadline: Some(timestamp(item.deadline)),
-                    overdue: item.overdue,
-                    priority: case
-                        .priority
-                        .as_deref()
-                        .and_then(codes::parse_priority)
-                        .map_or(pb::Priority::Unspecified, priority_to_proto)
-                        .into(),
-                    assigned_officer: case.assigned_officer.clone().unwrap_or_default(),
-                    team: case.team.clone().unwrap_or_default(),
-                }
-            })
-            .collect();
+        let items = items.iter().map(queue_item_to_proto).collect();
         Ok(reply(pb::ListWorkQueueResponse { items, next_page_token }, "workQueue"))
+    }
+
+    type WatchWorkQueueStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::WatchWorkQueueResponse, Status>> + Send + 'static>,
+    >;
+
+    async fn watch_work_queue(
+        &self,
+        request: Request<pb::WatchWorkQueueRequest>,
+    ) -> Result<Response<Self::WatchWorkQueueStream>, Status> {
+        use tokio_stream::StreamExt as _;
+        let ctx = context(&request)?;
+        let pb::WatchWorkQueueRequest { officer, team, horizon_hours } = request.into_inner();
+        let (filter, horizon) = read_queue(&officer, &team, horizon_hours).map_err(invalid)?;
+        let changes = self.cases.watch_queue(ctx, filter, horizon, WATCH_EVERY);
+        let stream = tokio_stream::wrappers::ReceiverStream::new(changes).map(|change| {
+            change.map_err(status).map(|change| pb::WatchWorkQueueResponse {
+                added: change.added.iter().map(queue_item_to_proto).collect(),
+                removed: change.removed.iter().map(queue_item_to_proto).collect(),
+            })
+        });
+        Ok(reply(Box::pin(stream) as Self::WatchWorkQueueStream, "workQueue"))
     }
 
     async fn get_service_standards(

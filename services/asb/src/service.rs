@@ -42,6 +42,8 @@ pub struct Cases {
     page_tokens: PageTokenKey,
     /// Every "now" the standards, queues and receipts read.
     clock: SharedClock,
+    /// Woken by every write here, so watched queues update at once.
+    changed: Arc<tokio::sync::Notify>,
 }
 
 /// A community trigger reached by one complainant.
@@ -109,6 +111,13 @@ fn complainant_contacts(record: &CaseRecord) -> Vec<DateTime<Utc>> {
         .collect()
 }
 
+/// What changed in a watched queue.
+#[derive(Clone, Debug)]
+pub struct QueueChange {
+    pub added: Vec<(QueueItem, ShownCase)>,
+    pub removed: Vec<(QueueItem, ShownCase)>,
+}
+
 /// A triage as read from the wire.
 #[derive(Clone, Debug)]
 pub struct TriageRequest {
@@ -165,7 +174,15 @@ impl Cases {
         page_tokens: PageTokenKey,
         clock: SharedClock,
     ) -> Self {
-        Self { store, peers, standards, trigger, page_tokens, clock }
+        Self {
+            store,
+            peers,
+            standards,
+            trigger,
+            page_tokens,
+            clock,
+            changed: Arc::new(tokio::sync::Notify::new()),
+        }
     }
 
     /// Every complainant whose qualifying reports reach the threshold, across cases
@@ -288,6 +305,7 @@ impl Cases {
             parties,
         };
         let mut filed = self.store.file_report(&ctx.actor(), draft.identity.as_ref(), &report).await?;
+        self.changed.notify_waiters();
         let record = self
             .store
             .case_record(filed.case)
@@ -437,6 +455,7 @@ impl Cases {
             )]));
         }
         let contact_id = self.store.record_contact(&ctx.actor(), identity.as_ref(), id, &contact).await?;
+        self.changed.notify_waiters();
         Ok((contact_id, contact))
     }
 
@@ -527,7 +546,6 @@ impl Cases {
         page_size: i32,
         page_token: &str,
     ) -> Result<(Vec<(QueueItem, ShownCase)>, String), AsbError> {
-        let reach = Self::reach_for(ctx, false)?;
         let filter = CaseFilter { open_only: true, ..filter };
         let tokens = PageToken::for_filter(
             &self.page_tokens,
@@ -536,7 +554,28 @@ impl Cases {
             &(&filter, horizon.num_minutes()),
         );
         let page = tokens.request::<u64>(page_size, page_token)?;
-        let records = self.store.list_cases(&reach, &filter, None, Self::MAX_CASES).await?;
+        let queue = self.queue(ctx, &filter, horizon).await?;
+        let start = usize::try_from(page.after.unwrap_or(0)).unwrap_or(usize::MAX);
+        let size = usize::try_from(page.size).unwrap_or(usize::MAX);
+        let end = start.saturating_add(size).min(queue.len());
+        let items = queue.get(start..end).unwrap_or_default().to_vec();
+        let next = if end < queue.len() {
+            tokens.encode(&u64::try_from(end).unwrap_or(u64::MAX))
+        } else {
+            String::new()
+        };
+        Ok((items, next))
+    }
+
+    /// The whole queue now: overdue first, then by deadline.
+    async fn queue(
+        &self,
+        ctx: &RequestContext,
+        filter: &CaseFilter,
+        horizon: chrono::Duration,
+    ) -> Result<Vec<(QueueItem, ShownCase)>, AsbError> {
+        let reach = Self::reach_for(ctx, false)?;
+        let records = self.store.list_cases(&reach, filter, None, Self::MAX_CASES).await?;
         let reference = self.store.reference_data().await?;
         let now = self.clock.now();
         let triggers: std::collections::HashMap<CaseId, DateTime<Utc>> = self
@@ -545,13 +584,12 @@ impl Cases {
             .into_iter()
             .map(|raised| (raised.owning_case, raised.trigger.reached))
             .collect();
-        let mut queue: Vec<(QueueItem, usize)> = Vec::new();
-        let shown: Vec<ShownCase> = records
+        let mut queue: Vec<(QueueItem, ShownCase)> = Vec::new();
+        for case in records
             .into_iter()
             .map(|record| self.show(ctx, record, &reference.calendar))
             .filter(|case| case.view == View::Full)
-            .collect();
-        for (index, case) in shown.iter().enumerate() {
+        {
             let row = &case.record.case;
             let clock = CaseClock {
                 case: CaseId::from_uuid(row.id),
@@ -564,32 +602,68 @@ impl Cases {
                 review_due: None,
                 trigger_reached: triggers.get(&CaseId::from_uuid(row.id)).copied(),
             };
-            queue.extend(
-                queue::items(&clock, &self.standards, &reference.calendar, now, horizon)
-                    .into_iter()
-                    .map(|item| (item, index)),
-            );
+            let items = queue::items(&clock, &self.standards, &reference.calendar, now, horizon);
+            queue.extend(items.into_iter().map(|item| (item, case.clone())));
         }
         queue.sort_by(|(a, _), (b, _)| {
             b.overdue.cmp(&a.overdue).then(a.deadline.cmp(&b.deadline)).then(a.task.cmp(&b.task))
         });
-        let start = usize::try_from(page.after.unwrap_or(0)).unwrap_or(usize::MAX);
-        let size = usize::try_from(page.size).unwrap_or(usize::MAX);
-        let end = start.saturating_add(size).min(queue.len());
-        let items: Vec<(QueueItem, ShownCase)> = queue
-            .get(start..end)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|(item, index)| shown.get(*index).map(|case| (*item, case.clone())))
-            .collect();
-        let next = if end < queue.len() {
-            tokens.encode(&u64::try_from(end).unwrap_or(u64::MAX))
-        } else {
-            String::new()
-        };
-        Ok((items, next))
+        Ok(queue)
     }
 
+    /// The queue, then every change to it: a first message with the whole queue,
+    /// then what was added and removed, each time a write in this process may have
+    /// changed it or `every` has passed (for writes made elsewhere and deadlines
+    /// passing). Ends when the caller goes.
+    pub fn watch_queue(
+        &self,
+        ctx: RequestContext,
+        filter: CaseFilter,
+        horizon: chrono::Duration,
+        every: std::time::Duration,
+    ) -> tokio::sync::mpsc::Receiver<Result<QueueChange, AsbError>> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        let cases = self.clone();
+        let filter = CaseFilter { open_only: true, ..filter };
+        tokio::spawn(async move {
+            let mut held: Vec<(QueueItem, ShownCase)> = Vec::new();
+            let mut first = true;
+            loop {
+                let now = match cases.queue(&ctx, &filter, horizon).await {
+                    Ok(queue) => queue,
+                    Err(err) => {
+                        let _ = sender.send(Err(err)).await;
+                        return;
+                    }
+                };
+                let key =
+                    |(item, _): &(QueueItem, ShownCase)| (item.case, item.task, item.deadline, item.overdue);
+                let added: Vec<_> = now
+                    .iter()
+                    .filter(|entry| !held.iter().any(|old| key(old) == key(entry)))
+                    .cloned()
+                    .collect();
+                let removed: Vec<_> = held
+                    .iter()
+                    .filter(|old| !now.iter().any(|entry| key(entry) == key(old)))
+                    .cloned()
+                    .collect();
+                if first || !added.is_empty() || !removed.is_empty() {
+                    first = false;
+                    if sender.send(Ok(QueueChange { added, removed })).await.is_err() {
+                        return;
+                    }
+                }
+                held = now;
+                tokio::select! {
+                    () = cases.changed.notified() => {}
+                    () = tokio::time::sleep(every) => {}
+                    () = sender.closed() => return,
+                }
+            }
+        });
+        receiver
+    }
     /// The service standards over the cases received in `[from, to)`.
     pub async fn service_standards(
         &self,
@@ -858,6 +932,7 @@ impl Cases {
 
     /// The case as the caller now sees it, after its own change.
     async fn reread(&self, ctx: &RequestContext, id: CaseId) -> Result<ShownCase, AsbError> {
+        self.changed.notify_waiters();
         let record =
             self.store.case_record(id).await?.ok_or_else(|| AsbError::CaseNotFound { name: id.name() })?;
         let reference = self.store.reference_data().await?;

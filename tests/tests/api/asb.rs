@@ -25,6 +25,7 @@ on_every_backend!(
     a_third_report_in_six_months_raises_the_community_trigger,
     an_action_plan_is_agreed_and_officer_time_adds_up,
     standards_turn_at_their_boundaries_as_the_clock_moves,
+    a_watched_queue_pushes_each_change,
 );
 
 async fn cases(app: &TestApp) -> AsbCasesClient<Channel> {
@@ -1141,4 +1142,72 @@ async fn standards_turn_at_their_boundaries_as_the_clock_moves(app: TestApp) {
     app.clock.advance(Duration::from_secs(240));
     assert_eq!(standings(&mut client, &partner, &case.name).await.2, overdue);
     assert!((14 * 86_400..16 * 86_400).contains(&until_deadline), "{until_deadline}");
+}
+
+/// The next message of a watched queue. The bound guards against hanging; it is
+/// no timing assertion (a change is pushed when it is written).
+async fn next(watch: &mut tonic::Streaming<asb::WatchWorkQueueResponse>) -> asb::WatchWorkQueueResponse {
+    tokio::time::timeout(std::time::Duration::from_secs(60), watch.message()).await.unwrap().unwrap().unwrap()
+}
+
+async fn a_watched_queue_pushes_each_change(app: TestApp) {
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let ada = customer(&app, &partner, "Ada", "").await;
+    let bob = customer(&app, &partner, "Bob", "").await;
+    let mut client = cases(&app).await;
+    let first = client
+        .report_incident(partner.request(request(report(vec![party(asb::PartyRole::Complainant, &ada)], ""))))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let mut watch = cases(&app)
+        .await
+        .watch_work_queue(
+            partner.request(asb::WatchWorkQueueRequest { horizon_hours: 2_160, ..Default::default() }),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let snapshot = next(&mut watch).await;
+    assert!(!snapshot.added.is_empty() && snapshot.added.iter().all(|item| item.case == first.name));
+    assert!(snapshot.removed.is_empty());
+
+    let second = client
+        .report_incident(partner.request(request(report(vec![party(asb::PartyRole::Complainant, &bob)], ""))))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let change = next(&mut watch).await;
+    assert!(
+        !change.added.is_empty() && change.added.iter().all(|item| item.case == second.name),
+        "{change:?}"
+    );
+
+    // Acknowledging the first report takes its acknowledgement off the queue.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    client
+        .record_contact(partner.request(asb::RecordContactRequest {
+            parent: first.name.clone(),
+            contact: Some(asb::Contact {
+                party_role: asb::PartyRole::Complainant.into(),
+                channel: "phone".into(),
+                contact_time: Some(prost_types::Timestamp { seconds: i64::try_from(now).unwrap(), nanos: 0 }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        }))
+        .await
+        .unwrap();
+    let change = next(&mut watch).await;
+    assert!(
+        change.removed.iter().any(
+            |item| item.case == first.name && item.task == asb::work_queue_item::Task::Acknowledge as i32
+        ),
+        "{change:?}"
+    );
 }
