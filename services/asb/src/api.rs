@@ -1390,6 +1390,39 @@ impl AsbCases for AsbApi {
         Ok(reply(logged, &name))
     }
 
+    async fn list_bank_holidays(
+        &self,
+        request: Request<pb::ListBankHolidaysRequest>,
+    ) -> Result<Response<pb::ListBankHolidaysResponse>, Status> {
+        context(&request)?;
+        let holidays = self.cases.bank_holidays().await.map_err(status)?;
+        let bank_holidays = holidays
+            .into_iter()
+            .map(|(date, display_name)| pb::BankHoliday { date: Some(date_to_proto(date)), display_name })
+            .collect();
+        Ok(Response::new(pb::ListBankHolidaysResponse { bank_holidays }))
+    }
+
+    async fn create_bank_holiday(
+        &self,
+        request: Request<pb::CreateBankHolidayRequest>,
+    ) -> Result<Response<pb::BankHoliday>, Status> {
+        let ctx = context(&request)?;
+        let pb::CreateBankHolidayRequest { bank_holiday } = request.into_inner();
+        let Some(holiday) = bank_holiday else {
+            return Err(invalid(vec![FieldViolation::required("bank_holiday")]));
+        };
+        let mut v = Violations::default();
+        let date = v.check(required_date("bank_holiday.date", holiday.date.as_ref()));
+        let name = v.take(text("bank_holiday.display_name", &holiday.display_name, 200, true), None);
+        let (Some(date), Some(name)) = v.into_result((date, name)).map_err(invalid)? else {
+            return Err(invalid(vec![FieldViolation::required("bank_holiday")]));
+        };
+        let (date, display_name) = self.cases.add_bank_holiday(&ctx, date, name).await.map_err(status)?;
+        let name = format!("bankHolidays/{date}");
+        Ok(reply(pb::BankHoliday { date: Some(date_to_proto(date)), display_name }, &name))
+    }
+
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {
         let ctx = context(&request)?;
         let id = case_id(&request.get_ref().name).map_err(|v| invalid(vec![v]))?;

@@ -26,6 +26,8 @@ pub enum AsbError {
     /// Closing needs these first.
     #[error("the case cannot close yet")]
     ClosureNotReady(Vec<ClosureNeed>),
+    #[error("{name} already exists")]
+    AlreadyExists { name: String },
     #[error("intervention {name} not found")]
     InterventionNotFound { name: String },
     #[error(transparent)]
@@ -79,6 +81,12 @@ impl ServiceError for AsbError {
                     "the case cannot close without {}",
                     needs.iter().map(|need| need.describe()).collect::<Vec<_>>().join(", ")
                 ),
+            },
+            Self::AlreadyExists { name } => ApiError::AlreadyExists {
+                resource_type: "involve.asb.v1.BankHoliday",
+                message: format!("{name} is a bank holiday already"),
+                name,
+                reason: "BANK_HOLIDAY_EXISTS",
             },
             Self::InterventionNotFound { name } => {
                 ApiError::NotFound { resource_type: "involve.asb.v1.Intervention", name }

@@ -883,6 +883,29 @@ impl Cases {
         self.reread(ctx, id).await
     }
 
+    /// The bank holidays held.
+    pub async fn bank_holidays(&self) -> Result<Vec<(chrono::NaiveDate, String)>, AsbError> {
+        let rows = self.store.bank_holidays().await?;
+        Ok(rows.into_iter().map(|row| (row.holiday_date, row.display_name)).collect())
+    }
+
+    /// Adds a bank holiday (operators, who keep reference data).
+    pub async fn add_bank_holiday(
+        &self,
+        ctx: &RequestContext,
+        date: chrono::NaiveDate,
+        name: String,
+    ) -> Result<(chrono::NaiveDate, String), AsbError> {
+        if !ctx.principal.role.may(Capability::ManageReferenceData) {
+            return Err(refused("ROLE_NOT_PERMITTED", "only operators keep reference data"));
+        }
+        if !self.store.add_bank_holiday(&ctx.actor(), date, &name).await? {
+            return Err(AsbError::AlreadyExists { name: format!("bankHolidays/{date}") });
+        }
+        self.changed.notify_waiters();
+        Ok((date, name))
+    }
+
     /// Records the action plan agreed with the complainant.
     pub async fn agree_action_plan(
         &self,

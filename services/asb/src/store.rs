@@ -1076,6 +1076,39 @@ impl Store {
         Ok(found.ok_or_else(|| StoreError::RowNotFound(id.to_string()))?)
     }
 
+    /// The bank holidays held, oldest first.
+    pub async fn bank_holidays(&self) -> Result<Vec<bank_holidays::Model>, StoreError> {
+        Ok(bank_holidays::Entity::find()
+            .order_by_asc(bank_holidays::Column::HolidayDate)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Adds a bank holiday; `false` when that day is one already.
+    pub async fn add_bank_holiday(
+        &self,
+        actor: &Actor,
+        date: chrono::NaiveDate,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let txn = begin_write(&self.db).await?;
+        let inserted = bank_holidays::Entity::insert(bank_holidays::ActiveModel {
+            holiday_date: Set(date),
+            display_name: Set(name.to_owned()),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(StoreError::from);
+        match inserted {
+            Ok(_) => {}
+            Err(StoreError::UniqueViolation(_)) => return Ok(false),
+            Err(other) => return Err(other),
+        }
+        audit::record(&txn, actor, [AuditEntry::new(format!("bankHolidays/{date}"))]).await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
     /// Records a decision to open a case to another organisation.
     pub async fn record_sharing(
         &self,

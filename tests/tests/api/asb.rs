@@ -26,6 +26,7 @@ on_every_backend!(
     an_action_plan_is_agreed_and_officer_time_adds_up,
     standards_turn_at_their_boundaries_as_the_clock_moves,
     a_watched_queue_pushes_each_change,
+    an_operator_adds_a_bank_holiday_and_deadlines_move_past_it,
 );
 
 async fn cases(app: &TestApp) -> AsbCasesClient<Channel> {
@@ -1210,4 +1211,58 @@ async fn a_watched_queue_pushes_each_change(app: TestApp) {
         ),
         "{change:?}"
     );
+}
+
+async fn an_operator_adds_a_bank_holiday_and_deadlines_move_past_it(app: TestApp) {
+    use chrono::Datelike as _;
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let ada = customer(&app, &partner, "Ada", "").await;
+    let mut client = cases(&app).await;
+    let held = client
+        .list_bank_holidays(partner.request(asb::ListBankHolidaysRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(held.bank_holidays.len(), 24, "2025 to 2027 seeded");
+    let case = client
+        .report_incident(partner.request(request(report(vec![party(asb::PartyRole::Complainant, &ada)], ""))))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let before = case.acknowledge_deadline.unwrap().seconds;
+
+    // The next weekday that is no holiday yet becomes one: acknowledgement is due a working day later.
+    let proto_dates: Vec<(i32, i32, i32)> =
+        held.bank_holidays.iter().filter_map(|h| h.date).map(|d| (d.year, d.month, d.day)).collect();
+    let mut day = chrono::Utc::now().date_naive();
+    loop {
+        day = day.succ_opt().unwrap();
+        let key = (day.year(), i32::try_from(day.month()).unwrap(), i32::try_from(day.day()).unwrap());
+        if day.weekday().num_days_from_monday() < 5 && !proto_dates.contains(&key) {
+            break;
+        }
+    }
+    let holiday = asb::BankHoliday {
+        date: Some(date(day.year(), i32::try_from(day.month()).unwrap(), i32::try_from(day.day()).unwrap())),
+        display_name: "Royal occasion".into(),
+    };
+    let create = || asb::CreateBankHolidayRequest { bank_holiday: Some(holiday.clone()) };
+    let err = client.create_bank_holiday(partner.request(create())).await.unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
+    let operator = app.operator().await;
+    client.create_bank_holiday(operator.request(create())).await.unwrap();
+    let err = client.create_bank_holiday(operator.request(create())).await.unwrap_err();
+    assert_status(&err, Code::AlreadyExists, "BANK_HOLIDAY_EXISTS");
+    let after = client
+        .get_case(partner.request(asb::GetCaseRequest { name: case.name.clone() }))
+        .await
+        .unwrap()
+        .into_inner()
+        .acknowledge_deadline
+        .unwrap()
+        .seconds;
+    assert!(after > before, "{after} > {before}");
 }
