@@ -646,6 +646,24 @@ fn read_queue(
     v.into_result((filter, chrono::Duration::hours(i64::from(hours))))
 }
 
+fn activity_to_proto(
+    row: &entities::diversionary_activities::Model,
+    before: u64,
+    after: u64,
+) -> pb::DiversionaryActivity {
+    pb::DiversionaryActivity {
+        name: format!("diversionaryActivities/{}", row.id),
+        display_name: row.display_name.clone(),
+        area: row.area.clone(),
+        start_date: Some(date_to_proto(row.start_date)),
+        end_date: row.end_date.map(date_to_proto),
+        budget: row.budget_pence,
+        participants: row.participants,
+        cases_before: i64::try_from(before).unwrap_or(i64::MAX),
+        cases_after: i64::try_from(after).unwrap_or(i64::MAX),
+    }
+}
+
 fn standing_to_proto(standing: Standing) -> pb::Standing {
     use pb::standing::State;
     let (state, deadline) = match standing {
@@ -1421,6 +1439,77 @@ impl AsbCases for AsbApi {
         let (date, display_name) = self.cases.add_bank_holiday(&ctx, date, name).await.map_err(status)?;
         let name = format!("bankHolidays/{date}");
         Ok(reply(pb::BankHoliday { date: Some(date_to_proto(date)), display_name }, &name))
+    }
+
+    async fn create_diversionary_activity(
+        &self,
+        request: Request<pb::CreateDiversionaryActivityRequest>,
+    ) -> Result<Response<pb::DiversionaryActivity>, Status> {
+        let ctx = context(&request)?;
+        let pb::CreateDiversionaryActivityRequest { diversionary_activity } = request.into_inner();
+        let Some(activity) = diversionary_activity else {
+            return Err(invalid(vec![FieldViolation::required("diversionary_activity")]));
+        };
+        let mut v = Violations::default();
+        let name =
+            v.take(text("diversionary_activity.display_name", &activity.display_name, 200, true), None);
+        let area = v.take(required_code("diversionary_activity.area", &activity.area).map(Some), None);
+        let start = v.check(required_date("diversionary_activity.start_date", activity.start_date.as_ref()));
+        let end = v.take(date_from_proto("diversionary_activity.end_date", activity.end_date.as_ref()), None);
+        if let (Some(start), Some(end)) = (start, end)
+            && end < start
+        {
+            v.push(FieldViolation::new(
+                "diversionary_activity.end_date",
+                "OUT_OF_RANGE",
+                "diversionary_activity.end_date is on or after its start_date",
+            ));
+        }
+        if activity.budget < 0 {
+            v.push(FieldViolation::new(
+                "diversionary_activity.budget",
+                "OUT_OF_RANGE",
+                "a budget is not negative",
+            ));
+        }
+        if activity.participants < 0 {
+            v.push(FieldViolation::new(
+                "diversionary_activity.participants",
+                "OUT_OF_RANGE",
+                "participants are not negative",
+            ));
+        }
+        let (Some(display_name), Some(area), Some(start_date)) =
+            v.into_result((name, area, start)).map_err(invalid)?
+        else {
+            return Err(invalid(vec![FieldViolation::required("diversionary_activity")]));
+        };
+        let row = entities::diversionary_activities::Model {
+            id: uuid::Uuid::now_v7(),
+            display_name,
+            area: area.to_string(),
+            start_date,
+            end_date: end,
+            budget_pence: activity.budget,
+            participants: activity.participants,
+            organisation: String::new(),
+            create_time: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+        };
+        let (row, before, after) = self.cases.create_activity(&ctx, row).await.map_err(status)?;
+        let created = activity_to_proto(&row, before, after);
+        let name = created.name.clone();
+        Ok(reply(created, &name))
+    }
+
+    async fn list_diversionary_activities(
+        &self,
+        request: Request<pb::ListDiversionaryActivitiesRequest>,
+    ) -> Result<Response<pb::ListDiversionaryActivitiesResponse>, Status> {
+        let ctx = context(&request)?;
+        let listed = self.cases.list_activities(&ctx).await.map_err(status)?;
+        let diversionary_activities =
+            listed.iter().map(|(row, before, after)| activity_to_proto(row, *before, *after)).collect();
+        Ok(Response::new(pb::ListDiversionaryActivitiesResponse { diversionary_activities }))
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {

@@ -16,7 +16,7 @@ use persistence::{AuditEntry, Etag, PageToken, PageTokenKey};
 use platform::{FieldViolation, RequestContext};
 
 use crate::domain::access::{self, CaseReach, View, Viewer};
-use crate::domain::calendar::local_date;
+use crate::domain::calendar::{local_date, start_of_day};
 use crate::domain::case::{CaseId, Channel, Party, Person};
 use crate::domain::casework::Mediation;
 use crate::domain::queue::{self, CaseClock, QueueItem};
@@ -26,7 +26,9 @@ use crate::domain::triage::{HateMotivation, Priority, TriageError, change_priori
 use crate::domain::trigger::{Trigger, TriggerRule};
 use crate::error::AsbError;
 use crate::peers::Peers;
-use crate::store::entities::{diary_entries, interventions, reviews, sharing_decisions, time_entries};
+use crate::store::entities::{
+    diary_entries, diversionary_activities, interventions, reviews, sharing_decisions, time_entries,
+};
 use crate::store::{
     ActionPlan, Assignment, CaseFilter, CaseRecord, Filed, ListReach, NewContact, NewDiaryEntry, NewParty,
     NewReport, NewSharingDecision, Store, TriageDecision,
@@ -881,6 +883,57 @@ impl Cases {
         }
         self.store.record_satisfaction(&ctx.actor(), id, answer).await?;
         self.reread(ctx, id).await
+    }
+
+    /// Records a diversionary activity in one of the caller's areas.
+    pub async fn create_activity(
+        &self,
+        ctx: &RequestContext,
+        mut activity: diversionary_activities::Model,
+    ) -> Result<(diversionary_activities::Model, u64, u64), AsbError> {
+        if !ctx.principal.role.may(Capability::WorkCases) {
+            return Err(refused("ROLE_NOT_PERMITTED", "your role may not record activities"));
+        }
+        if ctx.principal.areas.as_ref().is_some_and(|areas| !areas.contains(&activity.area)) {
+            return Err(refused("OUTSIDE_SCOPE", "you may only record activities in your own areas"));
+        }
+        activity.organisation = ctx.principal.organisation.clone();
+        activity.create_time = self.clock.now();
+        let row = self.store.add_activity(&ctx.actor(), activity).await?;
+        let (before, after) = self.before_and_after(&row).await?;
+        Ok((row, before, after))
+    }
+
+    /// The activities in the caller's areas, with the ASB before and after each.
+    pub async fn list_activities(
+        &self,
+        ctx: &RequestContext,
+    ) -> Result<Vec<(diversionary_activities::Model, u64, u64)>, AsbError> {
+        if !ctx.principal.role.may(Capability::ReadPerformance) {
+            return Err(refused("ROLE_NOT_PERMITTED", "your role may not read performance"));
+        }
+        let mut listed = Vec::new();
+        for row in self.store.activities().await? {
+            if ctx.principal.areas.as_ref().is_some_and(|areas| !areas.contains(&row.area)) {
+                continue;
+            }
+            let (before, after) = self.before_and_after(&row).await?;
+            listed.push((row, before, after));
+        }
+        Ok(listed)
+    }
+
+    /// Cases opened in the activity's area before it started and since, over
+    /// periods as long as it has run (to its end date, or today).
+    async fn before_and_after(&self, row: &diversionary_activities::Model) -> Result<(u64, u64), AsbError> {
+        let start = start_of_day(row.start_date);
+        let today = local_date(self.clock.now());
+        let last = row.end_date.map_or(today, |end| end.min(today)).max(row.start_date);
+        let end = last.succ_opt().map_or(DateTime::<Utc>::MAX_UTC, start_of_day);
+        let length = end - start;
+        let before = self.store.cases_in_area(&row.area, start - length, start).await?;
+        let after = self.store.cases_in_area(&row.area, start, end).await?;
+        Ok((before, after))
     }
 
     /// The bank holidays held.

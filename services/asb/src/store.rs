@@ -20,8 +20,8 @@ use sea_orm_migration::MigratorTrait as _;
 use uuid::Uuid;
 
 use self::entities::{
-    bank_holidays, cases, categories, contacts, diary_entries, intervention_types, interventions, parties,
-    reports, reviews, sharing_decisions, time_entries,
+    bank_holidays, cases, categories, contacts, diary_entries, diversionary_activities, intervention_types,
+    interventions, parties, reports, reviews, sharing_decisions, time_entries,
 };
 pub use self::migrations::Migrator;
 use crate::domain::calendar::WorkingCalendar;
@@ -1074,6 +1074,45 @@ impl Store {
         }
         let found = time_entries::Entity::find_by_id(id).one(&self.db).await.map_err(StoreError::from)?;
         Ok(found.ok_or_else(|| StoreError::RowNotFound(id.to_string()))?)
+    }
+
+    /// Records a diversionary activity.
+    pub async fn add_activity(
+        &self,
+        actor: &Actor,
+        row: diversionary_activities::Model,
+    ) -> Result<diversionary_activities::Model, StoreError> {
+        let txn = begin_write(&self.db).await?;
+        diversionary_activities::Entity::insert(diversionary_activities::ActiveModel::from(row.clone()))
+            .exec_without_returning(&txn)
+            .await?;
+        audit::record(&txn, actor, [AuditEntry::new(format!("diversionaryActivities/{}", row.id))]).await?;
+        txn.commit().await?;
+        Ok(row)
+    }
+
+    /// Every diversionary activity, oldest first.
+    pub async fn activities(&self) -> Result<Vec<diversionary_activities::Model>, StoreError> {
+        Ok(diversionary_activities::Entity::find()
+            .order_by_asc(diversionary_activities::Column::StartDate)
+            .order_by_asc(diversionary_activities::Column::Id)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Cases whose first report in `area` was received in `[from, to)`.
+    pub async fn cases_in_area(
+        &self,
+        area: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        Ok(cases::Entity::find()
+            .filter(cases::Column::Area.eq(area))
+            .filter(cases::Column::ReceiveTime.gte(from))
+            .filter(cases::Column::ReceiveTime.lt(to))
+            .count(&self.db)
+            .await?)
     }
 
     /// The bank holidays held, oldest first.

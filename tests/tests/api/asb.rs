@@ -27,6 +27,7 @@ on_every_backend!(
     standards_turn_at_their_boundaries_as_the_clock_moves,
     a_watched_queue_pushes_each_change,
     an_operator_adds_a_bank_holiday_and_deadlines_move_past_it,
+    a_diversionary_activity_shows_the_asb_in_its_area_before_and_after,
 );
 
 async fn cases(app: &TestApp) -> AsbCasesClient<Channel> {
@@ -1265,4 +1266,55 @@ async fn an_operator_adds_a_bank_holiday_and_deadlines_move_past_it(app: TestApp
         .unwrap()
         .seconds;
     assert!(after > before, "{after} > {before}");
+}
+
+async fn a_diversionary_activity_shows_the_asb_in_its_area_before_and_after(app: TestApp) {
+    use chrono::Datelike as _;
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let ada = customer(&app, &partner, "Ada", "").await;
+    let mut client = cases(&app).await;
+    // Two cases today, after a scheme that started yesterday.
+    for _ in 0..2 {
+        let accused = customer(&app, &partner, "Cy", "").await;
+        let parties = vec![
+            party(asb::PartyRole::Complainant, &ada),
+            party(asb::PartyRole::AllegedPerpetrator, &accused),
+        ];
+        client.report_incident(partner.request(request(report(parties, "")))).await.unwrap();
+    }
+    let yesterday = chrono::Utc::now().date_naive().pred_opt().unwrap();
+    let officer = app.officer("council", "north").await;
+    let scheme = |area: &str| asb::CreateDiversionaryActivityRequest {
+        diversionary_activity: Some(asb::DiversionaryActivity {
+            display_name: "Friday night football".into(),
+            area: area.into(),
+            start_date: Some(date(
+                yesterday.year(),
+                i32::try_from(yesterday.month()).unwrap(),
+                i32::try_from(yesterday.day()).unwrap(),
+            )),
+            budget: 250_000,
+            participants: 40,
+            ..Default::default()
+        }),
+    };
+    let created =
+        client.create_diversionary_activity(officer.request(scheme("north"))).await.unwrap().into_inner();
+    assert_eq!((created.cases_before, created.cases_after), (0, 2));
+    let err = client.create_diversionary_activity(officer.request(scheme("south"))).await.unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "OUTSIDE_SCOPE");
+    let listed = client
+        .list_diversionary_activities(officer.request(asb::ListDiversionaryActivitiesRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.diversionary_activities, [created]);
+    let mut bad = scheme("north");
+    bad.diversionary_activity.as_mut().unwrap().budget = -1;
+    bad.diversionary_activity.as_mut().unwrap().display_name = String::new();
+    let err = client.create_diversionary_activity(officer.request(bad)).await.unwrap_err();
+    let mut fields = violated_fields(&err);
+    fields.sort();
+    assert_eq!(fields, ["diversionary_activity.budget", "diversionary_activity.display_name"]);
 }

@@ -185,6 +185,20 @@ entity!(time_entries, "time_entries", {
     pub create_time: DateTimeUtc,
 });
 
+entity!(diversionary_activities, "diversionary_activities", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub display_name: String,
+    pub area: String,
+    pub start_date: Date,
+    pub end_date: Option<Date>,
+    pub budget_pence: i64,
+    pub participants: i32,
+    /// The organisation that runs it.
+    pub organisation: String,
+    pub create_time: DateTimeUtc,
+});
+
 entity!(categories, "categories", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub code: String,

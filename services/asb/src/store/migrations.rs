@@ -9,6 +9,7 @@ mod m0004_seed_reference_data;
 mod m0005_create_reviews;
 mod m0006_create_sharing_decisions;
 mod m0007_create_time_entries;
+mod m0008_create_diversionary_activities;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_create_reviews::Migration),
             Box::new(m0006_create_sharing_decisions::Migration),
             Box::new(m0007_create_time_entries::Migration),
+            Box::new(m0008_create_diversionary_activities::Migration),
         ]
     }
 
