@@ -1,0 +1,451 @@
+//! How `involve asb` shows answers: plain tables that fit 80-100 columns, with
+//! times in UK local time, or JSON (a hand-made mapping of the fields shown;
+//! prost types carry no serde).
+
+use asb::domain::calendar::local_time;
+use chrono::{DateTime, Utc};
+use contracts::google::r#type::Date;
+use contracts::involve::asb::v1 as pb;
+use serde_json::{Value, json};
+
+/// The widest a table cell may be before it is cut short.
+const MAX_CELL: usize = 32;
+
+/// `value` as pretty JSON, ending with a newline.
+pub(super) fn json(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Columns padded to their widest cell, two spaces apart.
+struct Table {
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn new(headers: &[&'static str]) -> Self {
+        Self { headers: headers.to_vec(), rows: Vec::new() }
+    }
+
+    fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells.into_iter().map(|cell| shorten(&cell)).collect());
+    }
+
+    fn render(&self) -> String {
+        let mut widths: Vec<usize> = self.headers.iter().map(|header| header.chars().count()).collect();
+        for row in &self.rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let line = |cells: Vec<&str>| {
+            let padded: Vec<String> =
+                cells.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+            let mut text = padded.join("  ").trim_end().to_owned();
+            text.push('\n');
+            text
+        };
+        let mut text = line(self.headers.clone());
+        for row in &self.rows {
+            text.push_str(&line(row.iter().map(String::as_str).collect()));
+        }
+        text
+    }
+}
+
+/// `text` on one line and at most [`MAX_CELL`] characters, marked when cut.
+fn shorten(text: &str) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= MAX_CELL {
+        return one_line;
+    }
+    let mut cut: String = one_line.chars().take(MAX_CELL - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// An enum value's proto name without its prefix, in lower case with dashes
+/// (`PRIORITY_URGENT` -> `urgent`); the number when this client does not know it.
+fn label(name: Option<&str>, prefix: &str, number: i32) -> String {
+    match name {
+        Some(name) => name.strip_prefix(prefix).unwrap_or(name).to_ascii_lowercase().replace('_', "-"),
+        None => number.to_string(),
+    }
+}
+
+fn priority(number: i32) -> String {
+    label(pb::Priority::try_from(number).ok().map(|value| value.as_str_name()), "PRIORITY_", number)
+}
+
+fn route(number: i32) -> String {
+    label(pb::Route::try_from(number).ok().map(|value| value.as_str_name()), "ROUTE_", number)
+}
+
+fn channel(number: i32) -> String {
+    label(pb::Channel::try_from(number).ok().map(|value| value.as_str_name()), "CHANNEL_", number)
+}
+
+fn party_role(number: i32) -> String {
+    label(pb::PartyRole::try_from(number).ok().map(|value| value.as_str_name()), "PARTY_ROLE_", number)
+}
+
+fn case_state(number: i32) -> String {
+    label(pb::case::State::try_from(number).ok().map(|value| value.as_str_name()), "STATE_", number)
+}
+
+fn standing_state(number: i32) -> String {
+    label(pb::standing::State::try_from(number).ok().map(|value| value.as_str_name()), "STATE_", number)
+}
+
+fn task(number: i32) -> String {
+    label(pb::work_queue_item::Task::try_from(number).ok().map(|value| value.as_str_name()), "TASK_", number)
+}
+
+fn standard(number: i32) -> String {
+    label(
+        pb::standard_figure::Standard::try_from(number).ok().map(|value| value.as_str_name()),
+        "STANDARD_",
+        number,
+    )
+}
+
+fn instant(timestamp: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    let timestamp = timestamp?;
+    DateTime::from_timestamp(timestamp.seconds, u32::try_from(timestamp.nanos).unwrap_or_default())
+}
+
+/// A deadline as an officer in England reads it: `Mon 07 Dec 2026 14:00`.
+fn local(timestamp: Option<&prost_types::Timestamp>) -> String {
+    instant(timestamp).map(|at| local_time(at).format("%a %d %b %Y %H:%M").to_string()).unwrap_or_default()
+}
+
+/// A deadline in a narrow column: `Mon 07 Dec 14:00`.
+fn local_short(timestamp: Option<&prost_types::Timestamp>) -> String {
+    instant(timestamp).map(|at| local_time(at).format("%a %d %b %H:%M").to_string()).unwrap_or_default()
+}
+
+/// RFC 3339 in UTC, for scripts.
+fn utc(timestamp: Option<&prost_types::Timestamp>) -> Value {
+    instant(timestamp).map_or(Value::Null, |at| Value::String(at.to_rfc3339()))
+}
+
+fn date(date: Option<&Date>) -> String {
+    date.map(|date| format!("{:04}-{:02}-{:02}", date.year, date.month, date.day)).unwrap_or_default()
+}
+
+const LOCAL_NOTE: &str = "Times are UK local (Europe/London).\n";
+
+pub(super) fn queue_table(items: &[pb::WorkQueueItem]) -> String {
+    if items.is_empty() {
+        return "Nothing due.\n".to_owned();
+    }
+    let mut table = Table::new(&["", "DEADLINE", "TASK", "PRIORITY", "REFERENCE", "OFFICER", "TEAM"]);
+    for item in items {
+        table.row(vec![
+            if item.overdue { "OVERDUE".to_owned() } else { String::new() },
+            local_short(item.deadline.as_ref()),
+            task(item.task),
+            priority(item.priority),
+            item.case_reference.clone(),
+            item.assigned_officer.clone(),
+            item.team.clone(),
+        ]);
+    }
+    let overdue = items.iter().filter(|item| item.overdue).count();
+    format!("{}\n{} items, {overdue} overdue. {LOCAL_NOTE}", table.render(), items.len())
+}
+
+pub(super) fn queue_json(items: &[pb::WorkQueueItem]) -> Value {
+    let items: Vec<Value> = items
+        .iter()
+        .map(|item| {
+            json!({
+                "case": item.case,
+                "reference": item.case_reference,
+                "task": task(item.task),
+                "deadline": utc(item.deadline.as_ref()),
+                "overdue": item.overdue,
+                "priority": priority(item.priority),
+                "assigned_officer": item.assigned_officer,
+                "team": item.team,
+            })
+        })
+        .collect();
+    json!({ "items": items })
+}
+
+fn person(party: &pb::Party) -> String {
+    use pb::party::Person;
+    match &party.person {
+        Some(Person::Customer(customer)) => customer.clone(),
+        Some(Person::External(external)) if external.postcode.is_empty() => external.display_name.clone(),
+        Some(Person::External(external)) => format!("{} ({})", external.display_name, external.postcode),
+        Some(Person::Unknown(unknown)) if unknown.description.is_empty() => "unknown".to_owned(),
+        Some(Person::Unknown(unknown)) => format!("unknown: {}", unknown.description),
+        None if party.withheld => "(withheld)".to_owned(),
+        None => String::new(),
+    }
+}
+
+fn standings(case: &pb::Case) -> Vec<(&'static str, Option<&pb::Standing>)> {
+    let progress = case.standards.as_ref();
+    vec![
+        ("acknowledgement", progress.and_then(|standards| standards.acknowledgement.as_ref())),
+        ("first-response", progress.and_then(|standards| standards.first_response.as_ref())),
+        ("contact", progress.and_then(|standards| standards.contact.as_ref())),
+    ]
+}
+
+pub(super) fn case_text(case: &pb::Case) -> String {
+    let triage = case.triage.as_ref();
+    let mut text = format!("{}  {}\n", case.reference, case.name);
+    let mut field = |name: &str, value: String| {
+        if !value.is_empty() {
+            text.push_str(&format!("  {name:<16}{value}\n"));
+        }
+    };
+    field("State", case_state(case.state));
+    field(
+        "Priority",
+        triage.map(|triage| priority(triage.priority)).unwrap_or_else(|| "not triaged".to_owned()),
+    );
+    field("Route", triage.map(|triage| route(triage.route)).unwrap_or_default());
+    field("Risk", triage.map(|triage| triage.risk.clone()).unwrap_or_default());
+    field("Categories", case.categories.join(", "));
+    field("Landlord", case.landlord_organisation.clone());
+    field("Area", case.area.clone());
+    field("Officer", case.assigned_officer.clone());
+    field("Team", case.team.clone());
+    field("Opened", local(case.open_time.as_ref()));
+    field("Acknowledge by", local(case.acknowledge_deadline.as_ref()));
+    field("Repeat of", case.repeat_of.clone());
+    field(
+        "Closed",
+        case.closure
+            .as_ref()
+            .map(|closure| format!("{} ({})", local(closure.close_time.as_ref()), closure.reason))
+            .unwrap_or_default(),
+    );
+
+    text.push_str("\nStandards\n");
+    let mut table = Table::new(&["STANDARD", "STANDING", "DEADLINE"]);
+    for (name, standing) in standings(case) {
+        let state = standing.map(|standing| standing_state(standing.state)).unwrap_or_default();
+        let mark = if state == "overdue" || state == "missed" { "!" } else { "" };
+        table.row(vec![
+            name.to_owned(),
+            format!("{}{mark}", state.to_uppercase()),
+            local(standing.and_then(|standing| standing.deadline.as_ref())),
+        ]);
+    }
+    text.push_str(&table.render());
+
+    text.push_str("\nParties\n");
+    let mut table = Table::new(&["ROLE", "PERSON"]);
+    for party in &case.parties {
+        table.row(vec![party_role(party.role), person(party)]);
+    }
+    text.push_str(&table.render());
+
+    text.push_str("\nReports\n");
+    let mut table = Table::new(&["RECEIVED", "CHANNEL", "CATEGORIES", "DESCRIPTION"]);
+    for report in &case.reports {
+        let description = if report.withheld { "(withheld)".to_owned() } else { report.description.clone() };
+        table.row(vec![
+            local_short(report.receive_time.as_ref()),
+            channel(report.channel),
+            report.categories.join(","),
+            description,
+        ]);
+    }
+    text.push_str(&table.render());
+
+    text.push_str("\nContacts\n");
+    if case.contacts.is_empty() {
+        text.push_str("  none yet\n");
+    } else {
+        let mut table = Table::new(&["WHEN", "WITH", "CHANNEL", "SUMMARY"]);
+        for contact in &case.contacts {
+            table.row(vec![
+                local_short(contact.contact_time.as_ref()),
+                party_role(contact.party_role),
+                contact.channel.clone(),
+                contact.summary.clone(),
+            ]);
+        }
+        text.push_str(&table.render());
+    }
+
+    text.push_str("\nInterventions\n");
+    if case.interventions.is_empty() {
+        text.push_str("  none yet\n");
+    } else {
+        let mut table = Table::new(&["TYPE", "START", "OUTCOME", "NOTES"]);
+        for intervention in &case.interventions {
+            table.row(vec![
+                intervention.r#type.clone(),
+                date(intervention.start_date.as_ref()),
+                intervention.outcome.clone(),
+                intervention.notes.clone(),
+            ]);
+        }
+        text.push_str(&table.render());
+    }
+    text.push('\n');
+    text.push_str(LOCAL_NOTE);
+    text
+}
+
+fn party_json(party: &pb::Party) -> Value {
+    use pb::party::Person;
+    let mut value = json!({ "role": party_role(party.role), "withheld": party.withheld });
+    match &party.person {
+        Some(Person::Customer(customer)) => value["customer"] = json!(customer),
+        Some(Person::External(external)) => {
+            value["external"] =
+                json!({ "display_name": external.display_name, "postcode": external.postcode });
+        }
+        Some(Person::Unknown(unknown)) => value["unknown"] = json!({ "description": unknown.description }),
+        None => {}
+    }
+    value
+}
+
+pub(super) fn case_json(case: &pb::Case) -> Value {
+    let standards: serde_json::Map<String, Value> = standings(case)
+        .into_iter()
+        .map(|(name, standing)| {
+            let value = standing.map_or(Value::Null, |standing| {
+                json!({
+                    "state": standing_state(standing.state),
+                    "deadline": utc(standing.deadline.as_ref()),
+                })
+            });
+            (name.replace('-', "_"), value)
+        })
+        .collect();
+    json!({
+        "name": case.name,
+        "reference": case.reference,
+        "state": case_state(case.state),
+        "landlord_organisation": case.landlord_organisation,
+        "area": case.area,
+        "categories": case.categories,
+        "priority": case.triage.as_ref().map(|triage| priority(triage.priority)),
+        "route": case.triage.as_ref().map(|triage| route(triage.route)),
+        "assigned_officer": case.assigned_officer,
+        "team": case.team,
+        "open_time": utc(case.open_time.as_ref()),
+        "acknowledge_deadline": utc(case.acknowledge_deadline.as_ref()),
+        "repeat_of": case.repeat_of,
+        "standards": standards,
+        "parties": case.parties.iter().map(party_json).collect::<Vec<_>>(),
+        "reports": case.reports.iter().map(|report| json!({
+            "name": report.name,
+            "channel": channel(report.channel),
+            "receive_time": utc(report.receive_time.as_ref()),
+            "categories": report.categories,
+            "description": report.description,
+            "withheld": report.withheld,
+        })).collect::<Vec<_>>(),
+        "contacts": case.contacts.iter().map(|contact| json!({
+            "name": contact.name,
+            "party_role": party_role(contact.party_role),
+            "channel": contact.channel,
+            "contact_time": utc(contact.contact_time.as_ref()),
+            "summary": contact.summary,
+        })).collect::<Vec<_>>(),
+        "interventions": case.interventions.iter().map(|intervention| json!({
+            "name": intervention.name,
+            "type": intervention.r#type,
+            "start_date": date(intervention.start_date.as_ref()),
+            "outcome": intervention.outcome,
+            "notes": intervention.notes,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub(super) fn filed_text(filed: &pb::ReportIncidentResponse) -> String {
+    let report = filed.report.as_ref().map(|report| report.name.as_str()).unwrap_or_default();
+    let Some(case) = &filed.case else {
+        return format!("Filed {report}.\n");
+    };
+    let verb = if filed.opened_case { "opened" } else { "joined" };
+    format!(
+        "Filed {report}\n{verb} case {} ({})\nAcknowledge by {}. {LOCAL_NOTE}",
+        case.reference,
+        case.name,
+        local(case.acknowledge_deadline.as_ref())
+    )
+}
+
+pub(super) fn filed_json(filed: &pb::ReportIncidentResponse) -> Value {
+    json!({
+        "report": filed.report.as_ref().map(|report| report.name.clone()),
+        "opened_case": filed.opened_case,
+        "case": filed.case.as_ref().map(case_json),
+    })
+}
+
+fn percent(figure: &pb::StandardFigure) -> String {
+    figure.percent.map(|percent| format!("{percent:.1}")).unwrap_or_else(|| "-".to_owned())
+}
+
+pub(super) fn standards_table(standards: &pb::ServiceStandards) -> String {
+    if standards.figures.is_empty() {
+        return "No cases received in the period.\n".to_owned();
+    }
+    let mut table = Table::new(&["STANDARD", "BY", "KEY", "MET", "MISSED", "PENDING", "%", "TARGET", ""]);
+    for figure in &standards.figures {
+        let below = figure.percent.is_some() && !figure.meets_target;
+        table.row(vec![
+            standard(figure.standard),
+            figure.dimension.clone(),
+            figure.key.clone(),
+            figure.met.to_string(),
+            figure.missed.to_string(),
+            figure.pending.to_string(),
+            percent(figure),
+            format!("{}%", figure.target_percent),
+            if below { "BELOW TARGET".to_owned() } else { String::new() },
+        ]);
+    }
+    let mut text = table.render();
+    let missed: Vec<&pb::StandardFigure> = standards
+        .figures
+        .iter()
+        .filter(|figure| figure.dimension == "all" && !figure.missed_cases.is_empty())
+        .collect();
+    if !missed.is_empty() {
+        text.push_str("\nCases that missed\n");
+        for figure in missed {
+            text.push_str(&format!("  {}: {}\n", standard(figure.standard), figure.missed_cases.join(", ")));
+        }
+    }
+    text.push_str(&format!("\nComputed {}. {LOCAL_NOTE}", local(standards.compute_time.as_ref())));
+    text
+}
+
+pub(super) fn standards_json(standards: &pb::ServiceStandards) -> Value {
+    let figures: Vec<Value> = standards
+        .figures
+        .iter()
+        .map(|figure| {
+            json!({
+                "standard": standard(figure.standard),
+                "dimension": figure.dimension,
+                "key": figure.key,
+                "met": figure.met,
+                "missed": figure.missed,
+                "pending": figure.pending,
+                "percent": figure.percent,
+                "target_percent": figure.target_percent,
+                "meets_target": figure.meets_target,
+                "missed_cases": figure.missed_cases,
+            })
+        })
+        .collect();
+    json!({ "figures": figures, "compute_time": utc(standards.compute_time.as_ref()) })
+}
