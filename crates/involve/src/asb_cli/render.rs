@@ -8,8 +8,9 @@ use contracts::google::r#type::Date;
 use contracts::involve::asb::v1 as pb;
 use serde_json::{Value, json};
 
-/// The widest a table cell may be before it is cut short.
-const MAX_CELL: usize = 32;
+/// The widest a table cell may be before it is cut short: a `customers/{uuid}`
+/// name (46) still fits.
+const MAX_CELL: usize = 48;
 
 /// `value` as pretty JSON, ending with a newline.
 pub(super) fn json(value: &Value) -> String {
@@ -75,8 +76,17 @@ fn label(name: Option<&str>, prefix: &str, number: i32) -> String {
     }
 }
 
+/// A priority, or `untriaged` before triage sets one.
 fn priority(number: i32) -> String {
+    if number == pb::Priority::Unspecified as i32 {
+        return "untriaged".to_owned();
+    }
     label(pb::Priority::try_from(number).ok().map(|value| value.as_str_name()), "PRIORITY_", number)
+}
+
+/// A priority for scripts: null before triage.
+fn priority_json(number: i32) -> Value {
+    if number == pb::Priority::Unspecified as i32 { Value::Null } else { Value::String(priority(number)) }
 }
 
 fn route(number: i32) -> String {
@@ -167,7 +177,7 @@ pub(super) fn queue_json(items: &[pb::WorkQueueItem]) -> Value {
                 "task": task(item.task),
                 "deadline": utc(item.deadline.as_ref()),
                 "overdue": item.overdue,
-                "priority": priority(item.priority),
+                "priority": priority_json(item.priority),
                 "assigned_officer": item.assigned_officer,
                 "team": item.team,
             })
@@ -209,7 +219,7 @@ pub(super) fn case_text(case: &pb::Case) -> String {
     field("State", case_state(case.state));
     field(
         "Priority",
-        triage.map(|triage| priority(triage.priority)).unwrap_or_else(|| "not triaged".to_owned()),
+        triage.map(|triage| priority(triage.priority)).unwrap_or_else(|| "untriaged".to_owned()),
     );
     field("Route", triage.map(|triage| route(triage.route)).unwrap_or_default());
     field("Risk", triage.map(|triage| triage.risk.clone()).unwrap_or_default());
@@ -233,10 +243,15 @@ pub(super) fn case_text(case: &pb::Case) -> String {
     let mut table = Table::new(&["STANDARD", "STANDING", "DEADLINE"]);
     for (name, standing) in standings(case) {
         let state = standing.map(|standing| standing_state(standing.state)).unwrap_or_default();
-        let mark = if state == "overdue" || state == "missed" { "!" } else { "" };
+        // What needs the officer's attention shouts; the rest does not.
+        let shown = match state.as_str() {
+            "overdue" | "missed" => state.to_uppercase(),
+            "not-applicable" => "n/a".to_owned(),
+            _ => state,
+        };
         table.row(vec![
             name.to_owned(),
-            format!("{}{mark}", state.to_uppercase()),
+            shown,
             local(standing.and_then(|standing| standing.deadline.as_ref())),
         ]);
     }
@@ -333,7 +348,7 @@ pub(super) fn case_json(case: &pb::Case) -> Value {
         "landlord_organisation": case.landlord_organisation,
         "area": case.area,
         "categories": case.categories,
-        "priority": case.triage.as_ref().map(|triage| priority(triage.priority)),
+        "priority": case.triage.as_ref().map_or(Value::Null, |triage| priority_json(triage.priority)),
         "route": case.triage.as_ref().map(|triage| route(triage.route)),
         "assigned_officer": case.assigned_officer,
         "team": case.team,
@@ -403,7 +418,11 @@ pub(super) fn standards_table(standards: &pb::ServiceStandards) -> String {
         table.row(vec![
             standard(figure.standard),
             figure.dimension.clone(),
-            figure.key.clone(),
+            if figure.key.is_empty() && figure.dimension != "all" {
+                "(none)".to_owned()
+            } else {
+                figure.key.clone()
+            },
             figure.met.to_string(),
             figure.missed.to_string(),
             figure.pending.to_string(),
