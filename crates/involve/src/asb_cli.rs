@@ -21,6 +21,8 @@ use tonic_types::StatusExt as _;
 
 /// Where the suite listens when neither `--endpoint` nor a configuration file says.
 const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:50051";
+/// How long to wait for the suite to accept the connection.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How many cases one `ListCases` page asks for when a reference is looked up.
 const LOOKUP_PAGE_SIZE: i32 = 100;
 
@@ -46,6 +48,9 @@ struct ClientArgs {
     /// ./involve.toml when it exists.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// The CA certificate (PEM) to trust for an https:// endpoint.
+    #[arg(long, global = true, value_name = "FILE", env = "INVOLVE_CA_FILE")]
+    ca_file: Option<PathBuf>,
     /// `table` for people, `json` for scripts.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     output: Output,
@@ -321,11 +326,14 @@ impl Client {
             .parse()
             .map_err(|_| anyhow!("the credential holds characters that cannot be sent"))?;
         let endpoint = endpoint(options)?;
-        let channel = Channel::from_shared(endpoint.clone())
+        let mut channel = Channel::from_shared(endpoint.clone())
             .with_context(|| format!("not an endpoint: {endpoint}"))?
-            .connect()
-            .await
-            .with_context(|| format!("cannot reach the suite at {endpoint}"))?;
+            .connect_timeout(CONNECT_TIMEOUT);
+        if endpoint.starts_with("https://") {
+            channel = channel.tls_config(tls(options)?).context("cannot set up TLS")?;
+        }
+        let channel =
+            channel.connect().await.with_context(|| format!("cannot reach the suite at {endpoint}"))?;
         Ok(Self { cases: AsbCasesClient::new(channel), authorization })
     }
 
@@ -390,6 +398,16 @@ impl Client {
             request.page_token = page.next_page_token;
         }
     }
+}
+
+/// TLS trusting `--ca-file`: the suite's certificates come from the partnership's
+/// own CA, so no system roots are assumed.
+fn tls(options: &ClientArgs) -> anyhow::Result<tonic::transport::ClientTlsConfig> {
+    let Some(file) = &options.ca_file else {
+        bail!("an https:// endpoint needs --ca-file (the CA that signed the suite's certificate)");
+    };
+    let pem = std::fs::read(file).with_context(|| format!("cannot read the CA file {}", file.display()))?;
+    Ok(tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(pem)))
 }
 
 /// The secret from `--credential-file`, else `INVOLVE_CREDENTIAL`.

@@ -4,12 +4,16 @@
 use contracts::involve::profiles::v1 as pb;
 use involve_tests::fixtures::{self, create};
 use involve_tests::processes::involve_binary;
-use involve_tests::{Caller, TestApp, on_every_backend};
+use involve_tests::tls::{TestPki, connect_tls};
+use involve_tests::{Backend, Caller, TestApp, issue_credential, on_every_backend};
+use platform::Role;
 
 on_every_backend!(
     an_officer_reports_then_reads_the_queue_the_case_and_the_standards,
     bad_input_names_the_field_on_stderr_and_fails,
+    the_endpoint_and_credential_can_come_from_files,
 );
+involve_tests::on_every_backend_with_settings!(a_tls_listener_is_reached_with_the_ca_file);
 
 /// What one run of the binary printed, and whether it succeeded.
 struct Run {
@@ -213,4 +217,71 @@ async fn bad_input_names_the_field_on_stderr_and_fails(app: TestApp) {
     let refused = involve_asb(&app, &stranger, &["queue"]).await;
     assert!(!refused.success);
     assert!(refused.stderr.contains("Unauthenticated"), "{}", refused.stderr);
+}
+
+async fn the_endpoint_and_credential_can_come_from_files(app: TestApp) {
+    let partner = app.partner("riverside").await;
+    // ./involve.toml's `listen` is the endpoint; the secret is in a file, not the environment.
+    let dir = tempfile::tempdir().unwrap();
+    let address = app.endpoint().trim_start_matches("http://").to_owned();
+    std::fs::write(dir.path().join("involve.toml"), format!("listen = \"{address}\"\n")).unwrap();
+    let secret = dir.path().join("credential");
+    std::fs::write(&secret, format!("{}\n", partner.token)).unwrap();
+    let output = tokio::process::Command::new(involve_binary())
+        .args(["asb", "queue", "--output", "json", "--credential-file"])
+        .arg(&secret)
+        .current_dir(dir.path())
+        .env_remove("INVOLVE_CREDENTIAL")
+        .env_remove("INVOLVE_CREDENTIAL_FILE")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stderr}");
+    let queue: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(queue["items"], serde_json::json!([]));
+
+    // No credential at all: refused before any call.
+    let output = tokio::process::Command::new(involve_binary())
+        .args(["asb", "queue"])
+        .current_dir(dir.path())
+        .env_remove("INVOLVE_CREDENTIAL")
+        .env_remove("INVOLVE_CREDENTIAL_FILE")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8(output.stderr).unwrap().contains("INVOLVE_CREDENTIAL"));
+}
+
+async fn a_tls_listener_is_reached_with_the_ca_file(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::generate(dir.path(), "listener");
+    let Some(app) = TestApp::spawn_with(backend, |settings| pki.serve_tls(settings, false)).await else {
+        return;
+    };
+    let https = format!("https://127.0.0.1:{}", app.address.port());
+    let operator = app.operator().await;
+    let channel = connect_tls(&https, pki.client()).await.unwrap();
+    let issued = issue_credential(channel, &operator, "riverside", Role::PartnerIntegration, &[], 0).await;
+    let queue = |ca_file: Option<&std::path::Path>| {
+        let mut command = tokio::process::Command::new(involve_binary());
+        command
+            .args(["asb", "queue", "--output", "json", "--endpoint", &https])
+            .current_dir(dir.path())
+            .env("INVOLVE_CREDENTIAL", &issued.secret)
+            .env_remove("INVOLVE_CREDENTIAL_FILE")
+            .env_remove("INVOLVE_CA_FILE");
+        if let Some(file) = ca_file {
+            command.arg("--ca-file").arg(file);
+        }
+        command.output()
+    };
+    let trusted = queue(Some(&pki.ca_file)).await.unwrap();
+    assert!(trusted.status.success(), "{}", String::from_utf8_lossy(&trusted.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&trusted.stdout).unwrap();
+    assert_eq!(answer["items"], serde_json::json!([]));
+    let untrusted = queue(None).await.unwrap();
+    assert!(!untrusted.status.success());
+    assert!(String::from_utf8_lossy(&untrusted.stderr).contains("--ca-file"));
 }
