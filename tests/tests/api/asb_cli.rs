@@ -138,7 +138,9 @@ async fn an_officer_reports_then_reads_the_queue_the_case_and_the_standards(app:
     // By reference, looked up among the caller's cases, and by name.
     let shown = succeeds(&app, &partner, &["show", &reference]).await;
     assert!(shown.starts_with(&format!("{reference}  {name}")), "{shown}");
-    for expected in ["complainant", &ada, "Carol Visitor (EX1 2BB)", "music until 3am", "untriaged"] {
+    for expected in
+        ["complainant", &ada, "Carol Visitor (EX1 2BB)", "music until 3am", "untriaged", "not considered yet"]
+    {
         assert!(shown.contains(expected), "{expected:?} missing from\n{shown}");
     }
     let standing = shown.lines().find(|line| line.starts_with("acknowledgement")).unwrap();

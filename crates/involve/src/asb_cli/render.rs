@@ -23,11 +23,18 @@ pub(super) fn json(value: &Value) -> String {
 struct Table {
     headers: Vec<&'static str>,
     rows: Vec<Vec<String>>,
+    /// Columns of figures, aligned on the right so they compare at a glance.
+    numeric: Vec<usize>,
 }
 
 impl Table {
     fn new(headers: &[&'static str]) -> Self {
-        Self { headers: headers.to_vec(), rows: Vec::new() }
+        Self { headers: headers.to_vec(), rows: Vec::new(), numeric: Vec::new() }
+    }
+
+    fn numeric(mut self, columns: &[usize]) -> Self {
+        self.numeric = columns.to_vec();
+        self
     }
 
     fn row(&mut self, cells: Vec<String>) {
@@ -42,8 +49,18 @@ impl Table {
             }
         }
         let line = |cells: Vec<&str>| {
-            let padded: Vec<String> =
-                cells.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(column, (cell, width))| {
+                    if self.numeric.contains(&column) {
+                        format!("{cell:>width$}")
+                    } else {
+                        format!("{cell:<width$}")
+                    }
+                })
+                .collect();
             let mut text = padded.join("  ").trim_end().to_owned();
             text.push('\n');
             text
@@ -199,6 +216,30 @@ fn person(party: &pb::Party) -> String {
     }
 }
 
+/// Whether mediation was considered: referred (by whom, at which stage, with
+/// what outcome) or why not; `not considered yet` until it is.
+fn mediation(decision: Option<&pb::MediationDecision>) -> String {
+    use pb::mediation_decision::Decision;
+    use pb::mediation_referral::{Outcome, Referrer};
+    match decision.and_then(|decision| decision.decision.as_ref()) {
+        Some(Decision::Referred(referral)) => {
+            let by = label(
+                Referrer::try_from(referral.referred_by).ok().map(|value| value.as_str_name()),
+                "REFERRER_",
+                referral.referred_by,
+            );
+            let outcome = label(
+                Outcome::try_from(referral.outcome).ok().map(|value| value.as_str_name()),
+                "OUTCOME_",
+                referral.outcome,
+            );
+            format!("referred by {by} at {}, outcome {outcome}", referral.stage)
+        }
+        Some(Decision::NotReferredReason(reason)) => format!("not referred: {reason}"),
+        None => "not considered yet".to_owned(),
+    }
+}
+
 fn standings(case: &pb::Case) -> Vec<(&'static str, Option<&pb::Standing>)> {
     let progress = case.standards.as_ref();
     vec![
@@ -231,6 +272,7 @@ pub(super) fn case_text(case: &pb::Case) -> String {
     field("Opened", local(case.open_time.as_ref()));
     field("Acknowledge by", local(case.acknowledge_deadline.as_ref()));
     field("Repeat of", case.repeat_of.clone());
+    field("Mediation", mediation(case.mediation.as_ref()));
     field(
         "Closed",
         case.closure
@@ -355,6 +397,7 @@ pub(super) fn case_json(case: &pb::Case) -> Value {
         "open_time": utc(case.open_time.as_ref()),
         "acknowledge_deadline": utc(case.acknowledge_deadline.as_ref()),
         "repeat_of": case.repeat_of,
+        "mediation": mediation(case.mediation.as_ref()),
         "standards": standards,
         "parties": case.parties.iter().map(party_json).collect::<Vec<_>>(),
         "reports": case.reports.iter().map(|report| json!({
@@ -412,7 +455,8 @@ pub(super) fn standards_table(standards: &pb::ServiceStandards) -> String {
     if standards.figures.is_empty() {
         return "No cases received in the period.\n".to_owned();
     }
-    let mut table = Table::new(&["STANDARD", "BY", "KEY", "MET", "MISSED", "PENDING", "%", "TARGET", ""]);
+    let mut table = Table::new(&["STANDARD", "BY", "KEY", "MET", "MISSED", "PENDING", "%", "TARGET", ""])
+        .numeric(&[3, 4, 5, 6, 7]);
     for figure in &standards.figures {
         let below = figure.percent.is_some() && !figure.meets_target;
         table.row(vec![
