@@ -75,11 +75,16 @@ impl Table {
 
 /// `text` on one line and at most [`MAX_CELL`] characters, marked when cut.
 fn shorten(text: &str) -> String {
+    shorten_to(text, MAX_CELL)
+}
+
+/// `text` on one line and at most `width` characters, marked when cut.
+fn shorten_to(text: &str, width: usize) -> String {
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= MAX_CELL {
+    if one_line.chars().count() <= width {
         return one_line;
     }
-    let mut cut: String = one_line.chars().take(MAX_CELL - 1).collect();
+    let mut cut: String = one_line.chars().take(width.saturating_sub(1)).collect();
     cut.push('…');
     cut
 }
@@ -130,6 +135,12 @@ fn task(number: i32) -> String {
     label(pb::work_queue_item::Task::try_from(number).ok().map(|value| value.as_str_name()), "TASK_", number)
 }
 
+/// A task in the queue table's narrow column (`contact` is with the complainant).
+fn task_short(number: i32) -> String {
+    let task = task(number);
+    task.strip_suffix("-complainant").map(str::to_owned).unwrap_or(task)
+}
+
 fn standard(number: i32) -> String {
     label(
         pb::standard_figure::Standard::try_from(number).ok().map(|value| value.as_str_name()),
@@ -148,9 +159,9 @@ fn local(timestamp: Option<&prost_types::Timestamp>) -> String {
     instant(timestamp).map(|at| local_time(at).format("%a %d %b %Y %H:%M").to_string()).unwrap_or_default()
 }
 
-/// A deadline in a narrow column: `Mon 07 Dec 14:00`.
+/// A time in a narrow column: `07 Dec 14:00`.
 fn local_short(timestamp: Option<&prost_types::Timestamp>) -> String {
-    instant(timestamp).map(|at| local_time(at).format("%a %d %b %H:%M").to_string()).unwrap_or_default()
+    instant(timestamp).map(|at| local_time(at).format("%d %b %H:%M").to_string()).unwrap_or_default()
 }
 
 /// RFC 3339 in UTC, for scripts.
@@ -161,6 +172,10 @@ fn utc(timestamp: Option<&prost_types::Timestamp>) -> Value {
 fn date(date: Option<&Date>) -> String {
     date.map(|date| format!("{:04}-{:02}-{:02}", date.year, date.month, date.day)).unwrap_or_default()
 }
+
+/// The queue's officer and team columns: with the rest, a row fits 100 columns.
+const QUEUE_OFFICER_WIDTH: usize = 16;
+const QUEUE_TEAM_WIDTH: usize = 15;
 
 const LOCAL_NOTE: &str = "Times are UK local (Europe/London).\n";
 
@@ -173,11 +188,12 @@ pub(super) fn queue_table(items: &[pb::WorkQueueItem]) -> String {
         table.row(vec![
             if item.overdue { "OVERDUE".to_owned() } else { String::new() },
             local_short(item.deadline.as_ref()),
-            task(item.task),
+            task_short(item.task),
             priority(item.priority),
             item.case_reference.clone(),
-            item.assigned_officer.clone(),
-            item.team.clone(),
+            // Cut so that a row fits 100 columns; `--output json` has them whole.
+            shorten_to(&item.assigned_officer, QUEUE_OFFICER_WIDTH),
+            shorten_to(&item.team, QUEUE_TEAM_WIDTH),
         ]);
     }
     let overdue = items.iter().filter(|item| item.overdue).count();
@@ -511,4 +527,55 @@ pub(super) fn standards_json(standards: &pb::ServiceStandards) -> Value {
         })
         .collect();
     json!({ "figures": figures, "compute_time": utc(standards.compute_time.as_ref()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Option<prost_types::Timestamp> {
+        Some(prost_types::Timestamp { seconds, nanos: 0 })
+    }
+
+    fn item(reference: &str, deadline: i64, overdue: bool) -> pb::WorkQueueItem {
+        pb::WorkQueueItem {
+            r#case: "cases/01a248bf-d46b-7721-9ef6-a9d76a0598ba".into(),
+            case_reference: reference.into(),
+            task: pb::work_queue_item::Task::ContactComplainant.into(),
+            deadline: at(deadline),
+            overdue,
+            priority: pb::Priority::Urgent.into(),
+            assigned_officer: "Jo Smith-Worthington".into(),
+            team: "tenancy-enforcement".into(),
+        }
+    }
+
+    #[test]
+    fn the_queue_marks_overdue_items_and_shows_deadlines_in_uk_time() {
+        // 2026-07-01 12:00 UTC is 13:00 BST; 2026-12-01 12:00 UTC is 12:00 GMT.
+        let table = queue_table(&[
+            item("ASB-2026-000007", 1_782_907_200, true),
+            item("ASB-2026-000009", 1_796_126_400, false),
+        ]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[1].starts_with("OVERDUE  01 Jul 13:00  contact  urgent"), "{table}");
+        assert!(lines[1].ends_with("Jo Smith-Worthi…  tenancy-enforc…"), "{table}");
+        assert!(lines[2].starts_with("         01 Dec 12:00"), "{table}");
+        assert!(table.contains("2 items, 1 overdue."), "{table}");
+        assert!(lines.iter().all(|line| line.chars().count() <= 100), "{table}");
+        let json = queue_json(&[item("ASB-2026-000007", 1_782_907_200, true)]);
+        assert_eq!(json["items"][0]["deadline"], "2026-07-01T12:00:00+00:00");
+        assert_eq!(json["items"][0]["overdue"], true);
+        assert_eq!(json["items"][0]["task"], "contact-complainant");
+        assert_eq!(json["items"][0]["assigned_officer"], "Jo Smith-Worthington");
+    }
+
+    #[test]
+    fn long_cells_are_cut_and_kept_on_one_line() {
+        let long = "word ".repeat(20);
+        let cut = shorten(&long);
+        assert_eq!(cut.chars().count(), MAX_CELL);
+        assert!(cut.ends_with('…'));
+        assert_eq!(shorten("two\nlines"), "two lines");
+    }
 }
