@@ -172,7 +172,7 @@ fn parse_person(text: &str) -> Result<PartyPerson, String> {
     Ok(PartyPerson(asb::party::Person::External(asb::ExternalPerson {
         display_name: name.trim().to_owned(),
         postcode: postcode.trim().to_owned(),
-        contact: String::new(),
+        ..Default::default()
     })))
 }
 
@@ -277,7 +277,7 @@ async fn execute(args: AsbArgs) -> anyhow::Result<String> {
                     people.into_iter().map(move |PartyPerson(person)| asb::Party {
                         role: role.into(),
                         person: Some(person),
-                        withheld: false,
+                        ..Default::default()
                     })
                 })
                 .collect();
