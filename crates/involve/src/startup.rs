@@ -127,11 +127,12 @@ async fn add_module(
     settings: &Settings,
     page_tokens: PageTokenKey,
     clients: ServiceClients,
+    clock: &platform::clock::SharedClock,
     set: &mut ServiceSet,
 ) -> anyhow::Result<()> {
     let database = open_database(settings, module.name()).await?;
     module.migrate(&database).await.with_context(|| format!("cannot migrate {}", module.name()))?;
-    let context = ServiceContext { settings, database, page_tokens, clients };
+    let context = ServiceContext { settings, database, page_tokens, clients, clock: Arc::clone(clock) };
     module.add_routes(context, set).await.with_context(|| format!("cannot start {}", module.name()))
 }
 
@@ -237,7 +238,7 @@ impl Application {
                 for module in services {
                     let mut set = ServiceSet::new()?;
                     let clients = directory.clients_for(module.name());
-                    add_module(*module, &settings, tokens.clone(), clients, &mut set).await?;
+                    add_module(*module, &settings, tokens.clone(), clients, &clock, &mut set).await?;
                     let (routes, _health) = set.into_parts();
                     directory.provide(module.name(), ServiceChannel::in_process(routes))?;
                 }
@@ -254,7 +255,7 @@ impl Application {
                 let key = handoff_key(&settings)?;
                 let clients = remote_directory(&settings, &key)?.clients_for(module.name());
                 let mut set = ServiceSet::new()?;
-                add_module(module, &settings, tokens, clients, &mut set).await?;
+                add_module(module, &settings, tokens, clients, &clock, &mut set).await?;
                 Running::Services { set, source: PrincipalSource::Signed(key) }
             }
             Mode::Only(Service::Gateway) => {

@@ -22,6 +22,8 @@ pub struct ServiceContext<'a> {
     pub page_tokens: PageTokenKey,
     /// The other services of the deployment, as this service calls them.
     pub clients: ServiceClients,
+    /// Time as the service reads it: the system's, or one a test moves ahead.
+    pub clock: crate::clock::SharedClock,
 }
 
 impl ServiceContext<'_> {
@@ -89,6 +91,7 @@ mod tests {
             database,
             page_tokens: PageTokenKey::from_secret(b"test"),
             clients: crate::client::ServiceDirectory::default().clients_for("asb"),
+            clock: crate::clock::system(),
         };
         assert_eq!(context.section::<Section>("asb").unwrap(), Section { contact_every_days: 14 });
         assert_eq!(context.section::<Section>("profiles").unwrap(), Section::default());

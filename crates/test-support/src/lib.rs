@@ -125,7 +125,13 @@ impl ServiceUnderTest {
         let mut set = ServiceSet::new().expect("a service set");
         // Alone: no peer can be reached.
         let clients = platform::client::ServiceDirectory::default().clients_for(module.name());
-        let context = ServiceContext { settings: &settings, database: connection, page_tokens, clients };
+        let context = ServiceContext {
+            settings: &settings,
+            database: connection,
+            page_tokens,
+            clients,
+            clock: platform::clock::system(),
+        };
         module.add_routes(context, &mut set).await.expect("the service builds");
         let (routes, health) = set.into_parts();
         let service = tower::ServiceBuilder::new()

@@ -26,7 +26,7 @@ use crate::domain::standards::Standing;
 use crate::domain::triage::{HateMotivation, Priority, Route};
 use crate::error::{AsbError, ERROR_DOMAIN};
 use crate::service::{Cases, DraftParty, DraftReport, ShownCase, StandardKind, TriageRequest};
-use crate::store::{CaseFilter, NewContact, NewDiaryEntry, codes, entities};
+use crate::store::{ActionPlan, CaseFilter, NewContact, NewDiaryEntry, NewSharingDecision, codes, entities};
 
 /// Longest description or location a report may carry.
 const MAX_TEXT: usize = 4_000;
@@ -296,6 +296,12 @@ fn diary_entry_to_proto(row: &entities::diary_entries::Model) -> pb::DiaryEntry 
     }
 }
 
+/// The parent case and request id of a request that adds to a case.
+fn read_parent(v: &mut Violations, parent: &str, request_id: &str) -> Option<CaseId> {
+    v.take(RequestId::parse_optional("request_id", request_id), None);
+    v.check(case_id(parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }))
+}
+
 fn case_id(name: &str) -> Result<CaseId, FieldViolation> {
     if name.is_empty() {
         return Err(FieldViolation::required("name"));
@@ -414,6 +420,13 @@ fn case_to_proto(shown: &ShownCase) -> pb::Case {
             .and_then(|text| serde_json::from_str::<Mediation>(text).ok())
             .map(|mediation| mediation_to_proto(&mediation)),
         signed_off: case.signed_off,
+        sharing_decisions: shown.record.sharing.iter().map(sharing_to_proto).collect(),
+        action_plan: case
+            .action_plan
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<ActionPlan>(text).ok())
+            .map(|plan| action_plan_to_proto(&plan)),
+        officer_minutes: shown.record.minutes,
         closure: case.close_time.map(|close_time| pb::Closure {
             reason: case.closure_reason.clone().unwrap_or_default(),
             outcome: case.closure_outcome.clone().unwrap_or_default(),
@@ -551,6 +564,29 @@ fn required_date(
 ) -> Result<chrono::NaiveDate, FieldViolation> {
     date_from_proto(field, date)?.ok_or_else(|| FieldViolation::required(field))
 }
+
+fn action_plan_to_proto(plan: &ActionPlan) -> pb::ActionPlan {
+    pb::ActionPlan {
+        actions: plan.actions.clone(),
+        review_date: plan.review_date.map(date_to_proto),
+        agree_time: Some(timestamp(plan.agree_time)),
+    }
+}
+
+fn sharing_to_proto(row: &entities::sharing_decisions::Model) -> pb::SharingDecision {
+    pb::SharingDecision {
+        name: format!("{}/sharingDecisions/{}", CaseId::from_uuid(row.case_id).name(), row.id),
+        shared_with: row.shared_with.clone(),
+        scope: serde_json::from_str(&row.scope).unwrap_or_default(),
+        reason: row.reason.clone(),
+        agreement: row.agreement.clone(),
+        decided_by: row.decided_by.clone(),
+        decide_time: Some(timestamp(row.decide_time)),
+    }
+}
+
+/// What a sharing decision may open.
+const SHARING_SCOPES: [&str; 3] = ["parties", "reports", "diary"];
 
 fn standing_to_proto(standing: Standing) -> pb::Standing {
     use pb::standing::State;
@@ -721,10 +757,7 @@ impl AsbCases for AsbApi {
         let pb::RecordContactRequest { parent, contact, request_id } = request.into_inner();
         let Some(contact) = contact else { return Err(invalid(vec![FieldViolation::required("contact")])) };
         let mut v = Violations::default();
-        v.take(RequestId::parse_optional("request_id", &request_id), None);
-        let id = v.check(
-            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
-        );
+        let id = read_parent(&mut v, &parent, &request_id);
         let role = v.check(party_role("contact.party_role", contact.party_role));
         let channel = v.take(required_code("contact.channel", &contact.channel).map(Some), None);
         let time = match contact.contact_time {
@@ -781,10 +814,7 @@ impl AsbCases for AsbApi {
             return Err(invalid(vec![FieldViolation::required("diary_entry")]));
         };
         let mut v = Violations::default();
-        v.take(RequestId::parse_optional("request_id", &request_id), None);
-        let id = v.check(
-            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
-        );
+        let id = read_parent(&mut v, &parent, &request_id);
         let occur_time = v.check(required_time("diary_entry.occur_time", entry.occur_time));
         let body = v.take(text("diary_entry.text", &entry.text, MAX_TEXT, true), None);
         let reported_by = v.take(text("diary_entry.reported_by", &entry.reported_by, 200, false), None);
@@ -904,10 +934,7 @@ impl AsbCases for AsbApi {
             return Err(invalid(vec![FieldViolation::required("intervention")]));
         };
         let mut v = Violations::default();
-        v.take(RequestId::parse_optional("request_id", &request_id), None);
-        let id = v.check(
-            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
-        );
+        let id = read_parent(&mut v, &parent, &request_id);
         let kind = v.take(required_code("intervention.type", &intervention.r#type).map(Some), None);
         let start = v.check(required_date("intervention.start_date", intervention.start_date.as_ref()));
         let notes = v.take(text("intervention.notes", &intervention.notes, MAX_TEXT, false), None);
@@ -1174,6 +1201,160 @@ impl AsbCases for AsbApi {
             .collect();
         let response = pb::ServiceStandards { figures, compute_time: Some(timestamp(chrono::Utc::now())) };
         Ok(reply(response, "serviceStandards"))
+    }
+
+    async fn record_sharing_decision(
+        &self,
+        request: Request<pb::RecordSharingDecisionRequest>,
+    ) -> Result<Response<pb::SharingDecision>, Status> {
+        let ctx = context(&request)?;
+        let pb::RecordSharingDecisionRequest { parent, sharing_decision } = request.into_inner();
+        let Some(decision) = sharing_decision else {
+            return Err(invalid(vec![FieldViolation::required("sharing_decision")]));
+        };
+        let mut v = Violations::default();
+        let id = v.check(
+            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
+        );
+        let shared_with =
+            v.check(optional_organisation("sharing_decision.shared_with", &decision.shared_with).and_then(
+                |name| name.ok_or_else(|| FieldViolation::required("sharing_decision.shared_with")),
+            ));
+        if decision.scope.is_empty() {
+            v.push(FieldViolation::required("sharing_decision.scope"));
+        }
+        for (index, scope) in decision.scope.iter().enumerate() {
+            if !SHARING_SCOPES.contains(&scope.as_str()) {
+                v.push(FieldViolation::new(
+                    format!("sharing_decision.scope[{index}]"),
+                    "UNKNOWN_SCOPE",
+                    format!("a scope is one of {}", SHARING_SCOPES.join(", ")),
+                ));
+            }
+        }
+        let reason = v.take(text("sharing_decision.reason", &decision.reason, 1_000, true), None);
+        let agreement = v.take(text("sharing_decision.agreement", &decision.agreement, 200, true), None);
+        let (Some(id), Some(shared_with), Some(reason), Some(agreement)) =
+            v.into_result((id, shared_with, reason, agreement)).map_err(invalid)?
+        else {
+            return Err(invalid(vec![FieldViolation::required("sharing_decision")]));
+        };
+        let new = NewSharingDecision {
+            shared_with: shared_with.as_str().to_owned(),
+            scope: decision.scope,
+            reason,
+            agreement,
+        };
+        let row = self.cases.record_sharing(&ctx, id, new).await.map_err(status)?;
+        let recorded = sharing_to_proto(&row);
+        let name = recorded.name.clone();
+        Ok(reply(recorded, &name))
+    }
+
+    async fn list_community_triggers(
+        &self,
+        request: Request<pb::ListCommunityTriggersRequest>,
+    ) -> Result<Response<pb::ListCommunityTriggersResponse>, Status> {
+        let ctx = context(&request)?;
+        let raised = self.cases.list_triggers(&ctx).await.map_err(status)?;
+        let triggers = raised
+            .into_iter()
+            .map(|raised| {
+                let person = match &raised.complainant {
+                    Person::Customer(name) => Some(pb::party::Person::Customer(name.clone())),
+                    // The matching key, not the details: those stay on the case.
+                    Person::External(_) => Some(pb::party::Person::External(pb::ExternalPerson::default())),
+                    Person::Unknown => None,
+                };
+                pb::CommunityTrigger {
+                    complainant: Some(pb::Party {
+                        role: pb::PartyRole::Complainant.into(),
+                        person,
+                        withheld: false,
+                    }),
+                    cases: raised.cases.iter().map(|case| case.name()).collect(),
+                    reports: i32::try_from(raised.trigger.reports).unwrap_or(i32::MAX),
+                    first_report_time: Some(timestamp(raised.trigger.first)),
+                    reach_time: Some(timestamp(raised.trigger.reached)),
+                    owning_case: raised.owning_case.name(),
+                }
+            })
+            .collect();
+        Ok(reply(pb::ListCommunityTriggersResponse { triggers }, "communityTriggers"))
+    }
+
+    async fn agree_action_plan(
+        &self,
+        request: Request<pb::AgreeActionPlanRequest>,
+    ) -> Result<Response<pb::ActionPlan>, Status> {
+        let ctx = context(&request)?;
+        let pb::AgreeActionPlanRequest { parent, action_plan } = request.into_inner();
+        let Some(plan) = action_plan else {
+            return Err(invalid(vec![FieldViolation::required("action_plan")]));
+        };
+        let mut v = Violations::default();
+        let id = v.check(
+            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
+        );
+        if plan.actions.is_empty() {
+            v.push(FieldViolation::required("action_plan.actions"));
+        } else if plan.actions.len() > MAX_PARTIES {
+            v.push(FieldViolation::new(
+                "action_plan.actions",
+                "TOO_MANY",
+                format!("at most {MAX_PARTIES} actions"),
+            ));
+        }
+        let actions: Vec<String> = plan
+            .actions
+            .iter()
+            .enumerate()
+            .filter_map(|(index, action)| {
+                v.take(text(&format!("action_plan.actions[{index}]"), action, 1_000, true), None)
+            })
+            .collect();
+        let review_date = v.take(date_from_proto("action_plan.review_date", plan.review_date.as_ref()), None);
+        let Some(id) = v.into_result(id).map_err(invalid)? else {
+            return Err(invalid(vec![FieldViolation::required("parent")]));
+        };
+        let agreed = self.cases.agree_action_plan(&ctx, id, actions, review_date).await.map_err(status)?;
+        Ok(reply(action_plan_to_proto(&agreed), &id.name()))
+    }
+
+    async fn log_officer_time(
+        &self,
+        request: Request<pb::LogOfficerTimeRequest>,
+    ) -> Result<Response<pb::TimeEntry>, Status> {
+        let ctx = context(&request)?;
+        let identity = request_identity(request.get_ref(), &request.get_ref().request_id, |copy| {
+            copy.request_id.clear()
+        });
+        let pb::LogOfficerTimeRequest { parent, time_entry, request_id } = request.into_inner();
+        let Some(entry) = time_entry else {
+            return Err(invalid(vec![FieldViolation::required("time_entry")]));
+        };
+        let mut v = Violations::default();
+        let id = read_parent(&mut v, &parent, &request_id);
+        let work_date = v.check(required_date("time_entry.work_date", entry.work_date.as_ref()));
+        if !(1..=1_440).contains(&entry.minutes) {
+            v.push(FieldViolation::new(
+                "time_entry.minutes",
+                "OUT_OF_RANGE",
+                "time_entry.minutes is 1 to 1440",
+            ));
+        }
+        let (Some(id), Some(work_date)) = v.into_result((id, work_date)).map_err(invalid)? else {
+            return Err(invalid(vec![FieldViolation::required("time_entry")]));
+        };
+        let row = self.cases.log_time(&ctx, id, work_date, entry.minutes, identity).await.map_err(status)?;
+        let name = format!("{}/timeEntries/{}", id.name(), row.id);
+        let logged = pb::TimeEntry {
+            name: name.clone(),
+            work_date: Some(date_to_proto(row.work_date)),
+            minutes: row.minutes,
+            officer: row.officer,
+        };
+        Ok(reply(logged, &name))
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {

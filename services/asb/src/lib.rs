@@ -64,7 +64,14 @@ impl platform::ServiceModule for AsbModule {
         // Fails at start-up when the deployment has no profiles service to check parties with.
         let peers = peers::Peers { profiles: context.client("profiles")? };
         let store = Arc::new(Store::new(context.database));
-        let cases = service::Cases::new(store, peers, settings.standards, context.page_tokens);
+        let cases = service::Cases::new(
+            store,
+            peers,
+            settings.standards,
+            settings.community_trigger,
+            context.page_tokens,
+            context.clock,
+        );
         let max = context.settings.server.max_message_bytes;
         set.add(
             AsbCasesServer::new(AsbApi::new(cases))

@@ -3,9 +3,9 @@
 //! peers it checks parties with. `api` decodes into these calls and encodes what
 //! they return; nothing here knows about gRPC.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use platform::clock::SharedClock;
 use uuid::Uuid;
 
 use chrono::{DateTime, Utc};
@@ -16,18 +16,20 @@ use persistence::{AuditEntry, Etag, PageToken, PageTokenKey};
 use platform::{FieldViolation, RequestContext};
 
 use crate::domain::access::{self, CaseReach, View, Viewer};
+use crate::domain::calendar::local_date;
 use crate::domain::case::{CaseId, Channel, Party, Person};
 use crate::domain::casework::Mediation;
 use crate::domain::queue::{self, CaseClock, QueueItem};
 use crate::domain::review::Finding;
 use crate::domain::standards::{self, StandardSettings, Standing, Tally};
 use crate::domain::triage::{HateMotivation, Priority, TriageError, change_priority};
+use crate::domain::trigger::{Trigger, TriggerRule};
 use crate::error::AsbError;
 use crate::peers::Peers;
-use crate::store::entities::{diary_entries, interventions, reviews};
+use crate::store::entities::{diary_entries, interventions, reviews, sharing_decisions, time_entries};
 use crate::store::{
-    Assignment, CaseFilter, CaseRecord, Filed, ListReach, NewContact, NewDiaryEntry, NewParty, NewReport,
-    Store, TriageDecision,
+    ActionPlan, Assignment, CaseFilter, CaseRecord, Filed, ListReach, NewContact, NewDiaryEntry, NewParty,
+    NewReport, NewSharingDecision, Store, TriageDecision,
 };
 
 /// The ASB service's use cases over one store.
@@ -36,7 +38,21 @@ pub struct Cases {
     store: Arc<Store>,
     peers: Peers,
     standards: StandardSettings,
+    trigger: TriggerRule,
     page_tokens: PageTokenKey,
+    /// Every "now" the standards, queues and receipts read.
+    clock: SharedClock,
+}
+
+/// A community trigger reached by one complainant.
+#[derive(Clone, Debug)]
+pub struct RaisedTrigger {
+    pub complainant: Person,
+    pub trigger: Trigger,
+    /// The case of their latest qualifying report: whose owner's queue it is raised in.
+    pub owning_case: CaseId,
+    /// Every case their qualifying reports are in, as far as the caller may know.
+    pub cases: Vec<CaseId>,
 }
 
 /// A party as read from a request; `field` names it for violations.
@@ -136,7 +152,7 @@ fn reach(record: &CaseRecord) -> CaseReach {
         owner: record.case.landlord_organisation.clone(),
         area: Some(record.case.area.clone()),
         party_landlords: record.parties.iter().filter_map(|party| party.customer_landlord.clone()).collect(),
-        shared_with: BTreeSet::new(),
+        shared_with: record.sharing.iter().map(|decision| decision.shared_with.clone()).collect(),
     }
 }
 
@@ -145,9 +161,58 @@ impl Cases {
         store: Arc<Store>,
         peers: Peers,
         standards: StandardSettings,
+        trigger: TriggerRule,
         page_tokens: PageTokenKey,
+        clock: SharedClock,
     ) -> Self {
-        Self { store, peers, standards, page_tokens }
+        Self { store, peers, standards, trigger, page_tokens, clock }
+    }
+
+    /// Every complainant whose qualifying reports reach the threshold, across cases
+    /// and landlords.
+    async fn raised_triggers(&self) -> Result<Vec<RaisedTrigger>, AsbError> {
+        let mut by_person: std::collections::BTreeMap<Person, Vec<(DateTime<Utc>, CaseId)>> =
+            std::collections::BTreeMap::new();
+        for (person, case, received) in self.store.complainant_reports().await? {
+            by_person.entry(person).or_default().push((received, case));
+        }
+        let mut raised = Vec::new();
+        for (complainant, mut reports) in by_person {
+            reports.sort();
+            let times: Vec<DateTime<Utc>> = reports.iter().map(|(time, _)| *time).collect();
+            let Some(trigger) = self.trigger.reached(&times) else { continue };
+            let Some(&(_, owning_case)) = reports.last() else { continue };
+            let mut cases: Vec<CaseId> = reports.iter().map(|(_, case)| *case).collect();
+            cases.sort();
+            cases.dedup();
+            raised.push(RaisedTrigger { complainant, trigger, owning_case, cases });
+        }
+        Ok(raised)
+    }
+
+    /// The community triggers whose owning case the caller may see, listing only
+    /// the cases it may see.
+    pub async fn list_triggers(&self, ctx: &RequestContext) -> Result<Vec<RaisedTrigger>, AsbError> {
+        if !ctx.principal.role.may(Capability::WorkCases) {
+            return Err(refused("ROLE_NOT_PERMITTED", "your role may not read cases"));
+        }
+        let reference = self.store.reference_data().await?;
+        let mut visible = Vec::new();
+        for mut raised in self.raised_triggers().await? {
+            let mut cases = Vec::new();
+            for case in &raised.cases {
+                if let Some(record) = self.store.case_record(*case).await?
+                    && self.show(ctx, record, &reference.calendar).view == View::Full
+                {
+                    cases.push(*case);
+                }
+            }
+            if cases.contains(&raised.owning_case) {
+                raised.cases = cases;
+                visible.push(raised);
+            }
+        }
+        Ok(visible)
     }
 
     /// Files a report into the open case about the same people, or a new one.
@@ -212,7 +277,7 @@ impl Cases {
         let report = NewReport {
             landlord,
             channel: draft.channel,
-            receive_time: Utc::now(),
+            receive_time: self.clock.now(),
             incident_time: draft.incident_time,
             description: draft.description,
             area: draft.area,
@@ -330,7 +395,7 @@ impl Cases {
             vulnerabilities: request.vulnerabilities,
             priority_reason: change.reason,
             triaged_by: ctx.principal.subject.clone(),
-            time: Utc::now(),
+            time: self.clock.now(),
         };
         self.store.triage_case(&ctx.actor(), id, request.etag, &decision).await?;
         self.reread(ctx, id).await
@@ -346,7 +411,7 @@ impl Cases {
         etag: Option<Etag>,
     ) -> Result<ShownCase, AsbError> {
         self.workable(ctx, id, Capability::TriageCases, "only managers assign cases").await?;
-        let assignment = Assignment { officer, team: team.to_string(), time: Utc::now() };
+        let assignment = Assignment { officer, team: team.to_string(), time: self.clock.now() };
         self.store.assign_case(&ctx.actor(), id, etag, &assignment).await?;
         self.reread(ctx, id).await
     }
@@ -362,7 +427,8 @@ impl Cases {
         let shown = self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
         // A minute either way allows for the caller's clock being a little off ours.
         let earliest = shown.record.case.receive_time - chrono::Duration::minutes(1);
-        if contact.contact_time < earliest || contact.contact_time > Utc::now() + chrono::Duration::minutes(5)
+        if contact.contact_time < earliest
+            || contact.contact_time > self.clock.now() + chrono::Duration::minutes(5)
         {
             return Err(AsbError::Invalid(vec![FieldViolation::new(
                 "contact.contact_time",
@@ -383,7 +449,7 @@ impl Cases {
         identity: Option<RequestIdentity>,
     ) -> Result<diary_entries::Model, AsbError> {
         self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
-        if entry.occur_time > Utc::now() + chrono::Duration::minutes(1) {
+        if entry.occur_time > self.clock.now() + chrono::Duration::minutes(1) {
             return Err(AsbError::Invalid(vec![FieldViolation::new(
                 "diary_entry.occur_time",
                 "OUT_OF_RANGE",
@@ -410,8 +476,7 @@ impl Cases {
                 areas: principal.areas.clone(),
             }
         } else if principal.role.may(Capability::ReadSharedCases) {
-            // Nothing is shared with anyone yet: recorded sharing decisions come next.
-            return Ok((Vec::new(), String::new()));
+            ListReach::SharedWith(principal.organisation.clone())
         } else {
             return Err(refused("ROLE_NOT_PERMITTED", "your role may not read cases"));
         };
@@ -473,7 +538,13 @@ impl Cases {
         let page = tokens.request::<u64>(page_size, page_token)?;
         let records = self.store.list_cases(&reach, &filter, None, Self::MAX_CASES).await?;
         let reference = self.store.reference_data().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
+        let triggers: std::collections::HashMap<CaseId, DateTime<Utc>> = self
+            .raised_triggers()
+            .await?
+            .into_iter()
+            .map(|raised| (raised.owning_case, raised.trigger.reached))
+            .collect();
         let mut queue: Vec<(QueueItem, usize)> = Vec::new();
         let shown: Vec<ShownCase> = records
             .into_iter()
@@ -491,7 +562,7 @@ impl Cases {
                 opened: row.open_time,
                 contacts: complainant_contacts(&case.record),
                 review_due: None,
-                trigger_reached: None,
+                trigger_reached: triggers.get(&CaseId::from_uuid(row.id)).copied(),
             };
             queue.extend(
                 queue::items(&clock, &self.standards, &reference.calendar, now, horizon)
@@ -712,8 +783,9 @@ impl Cases {
         etag: Option<Etag>,
     ) -> Result<ShownCase, AsbError> {
         self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
+        let now = self.clock.now();
         self.store
-            .close_case(&ctx.actor(), id, etag, &reason, outcome)
+            .close_case(&ctx.actor(), id, etag, &reason, outcome, now)
             .await?
             .map_err(AsbError::ClosureNotReady)?;
         self.reread(ctx, id).await
@@ -737,6 +809,53 @@ impl Cases {
         self.reread(ctx, id).await
     }
 
+    /// Records the action plan agreed with the complainant.
+    pub async fn agree_action_plan(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        actions: Vec<String>,
+        review_date: Option<chrono::NaiveDate>,
+    ) -> Result<ActionPlan, AsbError> {
+        self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
+        let plan = ActionPlan { actions, review_date, agree_time: self.clock.now() };
+        self.store.agree_action_plan(&ctx.actor(), id, &plan).await?;
+        Ok(plan)
+    }
+
+    /// Logs officer time on a case, for the cost per case.
+    pub async fn log_time(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        work_date: chrono::NaiveDate,
+        minutes: i32,
+        identity: Option<RequestIdentity>,
+    ) -> Result<time_entries::Model, AsbError> {
+        self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
+        if work_date > local_date(self.clock.now()) {
+            return Err(AsbError::Invalid(vec![FieldViolation::new(
+                "time_entry.work_date",
+                "OUT_OF_RANGE",
+                "time_entry.work_date is not in the future",
+            )]));
+        }
+        let officer = ctx.principal.subject.clone();
+        Ok(self.store.log_time(&ctx.actor(), identity.as_ref(), id, &officer, work_date, minutes).await?)
+    }
+
+    /// Records a decision to open a case to another organisation: who, what, why,
+    /// under which agreement. Only those who work the case in full may.
+    pub async fn record_sharing(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+        decision: NewSharingDecision,
+    ) -> Result<sharing_decisions::Model, AsbError> {
+        self.workable(ctx, id, Capability::WorkCases, "your role may not share cases").await?;
+        Ok(self.store.record_sharing(&ctx.actor(), id, &decision).await?)
+    }
+
     /// The case as the caller now sees it, after its own change.
     async fn reread(&self, ctx: &RequestContext, id: CaseId) -> Result<ShownCase, AsbError> {
         let record =
@@ -758,7 +877,7 @@ impl Cases {
             self.standards.acknowledge_days,
         );
         let case = &record.case;
-        let now = Utc::now();
+        let now = self.clock.now();
         let with_complainant = complainant_contacts(&record);
         let standings = [
             standards::acknowledgement(

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use self::entities::{
     bank_holidays, cases, categories, contacts, diary_entries, intervention_types, interventions, parties,
-    reports, reviews,
+    reports, reviews, sharing_decisions, time_entries,
 };
 pub use self::migrations::Migrator;
 use crate::domain::calendar::WorkingCalendar;
@@ -107,6 +107,10 @@ pub struct CaseRecord {
     pub contacts: Vec<contacts::Model>,
     /// In the order recorded.
     pub interventions: Vec<interventions::Model>,
+    /// Who the case was opened to, under which agreement.
+    pub sharing: Vec<sharing_decisions::Model>,
+    /// Officer time logged on it.
+    pub minutes: i64,
 }
 
 /// Which cases a list may hold, from the caller's reach.
@@ -118,6 +122,8 @@ pub enum ListReach {
     Landlord { organisation: String, areas: Option<Vec<String>> },
     /// A landlord's own cases only (its performance).
     Owner { organisation: String, areas: Option<Vec<String>> },
+    /// The cases a recorded decision opened to this organisation (an external partner).
+    SharedWith(String),
 }
 
 /// The filters of `ListCases`, validated. Page tokens bind all of it.
@@ -134,6 +140,23 @@ pub struct CaseFilter {
     pub open_only: bool,
     /// Only cases whose first report was received in `[from, to)`.
     pub received: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+/// The action plan agreed with the complainant.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ActionPlan {
+    pub actions: Vec<String>,
+    pub review_date: Option<chrono::NaiveDate>,
+    pub agree_time: DateTime<Utc>,
+}
+
+/// A decision to share a case, validated.
+#[derive(Clone, Debug)]
+pub struct NewSharingDecision {
+    pub shared_with: String,
+    pub scope: Vec<String>,
+    pub reason: String,
+    pub agreement: String,
 }
 
 /// A diary entry, validated.
@@ -367,8 +390,8 @@ impl Store {
         Ok(self.records(vec![row]).await?.pop())
     }
 
-    /// Cases with their reports, parties, contacts and interventions: four queries
-    /// for any number of cases.
+    /// Cases with their reports, parties, contacts, interventions, sharing decisions
+    /// and logged time: six queries for any number of cases.
     async fn records(&self, rows: Vec<cases::Model>) -> Result<Vec<CaseRecord>, StoreError> {
         let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
         let mut reports: HashMap<Uuid, Vec<reports::Model>> = HashMap::new();
@@ -409,9 +432,28 @@ impl Store {
         {
             interventions.entry(intervention.case_id).or_default().push(intervention);
         }
+        let mut sharing: HashMap<Uuid, Vec<sharing_decisions::Model>> = HashMap::new();
+        for decision in sharing_decisions::Entity::find()
+            .filter(sharing_decisions::Column::CaseId.is_in(rows.iter().map(|row| row.id)))
+            .order_by_asc(sharing_decisions::Column::Id)
+            .all(&self.db)
+            .await?
+        {
+            sharing.entry(decision.case_id).or_default().push(decision);
+        }
+        let mut minutes: HashMap<Uuid, i64> = HashMap::new();
+        for entry in time_entries::Entity::find()
+            .filter(time_entries::Column::CaseId.is_in(rows.iter().map(|row| row.id)))
+            .all(&self.db)
+            .await?
+        {
+            *minutes.entry(entry.case_id).or_default() += i64::from(entry.minutes);
+        }
         Ok(rows
             .into_iter()
             .map(|case| CaseRecord {
+                minutes: minutes.remove(&case.id).unwrap_or_default(),
+                sharing: sharing.remove(&case.id).unwrap_or_default(),
                 interventions: interventions.remove(&case.id).unwrap_or_default(),
                 reports: reports.remove(&case.id).unwrap_or_default(),
                 parties: parties.remove(&case.id).unwrap_or_default(),
@@ -445,11 +487,15 @@ impl Store {
                 condition = condition.add(
                     Condition::any()
                         .add(cases::Column::LandlordOrganisation.eq(organisation.as_str()))
-                        .add(cases::Column::Id.in_subquery(party_cases)),
+                        .add(cases::Column::Id.in_subquery(party_cases))
+                        .add(cases::Column::Id.in_subquery(shared_with(organisation))),
                 );
                 if let Some(areas) = areas {
                     condition = condition.add(cases::Column::Area.is_in(areas.iter().map(String::as_str)));
                 }
+            }
+            ListReach::SharedWith(organisation) => {
+                condition = condition.add(cases::Column::Id.in_subquery(shared_with(organisation)));
             }
             ListReach::Owner { organisation, areas } => {
                 condition = condition.add(cases::Column::LandlordOrganisation.eq(organisation.as_str()));
@@ -612,21 +658,19 @@ impl Store {
         contact: &NewContact,
     ) -> Result<Uuid, WriteError> {
         let key = IdempotencyKey::for_request(actor, request);
-        if let Some(id) = self.replay_child(key, case, "contacts").await? {
+        let child = Child::new(case, "contacts");
+        if let Some(id) = self.replay_child(key, &child).await? {
             return Ok(id);
         }
-        let id = Uuid::now_v7();
-        let result: Result<(), StoreError> = async {
-            let txn = begin_write(&self.db).await?;
-            if let Some(key) = key {
-                idempotency::claim(&txn, key, &format!("{}/contacts/{id}", case.name())).await?;
-            }
+        let result = async {
+            let txn = self.open_child(key, &child).await?;
             let current = cases::Entity::find_by_id(case.uuid())
                 .one(&txn)
-                .await?
+                .await
+                .map_err(StoreError::from)?
                 .ok_or_else(|| StoreError::RowNotFound(case.name()))?;
             contacts::Entity::insert(contacts::ActiveModel {
-                id: Set(id),
+                id: Set(child.id),
                 case_id: Set(case.uuid()),
                 party_role: Set(codes::party_role(contact.party_role).to_owned()),
                 channel: Set(contact.channel.to_string()),
@@ -635,7 +679,8 @@ impl Store {
                 author: Set(actor.subject.clone()),
             })
             .exec_without_returning(&txn)
-            .await?;
+            .await
+            .map_err(StoreError::from)?;
             let mut row = cases::ActiveModel { update_time: Set(chrono::Utc::now()), ..Default::default() };
             if matches!(contact.party_role, PartyRole::Complainant | PartyRole::Victim) {
                 let earliest =
@@ -648,18 +693,10 @@ impl Store {
                 row.first_response_time = Set(earliest(current.first_response_time));
             }
             entities::CASES_VERSIONED.save(&txn, row, case.uuid(), current.version).await?;
-            audit::record(&txn, actor, [AuditEntry::new(format!("{}/contacts/{id}", case.name()))]).await?;
-            txn.commit().await?;
-            Ok(())
+            self.close_child(txn, actor, &child).await
         }
         .await;
-        match result {
-            Ok(()) => Ok(id),
-            Err(err) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
-                self.replay_child(key, case, "contacts").await?.ok_or(WriteError::Store(err))
-            }
-            Err(err) => Err(WriteError::Store(err)),
-        }
+        self.settle_child(key, &child, result).await
     }
 
     /// Appends a diary entry (a correction names the entry it corrects, which must
@@ -672,11 +709,9 @@ impl Store {
         entry: &NewDiaryEntry,
     ) -> Result<diary_entries::Model, WriteError> {
         let key = IdempotencyKey::for_request(actor, request);
-        if let Some(id) = self.replay_child(key, case, "diaryEntries").await? {
-            return self.diary_entry(id).await;
-        }
+        let child = Child::new(case, "diaryEntries");
         let row = diary_entries::Model {
-            id: Uuid::now_v7(),
+            id: child.id,
             case_id: case.uuid(),
             occur_time: entry.occur_time,
             text: entry.text.clone(),
@@ -686,53 +721,45 @@ impl Store {
             author: actor.subject.clone(),
             create_time: chrono::Utc::now(),
         };
-        let resource = format!("{}/diaryEntries/{}", case.name(), row.id);
-        let result: Result<(), WriteError> = async {
-            let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
-            if let Some(key) = key {
-                idempotency::claim(&txn, key, &resource).await?;
+        let id = match self.replay_child(key, &child).await? {
+            Some(id) => id,
+            None => {
+                let result = async {
+                    let txn = self.open_child(key, &child).await?;
+                    if let Some(target) = entry.corrects {
+                        let diary: Vec<(Uuid, Option<Uuid>)> = diary_entries::Entity::find()
+                            .select_only()
+                            .column(diary_entries::Column::Id)
+                            .column(diary_entries::Column::Corrects)
+                            .filter(diary_entries::Column::CaseId.eq(case.uuid()))
+                            .into_tuple()
+                            .all(&txn)
+                            .await
+                            .map_err(StoreError::from)?;
+                        let refs: Vec<EntryRef> = diary
+                            .into_iter()
+                            .map(|(id, corrects)| EntryRef {
+                                id: DiaryEntryId::from_uuid(id),
+                                corrects: corrects.map(DiaryEntryId::from_uuid),
+                            })
+                            .collect();
+                        check_correction(&refs, target)?;
+                    }
+                    diary_entries::Entity::insert(diary_entries::ActiveModel::from(row.clone()))
+                        .exec_without_returning(&txn)
+                        .await
+                        .map_err(StoreError::from)?;
+                    self.close_child(txn, actor, &child).await
+                }
+                .await;
+                self.settle_child(key, &child, result).await?
             }
-            if let Some(target) = entry.corrects {
-                let diary: Vec<(Uuid, Option<Uuid>)> = diary_entries::Entity::find()
-                    .select_only()
-                    .column(diary_entries::Column::Id)
-                    .column(diary_entries::Column::Corrects)
-                    .filter(diary_entries::Column::CaseId.eq(case.uuid()))
-                    .into_tuple()
-                    .all(&txn)
-                    .await
-                    .map_err(StoreError::from)?;
-                let refs: Vec<EntryRef> = diary
-                    .into_iter()
-                    .map(|(id, corrects)| EntryRef {
-                        id: DiaryEntryId::from_uuid(id),
-                        corrects: corrects.map(DiaryEntryId::from_uuid),
-                    })
-                    .collect();
-                check_correction(&refs, target)?;
-            }
-            diary_entries::Entity::insert(diary_entries::ActiveModel::from(row.clone()))
-                .exec_without_returning(&txn)
-                .await
-                .map_err(StoreError::from)?;
-            audit::record(&txn, actor, [AuditEntry::new(resource.clone())]).await?;
-            txn.commit().await.map_err(StoreError::from)?;
-            Ok(())
+        };
+        if id == row.id {
+            return Ok(row);
         }
-        .await;
-        match result {
-            Ok(()) => Ok(row),
-            Err(WriteError::Store(err)) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
-                let id = self.replay_child(key, case, "diaryEntries").await?.ok_or(WriteError::Store(err))?;
-                self.diary_entry(id).await
-            }
-            Err(other) => Err(other),
-        }
-    }
-
-    async fn diary_entry(&self, id: Uuid) -> Result<diary_entries::Model, WriteError> {
-        let row = diary_entries::Entity::find_by_id(id).one(&self.db).await.map_err(StoreError::from)?;
-        Ok(row.ok_or_else(|| StoreError::RowNotFound(format!("diary entry {id}")))?)
+        let found = diary_entries::Entity::find_by_id(id).one(&self.db).await.map_err(StoreError::from)?;
+        Ok(found.ok_or_else(|| StoreError::RowNotFound(format!("diary entry {id}")))?)
     }
 
     /// A page of a case's diary in the order it was written, after `after`.
@@ -776,14 +803,9 @@ impl Store {
         notes: Option<String>,
     ) -> Result<interventions::Model, WriteError> {
         let key = IdempotencyKey::for_request(actor, request);
-        if let Some(id) = self.replay_child(key, case, "interventions").await? {
-            return self
-                .intervention(case, id)
-                .await?
-                .ok_or_else(|| StoreError::RowNotFound(id.to_string()).into());
-        }
+        let child = Child::new(case, "interventions");
         let row = interventions::Model {
-            id: Uuid::now_v7(),
+            id: child.id,
             case_id: case.uuid(),
             intervention_type: kind.code.to_string(),
             kind: codes::intervention_kind(kind.kind).to_owned(),
@@ -794,31 +816,11 @@ impl Store {
             court_outcome: None,
             author: actor.subject.clone(),
         };
-        let resource = format!("{}/interventions/{}", case.name(), row.id);
-        let result: Result<(), StoreError> = async {
-            let txn = begin_write(&self.db).await?;
-            if let Some(key) = key {
-                idempotency::claim(&txn, key, &resource).await?;
-            }
-            interventions::Entity::insert(interventions::ActiveModel::from(row.clone()))
-                .exec_without_returning(&txn)
-                .await?;
-            audit::record(&txn, actor, [AuditEntry::new(resource.clone())]).await?;
-            txn.commit().await?;
-            Ok(())
+        let id = self.insert_child(actor, key, &child, interventions::ActiveModel::from(row.clone())).await?;
+        if id == row.id {
+            return Ok(row);
         }
-        .await;
-        match result {
-            Ok(()) => Ok(row),
-            Err(err) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
-                let id =
-                    self.replay_child(key, case, "interventions").await?.ok_or(WriteError::Store(err))?;
-                self.intervention(case, id)
-                    .await?
-                    .ok_or_else(|| StoreError::RowNotFound(id.to_string()).into())
-            }
-            Err(err) => Err(WriteError::Store(err)),
-        }
+        Ok(self.intervention(case, id).await?.ok_or_else(|| StoreError::RowNotFound(id.to_string()))?)
     }
 
     /// Intervention `id` of `case`, if it is that case's.
@@ -934,6 +936,7 @@ impl Store {
         expected: Option<Etag>,
         reason: &str,
         outcome: Option<String>,
+        now: DateTime<Utc>,
     ) -> Result<Result<(), Vec<ClosureNeed>>, StoreError> {
         let txn = begin_write(&self.db).await?;
         let current = cases::Entity::find_by_id(case.uuid())
@@ -961,7 +964,6 @@ impl Store {
         if !needs.is_empty() {
             return Ok(Err(needs));
         }
-        let now = chrono::Utc::now();
         let row = cases::ActiveModel {
             state: Set("closed".to_owned()),
             closure_reason: Set(Some(reason.to_owned())),
@@ -991,18 +993,128 @@ impl Store {
         self.save_case(actor, case, None, row).await
     }
 
-    /// The id of the `collection` child an earlier request with this key made.
+    /// Every report in which an identified person is the complainant or a victim:
+    /// who, which case, when received — what the community trigger counts, across
+    /// cases and landlords.
+    pub async fn complainant_reports(&self) -> Result<Vec<(Person, CaseId, DateTime<Utc>)>, StoreError> {
+        let roles = [codes::party_role(PartyRole::Complainant), codes::party_role(PartyRole::Victim)];
+        let rows: Vec<ReportedBy> = parties::Entity::find()
+            .select_only()
+            .column(parties::Column::Customer)
+            .column(parties::Column::ExternalKey)
+            .column(parties::Column::CaseId)
+            .column(reports::Column::ReceiveTime)
+            .join(
+                sea_orm::JoinType::InnerJoin,
+                parties::Entity::belongs_to(reports::Entity)
+                    .from(parties::Column::ReportId)
+                    .to(reports::Column::Id)
+                    .into(),
+            )
+            .filter(parties::Column::Role.is_in(roles))
+            .filter(
+                Condition::any()
+                    .add(parties::Column::Customer.is_not_null())
+                    .add(parties::Column::ExternalKey.is_not_null()),
+            )
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(customer, external, case, received)| {
+                let person = match (customer, external) {
+                    (Some(customer), _) => Person::Customer(customer),
+                    (None, Some(key)) => Person::External(key),
+                    (None, None) => return None,
+                };
+                Some((person, CaseId::from_uuid(case), received))
+            })
+            .collect())
+    }
+
+    /// Records the action plan agreed with the complainant.
+    pub async fn agree_action_plan(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        plan: &ActionPlan,
+    ) -> Result<(), StoreError> {
+        let row = cases::ActiveModel {
+            action_plan: Set(Some(json(plan)?)),
+            update_time: Set(chrono::Utc::now()),
+            ..Default::default()
+        };
+        self.save_case(actor, case, None, row).await
+    }
+
+    /// Logs officer time on a case. Idempotent by request id.
+    pub async fn log_time(
+        &self,
+        actor: &Actor,
+        request: Option<&RequestIdentity>,
+        case: CaseId,
+        officer: &str,
+        work_date: chrono::NaiveDate,
+        minutes: i32,
+    ) -> Result<time_entries::Model, WriteError> {
+        let key = IdempotencyKey::for_request(actor, request);
+        let child = Child::new(case, "timeEntries");
+        let row = time_entries::Model {
+            id: child.id,
+            case_id: case.uuid(),
+            officer: officer.to_owned(),
+            work_date,
+            minutes,
+            create_time: chrono::Utc::now(),
+        };
+        let id = self.insert_child(actor, key, &child, time_entries::ActiveModel::from(row.clone())).await?;
+        if id == row.id {
+            return Ok(row);
+        }
+        let found = time_entries::Entity::find_by_id(id).one(&self.db).await.map_err(StoreError::from)?;
+        Ok(found.ok_or_else(|| StoreError::RowNotFound(id.to_string()))?)
+    }
+
+    /// Records a decision to open a case to another organisation.
+    pub async fn record_sharing(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        decision: &NewSharingDecision,
+    ) -> Result<sharing_decisions::Model, StoreError> {
+        let row = sharing_decisions::Model {
+            id: Uuid::now_v7(),
+            case_id: case.uuid(),
+            shared_with: decision.shared_with.clone(),
+            scope: json(&decision.scope)?,
+            reason: decision.reason.clone(),
+            agreement: decision.agreement.clone(),
+            decided_by: actor.subject.clone(),
+            organisation: actor.organisation.clone(),
+            decide_time: chrono::Utc::now(),
+        };
+        let txn = begin_write(&self.db).await?;
+        sharing_decisions::Entity::insert(sharing_decisions::ActiveModel::from(row.clone()))
+            .exec_without_returning(&txn)
+            .await?;
+        audit::record(&txn, actor, [AuditEntry::new(format!("{}/sharingDecisions/{}", case.name(), row.id))])
+            .await?;
+        txn.commit().await?;
+        Ok(row)
+    }
+
+    /// The id of the child an earlier request with this key made.
     async fn replay_child(
         &self,
         key: Option<IdempotencyKey<'_>>,
-        case: CaseId,
-        collection: &str,
+        child: &Child,
     ) -> Result<Option<Uuid>, WriteError> {
         let Some(key) = key else { return Ok(None) };
         let Some(found) = idempotency::find(&self.db, key).await? else { return Ok(None) };
         let resource = found.map_err(WriteError::RequestIdReused)?;
         let id = resource
-            .strip_prefix(&format!("{}/{collection}/", case.name()))
+            .strip_prefix(&child.prefix())
             .and_then(|id| Uuid::parse_str(id).ok())
             // The same request id once used for another case is another request.
             .ok_or_else(|| {
@@ -1011,6 +1123,75 @@ impl Store {
                 })
             })?;
         Ok(Some(id))
+    }
+
+    /// Writes `child` as one row, idempotently: the id it ended with (a replayed
+    /// or a twin's request answers with the first one's).
+    async fn insert_child<A>(
+        &self,
+        actor: &Actor,
+        key: Option<IdempotencyKey<'_>>,
+        child: &Child,
+        row: A,
+    ) -> Result<Uuid, WriteError>
+    where
+        A: sea_orm::ActiveModelTrait + Send,
+    {
+        if let Some(id) = self.replay_child(key, child).await? {
+            return Ok(id);
+        }
+        let result = async {
+            let txn = self.open_child(key, child).await?;
+            <A::Entity as sea_orm::EntityTrait>::insert(row)
+                .exec_without_returning(&txn)
+                .await
+                .map_err(StoreError::from)?;
+            self.close_child(txn, actor, child).await
+        }
+        .await;
+        self.settle_child(key, child, result).await
+    }
+
+    /// Opens the transaction that writes `child`: its first write claims the key.
+    async fn open_child(
+        &self,
+        key: Option<IdempotencyKey<'_>>,
+        child: &Child,
+    ) -> Result<sea_orm::DatabaseTransaction, WriteError> {
+        let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
+        if let Some(key) = key {
+            idempotency::claim(&txn, key, &child.resource()).await?;
+        }
+        Ok(txn)
+    }
+
+    /// Records `child`'s audit row and commits its transaction.
+    async fn close_child(
+        &self,
+        txn: sea_orm::DatabaseTransaction,
+        actor: &Actor,
+        child: &Child,
+    ) -> Result<(), WriteError> {
+        audit::record(&txn, actor, [AuditEntry::new(child.resource())]).await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// The id the write ended with: `child`'s, or, when a twin with the same
+    /// request id claimed the key first, the twin's.
+    async fn settle_child(
+        &self,
+        key: Option<IdempotencyKey<'_>>,
+        child: &Child,
+        result: Result<(), WriteError>,
+    ) -> Result<Uuid, WriteError> {
+        match result {
+            Ok(()) => Ok(child.id),
+            Err(WriteError::Store(err)) if key.is_some() && idempotency::lost_to_a_twin(&err) => {
+                self.replay_child(key, child).await?.ok_or(WriteError::Store(err))
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Writes `row`'s set columns over the case as its next version, with its audit
@@ -1036,6 +1217,27 @@ impl Store {
     }
 }
 
+/// A new row under a case (`{case}/{collection}/{id}`), written idempotently.
+struct Child {
+    case: CaseId,
+    collection: &'static str,
+    id: Uuid,
+}
+
+impl Child {
+    fn new(case: CaseId, collection: &'static str) -> Self {
+        Self { case, collection, id: Uuid::now_v7() }
+    }
+
+    fn prefix(&self) -> String {
+        format!("{}/{}/", self.case.name(), self.collection)
+    }
+
+    fn resource(&self) -> String {
+        format!("{}{}", self.prefix(), self.id)
+    }
+}
+
 /// Why a write to a case was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -1045,6 +1247,19 @@ pub enum WriteError {
     Correction(#[from] CorrectionError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Who was complainant or victim in a report (customer, external key), its case,
+/// and when it was received.
+type ReportedBy = (Option<String>, Option<String>, Uuid, DateTime<Utc>);
+
+/// The ids of the cases a decision opened to `organisation`.
+fn shared_with(organisation: &str) -> sea_orm::sea_query::SelectStatement {
+    sharing_decisions::Entity::find()
+        .select_only()
+        .column(sharing_decisions::Column::CaseId)
+        .filter(sharing_decisions::Column::SharedWith.eq(organisation))
+        .into_query()
 }
 
 /// Every case any identified person of `sides` is a party to, with its sides.

@@ -21,6 +21,10 @@ on_every_backend!(
     lists_hold_the_cases_each_caller_may_see_newest_first,
     a_case_closes_only_with_everything_it_needs_and_a_later_report_repeats_it,
     queues_put_the_nearest_deadline_first_and_standards_count_from_timestamps,
+    a_recorded_sharing_decision_opens_a_case_to_the_police_read_only,
+    a_third_report_in_six_months_raises_the_community_trigger,
+    an_action_plan_is_agreed_and_officer_time_adds_up,
+    standards_turn_at_their_boundaries_as_the_clock_moves,
 );
 
 async fn cases(app: &TestApp) -> AsbCasesClient<Channel> {
@@ -861,4 +865,280 @@ async fn queues_put_the_nearest_deadline_first_and_standards_count_from_timestam
         asb::GetServiceStandardsRequest { start_date: period.end_date, end_date: period.start_date };
     let err = client.get_service_standards(partner.request(backwards)).await.unwrap_err();
     assert_eq!(violated_fields(&err), ["end_date"]);
+}
+
+async fn a_recorded_sharing_decision_opens_a_case_to_the_police_read_only(app: TestApp) {
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let ada = customer(&app, &partner, "Ada", "").await;
+    let mut client = cases(&app).await;
+    let case = client
+        .report_incident(partner.request(request(report(vec![party(asb::PartyRole::Victim, &ada)], ""))))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let police = app.caller("police", Role::ExternalPartner, &[]).await;
+    let get = |caller: &Caller| caller.request(asb::GetCaseRequest { name: case.name.clone() });
+    assert_eq!(client.get_case(get(&police)).await.unwrap_err().code(), Code::NotFound);
+
+    let decision = |scope: Vec<String>| asb::RecordSharingDecisionRequest {
+        parent: case.name.clone(),
+        sharing_decision: Some(asb::SharingDecision {
+            shared_with: "organisations/police".into(),
+            scope,
+            reason: "joint action on repeated threats".into(),
+            agreement: "Community Safety Partnership ISA 2026".into(),
+            ..Default::default()
+        }),
+    };
+    let err = client
+        .record_sharing_decision(partner.request(decision(vec!["everything".into()])))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["sharing_decision.scope[0]"]);
+    let err =
+        client.record_sharing_decision(police.request(decision(vec!["parties".into()]))).await.unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
+    let recorded = client
+        .record_sharing_decision(partner.request(decision(vec!["parties".into(), "reports".into()])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(recorded.agreement, "Community Safety Partnership ISA 2026");
+
+    let shared = client.get_case(get(&police)).await.unwrap().into_inner();
+    assert_eq!(shared.sharing_decisions.len(), 1);
+    assert!(shared.parties.iter().all(|party| !party.withheld));
+    let listed =
+        client.list_cases(police.request(asb::ListCasesRequest::default())).await.unwrap().into_inner();
+    assert_eq!(listed.cases.len(), 1);
+    // Read-only: the police work no case.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let contact = asb::RecordContactRequest {
+        parent: case.name.clone(),
+        contact: Some(asb::Contact {
+            party_role: asb::PartyRole::Victim.into(),
+            channel: "phone".into(),
+            contact_time: Some(prost_types::Timestamp { seconds: i64::try_from(now).unwrap(), nanos: 0 }),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    };
+    let err = client.record_contact(police.request(contact)).await.unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
+}
+
+async fn a_third_report_in_six_months_raises_the_community_trigger(app: TestApp) {
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let ada = customer(&app, &partner, "Ada", "").await;
+    let mut client = cases(&app).await;
+    let mut last = None;
+    for (index, accused) in ["Bob", "Cy", "Di"].into_iter().enumerate() {
+        let accused = customer(&app, &partner, accused, "").await;
+        let parties = vec![
+            party(asb::PartyRole::Complainant, &ada),
+            party(asb::PartyRole::AllegedPerpetrator, &accused),
+        ];
+        let filed =
+            client.report_incident(partner.request(request(report(parties, "")))).await.unwrap().into_inner();
+        last = filed.case.map(|case| case.name);
+        let triggers = client
+            .list_community_triggers(partner.request(asb::ListCommunityTriggersRequest {}))
+            .await
+            .unwrap()
+            .into_inner()
+            .triggers;
+        // Counted across cases: the third report, in a third case, reaches it.
+        assert_eq!(triggers.len(), usize::from(index == 2), "after report {}", index + 1);
+    }
+    let triggers = client
+        .list_community_triggers(partner.request(asb::ListCommunityTriggersRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .triggers;
+    let trigger = &triggers[0];
+    assert_eq!((trigger.reports, trigger.cases.len()), (3, 3));
+    assert_eq!(Some(trigger.owning_case.clone()), last);
+    assert_eq!(trigger.complainant.as_ref().unwrap().person, Some(asb::party::Person::Customer(ada.clone())));
+    // Raised in the owning case's queue, and hidden from other landlords.
+    let queue = client
+        .list_work_queue(
+            partner.request(asb::ListWorkQueueRequest { horizon_hours: 24, ..Default::default() }),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let raised: Vec<&asb::WorkQueueItem> = queue
+        .items
+        .iter()
+        .filter(|item| item.task == asb::work_queue_item::Task::CommunityTrigger as i32)
+        .collect();
+    assert_eq!(raised.len(), 1);
+    assert!(raised[0].overdue);
+    assert_eq!(Some(raised[0].case.clone()), last);
+    let other = app.partner("hillside").await;
+    let seen = client
+        .list_community_triggers(other.request(asb::ListCommunityTriggersRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(seen.triggers.is_empty());
+}
+
+async fn an_action_plan_is_agreed_and_officer_time_adds_up(app: TestApp) {
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let ada = customer(&app, &partner, "Ada", "").await;
+    let mut client = cases(&app).await;
+    let case = client
+        .report_incident(partner.request(request(report(vec![party(asb::PartyRole::Complainant, &ada)], ""))))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let plan = asb::AgreeActionPlanRequest {
+        parent: case.name.clone(),
+        action_plan: Some(asb::ActionPlan {
+            actions: vec!["keep a noise diary for two weeks".into(), "officer visits the neighbour".into()],
+            review_date: Some(date(2027, 1, 15)),
+            agree_time: None,
+        }),
+    };
+    let agreed = client.agree_action_plan(partner.request(plan)).await.unwrap().into_inner();
+    assert_eq!(agreed.actions.len(), 2);
+    let empty = asb::AgreeActionPlanRequest {
+        parent: case.name.clone(),
+        action_plan: Some(asb::ActionPlan::default()),
+    };
+    assert_eq!(
+        violated_fields(&client.agree_action_plan(partner.request(empty)).await.unwrap_err()),
+        ["action_plan.actions"]
+    );
+
+    let today = chrono::Utc::now().date_naive();
+    let log = |minutes: i32, request_id: &str| asb::LogOfficerTimeRequest {
+        parent: case.name.clone(),
+        time_entry: Some(asb::TimeEntry {
+            work_date: Some(date(
+                chrono::Datelike::year(&today),
+                i32::try_from(chrono::Datelike::month(&today)).unwrap(),
+                i32::try_from(chrono::Datelike::day(&today)).unwrap(),
+            )),
+            minutes,
+            ..Default::default()
+        }),
+        request_id: request_id.into(),
+    };
+    client.log_officer_time(partner.request(log(90, "7f0c0a52-2b1e-4a39-9e0b-0000000000e1"))).await.unwrap();
+    client.log_officer_time(partner.request(log(90, "7f0c0a52-2b1e-4a39-9e0b-0000000000e1"))).await.unwrap();
+    client.log_officer_time(partner.request(log(30, ""))).await.unwrap();
+    let err = client.log_officer_time(partner.request(log(0, ""))).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["time_entry.minutes"]);
+    let read = client
+        .get_case(partner.request(asb::GetCaseRequest { name: case.name.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read.officer_minutes, 120, "the retried entry counted once");
+    assert_eq!(read.action_plan.unwrap().review_date, Some(date(2027, 1, 15)));
+}
+
+/// The standing of `case`'s standards now, as (acknowledgement, first response, contact).
+async fn standings(
+    client: &mut AsbCasesClient<Channel>,
+    caller: &Caller,
+    case: &str,
+) -> (i32, i32, i32, i64) {
+    let read = client
+        .get_case(caller.request(asb::GetCaseRequest { name: case.into() }))
+        .await
+        .unwrap()
+        .into_inner();
+    let standards = read.standards.unwrap();
+    let contact = standards.contact.unwrap();
+    (
+        standards.acknowledgement.unwrap().state,
+        standards.first_response.unwrap().state,
+        contact.state,
+        contact.deadline.map_or(0, |deadline| deadline.seconds),
+    )
+}
+
+async fn standards_turn_at_their_boundaries_as_the_clock_moves(app: TestApp) {
+    use asb::standing::State;
+    use std::time::Duration;
+
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let ada = customer(&app, &partner, "Ada", "").await;
+    let mut client = cases(&app).await;
+    let case = client
+        .report_incident(partner.request(request(report(vec![party(asb::PartyRole::Victim, &ada)], ""))))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let manager = app.caller("council", Role::Manager, &[]).await;
+    client
+        .triage_case(manager.request(asb::TriageCaseRequest {
+            name: case.name.clone(),
+            categories: vec!["domestic-abuse".into()],
+            risk: "high".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    let (met, missed, due, overdue) =
+        (State::Met as i32, State::Missed as i32, State::Due as i32, State::Overdue as i32);
+
+    // 24 hours for a first response: due at 23h59, overdue at 24h01.
+    app.clock.advance(Duration::from_secs(23 * 3600 + 59 * 60));
+    assert_eq!(standings(&mut client, &partner, &case.name).await.1, due);
+    app.clock.advance(Duration::from_secs(2 * 60));
+    assert_eq!(standings(&mut client, &partner, &case.name).await.1, overdue);
+    let queue = client
+        .list_work_queue(
+            partner.request(asb::ListWorkQueueRequest { horizon_hours: 1, ..Default::default() }),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        queue.items[0].overdue && queue.items[0].task == asb::work_queue_item::Task::FirstResponse as i32
+    );
+
+    // The victim is contacted now (24h01 after the report): acknowledged in time,
+    // first response late.
+    let contact_time = chrono::Utc::now() + chrono::Duration::minutes(24 * 60 + 1);
+    client
+        .record_contact(partner.request(asb::RecordContactRequest {
+            parent: case.name.clone(),
+            contact: Some(asb::Contact {
+                party_role: asb::PartyRole::Victim.into(),
+                channel: "phone".into(),
+                contact_time: Some(prost_types::Timestamp { seconds: contact_time.timestamp(), nanos: 0 }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        }))
+        .await
+        .unwrap();
+    let (acknowledgement, first_response, contact, contact_deadline) =
+        standings(&mut client, &partner, &case.name).await;
+    assert_eq!((acknowledgement, first_response, contact), (met, missed, due));
+
+    // The next contact is due by the end of the 14th day after this one: still due a
+    // minute before, overdue a minute after.
+    let until_deadline = contact_deadline - contact_time.timestamp();
+    app.clock.advance(Duration::from_secs(u64::try_from(until_deadline - 120).unwrap()));
+    assert_eq!(standings(&mut client, &partner, &case.name).await.2, due);
+    app.clock.advance(Duration::from_secs(240));
+    assert_eq!(standings(&mut client, &partner, &case.name).await.2, overdue);
+    assert!((14 * 86_400..16 * 86_400).contains(&until_deadline), "{until_deadline}");
 }

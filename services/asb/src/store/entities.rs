@@ -158,6 +158,33 @@ entity!(reviews, "reviews", {
     pub review_time: DateTimeUtc,
 });
 
+entity!(sharing_decisions, "sharing_decisions", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub case_id: Uuid,
+    /// `organisations/{id}` the case is opened to.
+    pub shared_with: String,
+    /// JSON list of what is shared (`parties`, `reports`, `diary`).
+    pub scope: String,
+    pub reason: String,
+    /// The information-sharing agreement it is made under.
+    pub agreement: String,
+    pub decided_by: String,
+    /// The organisation of whoever decided.
+    pub organisation: String,
+    pub decide_time: DateTimeUtc,
+});
+
+entity!(time_entries, "time_entries", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub case_id: Uuid,
+    pub officer: String,
+    pub work_date: Date,
+    pub minutes: i32,
+    pub create_time: DateTimeUtc,
+});
+
 entity!(categories, "categories", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub code: String,

@@ -7,6 +7,8 @@ use sea_orm_migration::prelude::*;
 mod m0003_create_cases;
 mod m0004_seed_reference_data;
 mod m0005_create_reviews;
+mod m0006_create_sharing_decisions;
+mod m0007_create_time_entries;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -20,6 +22,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_create_cases::Migration),
             Box::new(m0004_seed_reference_data::Migration),
             Box::new(m0005_create_reviews::Migration),
+            Box::new(m0006_create_sharing_decisions::Migration),
+            Box::new(m0007_create_time_entries::Migration),
         ]
     }
 
