@@ -170,6 +170,17 @@ async fn an_officer_reports_then_reads_the_queue_the_case_and_the_standards(app:
         .find(|figure| figure["standard"] == "acknowledgement" && figure["dimension"] == "all")
         .unwrap();
     assert_eq!((figure["met"].as_i64(), figure["pending"].as_i64()), (Some(0), Some(1)));
+
+    // Ten days on (past three working days whatever holidays fall between, short of
+    // the fourteen-day contact), the acknowledgement is overdue and marked so.
+    app.clock.advance(std::time::Duration::from_secs(10 * 24 * 3600));
+    let queue = succeeds(&app, &partner, &["queue"]).await;
+    let overdue = queue.lines().find(|line| line.starts_with("OVERDUE")).unwrap_or_else(|| panic!("{queue}"));
+    assert!(overdue.contains("acknowledge") && overdue.contains(&reference), "{queue}");
+    assert!(queue.contains("1 overdue"), "{queue}");
+    let shown = succeeds(&app, &partner, &["show", &reference]).await;
+    let standing = shown.lines().find(|line| line.starts_with("acknowledgement")).unwrap();
+    assert!(standing.contains("OVERDUE"), "{shown}");
 }
 
 async fn bad_input_names_the_field_on_stderr_and_fails(app: TestApp) {
