@@ -1,7 +1,10 @@
-//! `involve`: run the Involve suite.
+//! `involve`: run the Involve suite, and work ASB cases against a running one.
+
+mod asb_cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -48,6 +51,10 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Officers' ASB commands against a running suite: `queue`, `show`,
+    /// `report`, `standards`. The credential comes from INVOLVE_CREDENTIAL or
+    /// --credential-file and is never printed.
+    Asb(Box<asb_cli::AsbArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,7 +113,7 @@ fn mode(service: Option<Service>) -> Mode {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { service, common, listen } => {
@@ -133,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
             let _telemetry = platform::telemetry::init(&settings.telemetry, "involve-migrate")?;
             startup::migrate(&settings, mode(service)).await?;
         }
+        Command::Asb(args) => return Ok(asb_cli::run(args).await),
         Command::Admin {
             command: AdminCommand::CreateCredential { organisation, role, display_name, common },
         } => {
@@ -149,5 +157,5 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Datelike as _, Duration, NaiveDate, NaiveTime, TimeZone as _, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike as _, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone as _, Utc, Weekday,
+};
 use serde::{Deserialize, Serialize};
 
 /// How a standard's days are counted.
@@ -49,6 +51,12 @@ fn uk_offset(instant: DateTime<Utc>) -> Duration {
 /// The date in England and Wales at `instant`.
 pub fn local_date(instant: DateTime<Utc>) -> NaiveDate {
     (instant + uk_offset(instant)).date_naive()
+}
+
+/// The wall-clock time in England and Wales at `instant` (GMT or BST), for
+/// showing deadlines to officers.
+pub fn local_time(instant: DateTime<Utc>) -> NaiveDateTime {
+    (instant + uk_offset(instant)).naive_utc()
 }
 
 /// The first instant of local `date`: midnight in England and Wales, as UTC.
@@ -156,6 +164,14 @@ mod tests {
 
     fn at(year: i32, month: u32, day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(year, month, day, hour, minute, 0).unwrap()
+    }
+
+    #[test]
+    fn local_time_is_bst_in_summer_and_gmt_in_winter() {
+        let summer = local_time(at(2026, 7, 1, 23, 30));
+        assert_eq!(summer, date(2026, 7, 2).and_hms_opt(0, 30, 0).unwrap());
+        let winter = local_time(at(2026, 12, 1, 23, 30));
+        assert_eq!(winter, date(2026, 12, 1).and_hms_opt(23, 30, 0).unwrap());
     }
 
     #[test]
