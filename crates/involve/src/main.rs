@@ -65,7 +65,9 @@ enum AdminCommand {
         /// Organisation id, for example `council` (the `{organisation}` of `organisations/{organisation}`).
         #[arg(long)]
         organisation: String,
-        /// PARTNER_INTEGRATION, NEIGHBOURHOOD_OFFICER, TENANT_PARTICIPATION_OFFICER or OPERATOR.
+        /// A role name: PARTNER_INTEGRATION, NEIGHBOURHOOD_OFFICER, TENANT_PARTICIPATION_OFFICER,
+        /// OPERATOR, MANAGER, ENFORCEMENT_OFFICER, TENANT_INSPECTOR or EXTERNAL_PARTNER (an
+        /// organisation may hold only the roles of its kind; see the README's roles table).
         #[arg(long, value_parser = parse_role)]
         role: Role,
         /// A name to recognise the credential by.
