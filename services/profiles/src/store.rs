@@ -16,7 +16,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use persistence::audit::{self, AuditEvent};
 use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
 use persistence::{
-    Actor, AuditEntry, AuditWriter, Etag, Scope, SqliteReads, StoreError, begin_write, versioned,
+    Actor, AuditEntry, AuditWriter, Etag, Scope, SqliteReads, SqliteWriter, StoreError, begin_write,
+    sqlite_writes, versioned,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -38,6 +39,9 @@ use crate::domain::{
     Code, Customer, CustomerDetails, CustomerId, CustomerState, OrganisationName, ReferenceData, ReferenceSet,
 };
 use crate::error::ProfileError;
+
+/// The backend the SQLite writer's statements are built for.
+const SQLITE: sea_orm::DatabaseBackend = sea_orm::DatabaseBackend::Sqlite;
 
 /// How long a reference-data snapshot is trusted before it is read again. Local
 /// writes refresh it at once; this bounds staleness across instances.
@@ -78,6 +82,8 @@ pub struct Store {
     reference_cache: RwLock<Option<(Instant, Arc<ReferenceData>)>>,
     /// Customer reads on a SQLite file, without sqlx's hand-off per statement.
     sqlite_reads: Option<SqliteReads>,
+    /// Customer writes on a SQLite file: one hand-off per transaction, group commit.
+    sqlite_writer: Option<SqliteWriter>,
 }
 
 impl Store {
@@ -85,6 +91,7 @@ impl Store {
         Self {
             read_audit: AuditWriter::new(db.clone()),
             sqlite_reads: SqliteReads::for_database(&db),
+            sqlite_writer: SqliteWriter::for_database(&db),
             db,
             reference_cache: RwLock::new(None),
         }
@@ -183,28 +190,56 @@ impl Store {
         }
         let now = Utc::now();
         let id = CustomerId::generate();
-        let result: Result<(), StoreError> = async {
-            let txn = begin_write(&self.db).await?;
-            // First, so a concurrent twin queues on the key, not on the customer.
-            if let Some(key) = key {
-                idempotency::claim(&txn, key, &id.name()).await?;
+        let consent_time = new.details.contact_consent.then_some(now);
+        let parts = RowParts {
+            landlord: new.landlord.as_ref(),
+            tenure: &new.tenure,
+            details: &new.details,
+            consent_time,
+        };
+        let row = new_row(id, parts, now)?;
+        let period = period_row(id, &first_period(&new.tenure, new.landlord.as_ref(), new.tenure_start, now));
+        let audit_entry = AuditEntry::new(id.name()).special_category(new.details.equality.any_recorded());
+        let result = match &self.sqlite_writer {
+            Some(writer) => {
+                // Built here, run there: the writer thread only binds and steps.
+                let mut statements = Vec::with_capacity(4);
+                // First, so a concurrent twin fails on the key, not on the customer.
+                if let Some(key) = key {
+                    statements.push(
+                        idempotency::entity::Entity::insert(idempotency::claim_row(key, &id.name()))
+                            .build(SQLITE),
+                    );
+                }
+                statements.push(customers::Entity::insert(row).build(SQLITE));
+                statements.push(tenure_periods::Entity::insert(period).build(SQLITE));
+                statements.push(
+                    audit::entity::Entity::insert_many(audit::rows_of(actor, [audit_entry])).build(SQLITE),
+                );
+                writer
+                    .transaction(move |connection| {
+                        statements.iter().try_for_each(|statement| {
+                            sqlite_writes::execute(connection, statement).map(|_| ())
+                        })
+                    })
+                    .await
             }
-            let consent_time = new.details.contact_consent.then_some(now);
-            let parts = RowParts {
-                landlord: new.landlord.as_ref(),
-                tenure: &new.tenure,
-                details: &new.details,
-                consent_time,
-            };
-            customers::Entity::insert(new_row(id, parts, now)?).exec_without_returning(&txn).await?;
-            let period = first_period(&new.tenure, new.landlord.as_ref(), new.tenure_start, now);
-            tenure_periods::Entity::insert(period_row(id, &period)).exec_without_returning(&txn).await?;
-            let special = new.details.equality.any_recorded();
-            audit::record(&txn, actor, [AuditEntry::new(id.name()).special_category(special)]).await?;
-            txn.commit().await?;
-            Ok(())
-        }
-        .await;
+            None => {
+                async {
+                    let txn = begin_write(&self.db).await?;
+                    // First, so a concurrent twin queues on the key, not on the customer.
+                    if let Some(key) = key {
+                        idempotency::claim(&txn, key, &id.name()).await?;
+                    }
+                    customers::Entity::insert(row).exec_without_returning(&txn).await?;
+                    tenure_periods::Entity::insert(period).exec_without_returning(&txn).await?;
+                    audit::record(&txn, actor, [audit_entry]).await?;
+                    txn.commit().await?;
+                    Ok::<(), StoreError>(())
+                }
+                .await
+            }
+        };
         match result {
             Ok(()) => self.get_customer(&Scope::partnership(), id).await,
             // A twin with the same request_id committed first: answer as it did.
