@@ -311,7 +311,8 @@ mod tests {
         let mut calls = Vec::new();
         for id in 2..40 {
             let writer = writer.clone();
-            calls.push(tokio::spawn(async move { write(&writer, vec![insert(id), insert(id + 1000)]).await }));
+            calls
+                .push(tokio::spawn(async move { write(&writer, vec![insert(id), insert(id + 1000)]).await }));
         }
         let doomed = write(&writer, vec![insert(100), insert(1)]);
         let refused = doomed.await.unwrap_err();
