@@ -21,7 +21,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use sea_orm::sea_query::{ColumnType, Value};
 use sea_orm::{
     ActiveModelTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Iterable as _,
-    PrimaryKeyToColumn as _, QueryTrait as _, Select, SelectTwo, TryIntoModel,
+    PrimaryKeyToColumn as _, QueryTrait as _, Select, SelectTwo, Statement, TryIntoModel,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -95,13 +95,7 @@ impl SqliteReads {
         E::Model: Send + 'static,
     {
         let statement = query.build(DbBackend::Sqlite);
-        self.run(move |connection| {
-            query_rows(connection, &statement.sql, statement.values.as_ref(), |names| {
-                let columns = Layout::of::<E>(names, "")?;
-                Ok(move |row: &rusqlite::Row<'_>| columns.model::<E>(row))
-            })
-        })
-        .await
+        self.run(move |connection| models::<E>(connection, &statement)).await
     }
 
     /// Every row of a `select_also` (typically a LEFT JOIN): the first entity, and
@@ -161,6 +155,23 @@ impl SqliteReads {
         }
         answer.await.map_err(|_| unavailable("the SQLite reader has stopped"))?
     }
+}
+
+/// Every row a statement built from a `Select<E>` returns, as sea-orm would
+/// return them, read on `connection` (a reader's, or the writer's inside its
+/// transaction).
+pub fn models<E>(
+    connection: &rusqlite::Connection,
+    statement: &Statement,
+) -> Result<Vec<E::Model>, StoreError>
+where
+    E: EntityTrait,
+    E::ActiveModel: TryIntoModel<E::Model>,
+{
+    query_rows(connection, &statement.sql, statement.values.as_ref(), |names| {
+        let columns = Layout::of::<E>(names, "")?;
+        Ok(move |row: &rusqlite::Row<'_>| columns.model::<E>(row))
+    })
 }
 
 /// The file of `db` when it is a SQLite file (not PostgreSQL, not in memory).

@@ -65,16 +65,18 @@ impl SqliteWriter {
 
     /// Runs `work` as one transaction on the writer's connection; returns once it
     /// is committed (or with its error, having written nothing). `work` runs
-    /// inside a savepoint of a transaction other callers' work may share.
-    pub async fn transaction<T, W>(&self, work: W) -> Result<T, StoreError>
+    /// inside a savepoint of a transaction other callers' work may share; its
+    /// error (a service's own, or a [`StoreError`]) rolls back that savepoint alone.
+    pub async fn transaction<T, E, W>(&self, work: W) -> Result<T, E>
     where
         T: Send + 'static,
-        W: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        W: FnOnce(&rusqlite::Connection) -> Result<T, E> + Send + 'static,
     {
         let (done, answer) = oneshot::channel();
         let job = Box::new(Pending { work: Some(work), outcome: None, done });
-        self.jobs.send(job).map_err(|_| unavailable("the SQLite writer has stopped"))?;
-        answer.await.map_err(|_| unavailable("the SQLite writer has stopped"))?
+        self.jobs.send(job).map_err(|_| E::from(unavailable("the SQLite writer has stopped")))?;
+        answer.await.map_err(|_| E::from(unavailable("the SQLite writer has stopped")))?
     }
 }
 
@@ -99,21 +101,22 @@ trait Job: Send {
     fn fail(self: Box<Self>, failure: &CommitFailure);
 }
 
-struct Pending<T, W> {
+struct Pending<T, E, W> {
     work: Option<W>,
-    outcome: Option<Result<T, StoreError>>,
-    done: oneshot::Sender<Result<T, StoreError>>,
+    outcome: Option<Result<T, E>>,
+    done: oneshot::Sender<Result<T, E>>,
 }
 
-impl<T, W> Job for Pending<T, W>
+impl<T, E, W> Job for Pending<T, E, W>
 where
     T: Send + 'static,
-    W: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    W: FnOnce(&rusqlite::Connection) -> Result<T, E> + Send + 'static,
 {
     fn run(&mut self, connection: &rusqlite::Connection) -> bool {
         let outcome = match self.work.take() {
             Some(work) => work(connection),
-            None => Err(unavailable("a SQLite write job ran twice")),
+            None => Err(E::from(unavailable("a SQLite write job ran twice"))),
         };
         let ok = outcome.is_ok();
         self.outcome = Some(outcome);
@@ -125,15 +128,15 @@ where
             // Its own failure wrote nothing whatever became of the batch.
             (Some(Err(err)), _) => Err(err),
             (Some(Ok(value)), Ok(())) => Ok(value),
-            (Some(Ok(_)) | None, Err(failure)) => Err(failure.to_store_error()),
-            (None, Ok(())) => Err(unavailable("a SQLite write job did not run")),
+            (Some(Ok(_)) | None, Err(failure)) => Err(E::from(failure.to_store_error())),
+            (None, Ok(())) => Err(E::from(unavailable("a SQLite write job did not run"))),
         };
         // A caller that gave up needs no answer.
         let _ = self.done.send(answer);
     }
 
     fn fail(self: Box<Self>, failure: &CommitFailure) {
-        let _ = self.done.send(Err(failure.to_store_error()));
+        let _ = self.done.send(Err(E::from(failure.to_store_error())));
     }
 }
 
@@ -342,7 +345,7 @@ mod tests {
         assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
         assert!(thing::Entity::find().all(&db).await.unwrap().is_empty());
         // A value comes back from a committed job.
-        let changed = writer.transaction(|connection| execute(connection, &insert(8))).await.unwrap();
+        let changed: usize = writer.transaction(|connection| execute(connection, &insert(8))).await.unwrap();
         assert_eq!(changed, 1);
     }
 }

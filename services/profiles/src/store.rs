@@ -17,7 +17,7 @@ use persistence::audit::{self, AuditEvent};
 use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
 use persistence::{
     Actor, AuditEntry, AuditWriter, Etag, Scope, SqliteReads, SqliteWriter, StoreError, begin_write,
-    sqlite_writes, versioned,
+    sqlite_reads, sqlite_writes, versioned,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -295,29 +295,37 @@ impl Store {
         details: CustomerDetails,
         caller_reads_equality: bool,
     ) -> Result<Customer, ProfileError> {
+        let now = Utc::now();
+        if let Some(writer) = &self.sqlite_writer {
+            // The whole read-check-write runs on the writer thread, in its transaction.
+            let find = find_query(scope, id, &[CustomerState::Active]).build(SQLITE);
+            let actor = actor.clone();
+            writer
+                .transaction(move |connection| {
+                    let current = sqlite_reads::models::<customers::Entity>(connection, &find)?
+                        .pop()
+                        .ok_or_else(|| ProfileError::customer_not_found(id.name()))?;
+                    let (mut row, special) =
+                        updated_row(current, expected_version, &details, caller_reads_equality, now)?;
+                    row.update_time = Set(now);
+                    let update = customers::VERSIONED.update(row, id.uuid(), expected_version).build(SQLITE);
+                    match sqlite_writes::execute(connection, &update) {
+                        Ok(1) => {}
+                        Ok(_) => return Err(StoreError::Stale.into()),
+                        Err(err) => return Err(reference_taken(err, details.external_reference.as_deref())),
+                    }
+                    let entry = AuditEntry::new(id.name()).special_category(special);
+                    let audit =
+                        audit::entity::Entity::insert_many(audit::rows_of(&actor, [entry])).build(SQLITE);
+                    sqlite_writes::execute(connection, &audit)?;
+                    Ok::<(), ProfileError>(())
+                })
+                .await?;
+            return self.get_customer(scope, id).await;
+        }
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
-        versioned::expect_version(current.version, Some(Etag::from_version(expected_version)))?;
-        let now = Utc::now();
-        let consent_time =
-            if current.contact_consent == details.contact_consent { current.consent_time } else { Some(now) };
-        let landlord = current
-            .landlord_organisation
-            .as_deref()
-            .map(str::parse::<OrganisationName>)
-            .transpose()
-            .map_err(StoreError::corrupt)?;
-        let tenure = Code::trusted(&current.tenure);
-        let previous = customer_from_row(current.clone(), Vec::new())?;
-        // Special-category data is written when it changes, and read when the
-        // response carries it back to a caller allowed to see it.
-        let special = previous.details.equality != details.equality
-            || (caller_reads_equality && details.equality.any_recorded());
-        let mut row = current.into_active_model();
-        write_details(
-            &mut row,
-            RowParts { landlord: landlord.as_ref(), tenure: &tenure, details: &details, consent_time },
-        )?;
+        let (row, special) = updated_row(current, expected_version, &details, caller_reads_equality, now)?;
         save_versioned(&txn, row, id, expected_version, now, details.external_reference.as_deref()).await?;
         audit::record(&txn, actor, [AuditEntry::new(id.name()).special_category(special)]).await?;
         txn.commit().await.map_err(StoreError::from)?;
@@ -618,6 +626,45 @@ pub(crate) fn scope_condition(scope: &Scope) -> Condition {
     scope.condition(customers::SCOPE)
 }
 
+/// The query for the row of `id` if it is inside `scope` and in one of `states`.
+fn find_query(scope: &Scope, id: CustomerId, states: &[CustomerState]) -> sea_orm::Select<customers::Entity> {
+    customers::Entity::find_by_id(id.uuid())
+        .filter(scope_condition(scope))
+        .filter(customers::Column::State.is_in(states.iter().map(|state| state.code())))
+}
+
+/// `current` with `details` written over it (an UPDATE of a customer's details,
+/// based on `expected_version`), and whether that touches special-category data.
+fn updated_row(
+    current: customers::Model,
+    expected_version: i64,
+    details: &CustomerDetails,
+    caller_reads_equality: bool,
+    now: DateTime<Utc>,
+) -> Result<(customers::ActiveModel, bool), ProfileError> {
+    versioned::expect_version(current.version, Some(Etag::from_version(expected_version)))?;
+    let consent_time =
+        if current.contact_consent == details.contact_consent { current.consent_time } else { Some(now) };
+    let landlord = current
+        .landlord_organisation
+        .as_deref()
+        .map(str::parse::<OrganisationName>)
+        .transpose()
+        .map_err(StoreError::corrupt)?;
+    let tenure = Code::trusted(&current.tenure);
+    let previous = customer_from_row(current.clone(), Vec::new())?;
+    // Special-category data is written when it changes, and read when the
+    // response carries it back to a caller allowed to see it.
+    let special = previous.details.equality != details.equality
+        || (caller_reads_equality && details.equality.any_recorded());
+    let mut row = current.into_active_model();
+    write_details(
+        &mut row,
+        RowParts { landlord: landlord.as_ref(), tenure: &tenure, details, consent_time },
+    )?;
+    Ok((row, special))
+}
+
 /// The row of `id` if it is inside `scope` and in one of `states`; NOT_FOUND
 /// otherwise, so a caller cannot tell "not yours" from "not there".
 async fn find_row<C: ConnectionTrait>(
@@ -626,9 +673,7 @@ async fn find_row<C: ConnectionTrait>(
     id: CustomerId,
     states: &[CustomerState],
 ) -> Result<customers::Model, ProfileError> {
-    customers::Entity::find_by_id(id.uuid())
-        .filter(scope_condition(scope))
-        .filter(customers::Column::State.is_in(states.iter().map(|state| state.code())))
+    find_query(scope, id, states)
         .one(conn)
         .await
         .map_err(StoreError::from)?
@@ -713,14 +758,20 @@ async fn save_versioned<C: ConnectionTrait>(
     external_reference: Option<&str>,
 ) -> Result<(), ProfileError> {
     row.update_time = Set(now);
-    match customers::VERSIONED.save(conn, row, id.uuid(), version).await {
-        Ok(()) => Ok(()),
-        Err(err) if err.violates(&customers::LANDLORD_REFERENCE) => {
-            Err(ProfileError::ExternalReferenceTaken {
-                external_reference: external_reference.unwrap_or_default().to_owned(),
-            })
+    customers::VERSIONED
+        .save(conn, row, id.uuid(), version)
+        .await
+        .map_err(|err| reference_taken(err, external_reference))
+}
+
+/// A clash on the landlord's external reference index reported as such.
+fn reference_taken(err: StoreError, external_reference: Option<&str>) -> ProfileError {
+    if err.violates(&customers::LANDLORD_REFERENCE) {
+        ProfileError::ExternalReferenceTaken {
+            external_reference: external_reference.unwrap_or_default().to_owned(),
         }
-        Err(other) => Err(other.into()),
+    } else {
+        err.into()
     }
 }
 
