@@ -436,6 +436,56 @@ impl Store {
         change: TenureChange,
         key: Option<IdempotencyKey<'_>>,
     ) -> Result<Customer, ProfileError> {
+        if let Some(writer) = &self.sqlite_writer {
+            // The whole read-plan-write runs on the writer thread, in its transaction.
+            let claim = key.map(|key| {
+                idempotency::entity::Entity::insert(idempotency::claim_row(key, &id.name())).build(SQLITE)
+            });
+            let find = find_query(scope, id, &[CustomerState::Active]).build(SQLITE);
+            let periods = history_query(id).build(SQLITE);
+            let actor = actor.clone();
+            writer
+                .transaction(move |connection| {
+                    // First, so a concurrent twin fails on the key.
+                    if let Some(claim) = &claim {
+                        sqlite_writes::execute(connection, claim)?;
+                    }
+                    let current = sqlite_reads::models::<customers::Entity>(connection, &find)?
+                        .pop()
+                        .ok_or_else(|| ProfileError::customer_not_found(id.name()))?;
+                    versioned::expect_version(current.version, etag_version.map(Etag::from_version))?;
+                    let history = sqlite_reads::models::<tenure_periods::Entity>(connection, &periods)?;
+                    let rows = tenure_change_rows(id, current, history, change, Utc::now())?;
+                    if let Some((open, end)) = rows.close {
+                        let close = tenure_periods::Entity::update_many()
+                            .col_expr(tenure_periods::Column::EndDate, Expr::value(end))
+                            .filter(tenure_periods::Column::Id.eq(open))
+                            .build(SQLITE);
+                        sqlite_writes::execute(connection, &close)?;
+                    }
+                    sqlite_writes::execute(
+                        connection,
+                        &tenure_periods::Entity::insert(rows.next).build(SQLITE),
+                    )?;
+                    let update =
+                        customers::VERSIONED.update(rows.customer, id.uuid(), rows.version).build(SQLITE);
+                    match sqlite_writes::execute(connection, &update) {
+                        Ok(1) => {}
+                        Ok(_) => return Err(StoreError::Stale.into()),
+                        Err(err) => return Err(reference_taken(err, rows.external_reference.as_deref())),
+                    }
+                    let audit = audit::entity::Entity::insert_many(audit::rows_of(
+                        &actor,
+                        [AuditEntry::new(id.name())],
+                    ))
+                    .build(SQLITE);
+                    sqlite_writes::execute(connection, &audit)?;
+                    Ok::<(), ProfileError>(())
+                })
+                .await?;
+            // The caller may have moved the customer out of their own scope.
+            return self.get_customer(&Scope::partnership(), id).await;
+        }
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         // First, so a concurrent twin queues on the key.
         if let Some(key) = key {
@@ -443,32 +493,23 @@ impl Store {
         }
         let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
         versioned::expect_version(current.version, etag_version.map(Etag::from_version))?;
-        let history = tenure_periods::Entity::find()
-            .filter(tenure_periods::Column::CustomerId.eq(id.uuid()))
-            .order_by_asc(tenure_periods::Column::StartDate)
-            .all(&txn)
-            .await
-            .map_err(StoreError::from)?;
-        let customer = customer_from_row(current.clone(), history.clone())?;
+        let history = history_query(id).all(&txn).await.map_err(StoreError::from)?;
         let now = Utc::now();
-        let transition =
-            plan_change(&customer.tenure_history, customer.landlord.as_ref(), &customer.tenure, change, now)?;
-        if let (Some(end), Some(open)) = (transition.close_current_on, history.last()) {
-            let mut open = open.clone().into_active_model();
-            open.end_date = Set(Some(end));
-            open.update(&txn).await.map_err(StoreError::from)?;
+        let rows = tenure_change_rows(id, current, history, change, now)?;
+        if let Some((open, end)) = rows.close {
+            tenure_periods::Entity::update_many()
+                .col_expr(tenure_periods::Column::EndDate, Expr::value(end))
+                .filter(tenure_periods::Column::Id.eq(open))
+                .exec(&txn)
+                .await
+                .map_err(StoreError::from)?;
         }
-        tenure_periods::Entity::insert(period_row(id, &transition.next))
+        tenure_periods::Entity::insert(rows.next)
             .exec_without_returning(&txn)
             .await
             .map_err(StoreError::from)?;
-        let version = current.version;
-        let mut row = current.into_active_model();
-        row.tenure = Set(transition.next.tenure.to_string());
-        row.landlord_organisation = Set(transition.next.landlord.as_ref().map(|org| org.as_str().to_owned()));
-        // Moving to a landlord that already uses this external reference collides.
-        let reference = customer.details.external_reference.as_deref();
-        save_versioned(&txn, row, id, version, now, reference).await?;
+        save_versioned(&txn, rows.customer, id, rows.version, now, rows.external_reference.as_deref())
+            .await?;
         audit::record(&txn, actor, [AuditEntry::new(id.name())]).await?;
         txn.commit().await.map_err(StoreError::from)?;
         // The caller may have moved the customer out of their own scope.
@@ -663,6 +704,51 @@ fn updated_row(
         RowParts { landlord: landlord.as_ref(), tenure: &tenure, details, consent_time },
     )?;
     Ok((row, special))
+}
+
+/// A customer's tenure periods, oldest first.
+fn history_query(id: CustomerId) -> sea_orm::Select<tenure_periods::Entity> {
+    tenure_periods::Entity::find()
+        .filter(tenure_periods::Column::CustomerId.eq(id.uuid()))
+        .order_by_asc(tenure_periods::Column::StartDate)
+}
+
+/// What a change of tenure writes.
+struct TenureChangeRows {
+    /// The open period to close, and its end date.
+    close: Option<(Uuid, NaiveDate)>,
+    next: tenure_periods::ActiveModel,
+    /// The customer's new tenure and landlord, to save over `version`.
+    customer: customers::ActiveModel,
+    version: i64,
+    /// Moving to a landlord that already uses this external reference collides.
+    external_reference: Option<String>,
+}
+
+fn tenure_change_rows(
+    id: CustomerId,
+    current: customers::Model,
+    history: Vec<tenure_periods::Model>,
+    change: TenureChange,
+    now: DateTime<Utc>,
+) -> Result<TenureChangeRows, ProfileError> {
+    let open = history.last().map(|period| period.id);
+    let customer = customer_from_row(current.clone(), history)?;
+    let transition =
+        plan_change(&customer.tenure_history, customer.landlord.as_ref(), &customer.tenure, change, now)?;
+    let close = transition.close_current_on.zip(open).map(|(end, open)| (open, end));
+    let version = current.version;
+    let mut row = current.into_active_model();
+    row.tenure = Set(transition.next.tenure.to_string());
+    row.landlord_organisation = Set(transition.next.landlord.as_ref().map(|org| org.as_str().to_owned()));
+    row.update_time = Set(now);
+    Ok(TenureChangeRows {
+        close,
+        next: period_row(id, &transition.next),
+        customer: row,
+        version,
+        external_reference: customer.details.external_reference,
+    })
 }
 
 /// The row of `id` if it is inside `scope` and in one of `states`; NOT_FOUND
