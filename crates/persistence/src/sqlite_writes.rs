@@ -204,7 +204,10 @@ fn run_batch(connection: &rusqlite::Connection, batch: &mut Vec<Box<dyn Job>>) {
             broken = Some(err);
             break;
         }
-        let undo = if job.run(connection) { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+        // A job that panics is rolled back and answered as failed (it has no
+        // outcome); the writer thread, which every other write needs, carries on.
+        let kept = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(connection)));
+        let undo = if kept.unwrap_or(false) { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
         if let Err(err) = connection.execute_batch(undo).map_err(sqlite_error) {
             broken = Some(err);
             break;
@@ -330,6 +333,22 @@ mod tests {
         let expected: Vec<i64> = (1..40).chain(1002..1040).collect();
         assert_eq!(ids, expected);
         assert_eq!(rows[1].note.as_deref(), Some("thing 2"));
+    }
+
+    #[tokio::test]
+    async fn a_job_that_panics_fails_alone() {
+        let (_dir, db) = database().await;
+        let writer = SqliteWriter::for_database(&db).expect("a SQLite file");
+        let failed: Result<(), StoreError> = writer
+            .transaction(|connection| {
+                execute(connection, &insert(5))?;
+                panic!("a bug in a job");
+            })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Unavailable(_))), "{failed:?}");
+        write(&writer, vec![insert(6)]).await.unwrap();
+        let ids: Vec<i64> = thing::Entity::find().all(&db).await.unwrap().iter().map(|row| row.id).collect();
+        assert_eq!(ids, [6]);
     }
 
     #[tokio::test]
