@@ -91,8 +91,9 @@ pub async fn record<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The audit rows of `entries`, all stamped with the same time.
-fn rows_of(actor: &Actor, entries: impl IntoIterator<Item = AuditEntry>) -> Vec<entity::ActiveModel> {
+/// The audit rows of `entries`, all stamped with the same time (what [`record`]
+/// inserts, for a store that runs its own statements).
+pub fn rows_of(actor: &Actor, entries: impl IntoIterator<Item = AuditEntry>) -> Vec<entity::ActiveModel> {
     let now: DateTime<Utc> = Utc::now();
     entries
         .into_iter()

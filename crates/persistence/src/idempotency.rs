@@ -129,6 +129,13 @@ pub async fn claim<C: ConnectionTrait>(
     key: IdempotencyKey<'_>,
     resource: &str,
 ) -> Result<(), StoreError> {
+    claim_row(key, resource).insert(conn).await?;
+    Ok(())
+}
+
+/// The row [`claim`] inserts, for a store that runs its own statements (the
+/// SQLite writer): inserted first in the transaction, as `claim` is.
+pub fn claim_row(key: IdempotencyKey<'_>, resource: &str) -> entity::ActiveModel {
     entity::ActiveModel {
         organisation: Set(key.organisation.to_owned()),
         method: Set(key.method.to_owned()),
@@ -137,9 +144,6 @@ pub async fn claim<C: ConnectionTrait>(
         create_time: Set(chrono::Utc::now()),
         request_digest: Set(Some(key.digest.to_owned())),
     }
-    .insert(conn)
-    .await?;
-    Ok(())
 }
 
 /// SHA-256 (hex) of `bytes`: the digest of a request as [`IdempotencyKey`] keeps it.

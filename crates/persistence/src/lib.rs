@@ -17,6 +17,7 @@ pub mod paging;
 pub mod scope;
 pub mod shared_migrations;
 pub mod sqlite_reads;
+pub mod sqlite_writes;
 pub mod versioned;
 
 pub use audit::{Actor, AuditEntry, AuditWriter};
@@ -31,4 +32,5 @@ pub use etag::Etag;
 pub use paging::{PageRequest, PageToken, PageTokenError, PageTokenKey};
 pub use scope::{Scope, ScopeColumns};
 pub use sqlite_reads::SqliteReads;
+pub use sqlite_writes::SqliteWriter;
 pub use versioned::Versioned;

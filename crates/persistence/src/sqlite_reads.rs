@@ -21,7 +21,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use sea_orm::sea_query::{ColumnType, Value};
 use sea_orm::{
     ActiveModelTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Iterable as _,
-    PrimaryKeyToColumn as _, QueryTrait as _, Select, SelectTwo, TryIntoModel,
+    PrimaryKeyToColumn as _, QueryTrait as _, Select, SelectTwo, Statement, TryIntoModel,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -56,14 +56,8 @@ impl SqliteReads {
     /// The fast read path for `db` when it is a SQLite file; `None` otherwise
     /// (PostgreSQL, or an in-memory database).
     pub fn for_database(db: &DatabaseConnection) -> Option<Self> {
-        if db.get_database_backend() != DbBackend::Sqlite {
-            return None;
-        }
+        let path = sqlite_file(db)?;
         let pool = db.get_sqlite_connection_pool();
-        let path = pool.connect_options().get_filename().to_owned();
-        if !path.is_file() {
-            return None;
-        }
         // More readers than cores only adds switching; more than the pool's
         // connections would exceed the limit configured.
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -101,13 +95,7 @@ impl SqliteReads {
         E::Model: Send + 'static,
     {
         let statement = query.build(DbBackend::Sqlite);
-        self.run(move |connection| {
-            query_rows(connection, &statement.sql, statement.values.as_ref(), |names| {
-                let columns = Layout::of::<E>(names, "")?;
-                Ok(move |row: &rusqlite::Row<'_>| columns.model::<E>(row))
-            })
-        })
-        .await
+        self.run(move |connection| models::<E>(connection, &statement)).await
     }
 
     /// Every row of a `select_also` (typically a LEFT JOIN): the first entity, and
@@ -167,6 +155,32 @@ impl SqliteReads {
         }
         answer.await.map_err(|_| unavailable("the SQLite reader has stopped"))?
     }
+}
+
+/// Every row a statement built from a `Select<E>` returns, as sea-orm would
+/// return them, read on `connection` (a reader's, or the writer's inside its
+/// transaction).
+pub fn models<E>(
+    connection: &rusqlite::Connection,
+    statement: &Statement,
+) -> Result<Vec<E::Model>, StoreError>
+where
+    E: EntityTrait,
+    E::ActiveModel: TryIntoModel<E::Model>,
+{
+    query_rows(connection, &statement.sql, statement.values.as_ref(), |names| {
+        let columns = Layout::of::<E>(names, "")?;
+        Ok(move |row: &rusqlite::Row<'_>| columns.model::<E>(row))
+    })
+}
+
+/// The file of `db` when it is a SQLite file (not PostgreSQL, not in memory).
+pub(crate) fn sqlite_file(db: &DatabaseConnection) -> Option<std::path::PathBuf> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return None;
+    }
+    let path = db.get_sqlite_connection_pool().connect_options().get_filename().to_owned();
+    path.is_file().then_some(path)
 }
 
 /// A reader thread: runs queued reads until every sender is gone.
@@ -232,7 +246,7 @@ where
 /// A sea-query value bound as sqlx binds it on SQLite (UUIDs as 16-byte blobs,
 /// booleans as integers, times as RFC 3339 text), so comparisons match what
 /// sea-orm wrote.
-fn parameter(value: &Value) -> Result<ToSqlOutput<'_>, StoreError> {
+pub(crate) fn parameter(value: &Value) -> Result<ToSqlOutput<'_>, StoreError> {
     use rusqlite::types::Value as Owned;
     let null = ToSqlOutput::Owned(Owned::Null);
     // Value has many variants no query of ours binds; those are refused, not guessed.
@@ -417,7 +431,21 @@ impl<C: sea_orm::ColumnTrait> Layout<C> {
     }
 }
 
-fn sqlite_error(err: rusqlite::Error) -> StoreError {
+/// A rusqlite failure classified as sea-orm's are (see [`StoreError`]'s `From<DbErr>`):
+/// a unique or foreign key violation carries SQLite's own message, which
+/// [`crate::UniqueKey`] matches the same whichever driver reported it.
+pub(crate) fn sqlite_error(err: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi;
+    if let rusqlite::Error::SqliteFailure(failure, message) = &err {
+        let detail = || message.clone().unwrap_or_else(|| err.to_string());
+        match failure.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                return StoreError::UniqueViolation(detail());
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => return StoreError::ForeignKeyViolation(detail()),
+            _ => {}
+        }
+    }
     let busy = matches!(
         err.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
@@ -426,7 +454,7 @@ fn sqlite_error(err: rusqlite::Error) -> StoreError {
     if busy { StoreError::Unavailable(err) } else { StoreError::Database(err) }
 }
 
-fn unavailable(why: &str) -> StoreError {
+pub(crate) fn unavailable(why: &str) -> StoreError {
     StoreError::Unavailable(DbErr::Custom(why.to_owned()))
 }
 

@@ -2,7 +2,9 @@
 //! (AIP-154): a write lands only on the version it was based on, so two writers
 //! cannot both win, on SQLite or on PostgreSQL's READ COMMITTED.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter as _, Value};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter as _, UpdateMany, Value,
+};
 
 use crate::{Etag, StoreError};
 
@@ -26,7 +28,7 @@ impl<C: ColumnTrait> Versioned<C> {
     pub async fn save<A, Conn>(
         &self,
         conn: &Conn,
-        mut row: A,
+        row: A,
         id: impl Into<Value>,
         version: i64,
     ) -> Result<(), StoreError>
@@ -35,15 +37,23 @@ impl<C: ColumnTrait> Versioned<C> {
         A::Entity: EntityTrait<Column = C>,
         Conn: ConnectionTrait,
     {
+        let written = self.update(row, id, version).exec(conn).await?;
+        if written.rows_affected == 1 { Ok(()) } else { Err(StoreError::Stale) }
+    }
+
+    /// The statement [`Versioned::save`] runs, for a store that runs its own
+    /// (the SQLite writer): it changed one row, or the row was [`StoreError::Stale`].
+    pub fn update<A>(&self, mut row: A, id: impl Into<Value>, version: i64) -> UpdateMany<A::Entity>
+    where
+        A: ActiveModelTrait,
+        A::Entity: EntityTrait<Column = C>,
+    {
         row.not_set(self.id);
         row.set(self.version, Value::from(version + 1));
-        let written = <A::Entity as EntityTrait>::update_many()
+        <A::Entity as EntityTrait>::update_many()
             .set(row)
             .filter(self.id.eq(id))
             .filter(self.version.eq(version))
-            .exec(conn)
-            .await?;
-        if written.rows_affected == 1 { Ok(()) } else { Err(StoreError::Stale) }
     }
 }
 

@@ -16,13 +16,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use persistence::audit::{self, AuditEvent};
 use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
 use persistence::{
-    Actor, AuditEntry, AuditWriter, Etag, Scope, SqliteReads, StoreError, begin_write, versioned,
+    Actor, AuditEntry, AuditWriter, Etag, Scope, SqliteReads, SqliteWriter, StoreError, begin_write,
+    sqlite_reads, sqlite_writes, versioned,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
-    QueryTrait as _, Set,
+    QueryTrait as _, Set, TryIntoModel as _,
 };
 use sea_orm_migration::MigratorTrait as _;
 use tokio::sync::RwLock;
@@ -38,6 +39,9 @@ use crate::domain::{
     Code, Customer, CustomerDetails, CustomerId, CustomerState, OrganisationName, ReferenceData, ReferenceSet,
 };
 use crate::error::ProfileError;
+
+/// The backend the SQLite writer's statements are built for.
+const SQLITE: sea_orm::DatabaseBackend = sea_orm::DatabaseBackend::Sqlite;
 
 /// How long a reference-data snapshot is trusted before it is read again. Local
 /// writes refresh it at once; this bounds staleness across instances.
@@ -78,6 +82,8 @@ pub struct Store {
     reference_cache: RwLock<Option<(Instant, Arc<ReferenceData>)>>,
     /// Customer reads on a SQLite file, without sqlx's hand-off per statement.
     sqlite_reads: Option<SqliteReads>,
+    /// Customer writes on a SQLite file: one hand-off per transaction, group commit.
+    sqlite_writer: Option<SqliteWriter>,
 }
 
 impl Store {
@@ -85,6 +91,7 @@ impl Store {
         Self {
             read_audit: AuditWriter::new(db.clone()),
             sqlite_reads: SqliteReads::for_database(&db),
+            sqlite_writer: SqliteWriter::for_database(&db),
             db,
             reference_cache: RwLock::new(None),
         }
@@ -183,30 +190,72 @@ impl Store {
         }
         let now = Utc::now();
         let id = CustomerId::generate();
-        let result: Result<(), StoreError> = async {
-            let txn = begin_write(&self.db).await?;
-            // First, so a concurrent twin queues on the key, not on the customer.
-            if let Some(key) = key {
-                idempotency::claim(&txn, key, &id.name()).await?;
+        let consent_time = new.details.contact_consent.then_some(now);
+        let parts = RowParts {
+            landlord: new.landlord.as_ref(),
+            tenure: &new.tenure,
+            details: &new.details,
+            consent_time,
+        };
+        let row = new_row(id, parts, now)?;
+        let period = period_row(id, &first_period(&new.tenure, new.landlord.as_ref(), new.tenure_start, now));
+        let audit_entry = AuditEntry::new(id.name()).special_category(new.details.equality.any_recorded());
+        // The writer commits exactly these rows, and SQLite keeps every value as
+        // bound (times to the nanosecond), so the answer is made from them rather
+        // than read back: one hand-off and one query fewer. PostgreSQL rounds
+        // times to microseconds, so there the customer is read back as stored.
+        let written = match self.sqlite_writer {
+            Some(_) => Some(customer_from_row(
+                row.clone().try_into_model().map_err(StoreError::from)?,
+                vec![period.clone().try_into_model().map_err(StoreError::from)?],
+            )?),
+            None => None,
+        };
+        let result = match &self.sqlite_writer {
+            Some(writer) => {
+                // Built here, run there: the writer thread only binds and steps.
+                let mut statements = Vec::with_capacity(4);
+                // First, so a concurrent twin fails on the key, not on the customer.
+                if let Some(key) = key {
+                    statements.push(
+                        idempotency::entity::Entity::insert(idempotency::claim_row(key, &id.name()))
+                            .build(SQLITE),
+                    );
+                }
+                statements.push(customers::Entity::insert(row).build(SQLITE));
+                statements.push(tenure_periods::Entity::insert(period).build(SQLITE));
+                statements.push(
+                    audit::entity::Entity::insert_many(audit::rows_of(actor, [audit_entry])).build(SQLITE),
+                );
+                writer
+                    .transaction(move |connection| {
+                        statements.iter().try_for_each(|statement| {
+                            sqlite_writes::execute(connection, statement).map(|_| ())
+                        })
+                    })
+                    .await
             }
-            let consent_time = new.details.contact_consent.then_some(now);
-            let parts = RowParts {
-                landlord: new.landlord.as_ref(),
-                tenure: &new.tenure,
-                details: &new.details,
-                consent_time,
-            };
-            customers::Entity::insert(new_row(id, parts, now)?).exec_without_returning(&txn).await?;
-            let period = first_period(&new.tenure, new.landlord.as_ref(), new.tenure_start, now);
-            tenure_periods::Entity::insert(period_row(id, &period)).exec_without_returning(&txn).await?;
-            let special = new.details.equality.any_recorded();
-            audit::record(&txn, actor, [AuditEntry::new(id.name()).special_category(special)]).await?;
-            txn.commit().await?;
-            Ok(())
-        }
-        .await;
+            None => {
+                async {
+                    let txn = begin_write(&self.db).await?;
+                    // First, so a concurrent twin queues on the key, not on the customer.
+                    if let Some(key) = key {
+                        idempotency::claim(&txn, key, &id.name()).await?;
+                    }
+                    customers::Entity::insert(row).exec_without_returning(&txn).await?;
+                    tenure_periods::Entity::insert(period).exec_without_returning(&txn).await?;
+                    audit::record(&txn, actor, [audit_entry]).await?;
+                    txn.commit().await?;
+                    Ok::<(), StoreError>(())
+                }
+                .await
+            }
+        };
         match result {
-            Ok(()) => self.get_customer(&Scope::partnership(), id).await,
+            Ok(()) => match written {
+                Some(customer) => Ok(customer),
+                None => self.get_customer(&Scope::partnership(), id).await,
+            },
             // A twin with the same request_id committed first: answer as it did.
             Err(err) if idempotency::lost_to_a_twin(&err) => {
                 self.replay(scope, key).await?.ok_or(ProfileError::Store(err))
@@ -246,29 +295,37 @@ impl Store {
         details: CustomerDetails,
         caller_reads_equality: bool,
     ) -> Result<Customer, ProfileError> {
+        let now = Utc::now();
+        if let Some(writer) = &self.sqlite_writer {
+            // The whole read-check-write runs on the writer thread, in its transaction.
+            let find = find_query(scope, id, &[CustomerState::Active]).build(SQLITE);
+            let actor = actor.clone();
+            writer
+                .transaction(move |connection| {
+                    let current = sqlite_reads::models::<customers::Entity>(connection, &find)?
+                        .pop()
+                        .ok_or_else(|| ProfileError::customer_not_found(id.name()))?;
+                    let (mut row, special) =
+                        updated_row(current, expected_version, &details, caller_reads_equality, now)?;
+                    row.update_time = Set(now);
+                    let update = customers::VERSIONED.update(row, id.uuid(), expected_version).build(SQLITE);
+                    match sqlite_writes::execute(connection, &update) {
+                        Ok(1) => {}
+                        Ok(_) => return Err(StoreError::Stale.into()),
+                        Err(err) => return Err(reference_taken(err, details.external_reference.as_deref())),
+                    }
+                    let entry = AuditEntry::new(id.name()).special_category(special);
+                    let audit =
+                        audit::entity::Entity::insert_many(audit::rows_of(&actor, [entry])).build(SQLITE);
+                    sqlite_writes::execute(connection, &audit)?;
+                    Ok::<(), ProfileError>(())
+                })
+                .await?;
+            return self.get_customer(scope, id).await;
+        }
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
-        versioned::expect_version(current.version, Some(Etag::from_version(expected_version)))?;
-        let now = Utc::now();
-        let consent_time =
-            if current.contact_consent == details.contact_consent { current.consent_time } else { Some(now) };
-        let landlord = current
-            .landlord_organisation
-            .as_deref()
-            .map(str::parse::<OrganisationName>)
-            .transpose()
-            .map_err(StoreError::corrupt)?;
-        let tenure = Code::trusted(&current.tenure);
-        let previous = customer_from_row(current.clone(), Vec::new())?;
-        // Special-category data is written when it changes, and read when the
-        // response carries it back to a caller allowed to see it.
-        let special = previous.details.equality != details.equality
-            || (caller_reads_equality && details.equality.any_recorded());
-        let mut row = current.into_active_model();
-        write_details(
-            &mut row,
-            RowParts { landlord: landlord.as_ref(), tenure: &tenure, details: &details, consent_time },
-        )?;
+        let (row, special) = updated_row(current, expected_version, &details, caller_reads_equality, now)?;
         save_versioned(&txn, row, id, expected_version, now, details.external_reference.as_deref()).await?;
         audit::record(&txn, actor, [AuditEntry::new(id.name()).special_category(special)]).await?;
         txn.commit().await.map_err(StoreError::from)?;
@@ -379,6 +436,56 @@ impl Store {
         change: TenureChange,
         key: Option<IdempotencyKey<'_>>,
     ) -> Result<Customer, ProfileError> {
+        if let Some(writer) = &self.sqlite_writer {
+            // The whole read-plan-write runs on the writer thread, in its transaction.
+            let claim = key.map(|key| {
+                idempotency::entity::Entity::insert(idempotency::claim_row(key, &id.name())).build(SQLITE)
+            });
+            let find = find_query(scope, id, &[CustomerState::Active]).build(SQLITE);
+            let periods = history_query(id).build(SQLITE);
+            let actor = actor.clone();
+            writer
+                .transaction(move |connection| {
+                    // First, so a concurrent twin fails on the key.
+                    if let Some(claim) = &claim {
+                        sqlite_writes::execute(connection, claim)?;
+                    }
+                    let current = sqlite_reads::models::<customers::Entity>(connection, &find)?
+                        .pop()
+                        .ok_or_else(|| ProfileError::customer_not_found(id.name()))?;
+                    versioned::expect_version(current.version, etag_version.map(Etag::from_version))?;
+                    let history = sqlite_reads::models::<tenure_periods::Entity>(connection, &periods)?;
+                    let rows = tenure_change_rows(id, current, history, change, Utc::now())?;
+                    if let Some((open, end)) = rows.close {
+                        let close = tenure_periods::Entity::update_many()
+                            .col_expr(tenure_periods::Column::EndDate, Expr::value(end))
+                            .filter(tenure_periods::Column::Id.eq(open))
+                            .build(SQLITE);
+                        sqlite_writes::execute(connection, &close)?;
+                    }
+                    sqlite_writes::execute(
+                        connection,
+                        &tenure_periods::Entity::insert(rows.next).build(SQLITE),
+                    )?;
+                    let update =
+                        customers::VERSIONED.update(rows.customer, id.uuid(), rows.version).build(SQLITE);
+                    match sqlite_writes::execute(connection, &update) {
+                        Ok(1) => {}
+                        Ok(_) => return Err(StoreError::Stale.into()),
+                        Err(err) => return Err(reference_taken(err, rows.external_reference.as_deref())),
+                    }
+                    let audit = audit::entity::Entity::insert_many(audit::rows_of(
+                        &actor,
+                        [AuditEntry::new(id.name())],
+                    ))
+                    .build(SQLITE);
+                    sqlite_writes::execute(connection, &audit)?;
+                    Ok::<(), ProfileError>(())
+                })
+                .await?;
+            // The caller may have moved the customer out of their own scope.
+            return self.get_customer(&Scope::partnership(), id).await;
+        }
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         // First, so a concurrent twin queues on the key.
         if let Some(key) = key {
@@ -386,32 +493,23 @@ impl Store {
         }
         let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
         versioned::expect_version(current.version, etag_version.map(Etag::from_version))?;
-        let history = tenure_periods::Entity::find()
-            .filter(tenure_periods::Column::CustomerId.eq(id.uuid()))
-            .order_by_asc(tenure_periods::Column::StartDate)
-            .all(&txn)
-            .await
-            .map_err(StoreError::from)?;
-        let customer = customer_from_row(current.clone(), history.clone())?;
+        let history = history_query(id).all(&txn).await.map_err(StoreError::from)?;
         let now = Utc::now();
-        let transition =
-            plan_change(&customer.tenure_history, customer.landlord.as_ref(), &customer.tenure, change, now)?;
-        if let (Some(end), Some(open)) = (transition.close_current_on, history.last()) {
-            let mut open = open.clone().into_active_model();
-            open.end_date = Set(Some(end));
-            open.update(&txn).await.map_err(StoreError::from)?;
+        let rows = tenure_change_rows(id, current, history, change, now)?;
+        if let Some((open, end)) = rows.close {
+            tenure_periods::Entity::update_many()
+                .col_expr(tenure_periods::Column::EndDate, Expr::value(end))
+                .filter(tenure_periods::Column::Id.eq(open))
+                .exec(&txn)
+                .await
+                .map_err(StoreError::from)?;
         }
-        tenure_periods::Entity::insert(period_row(id, &transition.next))
+        tenure_periods::Entity::insert(rows.next)
             .exec_without_returning(&txn)
             .await
             .map_err(StoreError::from)?;
-        let version = current.version;
-        let mut row = current.into_active_model();
-        row.tenure = Set(transition.next.tenure.to_string());
-        row.landlord_organisation = Set(transition.next.landlord.as_ref().map(|org| org.as_str().to_owned()));
-        // Moving to a landlord that already uses this external reference collides.
-        let reference = customer.details.external_reference.as_deref();
-        save_versioned(&txn, row, id, version, now, reference).await?;
+        save_versioned(&txn, rows.customer, id, rows.version, now, rows.external_reference.as_deref())
+            .await?;
         audit::record(&txn, actor, [AuditEntry::new(id.name())]).await?;
         txn.commit().await.map_err(StoreError::from)?;
         // The caller may have moved the customer out of their own scope.
@@ -569,6 +667,90 @@ pub(crate) fn scope_condition(scope: &Scope) -> Condition {
     scope.condition(customers::SCOPE)
 }
 
+/// The query for the row of `id` if it is inside `scope` and in one of `states`.
+fn find_query(scope: &Scope, id: CustomerId, states: &[CustomerState]) -> sea_orm::Select<customers::Entity> {
+    customers::Entity::find_by_id(id.uuid())
+        .filter(scope_condition(scope))
+        .filter(customers::Column::State.is_in(states.iter().map(|state| state.code())))
+}
+
+/// `current` with `details` written over it (an UPDATE of a customer's details,
+/// based on `expected_version`), and whether that touches special-category data.
+fn updated_row(
+    current: customers::Model,
+    expected_version: i64,
+    details: &CustomerDetails,
+    caller_reads_equality: bool,
+    now: DateTime<Utc>,
+) -> Result<(customers::ActiveModel, bool), ProfileError> {
+    versioned::expect_version(current.version, Some(Etag::from_version(expected_version)))?;
+    let consent_time =
+        if current.contact_consent == details.contact_consent { current.consent_time } else { Some(now) };
+    let landlord = current
+        .landlord_organisation
+        .as_deref()
+        .map(str::parse::<OrganisationName>)
+        .transpose()
+        .map_err(StoreError::corrupt)?;
+    let tenure = Code::trusted(&current.tenure);
+    let previous = customer_from_row(current.clone(), Vec::new())?;
+    // Special-category data is written when it changes, and read when the
+    // response carries it back to a caller allowed to see it.
+    let special = previous.details.equality != details.equality
+        || (caller_reads_equality && details.equality.any_recorded());
+    let mut row = current.into_active_model();
+    write_details(
+        &mut row,
+        RowParts { landlord: landlord.as_ref(), tenure: &tenure, details, consent_time },
+    )?;
+    Ok((row, special))
+}
+
+/// A customer's tenure periods, oldest first.
+fn history_query(id: CustomerId) -> sea_orm::Select<tenure_periods::Entity> {
+    tenure_periods::Entity::find()
+        .filter(tenure_periods::Column::CustomerId.eq(id.uuid()))
+        .order_by_asc(tenure_periods::Column::StartDate)
+}
+
+/// What a change of tenure writes.
+struct TenureChangeRows {
+    /// The open period to close, and its end date.
+    close: Option<(Uuid, NaiveDate)>,
+    next: tenure_periods::ActiveModel,
+    /// The customer's new tenure and landlord, to save over `version`.
+    customer: customers::ActiveModel,
+    version: i64,
+    /// Moving to a landlord that already uses this external reference collides.
+    external_reference: Option<String>,
+}
+
+fn tenure_change_rows(
+    id: CustomerId,
+    current: customers::Model,
+    history: Vec<tenure_periods::Model>,
+    change: TenureChange,
+    now: DateTime<Utc>,
+) -> Result<TenureChangeRows, ProfileError> {
+    let open = history.last().map(|period| period.id);
+    let customer = customer_from_row(current.clone(), history)?;
+    let transition =
+        plan_change(&customer.tenure_history, customer.landlord.as_ref(), &customer.tenure, change, now)?;
+    let close = transition.close_current_on.zip(open).map(|(end, open)| (open, end));
+    let version = current.version;
+    let mut row = current.into_active_model();
+    row.tenure = Set(transition.next.tenure.to_string());
+    row.landlord_organisation = Set(transition.next.landlord.as_ref().map(|org| org.as_str().to_owned()));
+    row.update_time = Set(now);
+    Ok(TenureChangeRows {
+        close,
+        next: period_row(id, &transition.next),
+        customer: row,
+        version,
+        external_reference: customer.details.external_reference,
+    })
+}
+
 /// The row of `id` if it is inside `scope` and in one of `states`; NOT_FOUND
 /// otherwise, so a caller cannot tell "not yours" from "not there".
 async fn find_row<C: ConnectionTrait>(
@@ -577,9 +759,7 @@ async fn find_row<C: ConnectionTrait>(
     id: CustomerId,
     states: &[CustomerState],
 ) -> Result<customers::Model, ProfileError> {
-    customers::Entity::find_by_id(id.uuid())
-        .filter(scope_condition(scope))
-        .filter(customers::Column::State.is_in(states.iter().map(|state| state.code())))
+    find_query(scope, id, states)
         .one(conn)
         .await
         .map_err(StoreError::from)?
@@ -664,14 +844,20 @@ async fn save_versioned<C: ConnectionTrait>(
     external_reference: Option<&str>,
 ) -> Result<(), ProfileError> {
     row.update_time = Set(now);
-    match customers::VERSIONED.save(conn, row, id.uuid(), version).await {
-        Ok(()) => Ok(()),
-        Err(err) if err.violates(&customers::LANDLORD_REFERENCE) => {
-            Err(ProfileError::ExternalReferenceTaken {
-                external_reference: external_reference.unwrap_or_default().to_owned(),
-            })
+    customers::VERSIONED
+        .save(conn, row, id.uuid(), version)
+        .await
+        .map_err(|err| reference_taken(err, external_reference))
+}
+
+/// A clash on the landlord's external reference index reported as such.
+fn reference_taken(err: StoreError, external_reference: Option<&str>) -> ProfileError {
+    if err.violates(&customers::LANDLORD_REFERENCE) {
+        ProfileError::ExternalReferenceTaken {
+            external_reference: external_reference.unwrap_or_default().to_owned(),
         }
-        Err(other) => Err(other.into()),
+    } else {
+        err.into()
     }
 }
 

@@ -135,6 +135,18 @@ async fn each_database_names_the_unique_key_that_refused_a_write(backend: Backen
     store.create_customer(&scope, &actor("riverside"), None, first.clone()).await.unwrap();
     let err = store.create_customer(&scope, &actor("riverside"), None, first).await.unwrap_err();
     assert!(matches!(err, ProfileError::ExternalReferenceTaken { .. }), "{err:?}");
+    // An update onto a reference the landlord already uses is told apart the same way.
+    let second = store
+        .create_customer(&scope, &actor("riverside"), None, new_customer("riverside", None, "B"))
+        .await
+        .unwrap();
+    let mut details = second.details.clone();
+    details.external_reference = Some("T-1".into());
+    let err = store
+        .update_customer(&scope, &actor("riverside"), second.id, second.version, details, false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::ExternalReferenceTaken { .. }), "{err:?}");
 
     let actor = actor("riverside");
     let identity = RequestIdentity::new("r-1".into(), b"request");
