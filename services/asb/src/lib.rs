@@ -2,8 +2,8 @@
 //!
 //! The one shape of a service: `api` (tonic, thin) -> `service` (use cases) ->
 //! `domain` (plain Rust rules) and `store` (sea-orm); `peers` calls profiles
-//! through its contract. Published so far: `ReportIncident` and `GetCase`; the
-//! draft of the rest of the contract is in `contract/`.
+//! through its contract. Every RPC of `proto/involve/asb/v1` is answered; the draft
+//! of the ones still to come (the analysis) is in `contract/`.
 
 pub mod api;
 pub mod domain;

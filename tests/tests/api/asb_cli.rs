@@ -87,7 +87,7 @@ async fn an_officer_reports_then_reads_the_queue_the_case_and_the_standards(app:
     )
     .await;
     assert!(filed.contains("opened case ASB-"), "{filed}");
-    assert!(filed.contains("Acknowledge by"), "{filed}");
+    assert!(filed.contains("Acknowledge before"), "{filed}");
 
     // The same people again, for a script: it joins the case.
     let joined = succeeds(

@@ -286,7 +286,7 @@ pub(super) fn case_text(case: &pb::Case) -> String {
     field("Officer", case.assigned_officer.clone());
     field("Team", case.team.clone());
     field("Opened", local(case.open_time.as_ref()));
-    field("Acknowledge by", local(case.acknowledge_deadline.as_ref()));
+    field("Acknowledge before", local(case.acknowledge_deadline.as_ref()));
     field("Repeat of", case.repeat_of.clone());
     field("Mediation", mediation(case.mediation.as_ref()));
     field(
@@ -448,7 +448,7 @@ pub(super) fn filed_text(filed: &pb::ReportIncidentResponse) -> String {
     };
     let verb = if filed.opened_case { "opened" } else { "joined" };
     format!(
-        "Filed {report}\n{verb} case {} ({})\nAcknowledge by {}. {LOCAL_NOTE}",
+        "Filed {report}\n{verb} case {} ({})\nAcknowledge before {}. {LOCAL_NOTE}",
         case.reference,
         case.name,
         local(case.acknowledge_deadline.as_ref())
