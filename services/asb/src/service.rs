@@ -189,10 +189,10 @@ impl Cases {
 
     /// Every complainant whose qualifying reports reach the threshold, across cases
     /// and landlords.
-    async fn raised_triggers(&self) -> Result<Vec<RaisedTrigger>, AsbError> {
+    async fn raised_triggers(&self, of_cases: Option<&[Uuid]>) -> Result<Vec<RaisedTrigger>, AsbError> {
         let mut by_person: std::collections::BTreeMap<Person, Vec<(DateTime<Utc>, CaseId)>> =
             std::collections::BTreeMap::new();
-        for (person, case, received) in self.store.complainant_reports().await? {
+        for (person, case, received) in self.store.complainant_reports(of_cases).await? {
             by_person.entry(person).or_default().push((received, case));
         }
         let mut raised = Vec::new();
@@ -217,7 +217,7 @@ impl Cases {
         }
         let reference = self.store.reference_data().await?;
         let mut visible = Vec::new();
-        for mut raised in self.raised_triggers().await? {
+        for mut raised in self.raised_triggers(None).await? {
             let mut cases = Vec::new();
             for case in &raised.cases {
                 if let Some(record) = self.store.case_record(*case).await?
@@ -580,8 +580,12 @@ impl Cases {
         let records = self.store.list_cases(&reach, filter, None, Self::MAX_CASES).await?;
         let reference = self.store.reference_data().await?;
         let now = self.clock.now();
+        // Only the complainants of these cases (their reports in any case count);
+        // past a few thousand cases the bound lists would outgrow SQLite's, so all.
+        let ids: Vec<Uuid> = records.iter().map(|record| record.case.id).collect();
+        let of_cases = (ids.len() <= 4_000).then_some(ids.as_slice());
         let triggers: std::collections::HashMap<CaseId, DateTime<Utc>> = self
-            .raised_triggers()
+            .raised_triggers(of_cases)
             .await?
             .into_iter()
             .map(|raised| (raised.owning_case, raised.trigger.reached))

@@ -996,8 +996,31 @@ impl Store {
     /// Every report in which an identified person is the complainant or a victim:
     /// who, which case, when received — what the community trigger counts, across
     /// cases and landlords.
-    pub async fn complainant_reports(&self) -> Result<Vec<(Person, CaseId, DateTime<Utc>)>, StoreError> {
+    ///
+    /// With `of_cases`, only the people who are complainants or victims in those
+    /// cases (all their reports, in any case): what a queue over them needs.
+    pub async fn complainant_reports(
+        &self,
+        of_cases: Option<&[Uuid]>,
+    ) -> Result<Vec<(Person, CaseId, DateTime<Utc>)>, StoreError> {
         let roles = [codes::party_role(PartyRole::Complainant), codes::party_role(PartyRole::Victim)];
+        let mut people = Condition::any()
+            .add(parties::Column::Customer.is_not_null())
+            .add(parties::Column::ExternalKey.is_not_null());
+        if let Some(cases) = of_cases {
+            let of = |column: parties::Column| {
+                parties::Entity::find()
+                    .select_only()
+                    .column(column)
+                    .filter(parties::Column::CaseId.is_in(cases.iter().copied()))
+                    .filter(parties::Column::Role.is_in(roles))
+                    .filter(column.is_not_null())
+                    .into_query()
+            };
+            people = Condition::any()
+                .add(parties::Column::Customer.in_subquery(of(parties::Column::Customer)))
+                .add(parties::Column::ExternalKey.in_subquery(of(parties::Column::ExternalKey)));
+        }
         let rows: Vec<ReportedBy> = parties::Entity::find()
             .select_only()
             .column(parties::Column::Customer)
@@ -1012,11 +1035,7 @@ impl Store {
                     .into(),
             )
             .filter(parties::Column::Role.is_in(roles))
-            .filter(
-                Condition::any()
-                    .add(parties::Column::Customer.is_not_null())
-                    .add(parties::Column::ExternalKey.is_not_null()),
-            )
+            .filter(people)
             .into_tuple()
             .all(&self.db)
             .await?;
