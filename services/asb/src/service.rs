@@ -26,6 +26,7 @@ use crate::domain::triage::{HateMotivation, Priority, TriageError, change_priori
 use crate::domain::trigger::{Trigger, TriggerRule};
 use crate::error::AsbError;
 use crate::peers::Peers;
+use crate::store::ReferenceData;
 use crate::store::entities::{
     diary_entries, diversionary_activities, interventions, reviews, sharing_decisions, time_entries,
 };
@@ -322,36 +323,45 @@ impl Cases {
 
     /// One case as the caller may see it; NOT_FOUND for any other. Audited.
     pub async fn get_case(&self, ctx: &RequestContext, id: CaseId) -> Result<ShownCase, AsbError> {
-        let not_found = || AsbError::CaseNotFound { name: id.name() };
-        let record = self.store.case_record(id).await?.ok_or_else(not_found)?;
-        let reference = self.store.reference_data().await?;
-        let shown = self.show(ctx, record, &reference.calendar);
+        let (shown, _) = self.shown_case(ctx, id).await?;
         if !shown.view.is_visible() {
-            return Err(not_found());
+            return Err(AsbError::CaseNotFound { name: id.name() });
         }
         self.store.record_reads(&ctx.actor(), vec![AuditEntry::new(id.name())]).await?;
         Ok(shown)
     }
 
-    /// A case the caller sees in full, with `capability`.
+    /// Case `id` as the caller is shown it (NOT_FOUND when there is none), with the
+    /// reference data it was read with.
+    async fn shown_case(
+        &self,
+        ctx: &RequestContext,
+        id: CaseId,
+    ) -> Result<(ShownCase, ReferenceData), AsbError> {
+        let record =
+            self.store.case_record(id).await?.ok_or_else(|| AsbError::CaseNotFound { name: id.name() })?;
+        let reference = self.store.reference_data().await?;
+        let shown = self.show(ctx, record, &reference.calendar);
+        Ok((shown, reference))
+    }
+
+    /// A case the caller sees in full, with `capability`, and the reference data
+    /// it was read with.
     async fn seen_in_full(
         &self,
         ctx: &RequestContext,
         id: CaseId,
         capability: Capability,
         message: &'static str,
-    ) -> Result<ShownCase, AsbError> {
+    ) -> Result<(ShownCase, ReferenceData), AsbError> {
         if !ctx.principal.role.may(capability) {
             return Err(refused("ROLE_NOT_PERMITTED", message));
         }
-        let not_found = || AsbError::CaseNotFound { name: id.name() };
-        let record = self.store.case_record(id).await?.ok_or_else(not_found)?;
-        let reference = self.store.reference_data().await?;
-        let shown = self.show(ctx, record, &reference.calendar);
+        let (shown, reference) = self.shown_case(ctx, id).await?;
         if shown.view != View::Full {
-            return Err(not_found());
+            return Err(AsbError::CaseNotFound { name: id.name() });
         }
-        Ok(shown)
+        Ok((shown, reference))
     }
 
     /// A case the caller may change: seen in full, and not closed.
@@ -361,15 +371,15 @@ impl Cases {
         id: CaseId,
         capability: Capability,
         message: &'static str,
-    ) -> Result<ShownCase, AsbError> {
-        let shown = self.seen_in_full(ctx, id, capability, message).await?;
+    ) -> Result<(ShownCase, ReferenceData), AsbError> {
+        let (shown, reference) = self.seen_in_full(ctx, id, capability, message).await?;
         if shown.record.case.state == "closed" {
             return Err(AsbError::FailedPrecondition {
                 reason: "CASE_CLOSED",
                 message: "the case is closed",
             });
         }
-        Ok(shown)
+        Ok((shown, reference))
     }
 
     /// Triage: the categories' rules, with a manager's raise or a reasoned lowering.
@@ -379,8 +389,8 @@ impl Cases {
         id: CaseId,
         request: TriageRequest,
     ) -> Result<ShownCase, AsbError> {
-        self.workable(ctx, id, Capability::TriageCases, "only managers triage cases").await?;
-        let reference = self.store.reference_data().await?;
+        let (_, reference) =
+            self.workable(ctx, id, Capability::TriageCases, "only managers triage cases").await?;
         let mut violations = Vec::new();
         let assessment = match reference.triage.assess(&request.categories, request.hate_motivation) {
             Ok(assessment) => Some(assessment),
@@ -444,7 +454,8 @@ impl Cases {
         contact: NewContact,
         identity: Option<RequestIdentity>,
     ) -> Result<(Uuid, NewContact), AsbError> {
-        let shown = self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
+        let (shown, _) =
+            self.workable(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
         // A minute either way allows for the caller's clock being a little off ours.
         let earliest = shown.record.case.receive_time - chrono::Duration::minutes(1);
         if contact.contact_time < earliest
@@ -878,7 +889,8 @@ impl Cases {
         id: CaseId,
         answer: &str,
     ) -> Result<ShownCase, AsbError> {
-        let shown = self.seen_in_full(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
+        let (shown, _) =
+            self.seen_in_full(ctx, id, Capability::WorkCases, "your role may not work cases").await?;
         if shown.record.case.state != "closed" {
             return Err(AsbError::FailedPrecondition {
                 reason: "CASE_OPEN",
@@ -1013,10 +1025,7 @@ impl Cases {
     /// The case as the caller now sees it, after its own change.
     async fn reread(&self, ctx: &RequestContext, id: CaseId) -> Result<ShownCase, AsbError> {
         self.changed.notify_waiters();
-        let record =
-            self.store.case_record(id).await?.ok_or_else(|| AsbError::CaseNotFound { name: id.name() })?;
-        let reference = self.store.reference_data().await?;
-        Ok(self.show(ctx, record, &reference.calendar))
+        Ok(self.shown_case(ctx, id).await?.0)
     }
 
     fn show(
