@@ -303,15 +303,17 @@ fn diary_entry_to_proto(row: &entities::diary_entries::Model) -> pb::DiaryEntry 
 /// The parent case and request id of a request that adds to a case.
 fn read_parent(v: &mut Violations, parent: &str, request_id: &str) -> Option<CaseId> {
     v.take(RequestId::parse_optional("request_id", request_id), None);
-    v.check(case_id(parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }))
+    v.check(case_id("parent", parent))
 }
 
-fn case_id(name: &str) -> Result<CaseId, FieldViolation> {
+/// Case name `name`, read from request field `field`.
+fn case_id(field: &str, name: &str) -> Result<CaseId, FieldViolation> {
     if name.is_empty() {
-        return Err(FieldViolation::required("name"));
+        return Err(FieldViolation::required(field));
     }
-    CaseId::from_name(name)
-        .ok_or_else(|| FieldViolation::new("name", "INVALID_NAME", "name must look like cases/{uuid}"))
+    CaseId::from_name(name).ok_or_else(|| {
+        FieldViolation::new(field, "INVALID_NAME", format!("{field} must look like cases/{{uuid}}"))
+    })
 }
 
 /// The parties of a case as `shown.viewer` may see them: each person once per role,
@@ -775,7 +777,7 @@ impl AsbCases for AsbApi {
             etag: raw_etag,
         } = request.into_inner();
         let mut v = Violations::default();
-        let id = v.check(case_id(&name));
+        let id = v.check(case_id("name", &name));
         let categories = codes_of(&mut v, "categories", &categories);
         let hate_motivation = v.take(
             hate_motivation(raw_motivation)
@@ -810,7 +812,7 @@ impl AsbCases for AsbApi {
         let ctx = context(&request)?;
         let pb::AssignCaseRequest { name, officer, team, etag: raw_etag } = request.into_inner();
         let mut v = Violations::default();
-        let id = v.check(case_id(&name));
+        let id = v.check(case_id("name", &name));
         let officer = v.take(text("officer", &officer, 200, true), None);
         let team = v.take(required_code("team", &team).map(Some), None);
         let etag = v.take(etag(&raw_etag), None);
@@ -945,8 +947,7 @@ impl AsbCases for AsbApi {
     ) -> Result<Response<pb::ListDiaryEntriesResponse>, Status> {
         let ctx = context(&request)?;
         let pb::ListDiaryEntriesRequest { parent, page_size, page_token } = request.into_inner();
-        let id = case_id(&parent)
-            .map_err(|violation| invalid(vec![FieldViolation { field: "parent".into(), ..violation }]))?;
+        let id = case_id("parent", &parent).map_err(|v| invalid(vec![v]))?;
         let (rows, next_page_token) =
             self.cases.list_diary(&ctx, id, page_size, &page_token).await.map_err(status)?;
         let response = pb::ListDiaryEntriesResponse {
@@ -1056,7 +1057,7 @@ impl AsbCases for AsbApi {
         let ctx = context(&request)?;
         let pb::RecordMediationDecisionRequest { name, decision, etag: raw_etag } = request.into_inner();
         let mut v = Violations::default();
-        let id = v.check(case_id(&name));
+        let id = v.check(case_id("name", &name));
         let mediation = v.check(mediation_from_proto(decision));
         let etag = v.take(etag(&raw_etag), None);
         let (Some(id), Some(mediation)) = v.into_result((id, mediation)).map_err(invalid)? else {
@@ -1076,9 +1077,7 @@ impl AsbCases for AsbApi {
             return Err(invalid(vec![FieldViolation::required("case_review")]));
         };
         let mut v = Violations::default();
-        let id = v.check(
-            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
-        );
+        let id = v.check(case_id("parent", &parent));
         let closure = match pb::case_review::Kind::try_from(review.kind) {
             Ok(pb::case_review::Kind::Quality) => Some(false),
             Ok(pb::case_review::Kind::Closure) => Some(true),
@@ -1128,7 +1127,7 @@ impl AsbCases for AsbApi {
         let ctx = context(&request)?;
         let pb::CloseCaseRequest { name, reason, outcome, etag: raw_etag } = request.into_inner();
         let mut v = Violations::default();
-        let id = v.check(case_id(&name));
+        let id = v.check(case_id("name", &name));
         let reason = v.take(text("reason", &reason, 1_000, true), None);
         let outcome = v.take(text("outcome", &outcome, MAX_TEXT, false), None);
         let etag = v.take(etag(&raw_etag), None);
@@ -1146,7 +1145,7 @@ impl AsbCases for AsbApi {
         let ctx = context(&request)?;
         let pb::RecordSatisfactionRequest { name, satisfaction } = request.into_inner();
         let mut v = Violations::default();
-        let id = v.check(case_id(&name));
+        let id = v.check(case_id("name", &name));
         let answer = match pb::closure::Satisfaction::try_from(satisfaction) {
             Ok(pb::closure::Satisfaction::Satisfied) => Some("satisfied"),
             Ok(pb::closure::Satisfaction::Dissatisfied) => Some("dissatisfied"),
@@ -1264,9 +1263,7 @@ impl AsbCases for AsbApi {
             return Err(invalid(vec![FieldViolation::required("sharing_decision")]));
         };
         let mut v = Violations::default();
-        let id = v.check(
-            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
-        );
+        let id = v.check(case_id("parent", &parent));
         let shared_with =
             v.check(optional_organisation("sharing_decision.shared_with", &decision.shared_with).and_then(
                 |name| name.ok_or_else(|| FieldViolation::required("sharing_decision.shared_with")),
@@ -1344,9 +1341,7 @@ impl AsbCases for AsbApi {
             return Err(invalid(vec![FieldViolation::required("action_plan")]));
         };
         let mut v = Violations::default();
-        let id = v.check(
-            case_id(&parent).map_err(|violation| FieldViolation { field: "parent".into(), ..violation }),
-        );
+        let id = v.check(case_id("parent", &parent));
         if plan.actions.is_empty() {
             v.push(FieldViolation::required("action_plan.actions"));
         } else if plan.actions.len() > MAX_PARTIES {
@@ -1514,7 +1509,7 @@ impl AsbCases for AsbApi {
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {
         let ctx = context(&request)?;
-        let id = case_id(&request.get_ref().name).map_err(|v| invalid(vec![v]))?;
+        let id = case_id("name", &request.get_ref().name).map_err(|v| invalid(vec![v]))?;
         let shown = self.cases.get_case(&ctx, id).await.map_err(status)?;
         Ok(reply(case_to_proto(&shown), &id.name()))
     }
