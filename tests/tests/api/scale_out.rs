@@ -222,11 +222,12 @@ mod measurement {
             run(&["admin", "create-credential", "--organisation", "council", "--role", "OPERATOR"]);
         let mut instances = Vec::new();
         let mut backends = String::from("[gateway.backends]\n");
+        // profiles first: asb reaches it by the backends listed so far.
         for service in ["profiles", "asb"] {
             let mut addresses = Vec::new();
             for index in 0..instances_each {
                 let name = format!("{service}-{index}");
-                let (child, address) = serve(dir.path(), &name, service, &config(&database, "")).await;
+                let (child, address) = serve(dir.path(), &name, service, &config(&database, &backends)).await;
                 instances.push(child);
                 addresses.push(format!("\"{address}\""));
             }
