@@ -1,7 +1,8 @@
-//! Operations: a backup taken while the suite serves, restored into an empty
-//! place, serves the same data (SQLite with `involve backup`, PostgreSQL with
-//! `pg_dump` and `pg_restore`); and the per-service database roles of
-//! deploy/kubernetes/postgres/roles.sql are enough for each service.
+//! Operations: `involve health` for container health checks; a backup taken
+//! while the suite serves, restored into an empty place, serves the same data
+//! (SQLite with `involve backup`, PostgreSQL with `pg_dump` and `pg_restore`);
+//! and the per-service database roles of deploy/kubernetes/postgres/roles.sql
+//! are enough for each service.
 
 use std::path::Path;
 use std::process::Command;
@@ -198,4 +199,17 @@ async fn each_service_migrates_and_serves_with_its_own_role_and_schema_only() {
         Some(platform::config::Secret::new(involve_tests::processes::SIGNING_SECRET));
     let profiles = involve::Service::named("profiles").unwrap();
     involve::Application::build(settings, involve::Mode::Only(profiles)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn involve_health_says_whether_a_process_serves() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let endpoint = app.endpoint();
+    run(&mut involve(&["health", "--addr", &endpoint]));
+    run(&mut involve(&["health", "--addr", &endpoint, "--service", "involve.profiles.v1.CustomerProfiles"]));
+    let unknown = involve(&["health", "--addr", &endpoint, "--service", "no.such.Service"]).output().unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    app.stop().await.unwrap();
+    let stopped = involve(&["health", "--addr", &endpoint]).output().unwrap();
+    assert_eq!(stopped.status.code(), Some(1), "nothing listens there any more");
 }
