@@ -88,7 +88,8 @@ impl std::fmt::Debug for Application {
 /// distributed mode therefore never draws a random one.
 fn page_tokens(settings: &Settings, mode: Mode) -> anyhow::Result<PageTokenKey> {
     if let Some(material) = settings.security.page_token_key_material() {
-        return Ok(PageTokenKey::from_secret(&material));
+        let accepted = settings.security.accepted_page_token_key_material();
+        return Ok(PageTokenKey::from_secret(&material).accepting(accepted.iter().map(Vec::as_slice)));
     }
     match mode {
         Mode::AllInOne => PageTokenKey::random().context("cannot draw a random page-token key"),
@@ -110,7 +111,9 @@ fn handoff_key(settings: &Settings) -> anyhow::Result<HandoffKey> {
         "distributed mode needs security.principal_signing_secret (INVOLVE__SECURITY__PRINCIPAL_SIGNING_SECRET): \
          the same secret of at least 16 characters on the gateway and every service",
     )?;
-    Ok(HandoffKey::from_secret(secret))
+    let accepted =
+        settings.security.accepted_principal_signing_secrets.iter().map(platform::config::Secret::expose);
+    Ok(HandoffKey::from_secret(secret).accepting(accepted))
 }
 
 async fn open_database(settings: &Settings, service: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {

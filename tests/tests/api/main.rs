@@ -5,6 +5,7 @@
 mod asb;
 mod asb_cli;
 mod availability;
+mod backup;
 mod customers;
 mod distributed;
 mod erasure;
@@ -14,7 +15,9 @@ mod paging;
 mod platform;
 mod profile_map;
 mod reference_data;
+mod scale_out;
 mod scoping;
+mod secret_rotation;
 mod service_client;
 mod tls;
 mod validation;
