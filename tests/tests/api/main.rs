@@ -16,5 +16,6 @@ mod profile_map;
 mod reference_data;
 mod scoping;
 mod service_client;
+mod telemetry;
 mod tls;
 mod validation;
