@@ -195,11 +195,17 @@ impl Suite {
             })?;
             let in_trace: Vec<&ReceivedSpan> =
                 spans.iter().filter(|span| span.trace_id == root.trace_id).collect();
-            let calls_profiles =
-                in_trace.iter().any(|span| span.attribute("rpc.method") == Some("GetCustomer"));
-            let databases =
-                in_trace.iter().filter(|span| span.attributes.contains_key("db.system.name")).count();
-            (calls_profiles && databases >= 2).then(|| root.trace_id.clone())
+            // Each process exports on its own schedule; a server span ends after
+            // the database spans below it, so with both servers' spans here
+            // everything is.
+            let server = |method: &str| {
+                in_trace.iter().any(|span| {
+                    span.kind == "SPAN_KIND_SERVER"
+                        && !span.parent_span_id.is_empty()
+                        && span.attribute("rpc.method") == Some(method)
+                })
+            };
+            (server("ReportIncident") && server("GetCustomer")).then(|| root.trace_id.clone())
         };
         self.receiver
             .wait_until("ReportIncident's trace through asb to profiles", |spans, _| {
@@ -257,13 +263,16 @@ impl Suite {
             assert_eq!(service.service_name, "asb");
             assert_eq!(peer.service_name, "profiles");
         }
-        // Database spans under both services.
+        // Database spans under both services (the server span nearest above each).
         for (server, service_name) in [(service, "asb"), (peer, "profiles")] {
             let database = trace
                 .iter()
                 .find(|span| {
                     span.attributes.contains_key("db.system.name")
-                        && ancestors(span).iter().any(|above| above.span_id == server.span_id)
+                        && ancestors(span)
+                            .iter()
+                            .find(|above| above.kind == "SPAN_KIND_SERVER")
+                            .is_some_and(|above| above.span_id == server.span_id)
                 })
                 .unwrap_or_else(|| panic!("no database span under {service_name}:\n{}", describe()));
             assert_eq!(database.kind, "SPAN_KIND_CLIENT");
