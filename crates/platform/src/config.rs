@@ -131,6 +131,14 @@ pub struct TelemetryConfig {
     /// one, logged as "prometheus scrape endpoint listening".
     #[serde(default)]
     pub prometheus_listen: Option<SocketAddr>,
+    /// The share of partner calls traced when exporting (0.0 to 1.0): each
+    /// trace is kept or dropped whole, at the gateway. Metrics count every call.
+    #[serde(default = "every_trace")]
+    pub trace_sample_ratio: f64,
+}
+
+fn every_trace() -> f64 {
+    1.0
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

@@ -116,6 +116,12 @@ pub fn init(config: &TelemetryConfig, service_name: &str) -> Result<TelemetryGua
         // (and continue a caller's trace), but are dropped when they end unless
         // the caller asked for its trace to be sampled.
         tracer_builder = tracer_builder.with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)));
+    } else if config.trace_sample_ratio < 1.0 {
+        // A share of the traces the gateway starts; every hop behind it follows
+        // the gateway's decision, so a sampled trace is whole.
+        let ratio = config.trace_sample_ratio.clamp(0.0, 1.0);
+        tracer_builder =
+            tracer_builder.with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio))));
     }
     let tracer_provider = tracer_builder.build();
     let tracer = tracer_provider.tracer("involve");

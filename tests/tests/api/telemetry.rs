@@ -180,7 +180,11 @@ impl Suite {
             .unwrap()
             .into_inner();
         let case = filed.case.unwrap();
-        cases.get_case(partner.request(asb::GetCaseRequest { name: case.name })).await.unwrap();
+        cases.get_case(partner.request(asb::GetCaseRequest { name: case.name.clone() })).await.unwrap();
+        // A caller the gateway does not know: counted as a refusal, by reason.
+        let stranger = Caller { organisation: String::new(), token: "not-a-credential".into() };
+        let refused = cases.get_case(stranger.request(asb::GetCaseRequest { name: case.name })).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated);
 
         self.check_trace().await;
         self.check_metrics().await;
@@ -310,6 +314,12 @@ impl Suite {
                     && report_measured(points, "service")
                     && points.iter().any(|point| point.metric == "asb.cases.open")
                     && points.iter().any(|point| point.metric == "db.client.connection.count")
+                    && points.iter().any(|point| {
+                        point.metric == "rpc.server.refusals"
+                            && point.attribute("involve.hop") == Some("edge")
+                            && point.attribute("rpc.grpc.status_code") == Some("16")
+                            && point.attribute("error.type").is_some_and(|reason| reason.starts_with("CREDENTIALS_"))
+                    })
             })
             .await;
         let points = self.receiver.points();
@@ -329,11 +339,22 @@ impl Suite {
     async fn check_scrape(&self) {
         let process = if self.distributed { &self.processes[1] } else { &self.gateway };
         let address = scrape_address(&process.log).expect("the scrape endpoint's address in the log");
-        let (status, body) = scrape(&address).await;
+        // Domain signals are read once a metrics interval: wait for the reading
+        // that counts the case just opened.
+        let open_case = "asb_cases_open{priority=\"untriaged\"} 1\n";
+        let started = std::time::Instant::now();
+        let (status, body) = loop {
+            let (status, body) = scrape(&address).await;
+            if body.contains(open_case) || started.elapsed() > std::time::Duration::from_secs(60) {
+                break (status, body);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
         assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
         assert!(body.contains("# TYPE rpc_server_duration_seconds histogram"), "{body}");
         assert!(body.contains("rpc_method=\"ReportIncident\""), "{body}");
-        assert!(body.contains("asb_cases_open{"), "{body}");
+        assert!(body.contains(open_case), "{body}");
+        assert!(body.contains("# TYPE asb_standards_overdue gauge"), "{body}");
     }
 
     fn check_no_personal_data(&self) {
