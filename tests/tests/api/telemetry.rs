@@ -183,7 +183,8 @@ impl Suite {
         cases.get_case(partner.request(asb::GetCaseRequest { name: case.name.clone() })).await.unwrap();
         // A caller the gateway does not know: counted as a refusal, by reason.
         let stranger = Caller { organisation: String::new(), token: "not-a-credential".into() };
-        let refused = cases.get_case(stranger.request(asb::GetCaseRequest { name: case.name })).await.unwrap_err();
+        let refused =
+            cases.get_case(stranger.request(asb::GetCaseRequest { name: case.name })).await.unwrap_err();
         assert_eq!(refused.code(), tonic::Code::Unauthenticated);
 
         self.check_trace().await;
@@ -318,7 +319,9 @@ impl Suite {
                         point.metric == "rpc.server.refusals"
                             && point.attribute("involve.hop") == Some("edge")
                             && point.attribute("rpc.grpc.status_code") == Some("16")
-                            && point.attribute("error.type").is_some_and(|reason| reason.starts_with("CREDENTIALS_"))
+                            && point
+                                .attribute("error.type")
+                                .is_some_and(|reason| reason.starts_with("CREDENTIALS_"))
                     })
             })
             .await;
