@@ -18,6 +18,7 @@ mod hotpath;
 mod memory;
 mod rows;
 mod server;
+mod telemetry_cost;
 
 use std::time::{Duration, Instant};
 
@@ -53,7 +54,8 @@ struct Args {
     skip_memory: bool,
     /// Which measurements: `profiles` (import, paging, memory), `gateway`
     /// (overhead and memory under load), `hotpath` (every path against a bare
-    /// tonic server, with h2load), or `all`.
+    /// tonic server, with h2load), `telemetry` (throughput with OTLP export on
+    /// against off), or `all`.
     #[arg(long, default_value = "all")]
     suite: String,
     /// Seconds each gateway load phase runs.
@@ -90,9 +92,12 @@ async fn main() -> anyhow::Result<()> {
     }
 
     anyhow::ensure!(
-        ["all", "profiles", "gateway", "hotpath"].contains(&args.suite.as_str()),
-        "--suite is all, profiles, gateway or hotpath"
+        ["all", "profiles", "gateway", "hotpath", "telemetry"].contains(&args.suite.as_str()),
+        "--suite is all, profiles, gateway, hotpath or telemetry"
     );
+    if args.suite == "telemetry" {
+        return telemetry_cost::run(&involve, Duration::from_secs(args.load_seconds), args.concurrency).await;
+    }
     if args.suite == "hotpath" {
         return hotpath::run(&involve, &backends, args.requests, args.perf.as_deref()).await;
     }
@@ -112,6 +117,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.suite != "profiles" {
         gateway_load::run(&involve, Duration::from_secs(args.load_seconds), args.concurrency).await?;
+    }
+    if args.suite == "all" {
+        telemetry_cost::run(&involve, Duration::from_secs(args.load_seconds), args.concurrency).await?;
     }
     Ok(())
 }

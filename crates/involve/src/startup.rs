@@ -118,9 +118,11 @@ fn handoff_key(settings: &Settings) -> anyhow::Result<HandoffKey> {
 
 async fn open_database(settings: &Settings, service: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
     let database = settings.database_for(service);
-    persistence::connect(&database, service).await.with_context(|| {
+    let mut connection = persistence::connect(&database, service).await.with_context(|| {
         format!("cannot open the {service} database at {}", persistence::redact_url(&database.url))
-    })
+    })?;
+    platform::db_telemetry::observe(&mut connection, service, &database.url);
+    Ok(connection)
 }
 
 /// Opens and migrates `module`'s database, then adds its routes to `set`;
@@ -136,6 +138,10 @@ async fn add_module(
     let database = open_database(settings, module.name()).await?;
     module.migrate(&database).await.with_context(|| format!("cannot migrate {}", module.name()))?;
     let context = ServiceContext { settings, database, page_tokens, clients, clock: Arc::clone(clock) };
+    if let Some(signals) = module.domain_signals(&context) {
+        let every = Duration::from_secs(settings.telemetry.metrics_interval_secs.max(1));
+        platform::signals::export(module.name(), signals, every);
+    }
     module.add_routes(context, set).await.with_context(|| format!("cannot start {}", module.name()))
 }
 

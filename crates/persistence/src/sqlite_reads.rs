@@ -24,6 +24,7 @@ use sea_orm::{
     PrimaryKeyToColumn as _, QueryTrait as _, Select, SelectTwo, Statement, TryIntoModel,
 };
 use tokio::sync::oneshot;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -47,6 +48,8 @@ type Job = Box<dyn FnOnce(Result<&rusqlite::Connection, StoreError>) + Send>;
 pub struct SqliteReads {
     readers: Arc<[Reader]>,
     nearby: Arc<Nearby>,
+    /// The service the file belongs to, for database spans.
+    namespace: Arc<str>,
 }
 
 #[derive(Debug)]
@@ -89,7 +92,11 @@ impl SqliteReads {
             started.push(Reader { jobs, queued });
         }
         let nearby = Nearby::new(path, readers.max(1));
-        Ok(Self { readers: started.into(), nearby: Arc::new(nearby) })
+        Ok(Self {
+            readers: started.into(),
+            nearby: Arc::new(nearby),
+            namespace: crate::spans::namespace_of(path),
+        })
     }
 
     /// Every row `query` selects, as sea-orm would return them.
@@ -100,7 +107,8 @@ impl SqliteReads {
         E::Model: Send + 'static,
     {
         let statement = query.build(DbBackend::Sqlite);
-        self.run(move |connection| models::<E>(connection, &statement)).await
+        let span = crate::spans::sqlite("SELECT", E::default().table_name(), &self.namespace);
+        self.run(move |connection| models::<E>(connection, &statement)).instrument(span).await
     }
 
     /// Every row of a `select_also` (typically a LEFT JOIN): the first entity, and
@@ -115,7 +123,8 @@ impl SqliteReads {
         F::Model: Send + 'static,
     {
         let statement = query.build(DbBackend::Sqlite);
-        self.run(move |connection| joined::<E, F>(connection, &statement)).await
+        let span = crate::spans::sqlite("SELECT", E::default().table_name(), &self.namespace);
+        self.run(move |connection| joined::<E, F>(connection, &statement)).instrument(span).await
     }
 
     /// As [`Self::all_also`], for a lookup by key (a few rows through an index):
@@ -133,8 +142,9 @@ impl SqliteReads {
         F::Model: Send + 'static,
     {
         let statement = query.build(DbBackend::Sqlite);
+        let span = crate::spans::sqlite("SELECT", E::default().table_name(), &self.namespace);
         if let Some(connection) = self.nearby.take() {
-            match joined::<E, F>(&connection, &statement) {
+            match span.in_scope(|| joined::<E, F>(&connection, &statement)) {
                 // Busy (a checkpoint or recovery holds the file for a moment):
                 // wait for it on a reader thread, never on a Tokio worker.
                 Err(StoreError::Unavailable(_)) => self.nearby.discard(connection),
@@ -144,7 +154,7 @@ impl SqliteReads {
                 }
             }
         }
-        self.run(move |connection| joined::<E, F>(connection, &statement)).await
+        self.run(move |connection| joined::<E, F>(connection, &statement)).instrument(span).await
     }
 
     /// Runs `work` on the least busy reader's connection: the one hand-off.

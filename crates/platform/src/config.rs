@@ -123,8 +123,22 @@ pub struct TelemetryConfig {
     pub log_format: LogFormat,
     /// Default filter when `RUST_LOG` is unset.
     pub log_filter: String,
-    /// How often metrics are pushed to the collector.
+    /// How often metrics are pushed to the collector, and how often the
+    /// services' domain signals are read.
     pub metrics_interval_secs: u64,
+    /// Where to serve `GET /metrics` in the Prometheus text format (for
+    /// example `127.0.0.1:9464`); unset means no scrape endpoint. Port 0 picks
+    /// one, logged as "prometheus scrape endpoint listening".
+    #[serde(default)]
+    pub prometheus_listen: Option<SocketAddr>,
+    /// The share of partner calls traced when exporting (0.0 to 1.0): each
+    /// trace is kept or dropped whole, at the gateway. Metrics count every call.
+    #[serde(default = "every_trace")]
+    pub trace_sample_ratio: f64,
+}
+
+fn every_trace() -> f64 {
+    1.0
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

@@ -19,5 +19,6 @@ mod scale_out;
 mod scoping;
 mod secret_rotation;
 mod service_client;
+mod telemetry;
 mod tls;
 mod validation;
