@@ -3,6 +3,7 @@
 
 use contracts::involve::asb::v1 as pb;
 use contracts::involve::asb::v1::asb_cases_server::AsbCases;
+use involve_core::text::Lines;
 use involve_core::{RequestId, Violations};
 use persistence::Etag;
 use persistence::idempotency::RequestIdentity;
@@ -69,27 +70,15 @@ fn reply<T>(message: T, resource: &str) -> Response<T> {
     response
 }
 
-/// Trimmed text, refused when longer than `max` characters or holding control characters.
+/// Trimmed text, possibly over several lines (descriptions and notes keep their
+/// line breaks), refused when longer than `max` characters or holding other
+/// control characters: the shared rule of [`involve_core::text`].
 fn text(field: &str, value: &str, max: usize, required: bool) -> Result<Option<String>, FieldViolation> {
-    let value = value.trim();
-    if value.is_empty() {
-        return if required { Err(FieldViolation::required(field)) } else { Ok(None) };
+    if required {
+        involve_core::text::required_text(field, value, max, Lines::Multi).map(Some)
+    } else {
+        involve_core::text::optional_text(field, value, max, Lines::Multi)
     }
-    if value.chars().count() > max {
-        return Err(FieldViolation::new(
-            field,
-            "TOO_LONG",
-            format!("{field} must be at most {max} characters"),
-        ));
-    }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(FieldViolation::new(
-            field,
-            "INVALID_CHARACTERS",
-            format!("{field} holds control characters"),
-        ));
-    }
-    Ok(Some(value.to_owned()))
 }
 
 fn channel(value: i32) -> Result<Channel, FieldViolation> {
