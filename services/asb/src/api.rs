@@ -1,6 +1,8 @@
 //! The gRPC face of the ASB service, thin: each method decodes and validates its
 //! request, calls [`crate::service`], and encodes the answer.
 
+mod reference;
+
 use contracts::involve::asb::v1 as pb;
 use contracts::involve::asb::v1::asb_cases_server::AsbCases;
 use involve_core::text::Lines;
@@ -422,6 +424,12 @@ fn case_to_proto(shown: &ShownCase) -> pb::Case {
             .and_then(|text| serde_json::from_str::<ActionPlan>(text).ok())
             .map(|plan| action_plan_to_proto(&plan)),
         officer_minutes: shown.record.minutes,
+        // Casework: only for those who see the whole case.
+        review_actions: if shown.view == View::Full {
+            shown.record.review_actions.iter().map(review_action_to_proto).collect()
+        } else {
+            Vec::new()
+        },
         closure: case.close_time.map(|close_time| pb::Closure {
             reason: case.closure_reason.clone().unwrap_or_default(),
             outcome: case.closure_outcome.clone().unwrap_or_default(),
@@ -460,6 +468,17 @@ fn case_to_proto(shown: &ShownCase) -> pb::Case {
             .collect(),
         assigned_officer: case.assigned_officer.clone().unwrap_or_default(),
         team: case.team.clone().unwrap_or_default(),
+    }
+}
+
+fn review_action_to_proto(row: &entities::review_actions::Model) -> pb::ReviewAction {
+    let case = CaseId::from_uuid(row.case_id).name();
+    pb::ReviewAction {
+        name: format!("{case}/reviewActions/{}", row.id),
+        review: format!("{case}/reviews/{}", row.review_id),
+        action: row.action.clone(),
+        owner: row.owner.clone(),
+        due_date: Some(date_to_proto(row.due_date)),
     }
 }
 
@@ -1084,21 +1103,21 @@ impl AsbCases for AsbApi {
             .iter()
             .enumerate()
             .filter_map(|(index, finding)| {
-                let item = v.take(
-                    text(&format!("case_review.findings[{index}].item"), &finding.item, 200, true),
-                    None,
-                )?;
-                let action = v.take(
-                    text(&format!("case_review.findings[{index}].action"), &finding.action, 1_000, false),
+                let field = |name: &str| format!("case_review.findings[{index}].{name}");
+                let item = v.take(text(&field("item"), &finding.item, 200, true), None);
+                let action = v.take(text(&field("action"), &finding.action, 1_000, false), None);
+                let owner = v.take(
+                    involve_core::text::optional_text(&field("owner"), &finding.owner, 200, Lines::Single),
                     None,
                 );
-                Some(Finding { item, met: finding.met, action })
+                let due = v.take(date_from_proto(&field("due_date"), finding.due_date.as_ref()), None);
+                Some(Finding { item: item?, met: finding.met, action, owner, due })
             })
             .collect();
         let (Some(id), Some(closure)) = v.into_result((id, closure)).map_err(invalid)? else {
             return Err(invalid(vec![FieldViolation::required("case_review")]));
         };
-        let row =
+        let (row, actions) =
             self.cases.record_review(&ctx, id, closure, findings, review.sign_off).await.map_err(status)?;
         let name = format!("{}/reviews/{}", id.name(), row.id);
         let recorded = pb::CaseReview {
@@ -1108,6 +1127,7 @@ impl AsbCases for AsbApi {
             sign_off: row.sign_off,
             reviewer: row.reviewer,
             review_time: Some(timestamp(row.review_time)),
+            actions: actions.iter().map(review_action_to_proto).collect(),
         };
         Ok(reply(recorded, &name))
     }
@@ -1501,5 +1521,47 @@ impl AsbCases for AsbApi {
         let id = case_id("name", &request.get_ref().name).map_err(|v| invalid(vec![v]))?;
         let shown = self.cases.get_case(&ctx, id).await.map_err(status)?;
         Ok(reply(case_to_proto(&shown), &id.name()))
+    }
+
+    async fn list_categories(
+        &self,
+        request: Request<pb::ListCategoriesRequest>,
+    ) -> Result<Response<pb::ListCategoriesResponse>, Status> {
+        reference::list_categories(&self.cases, request).await
+    }
+
+    async fn create_category(
+        &self,
+        request: Request<pb::CreateCategoryRequest>,
+    ) -> Result<Response<pb::Category>, Status> {
+        reference::create_category(&self.cases, request).await
+    }
+
+    async fn update_category(
+        &self,
+        request: Request<pb::UpdateCategoryRequest>,
+    ) -> Result<Response<pb::Category>, Status> {
+        reference::update_category(&self.cases, request).await
+    }
+
+    async fn list_intervention_types(
+        &self,
+        request: Request<pb::ListInterventionTypesRequest>,
+    ) -> Result<Response<pb::ListInterventionTypesResponse>, Status> {
+        reference::list_intervention_types(&self.cases, request).await
+    }
+
+    async fn create_intervention_type(
+        &self,
+        request: Request<pb::CreateInterventionTypeRequest>,
+    ) -> Result<Response<pb::InterventionType>, Status> {
+        reference::create_intervention_type(&self.cases, request).await
+    }
+
+    async fn update_intervention_type(
+        &self,
+        request: Request<pb::UpdateInterventionTypeRequest>,
+    ) -> Result<Response<pb::InterventionType>, Status> {
+        reference::update_intervention_type(&self.cases, request).await
     }
 }

@@ -1,0 +1,93 @@
+//! The monthly quality sample in the work queue. It is computed on read, not
+//! stored: each officer's share is drawn (by the keyed hash of
+//! [`crate::domain::review`]) from the cases they held open when the month began,
+//! so every read of the month draws the same cases, and a quality review recorded
+//! in the month clears its case. When the next month begins, it draws anew.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::Cases;
+use crate::domain::case::CaseId;
+use crate::domain::review::{Month, SampleRule};
+use crate::error::AsbError;
+use crate::store::CaseRecord;
+
+/// Draws already made this month, by officer, each with a fingerprint of the
+/// cases it was drawn from: hashing every case under the secret once a month is
+/// enough, however often queues are read.
+#[derive(Debug, Default)]
+pub(super) struct Draws {
+    drawn: std::sync::Mutex<HashMap<String, Draw>>,
+    /// The partnership's secret, read from the store once.
+    secret: tokio::sync::OnceCell<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct Draw {
+    month: NaiveDate,
+    fingerprint: u64,
+    cases: Vec<CaseId>,
+}
+
+impl Draws {
+    /// One officer's share for `month` of `open` (sorted).
+    fn draw(
+        &self,
+        rule: &SampleRule,
+        secret: &[u8],
+        month: NaiveDate,
+        officer: &str,
+        open: &[CaseId],
+    ) -> Vec<CaseId> {
+        let mut hasher = DefaultHasher::new();
+        open.hash(&mut hasher);
+        let fingerprint = hasher.finish();
+        let Ok(mut drawn) = self.drawn.lock() else { return rule.draw(secret, month, open) };
+        if let Some(draw) = drawn.get(officer)
+            && draw.month == month
+            && draw.fingerprint == fingerprint
+        {
+            return draw.cases.clone();
+        }
+        let cases = rule.draw(secret, month, open);
+        drawn.insert(officer.to_owned(), Draw { month, fingerprint, cases: cases.clone() });
+        cases
+    }
+}
+
+impl Cases {
+    /// The cases of `records`' officers in this month's sample and not yet given a
+    /// quality review this month, each due before the month ends.
+    pub(super) async fn reviews_due(
+        &self,
+        records: &[CaseRecord],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<CaseId, DateTime<Utc>>, AsbError> {
+        let officers: BTreeSet<&str> =
+            records.iter().filter_map(|record| record.case.assigned_officer.as_deref()).collect();
+        if officers.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let month = Month::of(now);
+        let officers: Vec<String> = officers.into_iter().map(str::to_owned).collect();
+        let mut population: HashMap<String, Vec<CaseId>> = HashMap::new();
+        for (id, officer) in self.store.sample_population(&officers, month.start).await? {
+            population.entry(officer).or_default().push(CaseId::from_uuid(id));
+        }
+        let secret = self.draws.secret.get_or_try_init(|| self.store.quality_sample_secret()).await?;
+        let reviewed = self.store.quality_reviewed(month.start, month.end).await?;
+        let mut due = HashMap::new();
+        for (officer, mut open) in population {
+            open.sort_unstable();
+            for case in self.draws.draw(&self.sample, secret, month.first_day, &officer, &open) {
+                if !reviewed.contains(&case.uuid()) {
+                    due.insert(case, month.end);
+                }
+            }
+        }
+        Ok(due)
+    }
+}
