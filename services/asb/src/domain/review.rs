@@ -32,6 +32,11 @@ impl Month {
         let next = first_day.checked_add_months(chrono::Months::new(1)).unwrap_or(NaiveDate::MAX);
         Self { first_day, start: start_of_day(first_day), end: start_of_day(next) }
     }
+
+    /// The month before.
+    pub fn previous(&self) -> Self {
+        Self::of(self.start - Duration::days(1))
+    }
 }
 
 /// `[services.asb.quality_sample]`: how many open cases each month.
@@ -180,6 +185,8 @@ mod tests {
         // 30 June 23:30 UTC is already 1 July in the UK.
         let july = Month::of(Utc.with_ymd_and_hms(2026, 6, 30, 23, 30, 0).unwrap());
         assert_eq!(july.first_day, NaiveDate::from_ymd_opt(2026, 7, 1).unwrap());
+        assert_eq!(july.previous().first_day, NaiveDate::from_ymd_opt(2026, 6, 1).unwrap());
+        assert_eq!(july.previous().end, july.start);
     }
 
     #[test]
