@@ -76,10 +76,25 @@ fn reply<T>(message: T, resource: &str) -> Response<T> {
 /// line breaks), refused when longer than `max` characters or holding other
 /// control characters: the shared rule of [`involve_core::text`].
 fn text(field: &str, value: &str, max: usize, required: bool) -> Result<Option<String>, FieldViolation> {
+    checked_text(field, value, max, required, Lines::Multi)
+}
+
+/// As [`text`], on one line: names, references, an officer.
+fn line(field: &str, value: &str, max: usize, required: bool) -> Result<Option<String>, FieldViolation> {
+    checked_text(field, value, max, required, Lines::Single)
+}
+
+fn checked_text(
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+    lines: Lines,
+) -> Result<Option<String>, FieldViolation> {
     if required {
-        involve_core::text::required_text(field, value, max, Lines::Multi).map(Some)
+        involve_core::text::required_text(field, value, max, lines).map(Some)
     } else {
-        involve_core::text::optional_text(field, value, max, Lines::Multi)
+        involve_core::text::optional_text(field, value, max, lines)
     }
 }
 
@@ -172,13 +187,13 @@ fn read_party(v: &mut Violations, index: usize, party: pb::Party) -> Option<Draf
         }
         Some(pb::party::Person::External(external)) => {
             let name = v.take(
-                text(&format!("{field}.external.display_name"), &external.display_name, 200, true),
+                line(&format!("{field}.external.display_name"), &external.display_name, 200, true),
                 None,
             );
             let postcode =
-                v.take(text(&format!("{field}.external.postcode"), &external.postcode, 10, false), None);
+                v.take(line(&format!("{field}.external.postcode"), &external.postcode, 10, false), None);
             let contact =
-                v.take(text(&format!("{field}.external.contact"), &external.contact, 200, false), None);
+                v.take(line(&format!("{field}.external.contact"), &external.contact, 200, false), None);
             let key =
                 external_key(name.as_deref().unwrap_or_default(), postcode.as_deref().unwrap_or_default());
             let details =
@@ -209,7 +224,7 @@ fn read_report(
     if report.area.is_empty() {
         v.push(FieldViolation::required("report.area"));
     }
-    let uprn = v.take(text("report.uprn", &report.uprn, 12, false), None);
+    let uprn = v.take(line("report.uprn", &report.uprn, 12, false), None);
     if uprn.as_ref().is_some_and(|uprn| !uprn.chars().all(|c| c.is_ascii_digit())) {
         v.push(FieldViolation::new("report.uprn", "INVALID_FORMAT", "report.uprn is up to 12 digits"));
     }
@@ -637,7 +652,7 @@ fn read_queue(
 ) -> Result<(CaseFilter, chrono::Duration), Vec<FieldViolation>> {
     let mut v = Violations::default();
     let filter = CaseFilter {
-        assigned_officer: v.take(text("officer", officer, 200, false), None),
+        assigned_officer: v.take(line("officer", officer, 200, false), None),
         team: v.take(optional_code("team", team), None).map(|team| team.to_string()),
         ..CaseFilter::default()
     };
@@ -821,7 +836,7 @@ impl AsbCases for AsbApi {
         let pb::AssignCaseRequest { name, officer, team, etag: raw_etag } = request.into_inner();
         let mut v = Violations::default();
         let id = v.check(case_id("name", &name));
-        let officer = v.take(text("officer", &officer, 200, true), None);
+        let officer = v.take(line("officer", &officer, 200, true), None);
         let team = v.take(required_code("team", &team).map(Some), None);
         let etag = v.take(etag(&raw_etag), None);
         let (Some(id), Some(officer), Some(team)) = v.into_result((id, officer, team)).map_err(invalid)?
@@ -903,7 +918,7 @@ impl AsbCases for AsbApi {
         let id = read_parent(&mut v, &parent, &request_id);
         let occur_time = v.check(required_time("diary_entry.occur_time", entry.occur_time));
         let body = v.take(text("diary_entry.text", &entry.text, MAX_TEXT, true), None);
-        let reported_by = v.take(text("diary_entry.reported_by", &entry.reported_by, 200, false), None);
+        let reported_by = v.take(line("diary_entry.reported_by", &entry.reported_by, 200, false), None);
         if entry.evidence.len() > MAX_PARTIES {
             v.push(FieldViolation::new(
                 "diary_entry.evidence",
@@ -916,7 +931,7 @@ impl AsbCases for AsbApi {
             .iter()
             .enumerate()
             .filter_map(|(index, item)| {
-                v.take(text(&format!("diary_entry.evidence[{index}]"), item, 500, true), None)
+                v.take(line(&format!("diary_entry.evidence[{index}]"), item, 500, true), None)
             })
             .collect();
         let corrects = if entry.corrects.is_empty() {
@@ -986,7 +1001,7 @@ impl AsbCases for AsbApi {
         let filter = CaseFilter {
             state,
             area: v.take(optional_code("area", &area), None),
-            assigned_officer: v.take(text("assigned_officer", &assigned_officer, 200, false), None),
+            assigned_officer: v.take(line("assigned_officer", &assigned_officer, 200, false), None),
             party: if party.is_empty() {
                 None
             } else if party.strip_prefix("customers/").and_then(|id| uuid::Uuid::parse_str(id).ok()).is_some()
@@ -1104,7 +1119,7 @@ impl AsbCases for AsbApi {
             .enumerate()
             .filter_map(|(index, finding)| {
                 let field = |name: &str| format!("case_review.findings[{index}].{name}");
-                let item = v.take(text(&field("item"), &finding.item, 200, true), None);
+                let item = v.take(line(&field("item"), &finding.item, 200, true), None);
                 let action = v.take(text(&field("action"), &finding.action, 1_000, false), None);
                 let owner = v.take(
                     involve_core::text::optional_text(&field("owner"), &finding.owner, 200, Lines::Single),
@@ -1290,7 +1305,7 @@ impl AsbCases for AsbApi {
             }
         }
         let reason = v.take(text("sharing_decision.reason", &decision.reason, 1_000, true), None);
-        let agreement = v.take(text("sharing_decision.agreement", &decision.agreement, 200, true), None);
+        let agreement = v.take(line("sharing_decision.agreement", &decision.agreement, 200, true), None);
         let (Some(id), Some(shared_with), Some(reason), Some(agreement)) =
             v.into_result((id, shared_with, reason, agreement)).map_err(invalid)?
         else {
@@ -1436,7 +1451,7 @@ impl AsbCases for AsbApi {
         };
         let mut v = Violations::default();
         let date = v.check(required_date("bank_holiday.date", holiday.date.as_ref()));
-        let name = v.take(text("bank_holiday.display_name", &holiday.display_name, 200, true), None);
+        let name = v.take(line("bank_holiday.display_name", &holiday.display_name, 200, true), None);
         let (Some(date), Some(name)) = v.into_result((date, name)).map_err(invalid)? else {
             return Err(invalid(vec![FieldViolation::required("bank_holiday")]));
         };
@@ -1456,7 +1471,7 @@ impl AsbCases for AsbApi {
         };
         let mut v = Violations::default();
         let name =
-            v.take(text("diversionary_activity.display_name", &activity.display_name, 200, true), None);
+            v.take(line("diversionary_activity.display_name", &activity.display_name, 200, true), None);
         let area = v.take(required_code("diversionary_activity.area", &activity.area).map(Some), None);
         let start = v.check(required_date("diversionary_activity.start_date", activity.start_date.as_ref()));
         let end = v.take(date_from_proto("diversionary_activity.end_date", activity.end_date.as_ref()), None);

@@ -13,6 +13,7 @@ use tonic::transport::Channel;
 on_every_backend!(
     categories_are_kept_by_managers_and_triage_uses_each_edit_at_once,
     intervention_types_are_used_only_within_their_effective_dates,
+    free_text_keeps_line_breaks_only_where_it_holds_more_than_one_line,
 );
 
 async fn cases(app: &TestApp) -> AsbCasesClient<Channel> {
@@ -305,4 +306,54 @@ async fn intervention_types_are_used_only_within_their_effective_dates(app: Test
         .unwrap()
         .into_inner();
     assert_eq!(kept.interventions.iter().filter(|i| i.r#type == "youth-diversion-order").count(), 2);
+}
+
+async fn free_text_keeps_line_breaks_only_where_it_holds_more_than_one_line(app: TestApp) {
+    app.add_areas(&["north"]).await;
+    let partner = app.partner("riverside").await;
+    let mut client = cases(&app).await;
+    let filed = |description: &str, name: &str| asb::ReportIncidentRequest {
+        report: Some(asb::Report {
+            channel: asb::Channel::Phone.into(),
+            description: description.into(),
+            area: "north".into(),
+            categories: vec!["noise".into()],
+            parties: vec![external(asb::PartyRole::Complainant, name)],
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    };
+    let case = client
+        .report_incident(partner.request(filed("  music at 2am\n\tand again at 4am  ", "Fay Complainant")))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!(case.reports[0].description, "music at 2am\n\tand again at 4am");
+    // A name is one line; a description holds no other control characters.
+    let err =
+        client.report_incident(partner.request(filed("music\u{7}", "Fay\nComplainant"))).await.unwrap_err();
+    let details = tonic_types::StatusExt::get_error_details(&err);
+    let mut refused: Vec<(String, String)> = details
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .iter()
+        .map(|violation| (violation.field.clone(), violation.description.clone()))
+        .collect();
+    refused.sort();
+    assert_eq!(
+        refused,
+        [
+            (
+                "report.description".to_owned(),
+                "report.description must not contain control characters".to_owned()
+            ),
+            (
+                "report.parties[0].external.display_name".to_owned(),
+                "report.parties[0].external.display_name must not contain control characters".to_owned()
+            ),
+        ]
+    );
 }
