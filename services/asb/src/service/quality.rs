@@ -45,18 +45,21 @@ impl Draws {
         let mut hasher = DefaultHasher::new();
         open.hash(&mut hasher);
         let fingerprint = hasher.finish();
-        let Ok(mut drawn) = self.drawn.lock() else { return rule.draw(secret, month, open) };
         let key = (month, officer.to_owned());
-        if let Some(draw) = drawn.get(&key)
+        if let Ok(drawn) = self.drawn.lock()
+            && let Some(draw) = drawn.get(&key)
             && draw.fingerprint == fingerprint
         {
             return draw.cases.clone();
         }
+        // Hashed without the lock held: other queue reads go on meanwhile.
         let cases = rule.draw(secret, month, open);
-        // Only this month's and last month's draws are read again.
-        let month_before = month.checked_sub_months(chrono::Months::new(1)).unwrap_or(month);
-        drawn.retain(|(drawn_for, _), _| *drawn_for >= month_before);
-        drawn.insert(key, Draw { fingerprint, cases: cases.clone() });
+        if let Ok(mut drawn) = self.drawn.lock() {
+            // Only this month's and last month's draws are read again.
+            let month_before = month.checked_sub_months(chrono::Months::new(1)).unwrap_or(month);
+            drawn.retain(|(drawn_for, _), _| *drawn_for >= month_before);
+            drawn.insert(key, Draw { fingerprint, cases: cases.clone() });
+        }
         cases
     }
 }

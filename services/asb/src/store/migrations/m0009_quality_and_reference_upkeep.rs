@@ -45,6 +45,18 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Every queue read asks which cases had a quality review this month or last.
+        manager
+            .create_index(
+                Index::create()
+                    .name("reviews_by_kind_and_time")
+                    .table("reviews")
+                    .col("kind")
+                    .col("review_time")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()
@@ -68,6 +80,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(Index::drop().name("reviews_by_kind_and_time").table("reviews").to_owned())
+            .await?;
         for table in ["service_secrets", "review_actions"] {
             manager.drop_table(Table::drop().table(table).if_exists().to_owned()).await?;
         }
