@@ -614,7 +614,8 @@ impl Cases {
             .into_iter()
             .map(|raised| (raised.owning_case, raised.trigger.reached))
             .collect();
-        let reviews_due = self.reviews_due(&records, now).await?;
+        let officers = records.iter().filter_map(|record| record.case.assigned_officer.as_deref());
+        let reviews_due = self.reviews_due(officers, now).await?;
         let mut queue: Vec<(QueueItem, ShownCase)> = Vec::new();
         for case in records
             .into_iter()

@@ -14,7 +14,6 @@ use super::Cases;
 use crate::domain::case::CaseId;
 use crate::domain::review::{Month, SampleRule};
 use crate::error::AsbError;
-use crate::store::CaseRecord;
 
 /// Draws already made this month and last, by officer, each with a fingerprint
 /// of the cases it was drawn from: hashing every case under the secret once a
@@ -65,16 +64,16 @@ impl Draws {
 }
 
 impl Cases {
-    /// The cases of `records`' officers in this month's sample and not yet given a
-    /// quality review this month, each due before the month ends; and those of
-    /// last month's sample given none since it began, overdue.
-    pub(super) async fn reviews_due(
+    /// The cases of `officers` in this month's sample and not yet given a quality
+    /// review this month, each due before the month ends; and those of last
+    /// month's sample given none since it began, overdue. A queue passes the
+    /// officers of the cases it lists, and looks its cases up in the answer.
+    pub(super) async fn reviews_due<'a>(
         &self,
-        records: &[CaseRecord],
+        officers: impl IntoIterator<Item = &'a str>,
         now: DateTime<Utc>,
     ) -> Result<HashMap<CaseId, DateTime<Utc>>, AsbError> {
-        let officers: BTreeSet<&str> =
-            records.iter().filter_map(|record| record.case.assigned_officer.as_deref()).collect();
+        let officers: BTreeSet<&str> = officers.into_iter().collect();
         if officers.is_empty() {
             return Ok(HashMap::new());
         }
