@@ -50,7 +50,8 @@ pub struct Cases {
     trigger: TriggerRule,
     /// How many of each officer's cases the monthly quality sample takes.
     sample: SampleRule,
-    /// The month's draws already made, so a queue read hashes each case once a month.
+    /// The quality sample's recent draws, so a queue read need not read and hash
+    /// every officer's cases each time.
     draws: Arc<quality::Draws>,
     page_tokens: PageTokenKey,
     /// Every "now" the standards, queues and receipts read.
@@ -456,6 +457,8 @@ impl Cases {
         self.workable(ctx, id, Capability::TriageCases, "only managers assign cases").await?;
         let assignment = Assignment { officer, team: team.to_string(), time: self.clock.now() };
         self.store.assign_case(&ctx.actor(), id, etag, &assignment).await?;
+        // The case may have left one officer's sample pool for another's.
+        self.draws.forget();
         self.reread(ctx, id).await
     }
 

@@ -6,18 +6,24 @@
 //! month's cases still without a quality review stay, overdue, until they get one.
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::Cases;
 use crate::domain::case::CaseId;
-use crate::domain::review::{Month, SampleRule};
+use crate::domain::review::Month;
 use crate::error::AsbError;
 
-/// Draws already made this month and last, by officer, each with a fingerprint
-/// of the cases it was drawn from: hashing every case under the secret once a
-/// month is enough, however often queues are read.
+/// How long an instance trusts a draw it made before reading the officer's cases
+/// again: what fixes a draw is fixed at the month's start, except a case
+/// reassigned since, which another instance's draw reflects within this time
+/// (this instance forgets its draws at once when it reassigns a case).
+const DRAW_FRESH_FOR: Duration = Duration::from_secs(60);
+
+/// Draws made this month and last, by officer: reading an officer's cases and
+/// hashing each under the secret once a minute is enough, however often queues
+/// are read (5,000 cases take some 28 ms to read on SQLite).
 #[derive(Debug, Default)]
 pub(super) struct Draws {
     drawn: std::sync::Mutex<HashMap<(NaiveDate, String), Draw>>,
@@ -27,39 +33,40 @@ pub(super) struct Draws {
 
 #[derive(Debug)]
 struct Draw {
-    fingerprint: u64,
+    made: Instant,
     cases: Vec<CaseId>,
 }
 
 impl Draws {
-    /// One officer's share for `month` of `open` (sorted).
-    fn draw(
-        &self,
-        rule: &SampleRule,
-        secret: &[u8],
-        month: NaiveDate,
-        officer: &str,
-        open: &[CaseId],
-    ) -> Vec<CaseId> {
-        let mut hasher = DefaultHasher::new();
-        open.hash(&mut hasher);
-        let fingerprint = hasher.finish();
-        let key = (month, officer.to_owned());
-        if let Ok(drawn) = self.drawn.lock()
-            && let Some(draw) = drawn.get(&key)
-            && draw.fingerprint == fingerprint
-        {
-            return draw.cases.clone();
+    /// The fresh draws held for `officers` in `month`, and the officers without one.
+    fn held(&self, month: NaiveDate, officers: &[String], now: Instant) -> (Vec<CaseId>, Vec<String>) {
+        let Ok(drawn) = self.drawn.lock() else { return (Vec::new(), officers.to_vec()) };
+        let mut cases = Vec::new();
+        let mut missing = Vec::new();
+        for officer in officers {
+            match drawn.get(&(month, officer.clone())) {
+                Some(draw) if now.saturating_duration_since(draw.made) < DRAW_FRESH_FOR => {
+                    cases.extend_from_slice(&draw.cases);
+                }
+                Some(_) | None => missing.push(officer.clone()),
+            }
         }
-        // Hashed without the lock held: other queue reads go on meanwhile.
-        let cases = rule.draw(secret, month, open);
+        (cases, missing)
+    }
+
+    /// Keeps `officer`'s draw for `month`; only this month's and last are kept.
+    fn keep(&self, month: NaiveDate, officer: String, cases: Vec<CaseId>, now: Instant) {
+        let Ok(mut drawn) = self.drawn.lock() else { return };
+        let month_before = month.checked_sub_months(chrono::Months::new(1)).unwrap_or(month);
+        drawn.retain(|(drawn_for, _), _| *drawn_for >= month_before);
+        drawn.insert((month, officer), Draw { made: now, cases });
+    }
+
+    /// Forgets every draw: a case changed officer.
+    pub(super) fn forget(&self) {
         if let Ok(mut drawn) = self.drawn.lock() {
-            // Only this month's and last month's draws are read again.
-            let month_before = month.checked_sub_months(chrono::Months::new(1)).unwrap_or(month);
-            drawn.retain(|(drawn_for, _), _| *drawn_for >= month_before);
-            drawn.insert(key, Draw { fingerprint, cases: cases.clone() });
+            drawn.clear();
         }
-        cases
     }
 }
 
@@ -97,17 +104,26 @@ impl Cases {
         Ok(due)
     }
 
-    /// The month's sample of `officers`' cases.
+    /// The month's sample of `officers`' cases: the draws held, and the rest drawn
+    /// from the cases each held open when the month began.
     async fn sample(&self, officers: &[String], month: Month) -> Result<Vec<CaseId>, AsbError> {
-        let mut population: HashMap<String, Vec<CaseId>> = HashMap::new();
-        for (id, officer) in self.store.sample_population(officers, month.start).await? {
+        let now = self.clock.instant();
+        let (mut drawn, missing) = self.draws.held(month.first_day, officers, now);
+        if missing.is_empty() {
+            return Ok(drawn);
+        }
+        // Officers with no such case are remembered too, with an empty draw.
+        let mut population: HashMap<String, Vec<CaseId>> =
+            missing.iter().map(|officer| (officer.clone(), Vec::new())).collect();
+        for (id, officer) in self.store.sample_population(&missing, month.start).await? {
             population.entry(officer).or_default().push(CaseId::from_uuid(id));
         }
         let secret = self.draws.secret.get_or_try_init(|| self.store.quality_sample_secret()).await?;
-        let mut drawn = Vec::new();
         for (officer, mut open) in population {
             open.sort_unstable();
-            drawn.extend(self.draws.draw(&self.sample, secret, month.first_day, &officer, &open));
+            let cases = self.sample.draw(secret, month.first_day, &open);
+            drawn.extend_from_slice(&cases);
+            self.draws.keep(month.first_day, officer, cases, now);
         }
         Ok(drawn)
     }
