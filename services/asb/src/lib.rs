@@ -70,6 +70,7 @@ impl platform::ServiceModule for AsbModule {
             peers,
             settings.standards,
             settings.community_trigger,
+            settings.quality_sample,
             context.page_tokens,
             context.clock,
         );

@@ -4,6 +4,8 @@
 
 mod asb;
 mod asb_cli;
+mod asb_quality;
+mod asb_reference;
 mod availability;
 mod backup;
 mod customers;
