@@ -6,17 +6,8 @@
 //! single-use statements (hundreds of megabytes across a pool under load). Rows
 //! are therefore inserted in chunks whose sizes are powers of two, at most
 //! [`MAX_CHUNK`]: about ten statement shapes per table, ever.
-//!
-//! On PostgreSQL rows go as one JSON array per statement instead, expanded by
-//! `json_populate_recordset` into the table's own row type: one statement text per
-//! table, one parameter however many rows, and no parse and bind of thousands of
-//! placeholders. Measured on the import benchmark (README "Benchmarks").
 
-use sea_orm::sea_query::Value;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue, ConnectionTrait, DbBackend, DbErr, EntityName as _, EntityTrait,
-    Iterable as _, Statement,
-};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait};
 
 /// The largest chunk: well inside SQLite's 32,766 and PostgreSQL's 65,535
 /// parameters per statement for tables of up to 60 columns.
@@ -28,12 +19,6 @@ where
     A: ActiveModelTrait + Send,
     C: ConnectionTrait,
 {
-    if conn.get_database_backend() == DbBackend::Postgres {
-        for chunk in rows.chunks(JSON_CHUNK) {
-            conn.execute_raw(json_insert(chunk)?).await?;
-        }
-        return Ok(());
-    }
     let mut remaining = rows.len();
     let mut rows = rows.into_iter();
     while remaining > 0 {
@@ -43,63 +28,6 @@ where
         remaining -= size;
     }
     Ok(())
-}
-
-/// Rows per JSON statement on PostgreSQL: bounds the size of one parameter.
-const JSON_CHUNK: usize = 4_096;
-
-/// `INSERT INTO t (columns) SELECT columns FROM json_populate_recordset(NULL::t, $1)`
-/// for `rows`, every column of which must be set.
-fn json_insert<A: ActiveModelTrait>(rows: &[A]) -> Result<Statement, DbErr> {
-    let table = <A::Entity as Default>::default().table_name().to_owned();
-    let columns: Vec<_> = <A::Entity as EntityTrait>::Column::iter().collect();
-    let mut records = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut record = serde_json::Map::with_capacity(columns.len());
-        for column in &columns {
-            let name = sea_orm::IdenStatic::as_str(column);
-            let value = match row.get(*column) {
-                ActiveValue::Set(value) | ActiveValue::Unchanged(value) => value,
-                ActiveValue::NotSet => {
-                    return Err(DbErr::Custom(format!("insert into {table}: column {name} is not set")));
-                }
-            };
-            record.insert(name.to_owned(), json_of(value, &table, name)?);
-        }
-        records.push(serde_json::Value::Object(record));
-    }
-    let names = columns.iter().map(|column| format!("\"{}\"", sea_orm::IdenStatic::as_str(column)));
-    let names = names.collect::<Vec<_>>().join(", ");
-    let sql = format!(
-        "INSERT INTO \"{table}\" ({names}) SELECT {names} FROM json_populate_recordset(NULL::\"{table}\", $1::json)"
-    );
-    Ok(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        sql,
-        [Value::Json(Some(Box::new(serde_json::Value::Array(records))))],
-    ))
-}
-
-/// A column's value as `json_populate_recordset` reads it into the column's type.
-fn json_of(value: Value, table: &str, column: &str) -> Result<serde_json::Value, DbErr> {
-    use serde_json::Value as Json;
-    // The kinds our entities use; any other is refused, not guessed.
-    #[allow(clippy::wildcard_enum_match_arm)]
-    Ok(match value {
-        Value::Bool(v) => v.map_or(Json::Null, Json::Bool),
-        Value::Int(v) => v.map_or(Json::Null, Json::from),
-        Value::BigInt(v) => v.map_or(Json::Null, Json::from),
-        Value::String(v) => v.map_or(Json::Null, Json::String),
-        Value::Uuid(v) => v.map_or(Json::Null, |v| Json::String(v.to_string())),
-        Value::ChronoDate(v) => v.map_or(Json::Null, |v| Json::String(v.format("%F").to_string())),
-        Value::ChronoDateTimeUtc(v) => {
-            v.map_or(Json::Null, |v| Json::String(v.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)))
-        }
-        Value::Json(v) => v.map_or(Json::Null, |v| *v),
-        other => {
-            return Err(DbErr::Custom(format!("insert into {table}: column {column} holds {other:?}")));
-        }
-    })
 }
 
 /// The largest power of two not above `remaining` or [`MAX_CHUNK`].
