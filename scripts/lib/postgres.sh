@@ -48,3 +48,12 @@ if [ "${INVOLVE_PG_STOP:-0}" = 1 ]; then
 fi
 
 export INVOLVE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+
+# 3. Every test and benchmark makes a database of its own and leaves it (a failed
+# test's data is worth a look). Reused clusters would fill the disk: databases
+# untouched for an hour go, so another run sharing the cluster keeps its own.
+"$bin/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -At -c "
+  SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE);', datname) FROM pg_database
+  WHERE datname ~ '^involve_(test|bench)_'
+    AND (pg_stat_file('base/' || oid)).modification < now() - interval '1 hour'" |
+  "$bin/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres >/dev/null || true
