@@ -2,8 +2,7 @@
 //!
 //! The one shape of a service: `api` (tonic, thin) -> `service` (use cases) ->
 //! `domain` (plain Rust rules) and `store` (sea-orm); `peers` calls profiles
-//! through its contract. Every RPC of `proto/involve/asb/v1` is answered; the draft
-//! of the ones still to come (the analysis) is in `contract/`.
+//! through its contract. Every RPC of `proto/involve/asb/v1` is answered.
 
 pub mod api;
 pub mod domain;
@@ -21,6 +20,7 @@ pub use api::AsbApi;
 pub use error::ERROR_DOMAIN;
 pub use store::{Migrator, Store};
 
+use crate::domain::analysis::AnalysisSettings;
 use crate::domain::review::SampleRule;
 use crate::domain::standards::StandardSettings;
 use crate::domain::trigger::TriggerRule;
@@ -38,6 +38,7 @@ pub struct AsbSettings {
     pub standards: StandardSettings,
     pub community_trigger: TriggerRule,
     pub quality_sample: SampleRule,
+    pub analysis: AnalysisSettings,
 }
 
 /// ASB cases as one [`platform::ServiceModule`].
@@ -71,7 +72,8 @@ impl platform::ServiceModule for AsbModule {
             settings.community_trigger,
             context.page_tokens,
             context.clock,
-        );
+        )
+        .with_analysis(settings.analysis);
         let max = context.settings.server.max_message_bytes;
         set.add(
             AsbCasesServer::new(AsbApi::new(cases))

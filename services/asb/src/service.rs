@@ -3,6 +3,8 @@
 //! peers it checks parties with. `api` decodes into these calls and encodes what
 //! they return; nothing here knows about gRPC.
 
+mod analysis;
+
 use std::sync::Arc;
 
 use platform::clock::SharedClock;
@@ -15,7 +17,9 @@ use persistence::paging::finish_page;
 use persistence::{AuditEntry, Etag, PageToken, PageTokenKey};
 use platform::{FieldViolation, RequestContext};
 
+pub use self::analysis::{Analysis, AnalysisRequest, CategoryFigure, EqualityFigure, LandlordFigure};
 use crate::domain::access::{self, CaseReach, View, Viewer};
+use crate::domain::analysis::AnalysisSettings;
 use crate::domain::calendar::{local_date, start_of_day};
 use crate::domain::case::{CaseId, Channel, Party, Person};
 use crate::domain::casework::Mediation;
@@ -47,6 +51,8 @@ pub struct Cases {
     clock: SharedClock,
     /// Woken by every write here, so watched queues update at once.
     changed: Arc<tokio::sync::Notify>,
+    /// What `GetAsbAnalysis` counts against.
+    analysis: AnalysisSettings,
 }
 
 /// A community trigger reached by one complainant.
@@ -185,7 +191,15 @@ impl Cases {
             page_tokens,
             clock,
             changed: Arc::new(tokio::sync::Notify::new()),
+            analysis: AnalysisSettings::default(),
         }
+    }
+
+    /// The same use cases, analysing against `settings`.
+    #[must_use]
+    pub fn with_analysis(mut self, settings: AnalysisSettings) -> Self {
+        self.analysis = settings;
+        self
     }
 
     /// Every complainant whose qualifying reports reach the threshold, across cases
