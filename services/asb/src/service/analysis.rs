@@ -87,6 +87,10 @@ fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
+/// Most customer names one `CountEqualityGroups` request may carry (profiles'
+/// limit).
+const MAX_EQUALITY_NAMES: usize = 50_000;
+
 /// Labels of the sets sent to profiles.
 const COMPLAINANTS: &str = "complainants";
 const VICTIMS: &str = "victims";
@@ -298,6 +302,19 @@ impl Cases {
         published: &mut Analysis,
     ) -> Result<(), AsbError> {
         let sets = self.store.equality_sets(scope).await?;
+        let names = sets.complainants.len()
+            + sets.victims.len()
+            + sets.perpetrators.len()
+            + sets.surveyed.len()
+            + sets.satisfied.len();
+        // Profiles counts one request's sets at most; splitting them would publish
+        // sums of separately rounded parts, which protect nobody.
+        if names > MAX_EQUALITY_NAMES {
+            return Err(AsbError::FailedPrecondition {
+                reason: "TOO_MANY_PEOPLE",
+                message: "too many people for one equality profile: shorten the period or name a landlord",
+            });
+        }
         let overall = (
             i64::try_from(sets.satisfied.len()).unwrap_or(i64::MAX),
             i64::try_from(sets.surveyed.len()).unwrap_or(i64::MAX),
