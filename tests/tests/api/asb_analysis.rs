@@ -26,6 +26,7 @@ on_every_backend_with_settings!(
     equality_groups_are_counted_by_profiles_and_protected,
     who_may_analyse_and_what_bad_input_names,
     only_a_service_identity_counts_equality_groups,
+    a_manager_reads_the_analysis_from_the_command_line,
 );
 
 /// An hour of officer time at £36.00.
@@ -635,4 +636,60 @@ async fn only_a_service_identity_counts_equality_groups(backend: Backend) {
         violated_fields(&err),
         ["characteristic", "sets[0].label", "sets[0].customers[0]", "requested_for"]
     );
+}
+
+/// `involve asb analysis`, the real binary against the suite, as `caller`.
+async fn involve_asb_analysis(app: &TestApp, caller: &Caller, args: &[&str]) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(involve_tests::processes::involve_binary())
+        .args(["asb", "--endpoint", &app.endpoint(), "analysis"])
+        .args(args)
+        .current_dir(dir.path())
+        .env("INVOLVE_CREDENTIAL", &caller.token)
+        .env_remove("INVOLVE_CREDENTIAL_FILE")
+        .output()
+        .await
+        .unwrap();
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+    (output.status.success(), text(output.stdout), text(output.stderr))
+}
+
+async fn a_manager_reads_the_analysis_from_the_command_line(backend: Backend) {
+    let Some(app) = spawn(backend).await else { return };
+    app.add_areas(&["north"]).await;
+    let riverside = app.partner("riverside").await;
+    let ada = customer(&app, &riverside, "Ada", "north", "white-british").await;
+    let case = report(
+        &app,
+        &riverside,
+        "north",
+        &["noise"],
+        vec![customer_party(asb::PartyRole::Complainant, &ada)],
+    )
+    .await;
+    log_minutes(&app, &riverside, &case, 30).await;
+    let manager = app.caller("council", Role::Manager, &[]).await;
+    let today = today(&app);
+    let (from, to) =
+        ((today - chrono::Days::new(10)).to_string(), (today + chrono::Days::new(10)).to_string());
+    let period = ["--from", from.as_str(), "--to", to.as_str()];
+
+    let (success, table, stderr) = involve_asb_analysis(&app, &manager, &period).await;
+    assert!(success, "{stderr}");
+    assert!(table.starts_with("1 cases, 30 officer minutes, £18.00 a case."), "{table}");
+    assert!(table.contains("NM01 per landlord and year"), "{table}");
+    let mut json_args = period.to_vec();
+    json_args.extend(["--equality", "ethnicity", "--output", "json"]);
+    let (success, json, stderr) = involve_asb_analysis(&app, &manager, &json_args).await;
+    assert!(success, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["cases"], 1);
+    assert_eq!(json["by_category"][0]["perpetrator_type"], "none");
+    assert_eq!(json["rounding_base"], 5);
+    assert_eq!(json["equality_profile"], serde_json::json!([]), "one person is too few to show");
+
+    let backwards = ["--from", to.as_str(), "--to", from.as_str()];
+    let (success, _, stderr) = involve_asb_analysis(&app, &manager, &backwards).await;
+    assert!(!success);
+    assert!(stderr.contains("end_date"), "{stderr}");
 }
