@@ -545,6 +545,12 @@ async fn who_may_analyse_and_what_bad_input_names(backend: Backend) {
     assert_status(&err, Code::PermissionDenied, "OUTSIDE_SCOPE");
     let hillside = app.partner("hillside").await;
     assert_eq!(analyse(&app, &hillside, around_today(&app)).await.cases, 0, "another landlord's case");
+    // Its own organisation is never unknown to a partner, cases or not.
+    let own = asb::GetAsbAnalysisRequest {
+        landlord_organisation: "organisations/hillside".into(),
+        ..around_today(&app)
+    };
+    assert_eq!(analyse(&app, &hillside, own).await.cases, 0);
 
     let manager = app.caller("council", Role::Manager, &[]).await;
     let err =

@@ -119,7 +119,9 @@ impl Cases {
         {
             return Err(refused("OUTSIDE_SCOPE", "a landlord analyses its own cases only"));
         }
+        // A caller's own organisation is never unknown to it, cases or not.
         if let Some(landlord) = &request.landlord
+            && landlord.as_str() != own
             && !self.store.knows_landlord(landlord.as_str()).await?
         {
             return Err(AsbError::Invalid(vec![FieldViolation::new(
