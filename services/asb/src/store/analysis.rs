@@ -111,15 +111,11 @@ const CASE_MINUTES: &str =
     "COALESCE((SELECT SUM(time_entries.minutes) FROM time_entries WHERE time_entries.case_id = cases.id), 0)";
 
 /// The case's perpetrator type code (see [`PerpetratorType`]): the most identified
-/// alleged perpetrator decides.
-const PERPETRATOR_TYPE: &str = "CASE \
-     WHEN EXISTS (SELECT 1 FROM parties WHERE parties.case_id = cases.id \
-       AND parties.role = 'alleged_perpetrator' AND parties.customer IS NOT NULL) THEN 'customer' \
-     WHEN EXISTS (SELECT 1 FROM parties WHERE parties.case_id = cases.id \
-       AND parties.role = 'alleged_perpetrator' AND parties.external_key IS NOT NULL) THEN 'external' \
-     WHEN EXISTS (SELECT 1 FROM parties WHERE parties.case_id = cases.id \
-       AND parties.role = 'alleged_perpetrator') THEN 'unknown' \
-     ELSE 'none' END";
+/// alleged perpetrator decides, read in one lookup of the case's parties.
+const PERPETRATOR_TYPE: &str = "CASE (SELECT MIN(CASE WHEN parties.customer IS NOT NULL THEN 1 \
+       WHEN parties.external_key IS NOT NULL THEN 2 ELSE 3 END) \
+       FROM parties WHERE parties.case_id = cases.id AND parties.role = 'alleged_perpetrator') \
+     WHEN 1 THEN 'customer' WHEN 2 THEN 'external' WHEN 3 THEN 'unknown' ELSE 'none' END";
 
 /// `SUM(expr)` as a BIGINT on both backends (PostgreSQL sums BIGINTs to NUMERIC),
 /// 0 over no rows.
@@ -231,8 +227,21 @@ impl Store {
             }
         }
 
-        // Cases, hate-incident cases and officer time by landlord and year.
-        let mut by_landlord = cases::Entity::find().select_only().column(cases::Column::LandlordOrganisation);
+        // Cases, hate-incident cases and officer time by landlord and year, and
+        // closure survey answers by landlord: summed, the whole period's too.
+        let answered = cases::Column::Satisfaction.is_in(["satisfied", "dissatisfied"]);
+        let satisfied = cases::Column::Satisfaction.eq("satisfied");
+        let mut by_landlord = cases::Entity::find()
+            .select_only()
+            .column(cases::Column::LandlordOrganisation)
+            .column_as(
+                sum(Expr::case(answered, Expr::val(1_i64)).finally(Expr::val(0_i64)).into()),
+                "surveyed",
+            )
+            .column_as(
+                sum(Expr::case(satisfied, Expr::val(1_i64)).finally(Expr::val(0_i64)).into()),
+                "satisfied",
+            );
         for (index, year) in years.iter().enumerate() {
             let minutes_in_year = Expr::case(
                 cases::Column::ReceiveTime
@@ -247,53 +256,30 @@ impl Store {
                 .column_as(sum(minutes_in_year.into()), format!("t{index}"));
         }
         let statement = by_landlord
-            .filter(condition.clone())
+            .filter(condition)
             .group_by(cases::Column::LandlordOrganisation)
             .order_by_asc(cases::Column::LandlordOrganisation)
             .build(backend);
-        let mut landlord_years = Vec::new();
+        let mut figures = AnalysisFigures { categories, remedies, area_months, ..AnalysisFigures::default() };
         for row in self.db.query_all_raw(statement).await? {
             let landlord: String = row.try_get("", "landlord_organisation")?;
+            figures.surveyed += row.try_get::<i64>("", "surveyed")?;
+            figures.satisfied += row.try_get::<i64>("", "satisfied")?;
             for (index, year) in years.iter().enumerate() {
-                landlord_years.push(LandlordYearRow {
+                let counted = LandlordYearRow {
                     landlord: landlord.clone(),
                     year: year.label.parse().map_err(|_| StoreError::corrupt("year label"))?,
                     cases: row.try_get("", &format!("c{index}"))?,
                     hate_incident_cases: row.try_get("", &format!("h{index}"))?,
                     minutes: row.try_get("", &format!("t{index}"))?,
-                });
+                };
+                // The years cover the period exactly, so their sums are the whole's.
+                figures.cases += counted.cases;
+                figures.minutes += counted.minutes;
+                figures.landlord_years.push(counted);
             }
         }
-
-        // The whole: cases, officer time, closure survey answers.
-        let answered = cases::Column::Satisfaction.is_in(["satisfied", "dissatisfied"]);
-        let satisfied = cases::Column::Satisfaction.eq("satisfied");
-        let statement = cases::Entity::find()
-            .select_only()
-            .column_as(Expr::col(cases::Column::Id).count(), "cases")
-            .column_as(sum(Expr::cust(CASE_MINUTES)), "minutes")
-            .column_as(
-                sum(Expr::case(answered, Expr::val(1_i64)).finally(Expr::val(0_i64)).into()),
-                "surveyed",
-            )
-            .column_as(
-                sum(Expr::case(satisfied, Expr::val(1_i64)).finally(Expr::val(0_i64)).into()),
-                "satisfied",
-            )
-            .filter(condition)
-            .build(backend);
-        let whole =
-            self.db.query_one_raw(statement).await?.ok_or_else(|| StoreError::corrupt("no totals row"))?;
-        Ok(AnalysisFigures {
-            categories,
-            remedies,
-            area_months,
-            landlord_years,
-            cases: whole.try_get("", "cases")?,
-            minutes: whole.try_get("", "minutes")?,
-            surveyed: whole.try_get("", "surveyed")?,
-            satisfied: whole.try_get("", "satisfied")?,
-        })
+        Ok(figures)
     }
 
     /// The customers who are complainants, victims and alleged perpetrators of the
