@@ -10,7 +10,7 @@ mod m0005_create_reviews;
 mod m0006_create_sharing_decisions;
 mod m0007_create_time_entries;
 mod m0008_create_diversionary_activities;
-mod m0009_create_landlord_homes;
+mod m0010_create_landlord_homes;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -27,7 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_create_sharing_decisions::Migration),
             Box::new(m0007_create_time_entries::Migration),
             Box::new(m0008_create_diversionary_activities::Migration),
-            Box::new(m0009_create_landlord_homes::Migration),
+            Box::new(m0010_create_landlord_homes::Migration),
         ]
     }
 
