@@ -1,6 +1,7 @@
 //! The gRPC face of the ASB service, thin: each method decodes and validates its
 //! request, calls [`crate::service`], and encodes the answer.
 
+mod analysis;
 mod reference;
 
 use contracts::involve::asb::v1 as pb;
@@ -1529,6 +1530,40 @@ impl AsbCases for AsbApi {
         let diversionary_activities =
             listed.iter().map(|(row, before, after)| activity_to_proto(row, *before, *after)).collect();
         Ok(Response::new(pb::ListDiversionaryActivitiesResponse { diversionary_activities }))
+    }
+
+    async fn get_asb_analysis(
+        &self,
+        request: Request<pb::GetAsbAnalysisRequest>,
+    ) -> Result<Response<pb::AsbAnalysis>, Status> {
+        let ctx = context(&request)?;
+        let asked = analysis::read_request(request.into_inner()).map_err(invalid)?;
+        let analysed = self.cases.analysis(&ctx, asked).await.map_err(status)?;
+        Ok(reply(analysis::analysis_to_proto(analysed), "asbAnalysis"))
+    }
+
+    async fn set_landlord_homes(
+        &self,
+        request: Request<pb::SetLandlordHomesRequest>,
+    ) -> Result<Response<pb::LandlordHomes>, Status> {
+        let ctx = context(&request)?;
+        let (landlord, year, homes) = analysis::read_homes(request.into_inner()).map_err(invalid)?;
+        let resource = format!("landlordHomes/{landlord}/{year}");
+        let row = self.cases.set_landlord_homes(&ctx, landlord, year, homes).await.map_err(status)?;
+        Ok(reply(analysis::homes_to_proto(row), &resource))
+    }
+
+    async fn list_landlord_homes(
+        &self,
+        request: Request<pb::ListLandlordHomesRequest>,
+    ) -> Result<Response<pb::ListLandlordHomesResponse>, Status> {
+        let ctx = context(&request)?;
+        let landlord =
+            optional_organisation("landlord_organisation", &request.get_ref().landlord_organisation)
+                .map_err(|violation| invalid(vec![violation]))?;
+        let rows = self.cases.list_landlord_homes(&ctx, landlord).await.map_err(status)?;
+        let landlord_homes = rows.into_iter().map(analysis::homes_to_proto).collect();
+        Ok(Response::new(pb::ListLandlordHomesResponse { landlord_homes }))
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {

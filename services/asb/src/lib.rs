@@ -2,8 +2,7 @@
 //!
 //! The one shape of a service: `api` (tonic, thin) -> `service` (use cases) ->
 //! `domain` (plain Rust rules) and `store` (sea-orm); `peers` calls profiles
-//! through its contract. Every RPC of `proto/involve/asb/v1` is answered; the draft
-//! of the ones still to come (the analysis) is in `contract/`.
+//! through its contract. Every RPC of `proto/involve/asb/v1` is answered.
 
 pub mod api;
 pub mod domain;
@@ -22,6 +21,7 @@ pub use api::AsbApi;
 pub use error::ERROR_DOMAIN;
 pub use store::{Migrator, Store};
 
+use crate::domain::analysis::AnalysisSettings;
 use crate::domain::review::SampleRule;
 use crate::domain::standards::StandardSettings;
 use crate::domain::trigger::TriggerRule;
@@ -39,6 +39,7 @@ pub struct AsbSettings {
     pub standards: StandardSettings,
     pub community_trigger: TriggerRule,
     pub quality_sample: SampleRule,
+    pub analysis: AnalysisSettings,
 }
 
 /// ASB cases as one [`platform::ServiceModule`].
@@ -73,7 +74,8 @@ impl platform::ServiceModule for AsbModule {
             settings.quality_sample,
             context.page_tokens,
             context.clock,
-        );
+        )
+        .with_analysis(settings.analysis);
         let max = context.settings.server.max_message_bytes;
         set.add(
             AsbCasesServer::new(AsbApi::new(cases))

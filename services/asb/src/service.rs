@@ -7,6 +7,7 @@ mod quality;
 mod reference;
 
 pub use self::reference::{CategoryDraft, InterventionTypeDraft};
+mod analysis;
 
 use std::sync::Arc;
 
@@ -20,7 +21,9 @@ use persistence::paging::finish_page;
 use persistence::{AuditEntry, Etag, PageToken, PageTokenKey};
 use platform::{FieldViolation, RequestContext};
 
+pub use self::analysis::{Analysis, AnalysisRequest, CategoryFigure, EqualityFigure, LandlordFigure};
 use crate::domain::access::{self, CaseReach, View, Viewer};
+use crate::domain::analysis::AnalysisSettings;
 use crate::domain::calendar::{local_date, start_of_day};
 use crate::domain::case::{CaseId, Channel, Party, Person};
 use crate::domain::casework::Mediation;
@@ -58,6 +61,8 @@ pub struct Cases {
     clock: SharedClock,
     /// Woken by every write here, so watched queues update at once.
     changed: Arc<tokio::sync::Notify>,
+    /// What `GetAsbAnalysis` counts against.
+    analysis: AnalysisSettings,
 }
 
 /// A community trigger reached by one complainant.
@@ -199,7 +204,15 @@ impl Cases {
             page_tokens,
             clock,
             changed: Arc::new(tokio::sync::Notify::new()),
+            analysis: AnalysisSettings::default(),
         }
+    }
+
+    /// The same use cases, analysing against `settings`.
+    #[must_use]
+    pub fn with_analysis(mut self, settings: AnalysisSettings) -> Self {
+        self.analysis = settings;
+        self
     }
 
     /// Every complainant whose qualifying reports reach the threshold, across cases

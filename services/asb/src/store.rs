@@ -1,6 +1,7 @@
 //! The only door to the ASB tables. Every write runs in one transaction with its
 //! audit row and its idempotency key, so a failed request leaves nothing behind.
 
+mod analysis;
 pub mod codes;
 pub mod entities;
 mod migrations;
@@ -24,6 +25,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait as _;
 use uuid::Uuid;
 
+pub use self::analysis::{AnalysisFigures, AnalysisScope, EqualitySets, LandlordYearRow};
 use self::entities::{
     bank_holidays, cases, categories, contacts, diary_entries, diversionary_activities, intervention_types,
     interventions, parties, reports, review_actions, reviews, sharing_decisions, time_entries,
@@ -488,39 +490,7 @@ impl Store {
         before: Option<Uuid>,
         limit: u64,
     ) -> Result<Vec<CaseRecord>, StoreError> {
-        let mut condition = Condition::all();
-        match reach {
-            ListReach::Areas(None) => {}
-            ListReach::Areas(Some(areas)) => {
-                condition = condition.add(cases::Column::Area.is_in(areas.iter().map(String::as_str)));
-            }
-            ListReach::Landlord { organisation, areas } => {
-                // Its own cases, and those its customers are parties to.
-                let party_cases = parties::Entity::find()
-                    .select_only()
-                    .column(parties::Column::CaseId)
-                    .filter(parties::Column::CustomerLandlord.eq(organisation.as_str()))
-                    .into_query();
-                condition = condition.add(
-                    Condition::any()
-                        .add(cases::Column::LandlordOrganisation.eq(organisation.as_str()))
-                        .add(cases::Column::Id.in_subquery(party_cases))
-                        .add(cases::Column::Id.in_subquery(shared_with(organisation))),
-                );
-                if let Some(areas) = areas {
-                    condition = condition.add(cases::Column::Area.is_in(areas.iter().map(String::as_str)));
-                }
-            }
-            ListReach::SharedWith(organisation) => {
-                condition = condition.add(cases::Column::Id.in_subquery(shared_with(organisation)));
-            }
-            ListReach::Owner { organisation, areas } => {
-                condition = condition.add(cases::Column::LandlordOrganisation.eq(organisation.as_str()));
-                if let Some(areas) = areas {
-                    condition = condition.add(cases::Column::Area.is_in(areas.iter().map(String::as_str)));
-                }
-            }
-        }
+        let mut condition = reach_condition(reach);
         if let Some(team) = &filter.team {
             condition = condition.add(cases::Column::Team.eq(team.as_str()));
         }
@@ -1398,6 +1368,44 @@ pub enum WriteError {
 /// Who was complainant or victim in a report (customer, external key), its case,
 /// and when it was received.
 type ReportedBy = (Option<String>, Option<String>, Uuid, DateTime<Utc>);
+
+/// The cases `reach` lets a caller see, as a condition on `cases`.
+pub(crate) fn reach_condition(reach: &ListReach) -> Condition {
+    let mut condition = Condition::all();
+    match reach {
+        ListReach::Areas(None) => {}
+        ListReach::Areas(Some(areas)) => {
+            condition = condition.add(cases::Column::Area.is_in(areas.iter().map(String::as_str)));
+        }
+        ListReach::Landlord { organisation, areas } => {
+            // Its own cases, and those its customers are parties to.
+            let party_cases = parties::Entity::find()
+                .select_only()
+                .column(parties::Column::CaseId)
+                .filter(parties::Column::CustomerLandlord.eq(organisation.as_str()))
+                .into_query();
+            condition = condition.add(
+                Condition::any()
+                    .add(cases::Column::LandlordOrganisation.eq(organisation.as_str()))
+                    .add(cases::Column::Id.in_subquery(party_cases))
+                    .add(cases::Column::Id.in_subquery(shared_with(organisation))),
+            );
+            if let Some(areas) = areas {
+                condition = condition.add(cases::Column::Area.is_in(areas.iter().map(String::as_str)));
+            }
+        }
+        ListReach::SharedWith(organisation) => {
+            condition = condition.add(cases::Column::Id.in_subquery(shared_with(organisation)));
+        }
+        ListReach::Owner { organisation, areas } => {
+            condition = condition.add(cases::Column::LandlordOrganisation.eq(organisation.as_str()));
+            if let Some(areas) = areas {
+                condition = condition.add(cases::Column::Area.is_in(areas.iter().map(String::as_str)));
+            }
+        }
+    }
+    condition
+}
 
 /// The ids of the cases a decision opened to `organisation`.
 fn shared_with(organisation: &str) -> sea_orm::sea_query::SelectStatement {

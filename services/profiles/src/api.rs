@@ -308,6 +308,45 @@ impl CustomerProfiles for ProfilesApi {
         Ok(reply(message, &resource, crate::service::reads_equality_answers(parsed)))
     }
 
+    async fn count_equality_groups(
+        &self,
+        request: Request<pb::CountEqualityGroupsRequest>,
+    ) -> Result<Response<pb::EqualityGroupCounts>, Status> {
+        let ctx = context(&request)?;
+        let pb::CountEqualityGroupsRequest { characteristic, sets, requested_for } = request.into_inner();
+        let mut v = Violations::default();
+        let field = v.check(equality_characteristic(characteristic));
+        let query_sets = read_customer_sets(&mut v, sets);
+        let requested_for = v.check(read_requested_for(requested_for));
+        let (field, requested_for) = v.into_result((field, requested_for)).map_err(invalid)?;
+        let (Some(field), Some((organisation, subject, role))) = (field, requested_for) else {
+            return Err(Status::internal("validated fields missing"));
+        };
+        let query = crate::domain::equality_groups::GroupQuery { field, sets: query_sets };
+        let (counted, disclosure) = self
+            .profiles
+            .count_equality_groups(&ctx, (&organisation, &subject, role), query)
+            .await
+            .map_err(status)?;
+        let message = pb::EqualityGroupCounts {
+            characteristic,
+            sets: counted
+                .into_iter()
+                .map(|set| pb::EqualityGroupCount {
+                    label: set.label,
+                    total: set.total,
+                    values: set
+                        .values
+                        .into_iter()
+                        .map(|(value, count)| pb::EqualityValueCount { value, count })
+                        .collect(),
+                })
+                .collect(),
+            rounding_base: i32::try_from(disclosure.base()).unwrap_or_default(),
+        };
+        Ok(reply(message, "equalityGroups", true))
+    }
+
     async fn export_customer_data(
         &self,
         request: Request<pb::ExportCustomerDataRequest>,
@@ -441,6 +480,76 @@ fn characteristic_from_proto(value: i32) -> Result<Option<Characteristic>, Field
         P::PreferredLanguage => Some(Characteristic::PreferredLanguage),
         P::PreferredContactChannel => Some(Characteristic::PreferredContactChannel),
     })
+}
+
+/// The characteristic of `CountEqualityGroups`: an equality one, required.
+fn equality_characteristic(value: i32) -> Result<EqualityField, FieldViolation> {
+    match characteristic_from_proto(value)? {
+        Some(Characteristic::Equality(field)) => Ok(field),
+        None => Err(FieldViolation::required("characteristic")),
+        Some(Characteristic::PreferredLanguage | Characteristic::PreferredContactChannel) => {
+            Err(FieldViolation::new(
+                "characteristic",
+                "NOT_AN_EQUALITY_CHARACTERISTIC",
+                "characteristic must be an equality characteristic",
+            ))
+        }
+    }
+}
+
+/// The labelled sets, each customer once per set; at most
+/// [`crate::domain::equality_groups::MAX_NAMES`] names in all.
+fn read_customer_sets(v: &mut Violations, sets: Vec<pb::CustomerSet>) -> Vec<(String, Vec<uuid::Uuid>)> {
+    if sets.is_empty() {
+        v.push(FieldViolation::required("sets"));
+    }
+    let names: usize = sets.iter().map(|set| set.customers.len()).sum();
+    if names > crate::domain::equality_groups::MAX_NAMES {
+        v.push(FieldViolation::new(
+            "sets",
+            "TOO_MANY_NAMES",
+            format!("sets name {names} customers; at most {}", crate::domain::equality_groups::MAX_NAMES),
+        ));
+        return Vec::new();
+    }
+    let mut read = Vec::with_capacity(sets.len());
+    for (index, set) in sets.into_iter().enumerate() {
+        if set.label.trim().is_empty() || set.label.len() > 64 {
+            v.push(FieldViolation::new(
+                format!("sets[{index}].label"),
+                "INVALID_LABEL",
+                "a set needs a label of 1 to 64 characters",
+            ));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for (position, name) in set.customers.iter().enumerate() {
+            if let Some(id) = v.check(customer_id(&format!("sets[{index}].customers[{position}]"), name)) {
+                ids.insert(id.uuid());
+            }
+        }
+        read.push((set.label, ids.into_iter().collect()));
+    }
+    read
+}
+
+/// Who the calling service acts for: organisation, subject and role.
+fn read_requested_for(
+    requested_for: Option<pb::RequestedFor>,
+) -> Result<(String, String, platform::Role), FieldViolation> {
+    let Some(pb::RequestedFor { organisation, subject, role }) = requested_for else {
+        return Err(FieldViolation::required("requested_for"));
+    };
+    if organisation.is_empty() {
+        return Err(FieldViolation::required("requested_for.organisation"));
+    }
+    if subject.is_empty() {
+        return Err(FieldViolation::required("requested_for.subject"));
+    }
+    let role = contracts::involve::common::v1::Role::try_from(role)
+        .ok()
+        .and_then(platform::roles::from_proto)
+        .ok_or_else(|| FieldViolation::required("requested_for.role"))?;
+    Ok((organisation, subject, role))
 }
 
 fn cell_to_proto(cell: CountedCell) -> pb::ProfileCell {

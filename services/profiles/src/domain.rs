@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod customer;
+pub mod equality_groups;
 pub mod profile_map;
 pub mod reference;
 pub mod tenure;

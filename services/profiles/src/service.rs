@@ -15,6 +15,7 @@ use persistence::{AuditEntry, Etag, PageToken, PageTokenKey};
 use platform::{FieldViolation, RequestContext};
 use uuid::Uuid;
 
+use crate::domain::equality_groups::{self, CountedSet, Disclosure, GroupQuery};
 use crate::domain::profile_map::{self, Characteristic, PublishedMap};
 use crate::domain::reference::ReferenceValue;
 use crate::domain::tenure::TenureChange;
@@ -291,6 +292,29 @@ impl Profiles {
             .profile_map(&view.scope, &ctx.actor(), landlord.as_ref(), characteristic, entry)
             .await?;
         Ok(profile_map::publish(counts, view.disclosure))
+    }
+
+    /// Counts labelled sets of customers by one equality characteristic for a peer
+    /// service acting for `requested_for` (its organisation, subject and role),
+    /// published protected. The audit names whom it was read for.
+    pub async fn count_equality_groups(
+        &self,
+        ctx: &RequestContext,
+        requested_for: (&str, &str, platform::Role),
+        query: GroupQuery,
+    ) -> Result<(Vec<CountedSet>, Disclosure), ProfileError> {
+        let (organisation, subject, role) = requested_for;
+        let disclosure = access::equality_groups_view(&ctx.principal, role)?;
+        let labels: Vec<&str> = query.sets.iter().map(|(label, _)| label.as_str()).collect();
+        let resource = format!(
+            "equalityGroups?characteristic={}&sets={}&for={subject}&organisation={organisation}&role={}",
+            query.field.field_name(),
+            labels.join(","),
+            role.as_str()
+        );
+        let entry = AuditEntry::new(resource).special_category(true);
+        let counted = self.store.count_equality_groups(&ctx.actor(), &query, entry).await?;
+        Ok((equality_groups::publish(counted, disclosure), disclosure))
     }
 
     /// Everything held on a customer, with its audit trail (subject access).

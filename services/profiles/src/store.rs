@@ -617,6 +617,21 @@ impl Store {
         Ok(counts)
     }
 
+    /// Counts labelled sets of customers by one equality characteristic, and
+    /// records the read (special category) in the same transaction.
+    pub async fn count_equality_groups(
+        &self,
+        actor: &Actor,
+        query: &crate::domain::equality_groups::GroupQuery,
+        audit_entry: AuditEntry,
+    ) -> Result<Vec<crate::domain::equality_groups::CountedSet>, StoreError> {
+        let txn = begin_write(&self.db).await?;
+        let counted = profile_map::count_sets(&txn, query).await?;
+        audit::record(&txn, actor, [audit_entry]).await?;
+        txn.commit().await?;
+        Ok(counted)
+    }
+
     /// Applies one batch of import rows in one transaction.
     pub async fn import_batch(
         &self,

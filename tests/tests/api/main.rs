@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod asb;
+mod asb_analysis;
 mod asb_cli;
 mod asb_quality;
 mod asb_reference;

@@ -2,6 +2,9 @@
 //! times in UK local time, or JSON (a hand-made mapping of the fields shown;
 //! prost types carry no serde).
 
+mod analysis;
+
+pub(super) use self::analysis::{analysis_json, analysis_table};
 use asb::domain::calendar::local_time;
 use chrono::{DateTime, Utc};
 use contracts::google::r#type::Date;

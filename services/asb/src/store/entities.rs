@@ -257,3 +257,27 @@ entity!(bank_holidays, "bank_holidays", {
     pub holiday_date: Date,
     pub display_name: String,
 });
+
+/// Homes per landlord and year: NM01's denominator, kept by operators.
+pub mod landlord_homes {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "landlord_homes")]
+    pub struct Model {
+        /// `organisations/{id}`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub landlord_organisation: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub year: i32,
+        pub homes: i64,
+        /// The credential that recorded it.
+        pub updated_by: String,
+        pub update_time: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

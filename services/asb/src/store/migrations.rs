@@ -11,6 +11,7 @@ mod m0006_create_sharing_decisions;
 mod m0007_create_time_entries;
 mod m0008_create_diversionary_activities;
 mod m0009_quality_and_reference_upkeep;
+mod m0010_create_landlord_homes;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_create_time_entries::Migration),
             Box::new(m0008_create_diversionary_activities::Migration),
             Box::new(m0009_quality_and_reference_upkeep::Migration),
+            Box::new(m0010_create_landlord_homes::Migration),
         ]
     }
 

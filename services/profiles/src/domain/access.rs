@@ -12,6 +12,12 @@
 //! | EXTERNAL_PARTNER              | no (refused at the gateway)                                                                             |
 //! | SERVICE (scheduled work)      | no        | no            | no             | no            | read           | partnership, rounded                         |
 //!
+//! Equality groups (`CountEqualityGroups`) are counted only for a service of the
+//! suite named in [`EQUALITY_GROUP_COUNTERS`], as its own identity (`SERVICE`,
+//! which no credential can hold, so no partner or officer reaches it through the
+//! gateway), acting for a person whose role reads performance figures; always
+//! rounded, whoever that person is.
+//!
 //! An area restriction on a credential narrows every one of these.
 
 use involve_core::Capability;
@@ -178,6 +184,32 @@ pub fn may_import(role: Role) -> bool {
     role.may(Capability::ImportCustomers)
 }
 
+/// The services that may have equality groups counted: each profiles people in
+/// its own records (ASB: complainants, victims, perpetrators) and publishes only
+/// aggregates. A service identity's subject is `services/{name}`.
+pub const EQUALITY_GROUP_COUNTERS: &[&str] = &["services/asb"];
+
+/// How `principal` (a service) may have equality groups counted for a person of
+/// role `requested_for`: only protected, and only for a counting service acting
+/// for someone entitled to performance figures.
+pub fn equality_groups_view(principal: &Principal, requested_for: Role) -> Result<Disclosure, Refused> {
+    if principal.role != Role::Service || !EQUALITY_GROUP_COUNTERS.contains(&principal.subject.as_str()) {
+        return Err(refused(
+            "ROLE_NOT_PERMITTED",
+            "equality groups are counted only for a service of the suite that profiles its own records",
+        ));
+    }
+    if requested_for == Role::Service || !requested_for.may(Capability::ReadPerformance) {
+        return Err(refused(
+            "REQUESTED_FOR_NOT_PERMITTED",
+            "the person the service acts for may not read performance figures",
+        ));
+    }
+    // Protected for everyone: the sets come from another service's records, which
+    // no caller could check against the answers behind them.
+    Ok(Disclosure::RoundedToBase5)
+}
+
 /// Whose customers a profile map counts, and how its figures are published.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapView {
@@ -321,6 +353,30 @@ mod tests {
                 matches!(role, Role::PartnerIntegration | Role::Operator),
                 "{role:?}"
             );
+        }
+    }
+
+    #[test]
+    fn only_the_counting_services_count_equality_groups_and_always_protected() {
+        let asb = Principal {
+            organisation: "services/asb".into(),
+            role: Role::Service,
+            subject: "services/asb".into(),
+            areas: None,
+        };
+        assert_eq!(equality_groups_view(&asb, Role::TenantInspector), Ok(Disclosure::RoundedToBase5));
+        assert_eq!(
+            equality_groups_view(&asb, Role::TenantParticipationOfficer),
+            Ok(Disclosure::RoundedToBase5)
+        );
+        let refused_for = equality_groups_view(&asb, Role::ExternalPartner).unwrap_err();
+        assert_eq!(refused_for.reason, "REQUESTED_FOR_NOT_PERMITTED");
+        assert!(equality_groups_view(&asb, Role::Service).is_err());
+        let other =
+            Principal { subject: "services/caller".into(), organisation: "services/caller".into(), ..asb };
+        assert_eq!(equality_groups_view(&other, Role::Manager).unwrap_err().reason, "ROLE_NOT_PERMITTED");
+        for role in Role::ALL {
+            assert!(equality_groups_view(&principal(role, None), Role::Manager).is_err(), "{role:?}");
         }
     }
 

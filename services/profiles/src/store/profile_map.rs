@@ -11,6 +11,7 @@ use sea_orm::{
 use super::entities::customers;
 use super::rows::to_json;
 use crate::domain::customer::{EqualityAnswer, EqualityField, Household, InvolvementInterests};
+use crate::domain::equality_groups::{CountedSet, GroupQuery};
 use crate::domain::profile_map::{
     Characteristic, CountedCell, FieldCompleteness, ProfileCounts, ProfileField,
 };
@@ -121,4 +122,42 @@ pub(super) async fn count<C: ConnectionTrait>(
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(ProfileCounts { cells, completeness, total })
+}
+
+/// Customer ids per query: far below the bind-parameter limits of SQLite and
+/// PostgreSQL.
+const IDS_PER_QUERY: usize = 5_000;
+
+/// Counts the current customers of each set by `query.field`: one GROUP BY per
+/// set (and per 5,000 names of it).
+pub(super) async fn count_sets<C: ConnectionTrait>(
+    conn: &C,
+    query: &GroupQuery,
+) -> Result<Vec<CountedSet>, StoreError> {
+    let column = equality_column(query.field);
+    let mut counted = Vec::with_capacity(query.sets.len());
+    for (label, ids) in &query.sets {
+        let mut values: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let rows: Vec<(String, i64)> = customers::Entity::find()
+                .select_only()
+                .column_as(column, "value")
+                .column_as(Expr::col(customers::Column::Id).count(), "count")
+                .filter(customers::Column::Id.is_in(chunk.iter().copied()))
+                .filter(customers::Column::State.eq(CustomerState::Active.code()))
+                .group_by(column)
+                .into_tuple()
+                .all(conn)
+                .await?;
+            for (value, count) in rows {
+                *values.entry(value).or_default() += count;
+            }
+        }
+        counted.push(CountedSet {
+            label: label.clone(),
+            total: values.values().sum(),
+            values: values.into_iter().collect(),
+        });
+    }
+    Ok(counted)
 }
