@@ -236,7 +236,7 @@ mod tests {
         // At the boundary: the last contact exactly 13 days before the horizon's end is held
         // back, a minute earlier is let through.
         let edge = window.quiet_before;
-        let at_edge = CaseClock { contacts: vec![edge], ..quiet.clone() };
+        let at_edge = CaseClock { contacts: vec![edge], ..quiet };
         let before_edge = CaseClock { contacts: vec![edge - Duration::minutes(1)], ..quiet };
         assert!(!window.may_hold(&at_edge));
         assert!(window.may_hold(&before_edge));
