@@ -19,6 +19,7 @@ mod hotpath;
 mod memory;
 mod rows;
 mod server;
+mod telemetry_cost;
 
 use std::time::{Duration, Instant};
 
@@ -54,8 +55,9 @@ struct Args {
     skip_memory: bool,
     /// Which measurements: `profiles` (import, paging, memory), `gateway`
     /// (overhead and memory under load), `hotpath` (every path against a bare
-    /// tonic server, with h2load), `asb` (work queue and service standards over
-    /// 100k seeded cases, beside plain SQL), or `all`.
+    /// tonic server, with h2load), `telemetry` (throughput with OTLP export on
+    /// against off), `asb` (work queue and service standards over 100k seeded
+    /// cases, beside plain SQL), or `all`.
     #[arg(long, default_value = "all")]
     suite: String,
     /// Seconds each gateway load phase runs.
@@ -101,9 +103,12 @@ async fn main() -> anyhow::Result<()> {
     }
 
     anyhow::ensure!(
-        ["all", "profiles", "gateway", "hotpath", "asb"].contains(&args.suite.as_str()),
-        "--suite is all, profiles, gateway, hotpath or asb"
+        ["all", "profiles", "gateway", "hotpath", "telemetry", "asb"].contains(&args.suite.as_str()),
+        "--suite is all, profiles, gateway, hotpath, telemetry or asb"
     );
+    if args.suite == "telemetry" {
+        return telemetry_cost::run(&involve, Duration::from_secs(args.load_seconds), args.concurrency).await;
+    }
     let asb_settings =
         asb::Settings { cases: args.asb_cases, diary: args.asb_diary, samples: args.asb_samples };
     if args.suite == "asb" {
@@ -129,6 +134,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.suite != "profiles" {
         gateway_load::run(&involve, Duration::from_secs(args.load_seconds), args.concurrency).await?;
+    }
+    if args.suite == "all" {
+        telemetry_cost::run(&involve, Duration::from_secs(args.load_seconds), args.concurrency).await?;
     }
     Ok(())
 }

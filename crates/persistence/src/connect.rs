@@ -193,7 +193,21 @@ async fn connect_inner(settings: &DatabaseSettings, service: &str) -> Result<Dat
             let mut bootstrap = ConnectOptions::new(settings.url.clone());
             bootstrap.max_connections(1).acquire_timeout(acquire_timeout).sqlx_logging(false);
             let bootstrap = Database::connect(bootstrap).await?;
-            bootstrap.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {service}")).await?;
+            // Created only when missing: a deployment with one role per service
+            // creates each schema for its role and grants no CREATE on the
+            // database, and PostgreSQL checks that privilege even for
+            // `CREATE SCHEMA IF NOT EXISTS` on a schema that exists.
+            let exists = bootstrap
+                .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                    sea_orm::DatabaseBackend::Postgres,
+                    "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+                    [service.into()],
+                ))
+                .await?
+                .is_some();
+            if !exists {
+                bootstrap.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {service}")).await?;
+            }
             bootstrap.close().await?;
             options.set_schema_search_path(service.to_owned());
             // sqlx prepares every statement, and after five runs PostgreSQL may switch a

@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod paging;
 pub mod scope;
 pub mod shared_migrations;
+pub mod spans;
 pub mod sqlite_reads;
 pub mod sqlite_writes;
 pub mod versioned;

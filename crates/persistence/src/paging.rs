@@ -24,9 +24,14 @@ pub const DEFAULT_PAGE_SIZE: u64 = 50;
 pub const MAX_PAGE_SIZE: u64 = 500;
 
 /// The key page tokens are signed with. Every instance serving the same data must
-/// share it, or a token from one instance is refused by another.
+/// share it, or a token from one instance is refused by another. It may also
+/// accept tokens of other keys (see [`PageTokenKey::accepting`]), so the secret
+/// is rotated without refusing the next page of a listing in progress.
 #[derive(Clone)]
-pub struct PageTokenKey([u8; 32]);
+pub struct PageTokenKey {
+    signing: [u8; 32],
+    also_accepted: std::sync::Arc<[[u8; 32]]>,
+}
 
 impl std::fmt::Debug for PageTokenKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,18 +44,41 @@ impl PageTokenKey {
     pub fn random() -> Result<Self, getrandom::Error> {
         let mut key = [0_u8; 32];
         getrandom::fill(&mut key)?;
-        Ok(Self(key))
+        Ok(Self { signing: key, also_accepted: std::sync::Arc::from([]) })
     }
 
     /// A key derived from a configured secret, shared by every instance.
     pub fn from_secret(secret: &[u8]) -> Self {
+        Self { signing: Self::derive(secret), also_accepted: std::sync::Arc::from([]) }
+    }
+
+    /// This key, also accepting tokens signed with keys derived from `secrets`
+    /// (as [`PageTokenKey::from_secret`] derives them); it still signs with its own.
+    #[must_use]
+    pub fn accepting<'a>(mut self, secrets: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        self.also_accepted = secrets.into_iter().map(Self::derive).collect();
+        self
+    }
+
+    fn derive(secret: &[u8]) -> [u8; 32] {
         use sha2::Digest as _;
-        Self(Sha256::digest(secret).into())
+        Sha256::digest(secret).into()
     }
 
     fn mac(&self, fingerprint: &str, body: &[u8]) -> HmacSha256 {
+        Self::mac_with(&self.signing, fingerprint, body)
+    }
+
+    /// Whether `tag` is the MAC of `body` under this key or one it also accepts.
+    fn verifies(&self, fingerprint: &str, body: &[u8], tag: &[u8]) -> bool {
+        std::iter::once(&self.signing)
+            .chain(self.also_accepted.iter())
+            .any(|key| Self::mac_with(key, fingerprint, body).verify_truncated_left(tag).is_ok())
+    }
+
+    fn mac_with(key: &[u8; 32], fingerprint: &str, body: &[u8]) -> HmacSha256 {
         // new_from_slice only fails for key lengths HMAC cannot take; SHA-256 takes any.
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.0)
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(key)
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
         mac.update(&(fingerprint.len() as u64).to_be_bytes());
         mac.update(fingerprint.as_bytes());
@@ -131,10 +159,9 @@ impl<'a> PageToken<'a> {
         let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| PageTokenError::Invalid)?;
         let split = raw.len().checked_sub(MAC_LEN).ok_or(PageTokenError::Invalid)?;
         let (body, tag) = raw.split_at(split);
-        self.key
-            .mac(&self.fingerprint, body)
-            .verify_truncated_left(tag)
-            .map_err(|_| PageTokenError::Invalid)?;
+        if !self.key.verifies(&self.fingerprint, body, tag) {
+            return Err(PageTokenError::Invalid);
+        }
         serde_json::from_slice(body).map_err(|_| PageTokenError::Invalid)
     }
 }
@@ -172,6 +199,29 @@ mod tests {
         assert_eq!(token.request::<u32>(10, "").unwrap().size, 10);
         assert_eq!(token.request::<u32>(100_000, "").unwrap().size, MAX_PAGE_SIZE);
         assert_eq!(token.request::<u32>(-1, ""), Err(PageTokenError::NegativePageSize));
+    }
+
+    #[test]
+    fn a_rotated_key_still_reads_the_tokens_of_the_key_it_accepts() {
+        let old = PageTokenKey::from_secret(b"old");
+        let new = PageTokenKey::from_secret(b"new").accepting([b"old".as_slice()]);
+        let issued_before = PageToken::for_query(&old, "q").encode(&7_u32);
+        assert_eq!(PageToken::for_query(&new, "q").request::<u32>(5, &issued_before).unwrap().after, Some(7));
+        let issued_after = PageToken::for_query(&new, "q").encode(&8_u32);
+        let without_old = PageTokenKey::from_secret(b"new");
+        assert_eq!(
+            PageToken::for_query(&without_old, "q").request::<u32>(5, &issued_after).unwrap().after,
+            Some(8)
+        );
+        assert_eq!(
+            PageToken::for_query(&without_old, "q").request::<u32>(5, &issued_before),
+            Err(PageTokenError::Invalid),
+            "once the old secret is dropped its tokens are refused"
+        );
+        assert_eq!(
+            PageToken::for_query(&new, "other").request::<u32>(5, &issued_before),
+            Err(PageTokenError::Invalid)
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -24,10 +24,14 @@ use sea_orm::{
     PrimaryKeyToColumn as _, QueryTrait as _, Select, SelectTwo, Statement, TryIntoModel,
 };
 use tokio::sync::oneshot;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::StoreError;
 use crate::connect::SQLITE_BUSY_TIMEOUT;
+
+/// The rows of a `select_also`: the first entity, and the second where the row has one.
+pub type Joined<E, F> = Vec<(<E as EntityTrait>::Model, Option<<F as EntityTrait>::Model>)>;
 
 /// Prepared statements kept per connection: a service has a handful of read shapes.
 const STATEMENT_CACHE: usize = 64;
@@ -43,6 +47,9 @@ type Job = Box<dyn FnOnce(Result<&rusqlite::Connection, StoreError>) + Send>;
 #[derive(Clone, Debug)]
 pub struct SqliteReads {
     readers: Arc<[Reader]>,
+    nearby: Arc<Nearby>,
+    /// The service the file belongs to, for database spans.
+    namespace: Arc<str>,
 }
 
 #[derive(Debug)]
@@ -84,7 +91,12 @@ impl SqliteReads {
                 .spawn(move || serve_reads(&path, &receiver, &in_queue))?;
             started.push(Reader { jobs, queued });
         }
-        Ok(Self { readers: started.into() })
+        let nearby = Nearby::new(path, readers.max(1));
+        Ok(Self {
+            readers: started.into(),
+            nearby: Arc::new(nearby),
+            namespace: crate::spans::namespace_of(path),
+        })
     }
 
     /// Every row `query` selects, as sea-orm would return them.
@@ -95,15 +107,13 @@ impl SqliteReads {
         E::Model: Send + 'static,
     {
         let statement = query.build(DbBackend::Sqlite);
-        self.run(move |connection| models::<E>(connection, &statement)).await
+        let span = crate::spans::sqlite("SELECT", E::default().table_name(), &self.namespace);
+        self.run(move |connection| models::<E>(connection, &statement)).instrument(span).await
     }
 
     /// Every row of a `select_also` (typically a LEFT JOIN): the first entity, and
     /// the second where the row has one.
-    pub async fn all_also<E, F>(
-        &self,
-        query: SelectTwo<E, F>,
-    ) -> Result<Vec<(E::Model, Option<F::Model>)>, StoreError>
+    pub async fn all_also<E, F>(&self, query: SelectTwo<E, F>) -> Result<Joined<E, F>, StoreError>
     where
         E: EntityTrait,
         F: EntityTrait,
@@ -113,23 +123,38 @@ impl SqliteReads {
         F::Model: Send + 'static,
     {
         let statement = query.build(DbBackend::Sqlite);
-        self.run(move |connection| {
-            query_rows(connection, &statement.sql, statement.values.as_ref(), |names| {
-                let first = Layout::of::<E>(names, "A_")?;
-                let second = Layout::of::<F>(names, "B_")?;
-                let present = second.primary_key_index::<F>()?;
-                Ok(move |row: &rusqlite::Row<'_>| {
-                    let also = match row.get_ref(present).map_err(sqlite_error)? {
-                        ValueRef::Null => None,
-                        ValueRef::Integer(_) | ValueRef::Real(_) | ValueRef::Text(_) | ValueRef::Blob(_) => {
-                            Some(second.model::<F>(row)?)
-                        }
-                    };
-                    Ok((first.model::<E>(row)?, also))
-                })
-            })
-        })
-        .await
+        let span = crate::spans::sqlite("SELECT", E::default().table_name(), &self.namespace);
+        self.run(move |connection| joined::<E, F>(connection, &statement)).instrument(span).await
+    }
+
+    /// As [`Self::all_also`], for a lookup by key (a few rows through an index):
+    /// run on the calling thread when one of its connections is free, which
+    /// costs no thread hand-off at all. A lookup takes microseconds, well inside
+    /// what a Tokio worker may spend between awaits; scans and searches, whose
+    /// time grows with the data, keep to the reader threads.
+    pub async fn lookup_also<E, F>(&self, query: SelectTwo<E, F>) -> Result<Joined<E, F>, StoreError>
+    where
+        E: EntityTrait,
+        F: EntityTrait,
+        E::ActiveModel: TryIntoModel<E::Model> + Send,
+        F::ActiveModel: TryIntoModel<F::Model> + Send,
+        E::Model: Send + 'static,
+        F::Model: Send + 'static,
+    {
+        let statement = query.build(DbBackend::Sqlite);
+        let span = crate::spans::sqlite("SELECT", E::default().table_name(), &self.namespace);
+        if let Some(connection) = self.nearby.take() {
+            match span.in_scope(|| joined::<E, F>(&connection, &statement)) {
+                // Busy (a checkpoint or recovery holds the file for a moment):
+                // wait for it on a reader thread, never on a Tokio worker.
+                Err(StoreError::Unavailable(_)) => self.nearby.discard(connection),
+                answer => {
+                    self.nearby.give_back(connection);
+                    return answer;
+                }
+            }
+        }
+        self.run(move |connection| joined::<E, F>(connection, &statement)).instrument(span).await
     }
 
     /// Runs `work` on the least busy reader's connection: the one hand-off.
@@ -172,6 +197,88 @@ where
         let columns = Layout::of::<E>(names, "")?;
         Ok(move |row: &rusqlite::Row<'_>| columns.model::<E>(row))
     })
+}
+
+/// Every row of a statement built from a `SelectTwo<E, F>`: the first entity,
+/// and the second where the row has one.
+fn joined<E, F>(connection: &rusqlite::Connection, statement: &Statement) -> Result<Joined<E, F>, StoreError>
+where
+    E: EntityTrait,
+    F: EntityTrait,
+    E::ActiveModel: TryIntoModel<E::Model>,
+    F::ActiveModel: TryIntoModel<F::Model>,
+{
+    query_rows(connection, &statement.sql, statement.values.as_ref(), |names| {
+        let first = Layout::of::<E>(names, "A_")?;
+        let second = Layout::of::<F>(names, "B_")?;
+        let present = second.primary_key_index::<F>()?;
+        Ok(move |row: &rusqlite::Row<'_>| {
+            let also = match row.get_ref(present).map_err(sqlite_error)? {
+                ValueRef::Null => None,
+                ValueRef::Integer(_) | ValueRef::Real(_) | ValueRef::Text(_) | ValueRef::Blob(_) => {
+                    Some(second.model::<F>(row)?)
+                }
+            };
+            Ok((first.model::<E>(row)?, also))
+        })
+    })
+}
+
+/// Connections for lookups run on the calling thread: one per thread that may
+/// be running one at a time (never more than `limit`), kept while idle.
+#[derive(Debug)]
+struct Nearby {
+    path: std::path::PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+    /// Connections open, idle or in use.
+    open: AtomicUsize,
+    limit: usize,
+}
+
+impl Nearby {
+    fn new(path: &Path, limit: usize) -> Self {
+        Self { path: path.to_owned(), idle: Mutex::new(Vec::new()), open: AtomicUsize::new(0), limit }
+    }
+
+    /// An idle connection, or a new one while fewer than `limit` are open;
+    /// `None` sends the read to a reader thread.
+    fn take(&self) -> Option<rusqlite::Connection> {
+        if let Some(connection) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Some(connection);
+        }
+        if self.open.fetch_add(1, Ordering::Relaxed) >= self.limit {
+            self.open.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        // Never wait on a lock here: a busy file is left to the reader threads.
+        match open_connection(&self.path).and_then(|connection| {
+            connection.busy_timeout(std::time::Duration::ZERO).map_err(sqlite_error)?;
+            Ok(connection)
+        }) {
+            Ok(connection) => Some(connection),
+            Err(err) => {
+                self.open.fetch_sub(1, Ordering::Relaxed);
+                tracing::debug!(error = %err, "cannot open a SQLite connection for lookups");
+                None
+            }
+        }
+    }
+
+    fn give_back(&self, connection: rusqlite::Connection) {
+        // A connection left inside a transaction (a failed read) is closed.
+        if !connection.is_autocommit() {
+            return self.discard(connection);
+        }
+        match self.idle.lock() {
+            Ok(mut idle) => idle.push(connection),
+            Err(_) => self.discard(connection),
+        }
+    }
+
+    fn discard(&self, connection: rusqlite::Connection) {
+        drop(connection);
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The file of `db` when it is a SQLite file (not PostgreSQL, not in memory).
@@ -605,6 +712,12 @@ mod tests {
         let expected = joined().all(&db).await.unwrap();
         assert!(expected[0].1.is_some() && expected[1].1.is_none());
         assert_eq!(reads.all_also(joined()).await.unwrap(), expected);
+        // A lookup on the calling thread reads the same, and keeps its
+        // connection for the next one instead of opening another.
+        for _ in 0..3 {
+            assert_eq!(reads.lookup_also(joined()).await.unwrap(), expected);
+        }
+        assert_eq!(reads.nearby.open.load(Ordering::Relaxed), 1);
         assert_eq!(
             reads.all(query().limit(1)).await.unwrap(),
             expected[..1].iter().map(|(t, _)| t.clone()).collect::<Vec<_>>()

@@ -22,6 +22,7 @@ use std::sync::mpsc;
 use rusqlite::types::ToSqlOutput;
 use sea_orm::{DatabaseConnection, Statement};
 use tokio::sync::oneshot;
+use tracing::Instrument as _;
 
 use crate::StoreError;
 use crate::connect::SQLITE_BUSY_TIMEOUT;
@@ -37,6 +38,8 @@ const MAX_BATCH: usize = 256;
 #[derive(Clone, Debug)]
 pub struct SqliteWriter {
     jobs: mpsc::Sender<Box<dyn Job>>,
+    /// The service the file belongs to, for database spans.
+    namespace: std::sync::Arc<str>,
 }
 
 impl SqliteWriter {
@@ -56,11 +59,12 @@ impl SqliteWriter {
     /// when the last clone of this value is dropped.
     pub fn open(path: &Path) -> std::io::Result<Self> {
         let (jobs, receiver) = mpsc::channel::<Box<dyn Job>>();
+        let namespace = crate::spans::namespace_of(path);
         let path = path.to_owned();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || serve_writes(&path, &receiver))?;
-        Ok(Self { jobs })
+        Ok(Self { jobs, namespace })
     }
 
     /// Runs `work` as one transaction on the writer's connection; returns once it
@@ -76,7 +80,9 @@ impl SqliteWriter {
         let (done, answer) = oneshot::channel();
         let job = Box::new(Pending { work: Some(work), outcome: None, done });
         self.jobs.send(job).map_err(|_| E::from(unavailable("the SQLite writer has stopped")))?;
-        answer.await.map_err(|_| E::from(unavailable("the SQLite writer has stopped")))?
+        // One span for the whole job: its statements are the service's own.
+        let span = crate::spans::sqlite("TRANSACTION", "", &self.namespace);
+        answer.instrument(span).await.map_err(|_| E::from(unavailable("the SQLite writer has stopped")))?
     }
 }
 

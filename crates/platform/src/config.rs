@@ -123,8 +123,22 @@ pub struct TelemetryConfig {
     pub log_format: LogFormat,
     /// Default filter when `RUST_LOG` is unset.
     pub log_filter: String,
-    /// How often metrics are pushed to the collector.
+    /// How often metrics are pushed to the collector, and how often the
+    /// services' domain signals are read.
     pub metrics_interval_secs: u64,
+    /// Where to serve `GET /metrics` in the Prometheus text format (for
+    /// example `127.0.0.1:9464`); unset means no scrape endpoint. Port 0 picks
+    /// one, logged as "prometheus scrape endpoint listening".
+    #[serde(default)]
+    pub prometheus_listen: Option<SocketAddr>,
+    /// The share of partner calls traced when exporting (0.0 to 1.0): each
+    /// trace is kept or dropped whole, at the gateway. Metrics count every call.
+    #[serde(default = "every_trace")]
+    pub trace_sample_ratio: f64,
+}
+
+fn every_trace() -> f64 {
+    1.0
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -146,6 +160,15 @@ pub struct SecurityConfig {
     /// (see [`SecurityConfig::page_token_key_material`]), else a random key per
     /// process (tokens then die with the process; all-in-one only).
     pub page_token_secret: Option<Secret>,
+    /// Secrets also accepted when verifying principals (the first is still the
+    /// one signed with): the way to rotate `principal_signing_secret` without a
+    /// moment in which one process refuses another's calls (README, "Rotating secrets").
+    #[serde(default)]
+    pub accepted_principal_signing_secrets: Vec<Secret>,
+    /// Page-token secrets also accepted when reading a token (tokens are always
+    /// issued with the current key), so a listing in progress survives a rotation.
+    #[serde(default)]
+    pub accepted_page_token_secrets: Vec<Secret>,
 }
 
 /// What the page-token key is derived from, when page tokens outlive a process.
@@ -157,15 +180,46 @@ impl SecurityConfig {
     /// configured secret serves both without one key standing in for the other.
     /// `None` when neither is configured.
     pub fn page_token_key_material(&self) -> Option<Vec<u8>> {
-        use hmac::{Hmac, Mac};
         if let Some(secret) = &self.page_token_secret {
             return Some(secret.expose().as_bytes().to_vec());
         }
         let signing = self.principal_signing_secret.as_ref()?;
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(signing.expose().as_bytes()).ok()?;
-        mac.update(PAGE_TOKEN_DERIVATION_LABEL);
-        Some(mac.finalize().into_bytes().to_vec())
+        Some(derived_page_token_material(signing))
     }
+
+    /// Key material of page tokens also accepted: every
+    /// `accepted_page_token_secrets`, and what the current and accepted
+    /// principal-signing secrets derive (so rotating the signing secret, or
+    /// moving from a derived key to a `page_token_secret` of its own, refuses
+    /// no token issued before). The current key is left out.
+    pub fn accepted_page_token_key_material(&self) -> Vec<Vec<u8>> {
+        let current = self.page_token_key_material();
+        let explicit =
+            self.accepted_page_token_secrets.iter().map(|secret| secret.expose().as_bytes().to_vec());
+        let derived = self
+            .principal_signing_secret
+            .iter()
+            .chain(&self.accepted_principal_signing_secrets)
+            .map(derived_page_token_material);
+        let mut accepted: Vec<Vec<u8>> = Vec::new();
+        for material in explicit.chain(derived) {
+            if Some(&material) != current.as_ref() && !accepted.contains(&material) {
+                accepted.push(material);
+            }
+        }
+        accepted
+    }
+}
+
+/// HMAC-SHA256(`signing`, "page-tokens"): the page-token key material a
+/// principal-signing secret stands for when no page-token secret is set.
+fn derived_page_token_material(signing: &Secret) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    // HMAC takes keys of any length: this cannot fail.
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(signing.expose().as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(PAGE_TOKEN_DERIVATION_LABEL);
+    mac.finalize().into_bytes().to_vec()
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -253,16 +307,29 @@ impl Settings {
                     .prefix_separator("__")
                     .separator("__")
                     .try_parsing(true)
+                    // Comma-separated from the environment (hex secrets hold no comma).
+                    .list_separator(",")
+                    .with_list_parse_key("security.accepted_principal_signing_secrets")
+                    .with_list_parse_key("security.accepted_page_token_secrets")
                     .source(Some(environment)),
             )
             .build()?
             .try_deserialize()?;
+        // An empty variable (a Secret key left blank between rotations) means none.
+        let mut settings = settings;
+        settings.security.accepted_principal_signing_secrets.retain(|secret| !secret.expose().is_empty());
+        settings.security.accepted_page_token_secrets.retain(|secret| !secret.expose().is_empty());
         settings.validate()?;
         Ok(settings)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |what: &str| Err(ConfigError::Invalid(what.to_owned()));
+        if self.security.accepted_principal_signing_secrets.iter().any(|secret| secret.expose().len() < 16) {
+            return invalid(
+                "security.accepted_principal_signing_secrets must each be at least 16 characters",
+            );
+        }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections must be at least 1");
         }
@@ -519,6 +586,8 @@ mod tests {
         let security = |signing: Option<&str>, page: Option<&str>| SecurityConfig {
             principal_signing_secret: signing.map(Secret::new),
             page_token_secret: page.map(Secret::new),
+            accepted_principal_signing_secrets: Vec::new(),
+            accepted_page_token_secrets: Vec::new(),
         };
         assert_eq!(security(None, None).page_token_key_material(), None);
         let derived = security(Some("signing-secret-0123456789"), None).page_token_key_material().unwrap();
@@ -533,6 +602,39 @@ mod tests {
             security(Some("signing-secret-0123456789"), Some("own")).page_token_key_material(),
             Some(b"own".to_vec())
         );
+    }
+
+    #[test]
+    fn secrets_being_rotated_are_read_from_the_environment() {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("INVOLVE__SECURITY__PRINCIPAL_SIGNING_SECRET", "new-signing-secret-0123456789"),
+                ("INVOLVE__SECURITY__ACCEPTED_PRINCIPAL_SIGNING_SECRETS", "old-signing-secret-0123456789"),
+                ("INVOLVE__SECURITY__ACCEPTED_PAGE_TOKEN_SECRETS", "old-page,older-page"),
+            ]),
+        )
+        .unwrap();
+        let security = &settings.security;
+        let accepted: Vec<&str> =
+            security.accepted_principal_signing_secrets.iter().map(Secret::expose).collect();
+        assert_eq!(accepted, ["old-signing-secret-0123456789"]);
+        let material = security.accepted_page_token_key_material();
+        // The two page-token secrets, and the key the old signing secret derived;
+        // never the current key.
+        assert_eq!(material.len(), 3, "{material:?}");
+        assert!(material.contains(&b"old-page".to_vec()) && material.contains(&b"older-page".to_vec()));
+        assert!(!material.contains(&security.page_token_key_material().unwrap()));
+
+        // A blank variable means none; a short secret is refused.
+        let blank =
+            Settings::load_from(None, env(&[("INVOLVE__SECURITY__ACCEPTED_PRINCIPAL_SIGNING_SECRETS", "")]));
+        assert!(blank.unwrap().security.accepted_principal_signing_secrets.is_empty());
+        let short = Settings::load_from(
+            None,
+            env(&[("INVOLVE__SECURITY__ACCEPTED_PRINCIPAL_SIGNING_SECRETS", "short")]),
+        );
+        assert!(short.is_err());
     }
 
     #[test]

@@ -7,15 +7,18 @@ pub mod body;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod db_telemetry;
 pub mod error;
 pub mod module;
 pub mod overload;
 pub mod principal;
+pub mod prometheus;
 pub mod purpose;
 pub mod roles;
 pub mod rpc;
 pub mod server;
 pub mod shutdown;
+pub mod signals;
 pub mod telemetry;
 pub mod wire;
 

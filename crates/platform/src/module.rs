@@ -3,6 +3,8 @@
 //! `involve migrate`) and the gateway's route table loop over the registry of
 //! them. Adding a service is its own crate, its proto, and one registry line.
 
+use std::sync::Arc;
+
 use persistence::PageTokenKey;
 use sea_orm::{DatabaseConnection, DbErr};
 use serde::de::DeserializeOwned;
@@ -10,6 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::Settings;
 use crate::client::{ServiceClient, ServiceClients, UnknownService};
 use crate::server::ServiceSet;
+use crate::signals::DomainSignals;
 
 /// What a service is given by the process that runs it.
 #[derive(Debug)]
@@ -59,6 +62,13 @@ pub trait ServiceModule: Send + Sync + std::fmt::Debug {
     /// Builds the service's gRPC services over its (migrated) database and adds
     /// them to `set`.
     async fn add_routes(&self, context: ServiceContext<'_>, set: &mut ServiceSet) -> anyhow::Result<()>;
+
+    /// The service's domain signals (open cases, overdue work...), read over its
+    /// database and clock: the one place a service declares what operators
+    /// watch. The platform exports them as gauges (see [`crate::signals`]).
+    fn domain_signals(&self, _context: &ServiceContext<'_>) -> Option<Arc<dyn DomainSignals>> {
+        None
+    }
 }
 
 /// The registry: every service this binary can run.

@@ -57,9 +57,15 @@ pub struct Principal {
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// The secret the gateway and the services of a distributed deployment share.
+/// The secret the gateway and the services of a distributed deployment share:
+/// the one principals are signed with, and any others also accepted when
+/// verifying, so the secret is rotated without a moment in which one process
+/// refuses another's signatures (see [`HandoffKey::accepting`]).
 #[derive(Clone)]
-pub struct HandoffKey(Arc<[u8]>);
+pub struct HandoffKey {
+    signing: Arc<[u8]>,
+    also_accepted: Arc<[Arc<[u8]>]>,
+}
 
 impl std::fmt::Debug for HandoffKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -100,11 +106,25 @@ fn next_nonce() -> String {
 
 impl HandoffKey {
     pub fn from_secret(secret: &str) -> Self {
-        Self(Arc::from(secret.as_bytes()))
+        Self { signing: Arc::from(secret.as_bytes()), also_accepted: Arc::from([]) }
+    }
+
+    /// This key, verifying signatures made with any of `secrets` too (it still
+    /// signs with its own). A rotation first adds the new secret here on every
+    /// process, then signs with it and keeps the old one here until signatures
+    /// made with it have expired, then drops it.
+    #[must_use]
+    pub fn accepting<'a>(mut self, secrets: impl IntoIterator<Item = &'a str>) -> Self {
+        self.also_accepted = secrets.into_iter().map(|secret| Arc::from(secret.as_bytes())).collect();
+        self
     }
 
     fn mac(&self, method: &str, payload: &str) -> HmacSha256 {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.0)
+        Self::mac_with(&self.signing, method, payload)
+    }
+
+    fn mac_with(secret: &[u8], method: &str, payload: &str) -> HmacSha256 {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(secret)
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
         mac.update(method.as_bytes());
         mac.update(b"\n");
@@ -143,9 +163,12 @@ impl HandoffKey {
     ) -> Result<VerifiedPrincipal, &'static str> {
         let signature =
             URL_SAFE_NO_PAD.decode(signature).map_err(|_| "the principal signature is malformed")?;
-        self.mac(method, payload)
-            .verify_slice(&signature)
-            .map_err(|_| "the principal signature does not match")?;
+        let signed_with_a_known_secret = std::iter::once(&self.signing)
+            .chain(self.also_accepted.iter())
+            .any(|secret| Self::mac_with(secret, method, payload).verify_slice(&signature).is_ok());
+        if !signed_with_a_known_secret {
+            return Err("the principal signature does not match");
+        }
         let mut parts = payload.splitn(3, '.');
         let (Some(encoded), Some(expires), Some(nonce)) = (parts.next(), parts.next(), parts.next()) else {
             return Err("the signed principal is malformed");
@@ -395,6 +418,27 @@ mod tests {
         let (other_payload, _) = key.sign(&Principal { role: Role::Operator, ..principal() }, "a/B");
         assert!(key.verify(&other_payload, &signature, "a/B").is_err(), "a swapped payload");
         assert!(key.verify(&payload, "garbage", "a/B").is_err());
+    }
+
+    #[test]
+    fn a_key_being_rotated_accepts_the_other_secret_and_signs_with_its_own() {
+        let old = HandoffKey::from_secret("old-secret");
+        let new = HandoffKey::from_secret("new-secret");
+        let new_accepting_old = HandoffKey::from_secret("new-secret").accepting(["old-secret"]);
+        let old_accepting_new = HandoffKey::from_secret("old-secret").accepting(["new-secret"]);
+        let (payload, signature) = old.sign(&principal(), "a/B");
+        assert!(new_accepting_old.verify(&payload, &signature, "a/B").is_ok(), "old signatures still verify");
+        assert!(new.verify(&payload, &signature, "a/B").is_err(), "until the old secret is dropped");
+        let (payload, signature) = new_accepting_old.sign(&principal(), "a/B");
+        assert!(new.verify(&payload, &signature, "a/B").is_ok(), "it signs with its own secret");
+        assert!(
+            old_accepting_new.verify(&payload, &signature, "a/B").is_ok(),
+            "and the first step accepts it"
+        );
+        assert!(old.verify(&payload, &signature, "a/B").is_err());
+        let stranger = HandoffKey::from_secret("stranger").accepting(["another"]);
+        let (payload, signature) = stranger.sign(&principal(), "a/B");
+        assert!(new_accepting_old.verify(&payload, &signature, "a/B").is_err(), "no other secret verifies");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::Histogram;
+use opentelemetry::metrics::{Counter, Histogram};
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::TraceContextExt as _;
 use prost::Message as _;
@@ -59,6 +59,21 @@ pub fn known_method(path: &str) -> Option<&'static str> {
     KNOWN_METHODS.get(path.trim_start_matches('/')).map(String::as_str)
 }
 
+/// `server.address` of a call made in this process (all-in-one mode).
+pub const IN_PROCESS: &str = "in-process";
+
+/// The `ErrorInfo.reason` of an error answered trailers-only, if it has one.
+fn error_reason(headers: &http::HeaderMap) -> Option<String> {
+    use tonic_types::StatusExt as _;
+    let status = tonic::Status::from_header_map(headers)?;
+    let reason = status.get_error_details().error_info()?.reason.clone();
+    // Only the shape of a constant: anything else is not trusted as a label.
+    let constant = !reason.is_empty()
+        && reason.len() <= 64
+        && reason.bytes().all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit() || byte == b'_');
+    constant.then_some(reason)
+}
+
 /// The trace id a caller sent (`traceparent`), left in the request's
 /// extensions by the edge's layer, which starts a trace of its own instead.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -69,6 +84,7 @@ pub struct CallerTraceId(pub String);
 #[derive(Clone, Debug)]
 pub struct RpcTelemetryLayer {
     duration: Histogram<f64>,
+    refusals: Counter<u64>,
     /// Whether the caller is outside (the edge): a new trace linked to theirs.
     edge: bool,
 }
@@ -97,7 +113,15 @@ impl RpcTelemetryLayer {
             .with_unit("s")
             .with_description("Time to answer an RPC, by hop, service, method, status code and organisation")
             .build();
-        Self { duration, edge }
+        let refusals = meter
+            .u64_counter("rpc.server.refusals")
+            .with_unit("{call}")
+            .with_description(
+                "Calls answered with an error, by hop, service, method, status code, organisation and \
+                 the error's reason (error.type): failed authentication, rate limiting, shedding and the rest",
+            )
+            .build();
+        Self { duration, refusals, edge }
     }
 }
 
@@ -111,7 +135,12 @@ impl<S> Layer<S> for RpcTelemetryLayer {
     type Service = RpcTelemetry<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcTelemetry { inner, duration: self.duration.clone(), edge: self.edge }
+        RpcTelemetry {
+            inner,
+            duration: self.duration.clone(),
+            refusals: self.refusals.clone(),
+            edge: self.edge,
+        }
     }
 }
 
@@ -119,6 +148,7 @@ impl<S> Layer<S> for RpcTelemetryLayer {
 pub struct RpcTelemetry<S> {
     inner: S,
     duration: Histogram<f64>,
+    refusals: Counter<u64>,
     edge: bool,
 }
 
@@ -160,6 +190,8 @@ where
         let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.extract(&HeaderExtractor(request.headers()))
         });
+        // The address the caller called (`:authority`); in-process calls have none.
+        let server_address = request.uri().host().unwrap_or(IN_PROCESS).to_owned();
         let span = tracing::info_span!(
             "rpc",
             otel.name = %path,
@@ -167,9 +199,15 @@ where
             rpc.system = "grpc",
             rpc.service = %service,
             rpc.method = %method,
+            server.address = %server_address,
+            server.port = tracing::field::Empty,
             organisation = %organisation,
             rpc.grpc.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
         );
+        if let Some(port) = request.uri().port_u16() {
+            span.record("server.port", i64::from(port));
+        }
         if self.edge {
             // A trace of our own, so a caller cannot choose what the audit files
             // its calls under; theirs is linked and kept beside it.
@@ -188,6 +226,7 @@ where
         let started = Instant::now();
         let future = self.inner.call(request).instrument(span.clone());
         let duration = self.duration.clone();
+        let refusals = self.refusals.clone();
         let hop = if self.edge { "edge" } else { "service" };
         Box::pin(async move {
             let result = future.await;
@@ -209,16 +248,27 @@ where
             };
             let elapsed = started.elapsed();
             span.record("rpc.grpc.status_code", code as i32);
-            duration.record(
-                elapsed.as_secs_f64(),
-                &[
-                    KeyValue::new(HOP_LABEL, hop),
-                    KeyValue::new("rpc.service", service),
-                    KeyValue::new("rpc.method", method),
-                    KeyValue::new("rpc.grpc.status_code", code as i64),
-                    KeyValue::new("organisation", organisation),
-                ],
-            );
+            let labels = [
+                KeyValue::new(HOP_LABEL, hop),
+                KeyValue::new("rpc.service", service),
+                KeyValue::new("rpc.method", method),
+                KeyValue::new("rpc.grpc.status_code", code as i64),
+                KeyValue::new("organisation", organisation),
+            ];
+            duration.record(elapsed.as_secs_f64(), &labels);
+            if code != tonic::Code::Ok {
+                // Reasons are the suite's own constants (RATE_LIMITED, OVERLOADED,
+                // CREDENTIAL_UNKNOWN...), so the label set stays small.
+                let reason = match &result {
+                    Ok(response) => error_reason(response.headers()),
+                    Err(_) => None,
+                };
+                let reason = reason.unwrap_or_else(|| format!("{code:?}"));
+                span.record("error.type", reason.as_str());
+                let [hop, service, method, code, organisation] = labels;
+                refusals
+                    .add(1, &[hop, service, method, code, organisation, KeyValue::new("error.type", reason)]);
+            }
             let _entered = span.enter();
             let millis = elapsed.as_secs_f64() * 1000.0;
             match code {

@@ -1,6 +1,7 @@
 //! Structured logs always; OpenTelemetry traces and metrics over OTLP when a
 //! collector is configured. W3C trace context is the propagation format.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
@@ -45,6 +46,8 @@ pub enum TelemetryError {
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
     #[error("a global tracing subscriber is already installed")]
     AlreadyInstalled,
+    #[error("cannot serve the Prometheus scrape endpoint (telemetry.prometheus_listen)")]
+    Scrape(#[source] std::io::Error),
 }
 
 /// Installs the global subscriber. `service_name` labels every span and metric.
@@ -56,6 +59,7 @@ pub fn init(config: &TelemetryConfig, service_name: &str) -> Result<TelemetryGua
         Ok(filter) if !filter.is_empty() => filter,
         Ok(_) | Err(_) => config.log_filter.clone(),
     };
+    let mut scrape_address = None;
     let filter = EnvFilter::try_new(&filter).map_err(|err| TelemetryError::Filter(err.to_string()))?;
     let fmt_layer = match config.log_format {
         LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
@@ -72,6 +76,8 @@ pub fn init(config: &TelemetryConfig, service_name: &str) -> Result<TelemetryGua
     let resource = Resource::builder().with_service_name(service_name.to_owned()).build();
     let mut tracer_builder = SdkTracerProvider::builder().with_resource(resource.clone());
     let mut guard = TelemetryGuard::default();
+    let mut meter_builder = SdkMeterProvider::builder().with_resource(resource);
+    let mut measuring = false;
     if let Some(endpoint) = &config.otlp_endpoint {
         let spans = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
@@ -85,18 +91,42 @@ pub fn init(config: &TelemetryConfig, service_name: &str) -> Result<TelemetryGua
         let reader = PeriodicReader::builder(metrics)
             .with_interval(Duration::from_secs(config.metrics_interval_secs.max(1)))
             .build();
-        let meter_provider = SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build();
+        meter_builder = meter_builder.with_reader(reader);
+        measuring = true;
+        // Statements on the SQLite threads get spans of their own too.
+        persistence::spans::enable();
+    }
+    if let Some(address) = config.prometheus_listen {
+        let listener = std::net::TcpListener::bind(address).map_err(TelemetryError::Scrape)?;
+        let bound = listener.local_addr().map_err(TelemetryError::Scrape)?;
+        let reader = crate::prometheus::ScrapeReader::default();
+        crate::prometheus::serve(listener, reader.clone()).map_err(TelemetryError::Scrape)?;
+        meter_builder = meter_builder.with_reader(reader);
+        measuring = true;
+        scrape_address = Some(bound);
+    }
+    if measuring {
+        let meter_provider = meter_builder.build();
         opentelemetry::global::set_meter_provider(meter_provider.clone());
         guard.meter_provider = Some(meter_provider);
+        METRICS_ENABLED.store(true, Ordering::Relaxed);
     }
     if config.otlp_endpoint.is_none() {
         // Nothing is exported, so nothing needs recording: spans still get ids
         // (and continue a caller's trace), but are dropped when they end unless
         // the caller asked for its trace to be sampled.
         tracer_builder = tracer_builder.with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)));
+    } else if config.trace_sample_ratio < 1.0 {
+        // A share of the traces the gateway starts; every hop behind it follows
+        // the gateway's decision, so a sampled trace is whole.
+        let ratio = config.trace_sample_ratio.clamp(0.0, 1.0);
+        tracer_builder =
+            tracer_builder.with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio))));
     }
     let tracer_provider = tracer_builder.build();
     let tracer = tracer_provider.tracer("involve");
+    // Spans made without `tracing` (the database spans, timed after the fact) use the global provider.
+    opentelemetry::global::set_tracer_provider(tracer_provider.clone());
     guard.tracer_provider = Some(tracer_provider);
     // Only what a trace needs: the defaults also record code locations, thread
     // names and busy/idle timings, and attach a context, on every poll of every
@@ -115,7 +145,18 @@ pub fn init(config: &TelemetryConfig, service_name: &str) -> Result<TelemetryGua
         .with(otel_layer.with_filter(tracing_subscriber::filter::LevelFilter::INFO))
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    if let Some(address) = scrape_address {
+        tracing::info!(address = %address, "prometheus scrape endpoint listening");
+    }
     Ok(guard)
+}
+
+static METRICS_ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether metrics go anywhere (OTLP or the scrape endpoint): what only feeds
+/// metrics (pool gauges, domain signals) is not set up otherwise.
+pub fn metrics_enabled() -> bool {
+    METRICS_ENABLED.load(Ordering::Relaxed)
 }
 
 /// The W3C trace id of the current span, or an empty string outside any trace.

@@ -1,8 +1,11 @@
 //! The gRPC face of the ASB service, thin: each method decodes and validates its
 //! request, calls [`crate::service`], and encodes the answer.
 
+mod reference;
+
 use contracts::involve::asb::v1 as pb;
 use contracts::involve::asb::v1::asb_cases_server::AsbCases;
+use involve_core::text::Lines;
 use involve_core::{RequestId, Violations};
 use persistence::Etag;
 use persistence::idempotency::RequestIdentity;
@@ -69,27 +72,30 @@ fn reply<T>(message: T, resource: &str) -> Response<T> {
     response
 }
 
-/// Trimmed text, refused when longer than `max` characters or holding control characters.
+/// Trimmed text, possibly over several lines (descriptions and notes keep their
+/// line breaks), refused when longer than `max` characters or holding other
+/// control characters: the shared rule of [`involve_core::text`].
 fn text(field: &str, value: &str, max: usize, required: bool) -> Result<Option<String>, FieldViolation> {
-    let value = value.trim();
-    if value.is_empty() {
-        return if required { Err(FieldViolation::required(field)) } else { Ok(None) };
+    checked_text(field, value, max, required, Lines::Multi)
+}
+
+/// As [`text`], on one line: names, references, an officer.
+fn line(field: &str, value: &str, max: usize, required: bool) -> Result<Option<String>, FieldViolation> {
+    checked_text(field, value, max, required, Lines::Single)
+}
+
+fn checked_text(
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+    lines: Lines,
+) -> Result<Option<String>, FieldViolation> {
+    if required {
+        involve_core::text::required_text(field, value, max, lines).map(Some)
+    } else {
+        involve_core::text::optional_text(field, value, max, lines)
     }
-    if value.chars().count() > max {
-        return Err(FieldViolation::new(
-            field,
-            "TOO_LONG",
-            format!("{field} must be at most {max} characters"),
-        ));
-    }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(FieldViolation::new(
-            field,
-            "INVALID_CHARACTERS",
-            format!("{field} holds control characters"),
-        ));
-    }
-    Ok(Some(value.to_owned()))
 }
 
 fn channel(value: i32) -> Result<Channel, FieldViolation> {
@@ -181,13 +187,13 @@ fn read_party(v: &mut Violations, index: usize, party: pb::Party) -> Option<Draf
         }
         Some(pb::party::Person::External(external)) => {
             let name = v.take(
-                text(&format!("{field}.external.display_name"), &external.display_name, 200, true),
+                line(&format!("{field}.external.display_name"), &external.display_name, 200, true),
                 None,
             );
             let postcode =
-                v.take(text(&format!("{field}.external.postcode"), &external.postcode, 10, false), None);
+                v.take(line(&format!("{field}.external.postcode"), &external.postcode, 10, false), None);
             let contact =
-                v.take(text(&format!("{field}.external.contact"), &external.contact, 200, false), None);
+                v.take(line(&format!("{field}.external.contact"), &external.contact, 200, false), None);
             let key =
                 external_key(name.as_deref().unwrap_or_default(), postcode.as_deref().unwrap_or_default());
             let details =
@@ -218,7 +224,7 @@ fn read_report(
     if report.area.is_empty() {
         v.push(FieldViolation::required("report.area"));
     }
-    let uprn = v.take(text("report.uprn", &report.uprn, 12, false), None);
+    let uprn = v.take(line("report.uprn", &report.uprn, 12, false), None);
     if uprn.as_ref().is_some_and(|uprn| !uprn.chars().all(|c| c.is_ascii_digit())) {
         v.push(FieldViolation::new("report.uprn", "INVALID_FORMAT", "report.uprn is up to 12 digits"));
     }
@@ -433,6 +439,12 @@ fn case_to_proto(shown: &ShownCase) -> pb::Case {
             .and_then(|text| serde_json::from_str::<ActionPlan>(text).ok())
             .map(|plan| action_plan_to_proto(&plan)),
         officer_minutes: shown.record.minutes,
+        // Casework: only for those who see the whole case.
+        review_actions: if shown.view == View::Full {
+            shown.record.review_actions.iter().map(review_action_to_proto).collect()
+        } else {
+            Vec::new()
+        },
         closure: case.close_time.map(|close_time| pb::Closure {
             reason: case.closure_reason.clone().unwrap_or_default(),
             outcome: case.closure_outcome.clone().unwrap_or_default(),
@@ -471,6 +483,17 @@ fn case_to_proto(shown: &ShownCase) -> pb::Case {
             .collect(),
         assigned_officer: case.assigned_officer.clone().unwrap_or_default(),
         team: case.team.clone().unwrap_or_default(),
+    }
+}
+
+fn review_action_to_proto(row: &entities::review_actions::Model) -> pb::ReviewAction {
+    let case = CaseId::from_uuid(row.case_id).name();
+    pb::ReviewAction {
+        name: format!("{case}/reviewActions/{}", row.id),
+        review: format!("{case}/reviews/{}", row.review_id),
+        action: row.action.clone(),
+        owner: row.owner.clone(),
+        due_date: Some(date_to_proto(row.due_date)),
     }
 }
 
@@ -628,7 +651,7 @@ fn read_queue(
 ) -> Result<(CaseFilter, chrono::Duration), Vec<FieldViolation>> {
     let mut v = Violations::default();
     let filter = CaseFilter {
-        assigned_officer: v.take(text("officer", officer, 200, false), None),
+        assigned_officer: v.take(line("officer", officer, 200, false), None),
         team: v.take(optional_code("team", team), None).map(|team| team.to_string()),
         ..CaseFilter::default()
     };
@@ -812,7 +835,7 @@ impl AsbCases for AsbApi {
         let pb::AssignCaseRequest { name, officer, team, etag: raw_etag } = request.into_inner();
         let mut v = Violations::default();
         let id = v.check(case_id("name", &name));
-        let officer = v.take(text("officer", &officer, 200, true), None);
+        let officer = v.take(line("officer", &officer, 200, true), None);
         let team = v.take(required_code("team", &team).map(Some), None);
         let etag = v.take(etag(&raw_etag), None);
         let (Some(id), Some(officer), Some(team)) = v.into_result((id, officer, team)).map_err(invalid)?
@@ -894,7 +917,7 @@ impl AsbCases for AsbApi {
         let id = read_parent(&mut v, &parent, &request_id);
         let occur_time = v.check(required_time("diary_entry.occur_time", entry.occur_time));
         let body = v.take(text("diary_entry.text", &entry.text, MAX_TEXT, true), None);
-        let reported_by = v.take(text("diary_entry.reported_by", &entry.reported_by, 200, false), None);
+        let reported_by = v.take(line("diary_entry.reported_by", &entry.reported_by, 200, false), None);
         if entry.evidence.len() > MAX_PARTIES {
             v.push(FieldViolation::new(
                 "diary_entry.evidence",
@@ -907,7 +930,7 @@ impl AsbCases for AsbApi {
             .iter()
             .enumerate()
             .filter_map(|(index, item)| {
-                v.take(text(&format!("diary_entry.evidence[{index}]"), item, 500, true), None)
+                v.take(line(&format!("diary_entry.evidence[{index}]"), item, 500, true), None)
             })
             .collect();
         let corrects = if entry.corrects.is_empty() {
@@ -977,7 +1000,7 @@ impl AsbCases for AsbApi {
         let filter = CaseFilter {
             state,
             area: v.take(optional_code("area", &area), None),
-            assigned_officer: v.take(text("assigned_officer", &assigned_officer, 200, false), None),
+            assigned_officer: v.take(line("assigned_officer", &assigned_officer, 200, false), None),
             party: if party.is_empty() {
                 None
             } else if party.strip_prefix("customers/").and_then(|id| uuid::Uuid::parse_str(id).ok()).is_some()
@@ -1094,21 +1117,21 @@ impl AsbCases for AsbApi {
             .iter()
             .enumerate()
             .filter_map(|(index, finding)| {
-                let item = v.take(
-                    text(&format!("case_review.findings[{index}].item"), &finding.item, 200, true),
-                    None,
-                )?;
-                let action = v.take(
-                    text(&format!("case_review.findings[{index}].action"), &finding.action, 1_000, false),
+                let field = |name: &str| format!("case_review.findings[{index}].{name}");
+                let item = v.take(line(&field("item"), &finding.item, 200, true), None);
+                let action = v.take(text(&field("action"), &finding.action, 1_000, false), None);
+                let owner = v.take(
+                    involve_core::text::optional_text(&field("owner"), &finding.owner, 200, Lines::Single),
                     None,
                 );
-                Some(Finding { item, met: finding.met, action })
+                let due = v.take(date_from_proto(&field("due_date"), finding.due_date.as_ref()), None);
+                Some(Finding { item: item?, met: finding.met, action, owner, due })
             })
             .collect();
         let (Some(id), Some(closure)) = v.into_result((id, closure)).map_err(invalid)? else {
             return Err(invalid(vec![FieldViolation::required("case_review")]));
         };
-        let row =
+        let (row, actions) =
             self.cases.record_review(&ctx, id, closure, findings, review.sign_off).await.map_err(status)?;
         let name = format!("{}/reviews/{}", id.name(), row.id);
         let recorded = pb::CaseReview {
@@ -1118,6 +1141,7 @@ impl AsbCases for AsbApi {
             sign_off: row.sign_off,
             reviewer: row.reviewer,
             review_time: Some(timestamp(row.review_time)),
+            actions: actions.iter().map(review_action_to_proto).collect(),
         };
         Ok(reply(recorded, &name))
     }
@@ -1280,7 +1304,7 @@ impl AsbCases for AsbApi {
             }
         }
         let reason = v.take(text("sharing_decision.reason", &decision.reason, 1_000, true), None);
-        let agreement = v.take(text("sharing_decision.agreement", &decision.agreement, 200, true), None);
+        let agreement = v.take(line("sharing_decision.agreement", &decision.agreement, 200, true), None);
         let (Some(id), Some(shared_with), Some(reason), Some(agreement)) =
             v.into_result((id, shared_with, reason, agreement)).map_err(invalid)?
         else {
@@ -1426,7 +1450,7 @@ impl AsbCases for AsbApi {
         };
         let mut v = Violations::default();
         let date = v.check(required_date("bank_holiday.date", holiday.date.as_ref()));
-        let name = v.take(text("bank_holiday.display_name", &holiday.display_name, 200, true), None);
+        let name = v.take(line("bank_holiday.display_name", &holiday.display_name, 200, true), None);
         let (Some(date), Some(name)) = v.into_result((date, name)).map_err(invalid)? else {
             return Err(invalid(vec![FieldViolation::required("bank_holiday")]));
         };
@@ -1446,7 +1470,7 @@ impl AsbCases for AsbApi {
         };
         let mut v = Violations::default();
         let name =
-            v.take(text("diversionary_activity.display_name", &activity.display_name, 200, true), None);
+            v.take(line("diversionary_activity.display_name", &activity.display_name, 200, true), None);
         let area = v.take(required_code("diversionary_activity.area", &activity.area).map(Some), None);
         let start = v.check(required_date("diversionary_activity.start_date", activity.start_date.as_ref()));
         let end = v.take(date_from_proto("diversionary_activity.end_date", activity.end_date.as_ref()), None);
@@ -1511,5 +1535,47 @@ impl AsbCases for AsbApi {
         let id = case_id("name", &request.get_ref().name).map_err(|v| invalid(vec![v]))?;
         let shown = self.cases.get_case(&ctx, id).await.map_err(status)?;
         Ok(reply(case_to_proto(&shown), &id.name()))
+    }
+
+    async fn list_categories(
+        &self,
+        request: Request<pb::ListCategoriesRequest>,
+    ) -> Result<Response<pb::ListCategoriesResponse>, Status> {
+        reference::list_categories(&self.cases, request).await
+    }
+
+    async fn create_category(
+        &self,
+        request: Request<pb::CreateCategoryRequest>,
+    ) -> Result<Response<pb::Category>, Status> {
+        reference::create_category(&self.cases, request).await
+    }
+
+    async fn update_category(
+        &self,
+        request: Request<pb::UpdateCategoryRequest>,
+    ) -> Result<Response<pb::Category>, Status> {
+        reference::update_category(&self.cases, request).await
+    }
+
+    async fn list_intervention_types(
+        &self,
+        request: Request<pb::ListInterventionTypesRequest>,
+    ) -> Result<Response<pb::ListInterventionTypesResponse>, Status> {
+        reference::list_intervention_types(&self.cases, request).await
+    }
+
+    async fn create_intervention_type(
+        &self,
+        request: Request<pb::CreateInterventionTypeRequest>,
+    ) -> Result<Response<pb::InterventionType>, Status> {
+        reference::create_intervention_type(&self.cases, request).await
+    }
+
+    async fn update_intervention_type(
+        &self,
+        request: Request<pb::UpdateInterventionTypeRequest>,
+    ) -> Result<Response<pb::InterventionType>, Status> {
+        reference::update_intervention_type(&self.cases, request).await
     }
 }

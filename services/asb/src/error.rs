@@ -30,6 +30,11 @@ pub enum AsbError {
     AlreadyExists { name: String },
     #[error("intervention {name} not found")]
     InterventionNotFound { name: String },
+    /// A category or intervention type with that code is held already.
+    #[error("{name} already exists")]
+    ReferenceExists { resource_type: &'static str, name: String },
+    #[error("{name} not found")]
+    ReferenceNotFound { resource_type: &'static str, name: String },
     #[error(transparent)]
     RequestIdReused(#[from] RequestIdReused),
     /// A peer service (profiles) could not answer.
@@ -88,6 +93,13 @@ impl ServiceError for AsbError {
                 name,
                 reason: "BANK_HOLIDAY_EXISTS",
             },
+            Self::ReferenceExists { resource_type, name } => ApiError::AlreadyExists {
+                resource_type,
+                message: format!("{name} exists already: update it instead"),
+                name,
+                reason: "ALREADY_EXISTS",
+            },
+            Self::ReferenceNotFound { resource_type, name } => ApiError::NotFound { resource_type, name },
             Self::InterventionNotFound { name } => {
                 ApiError::NotFound { resource_type: "involve.asb.v1.Intervention", name }
             }

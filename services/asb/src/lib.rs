@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod peers;
 pub mod service;
+mod signals;
 pub mod store;
 
 use std::sync::Arc;
@@ -69,6 +70,7 @@ impl platform::ServiceModule for AsbModule {
             peers,
             settings.standards,
             settings.community_trigger,
+            settings.quality_sample,
             context.page_tokens,
             context.clock,
         );
@@ -79,5 +81,18 @@ impl platform::ServiceModule for AsbModule {
                 .max_encoding_message_size(max),
         );
         Ok(())
+    }
+
+    fn domain_signals(
+        &self,
+        context: &platform::ServiceContext<'_>,
+    ) -> Option<Arc<dyn platform::signals::DomainSignals>> {
+        // A section that does not parse stops add_routes, which reports it.
+        let settings: AsbSettings = context.section(SERVICE_NAME).ok()?;
+        Some(Arc::new(signals::AsbSignals {
+            store: Arc::new(Store::new(context.database.clone())),
+            standards: settings.standards,
+            clock: Arc::clone(&context.clock),
+        }))
     }
 }

@@ -3,6 +3,11 @@
 //! peers it checks parties with. `api` decodes into these calls and encodes what
 //! they return; nothing here knows about gRPC.
 
+mod quality;
+mod reference;
+
+pub use self::reference::{CategoryDraft, InterventionTypeDraft};
+
 use std::sync::Arc;
 
 use platform::clock::SharedClock;
@@ -20,7 +25,7 @@ use crate::domain::calendar::{local_date, start_of_day};
 use crate::domain::case::{CaseId, Channel, Party, Person};
 use crate::domain::casework::Mediation;
 use crate::domain::queue::{self, CaseClock, QueueItem, QueueWindow};
-use crate::domain::review::Finding;
+use crate::domain::review::{Finding, SampleRule};
 use crate::domain::standards::{self, StandardSettings, Standing, Tally};
 use crate::domain::triage::{HateMotivation, Priority, TriageError, change_priority};
 use crate::domain::trigger::{Trigger, TriggerRule};
@@ -29,11 +34,13 @@ use crate::peers::Peers;
 use crate::store::ReferenceData;
 use crate::store::entities::cases;
 use crate::store::entities::{
-    diary_entries, diversionary_activities, interventions, reviews, sharing_decisions, time_entries,
+    diary_entries, diversionary_activities, interventions, review_actions, reviews, sharing_decisions,
+    time_entries,
 };
 use crate::store::{
     ActionPlan, Assignment, CaseFilter, CaseRecord, Filed, ListReach, NewContact, NewDiaryEntry, NewParty,
-    NewReport, NewSharingDecision, QueueCase, StandardCase, Store, TriageDecision,
+    NewReport, NewReview, NewReviewAction, NewSharingDecision, QueueCase, StandardCase, Store,
+    TriageDecision,
 };
 
 /// The ASB service's use cases over one store.
@@ -43,6 +50,11 @@ pub struct Cases {
     peers: Peers,
     standards: StandardSettings,
     trigger: TriggerRule,
+    /// How many of each officer's cases the monthly quality sample takes.
+    sample: SampleRule,
+    /// The quality sample's recent draws, so a queue read need not read and hash
+    /// every officer's cases each time.
+    draws: Arc<quality::Draws>,
     page_tokens: PageTokenKey,
     /// Every "now" the standards, queues and receipts read.
     clock: SharedClock,
@@ -179,6 +191,7 @@ impl Cases {
         peers: Peers,
         standards: StandardSettings,
         trigger: TriggerRule,
+        sample: SampleRule,
         page_tokens: PageTokenKey,
         clock: SharedClock,
     ) -> Self {
@@ -187,6 +200,8 @@ impl Cases {
             peers,
             standards,
             trigger,
+            sample,
+            draws: Arc::default(),
             page_tokens,
             clock,
             changed: Arc::new(tokio::sync::Notify::new()),
@@ -454,6 +469,8 @@ impl Cases {
         self.workable(ctx, id, Capability::TriageCases, "only managers assign cases").await?;
         let assignment = Assignment { officer, team: team.to_string(), time: self.clock.now() };
         self.store.assign_case(&ctx.actor(), id, etag, &assignment).await?;
+        // The case may have left one officer's sample pool for another's.
+        self.draws.forget();
         self.reread(ctx, id).await
     }
 
@@ -606,9 +623,13 @@ impl Cases {
             .into_iter()
             .map(|raised| (raised.owning_case, raised.trigger.reached))
             .collect();
-        let owning: Vec<Uuid> = triggers.keys().map(|case| case.uuid()).collect();
+        // Quality reviews due on the cases of the officers these cases are assigned to.
+        let officers = self.store.queue_officers(&reach, filter).await?;
+        let reviews_due = self.reviews_due(officers.iter().map(String::as_str), now).await?;
+        // Cases with a trigger or a review due are in the queue for that alone.
+        let listed: Vec<Uuid> = triggers.keys().chain(reviews_due.keys()).map(|case| case.uuid()).collect();
         let window = QueueWindow::new(&self.standards, now, horizon);
-        let cases = self.store.queue_cases(&reach, filter, &window, &owning).await?;
+        let cases = self.store.queue_cases(&reach, filter, &window, &listed).await?;
         let viewer = viewer(ctx);
         let mut queue: Vec<QueueEntry> = Vec::new();
         for QueueCase { case, contacts } in cases {
@@ -632,7 +653,7 @@ impl Cases {
                 first_responded: case.first_response_time,
                 opened: case.open_time,
                 contacts,
-                review_due: None,
+                review_due: reviews_due.get(&id).copied(),
                 trigger_reached: triggers.get(&id).copied(),
             };
             let items = queue::items(&clock, &self.standards, &reference.calendar, now, horizon);
@@ -905,7 +926,9 @@ impl Cases {
         self.reread(ctx, id).await
     }
 
-    /// A manager's review of a case file.
+    /// A manager's review of a case file. Every finding not met becomes an action
+    /// on the case (its officer's unless the finding names an owner, due in 14 days
+    /// unless it says); a quality review clears the case from this month's sample.
     pub async fn record_review(
         &self,
         ctx: &RequestContext,
@@ -913,10 +936,47 @@ impl Cases {
         closure: bool,
         findings: Vec<Finding>,
         sign_off: bool,
-    ) -> Result<reviews::Model, AsbError> {
-        self.workable(ctx, id, Capability::ReviewCases, "only managers review cases").await?;
+    ) -> Result<(reviews::Model, Vec<review_actions::Model>), AsbError> {
+        let (shown, _) =
+            self.workable(ctx, id, Capability::ReviewCases, "only managers review cases").await?;
+        let now = self.clock.now();
+        let today = local_date(now);
+        let late: Vec<FieldViolation> = findings
+            .iter()
+            .enumerate()
+            .filter(|(_, finding)| !finding.met && finding.due.is_some_and(|due| due < today))
+            .map(|(index, _)| {
+                FieldViolation::new(
+                    format!("case_review.findings[{index}].due_date"),
+                    "OUT_OF_RANGE",
+                    "an action is due today or later",
+                )
+            })
+            .collect();
+        if !late.is_empty() {
+            return Err(AsbError::Invalid(late));
+        }
+        // An unassigned case's actions are the reviewer's to see done.
+        let officer = shown.record.case.assigned_officer.as_deref().unwrap_or(&ctx.principal.subject);
+        let actions: Vec<NewReviewAction> = crate::domain::review::actions_from(&findings, officer, today)
+            .into_iter()
+            .map(|action| NewReviewAction {
+                action: action.action,
+                owner: action.owner,
+                due_date: action.due,
+            })
+            .collect();
         let kind = if closure { "closure" } else { "quality" };
-        Ok(self.store.record_review(&ctx.actor(), id, kind, &findings, closure && sign_off).await?)
+        let review = NewReview {
+            kind,
+            findings: &findings,
+            sign_off: closure && sign_off,
+            actions: &actions,
+            time: now,
+        };
+        let recorded = self.store.record_review(&ctx.actor(), id, &review).await?;
+        self.changed.notify_waiters();
+        Ok(recorded)
     }
 
     /// Closes a case, or names everything it still needs.

@@ -4,7 +4,12 @@
 pub mod codes;
 pub mod entities;
 mod migrations;
+mod quality;
+mod reference;
 mod standing_reads;
+
+pub use self::quality::NewReviewAction;
+pub use self::reference::Created;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -22,7 +27,7 @@ use uuid::Uuid;
 
 use self::entities::{
     bank_holidays, cases, categories, contacts, diary_entries, diversionary_activities, intervention_types,
-    interventions, parties, reports, reviews, sharing_decisions, time_entries,
+    interventions, parties, reports, review_actions, reviews, sharing_decisions, time_entries,
 };
 pub use self::migrations::Migrator;
 pub use self::standing_reads::{QueueCase, StandardCase, StandardRow};
@@ -113,6 +118,8 @@ pub struct CaseRecord {
     pub sharing: Vec<sharing_decisions::Model>,
     /// Officer time logged on it.
     pub minutes: i64,
+    /// What managers' reviews found to put right, oldest first.
+    pub review_actions: Vec<review_actions::Model>,
 }
 
 /// Which cases a list may hold, from the caller's reach.
@@ -392,8 +399,8 @@ impl Store {
         Ok(self.records(vec![row]).await?.pop())
     }
 
-    /// Cases with their reports, parties, contacts, interventions, sharing decisions
-    /// and logged time: six queries for any number of cases.
+    /// Cases with their reports, parties, contacts, interventions, sharing decisions,
+    /// logged time and review actions: seven queries for any number of cases.
     async fn records(&self, rows: Vec<cases::Model>) -> Result<Vec<CaseRecord>, StoreError> {
         let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
         let mut reports: HashMap<Uuid, Vec<reports::Model>> = HashMap::new();
@@ -451,9 +458,19 @@ impl Store {
         {
             *minutes.entry(entry.case_id).or_default() += i64::from(entry.minutes);
         }
+        let mut actions: HashMap<Uuid, Vec<review_actions::Model>> = HashMap::new();
+        for action in review_actions::Entity::find()
+            .filter(review_actions::Column::CaseId.is_in(rows.iter().map(|row| row.id)))
+            .order_by_asc(review_actions::Column::Id)
+            .all(&self.db)
+            .await?
+        {
+            actions.entry(action.case_id).or_default().push(action);
+        }
         Ok(rows
             .into_iter()
             .map(|case| CaseRecord {
+                review_actions: actions.remove(&case.id).unwrap_or_default(),
                 minutes: minutes.remove(&case.id).unwrap_or_default(),
                 sharing: sharing.remove(&case.id).unwrap_or_default(),
                 interventions: interventions.remove(&case.id).unwrap_or_default(),
@@ -534,6 +551,19 @@ pub struct TriageDecision {
     /// Kept whenever the priority was set below what the categories give.
     pub priority_reason: Option<String>,
     pub triaged_by: String,
+    pub time: DateTime<Utc>,
+}
+
+/// A manager's review, checked.
+#[derive(Clone, Copy, Debug)]
+pub struct NewReview<'a> {
+    /// `quality` or `closure`.
+    pub kind: &'a str,
+    pub findings: &'a [Finding],
+    /// A closure review that signs closure off.
+    pub sign_off: bool,
+    /// What its findings not met put on the case.
+    pub actions: &'a [NewReviewAction],
     pub time: DateTime<Utc>,
 }
 
@@ -833,16 +863,16 @@ impl Store {
         self.save_case(actor, case, expected, row).await
     }
 
-    /// Records a manager's review; a closure review that signs off marks the case
-    /// signed off in the same transaction.
+    /// Records a manager's review at `now`, with the actions its findings put on
+    /// the case; a closure review that signs off marks the case signed off, all in
+    /// one transaction.
     pub async fn record_review(
         &self,
         actor: &Actor,
         case: CaseId,
-        kind: &str,
-        findings: &[Finding],
-        sign_off: bool,
-    ) -> Result<reviews::Model, StoreError> {
+        review: &NewReview<'_>,
+    ) -> Result<(reviews::Model, Vec<review_actions::Model>), StoreError> {
+        let NewReview { kind, findings, sign_off, actions, time: now } = *review;
         let row = reviews::Model {
             id: Uuid::now_v7(),
             case_id: case.uuid(),
@@ -852,10 +882,29 @@ impl Store {
             )?,
             sign_off,
             reviewer: actor.subject.clone(),
-            review_time: chrono::Utc::now(),
+            review_time: now,
         };
+        let action_rows: Vec<review_actions::Model> = actions
+            .iter()
+            .map(|action| review_actions::Model {
+                id: Uuid::now_v7(),
+                case_id: case.uuid(),
+                review_id: row.id,
+                action: action.action.clone(),
+                owner: action.owner.clone(),
+                due_date: action.due_date,
+                create_time: now,
+            })
+            .collect();
         let txn = begin_write(&self.db).await?;
         reviews::Entity::insert(reviews::ActiveModel::from(row.clone())).exec_without_returning(&txn).await?;
+        if !action_rows.is_empty() {
+            review_actions::Entity::insert_many(
+                action_rows.iter().cloned().map(review_actions::ActiveModel::from),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+        }
         let current = cases::Entity::find_by_id(case.uuid())
             .one(&txn)
             .await?
@@ -866,9 +915,15 @@ impl Store {
             ..Default::default()
         };
         entities::CASES_VERSIONED.save(&txn, signed, case.uuid(), current.version).await?;
-        audit::record(&txn, actor, [AuditEntry::new(format!("{}/reviews/{}", case.name(), row.id))]).await?;
+        let mut audited = vec![AuditEntry::new(format!("{}/reviews/{}", case.name(), row.id))];
+        audited.extend(
+            action_rows
+                .iter()
+                .map(|action| AuditEntry::new(format!("{}/reviewActions/{}", case.name(), action.id))),
+        );
+        audit::record(&txn, actor, audited).await?;
         txn.commit().await?;
-        Ok(row)
+        Ok((row, action_rows))
     }
 
     /// Closes a case once nothing it needs is missing; otherwise names what is.

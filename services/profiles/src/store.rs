@@ -168,7 +168,7 @@ impl Store {
     /// One query: the row and its tenure history, joined.
     pub async fn get_customer(&self, scope: &Scope, id: CustomerId) -> Result<Customer, ProfileError> {
         let joined = self
-            .read_joined(with_periods(
+            .look_up_joined(with_periods(
                 customers::Entity::find_by_id(id.uuid())
                     .filter(scope_condition(scope))
                     .filter(customers::Column::State.eq(CustomerState::Active.code())),
@@ -870,6 +870,18 @@ impl Store {
     ) -> Result<Vec<(customers::Model, Option<tenure_periods::Model>)>, StoreError> {
         match &self.sqlite_reads {
             Some(reads) => reads.all_also(query).await,
+            None => Ok(query.all(&self.db).await?),
+        }
+    }
+
+    /// As [`Self::read_joined`], for a lookup by key: on a SQLite file it runs on
+    /// the calling thread when it can (no hand-off at all).
+    async fn look_up_joined(
+        &self,
+        query: sea_orm::SelectTwo<customers::Entity, tenure_periods::Entity>,
+    ) -> Result<Vec<(customers::Model, Option<tenure_periods::Model>)>, StoreError> {
+        match &self.sqlite_reads {
+            Some(reads) => reads.lookup_also(query).await,
             None => Ok(query.all(&self.db).await?),
         }
     }

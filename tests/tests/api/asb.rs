@@ -701,7 +701,7 @@ async fn a_case_closes_only_with_everything_it_needs_and_a_later_report_repeats_
             findings: vec![asb::case_review::Finding {
                 item: "action plan agreed".into(),
                 met: true,
-                action: String::new(),
+                ..Default::default()
             }],
             sign_off,
             ..Default::default()

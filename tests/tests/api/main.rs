@@ -4,7 +4,10 @@
 
 mod asb;
 mod asb_cli;
+mod asb_quality;
+mod asb_reference;
 mod availability;
+mod backup;
 mod customers;
 mod distributed;
 mod erasure;
@@ -14,7 +17,10 @@ mod paging;
 mod platform;
 mod profile_map;
 mod reference_data;
+mod scale_out;
 mod scoping;
+mod secret_rotation;
 mod service_client;
+mod telemetry;
 mod tls;
 mod validation;

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tonic::body::Body;
+use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::channel::{ServiceChannel, inject_trace_context};
@@ -197,8 +198,22 @@ impl tower::Service<http::Request<Body>> for ActingClient {
     }
 
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
-        // Taken now, in the caller's span: the future may first run elsewhere.
-        inject_trace_context(request.headers_mut(), &tracing::Span::current().context());
+        // A client span for the call, made now in the caller's span (the future
+        // may first run elsewhere); the peer's server span continues it.
+        let path = crate::rpc::known_method(request.uri().path()).unwrap_or(crate::rpc::UNKNOWN_METHOD);
+        let (rpc_service, rpc_method) =
+            path.split_once('/').unwrap_or((crate::rpc::UNKNOWN_METHOD, crate::rpc::UNKNOWN_METHOD));
+        let span = tracing::info_span!(
+            "rpc client",
+            otel.name = %path,
+            otel.kind = "client",
+            rpc.system = "grpc",
+            rpc.service = %rpc_service,
+            rpc.method = %rpc_method,
+            server.address = %self.service,
+            rpc.grpc.status_code = tracing::field::Empty,
+        );
+        inject_trace_context(request.headers_mut(), &span.context());
         if let Some(purpose) = self.purpose
             && !request.headers().contains_key(crate::purpose::PURPOSE_HEADER)
         {
@@ -209,41 +224,46 @@ impl tower::Service<http::Request<Body>> for ActingClient {
         let channel = self.slot.get().cloned();
         let principal = Arc::clone(&self.principal);
         let service = Arc::clone(&self.service);
-        Box::pin(async move {
-            let Some(channel) = channel else {
-                tracing::warn!(service = %service, "called before the service was started");
-                return Ok(refusal(&UpstreamError::Unreachable));
-            };
-            let method = request.uri().path().trim_start_matches('/').to_owned();
-            let contracts = routing::shared();
-            let replayable = !contracts.client_streaming.contains(&method);
-            let request_id_field = contracts.request_id_fields.get(&method).copied();
-            // A remote peer's server enforces the deadline; in-process nothing
-            // between here and the handler does, so it is kept here.
-            let deadline = match &channel {
-                ServiceChannel::InProcess(_) => grpc_timeout(request.headers()),
-                ServiceChannel::Remote(_) => None,
-            };
-            let call = channel.call(request, &principal, &method, replayable, request_id_field);
-            let sent = match deadline {
-                Some(deadline) => match tokio::time::timeout(deadline, call).await {
-                    Ok(sent) => sent,
-                    Err(_) => {
-                        return Ok(
-                            tonic::Status::deadline_exceeded("the peer did not answer in time").into_http()
-                        );
+        Box::pin(
+            async move {
+                let Some(channel) = channel else {
+                    tracing::warn!(service = %service, "called before the service was started");
+                    return Ok(refusal(&UpstreamError::Unreachable));
+                };
+                let method = request.uri().path().trim_start_matches('/').to_owned();
+                let contracts = routing::shared();
+                let replayable = !contracts.client_streaming.contains(&method);
+                let request_id_field = contracts.request_id_fields.get(&method).copied();
+                // A remote peer's server enforces the deadline; in-process nothing
+                // between here and the handler does, so it is kept here.
+                let deadline = match &channel {
+                    ServiceChannel::InProcess(_) => grpc_timeout(request.headers()),
+                    ServiceChannel::Remote(_) => None,
+                };
+                let call = channel.call(request, &principal, &method, replayable, request_id_field);
+                let sent = match deadline {
+                    Some(deadline) => match tokio::time::timeout(deadline, call).await {
+                        Ok(sent) => sent,
+                        Err(_) => {
+                            return Ok(tonic::Status::deadline_exceeded("the peer did not answer in time")
+                                .into_http());
+                        }
+                    },
+                    None => call.await,
+                };
+                let response = match sent {
+                    Ok(response) => response,
+                    Err(err) => {
+                        tracing::warn!(service = %service, error = %err, "call to a peer service not sent");
+                        refusal(&err)
                     }
-                },
-                None => call.await,
-            };
-            match sent {
-                Ok(response) => Ok(response),
-                Err(err) => {
-                    tracing::warn!(service = %service, error = %err, "call to a peer service not sent");
-                    Ok(refusal(&err))
-                }
+                };
+                let code = crate::body::grpc_status(response.headers()).unwrap_or(tonic::Code::Ok);
+                tracing::Span::current().record("rpc.grpc.status_code", code as i32);
+                Ok(response)
             }
-        })
+            .instrument(span),
+        )
     }
 }
 

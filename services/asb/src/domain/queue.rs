@@ -87,8 +87,9 @@ pub fn items(
     .flatten()
     .collect();
     if let Some(due) = clock.review_due {
-        let standing = if now < due { Standing::Due(due) } else { Standing::Overdue(due) };
-        items.extend(item(case, Task::CaseReview, standing, now, horizon));
+        // A sampled review is the month's work from its first day, so it shows
+        // whatever the horizon, not only in the last hours before it is due.
+        items.push(QueueItem { case, task: Task::CaseReview, deadline: due, overdue: now >= due });
     }
     if let Some(reached) = clock.trigger_reached {
         items.push(QueueItem { case, task: Task::CommunityTrigger, deadline: reached, overdue: true });

@@ -3,10 +3,41 @@
 //! (a keyed hash of the case and the month), so re-running it picks the same
 //! cases and an officer cannot tell in advance which will be picked.
 
-use chrono::{Datelike as _, NaiveDate};
+use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::calendar::{local_date, start_of_day};
 use super::case::CaseId;
+
+/// How long the owner of a review's action has to put it right, unless the
+/// review says.
+pub const ACTION_DUE_AFTER_DAYS: i64 = 14;
+
+/// A calendar month in England and Wales: the period one sample covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Month {
+    /// Its first day.
+    pub first_day: NaiveDate,
+    /// Its first instant (local midnight, as UTC).
+    pub start: DateTime<Utc>,
+    /// The next month's first instant: the sample's reviews are due before it.
+    pub end: DateTime<Utc>,
+}
+
+impl Month {
+    /// The month `now` falls in, in UK local time.
+    pub fn of(now: DateTime<Utc>) -> Self {
+        let today = local_date(now);
+        let first_day = today.with_day(1).unwrap_or(today);
+        let next = first_day.checked_add_months(chrono::Months::new(1)).unwrap_or(NaiveDate::MAX);
+        Self { first_day, start: start_of_day(first_day), end: start_of_day(next) }
+    }
+
+    /// The month before.
+    pub fn previous(&self) -> Self {
+        Self::of(self.start - Duration::days(1))
+    }
+}
 
 /// `[services.asb.quality_sample]`: how many open cases each month.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +80,22 @@ impl SampleRule {
         ordered.sort_unstable();
         ordered.into_iter().take(self.size(open.len())).map(|(_, case)| case).collect()
     }
+
+    /// The month's sample over every officer's cases: `population` is each open
+    /// case with its officer, in any order; each officer's share is drawn apart.
+    pub fn draw_by_officer(
+        &self,
+        secret: &[u8],
+        month: NaiveDate,
+        population: impl IntoIterator<Item = (CaseId, String)>,
+    ) -> Vec<CaseId> {
+        let mut by_officer: std::collections::BTreeMap<String, Vec<CaseId>> =
+            std::collections::BTreeMap::new();
+        for (case, officer) in population {
+            by_officer.entry(officer).or_default().push(case);
+        }
+        by_officer.values().flat_map(|open| self.draw(secret, month, open)).collect()
+    }
 }
 
 /// One point of the review checklist and how the case fared.
@@ -58,14 +105,33 @@ pub struct Finding {
     pub met: bool,
     /// What to do about it: becomes an action on the case when not met.
     pub action: Option<String>,
+    /// Who is to do it; the case's officer when `None`.
+    pub owner: Option<String>,
+    /// By when; [`ACTION_DUE_AFTER_DAYS`] after the review when `None`.
+    pub due: Option<NaiveDate>,
 }
 
-/// The actions a review's findings put on the case: every point not met.
-pub fn actions_from(findings: &[Finding]) -> Vec<String> {
+/// An action a review puts on the case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Action {
+    pub action: String,
+    pub owner: String,
+    pub due: NaiveDate,
+}
+
+/// The actions a review's findings put on the case: one for every point not
+/// met, owned by whoever the finding names or else `officer`, due when it says
+/// or else [`ACTION_DUE_AFTER_DAYS`] after `reviewed`.
+pub fn actions_from(findings: &[Finding], officer: &str, reviewed: NaiveDate) -> Vec<Action> {
+    let default_due = reviewed + Duration::days(ACTION_DUE_AFTER_DAYS);
     findings
         .iter()
         .filter(|finding| !finding.met)
-        .map(|finding| finding.action.clone().unwrap_or_else(|| format!("put right: {}", finding.item)))
+        .map(|finding| Action {
+            action: finding.action.clone().unwrap_or_else(|| format!("put right: {}", finding.item)),
+            owner: finding.owner.clone().unwrap_or_else(|| officer.to_owned()),
+            due: finding.due.unwrap_or(default_due),
+        })
         .collect()
 }
 
@@ -93,19 +159,66 @@ mod tests {
     }
 
     #[test]
-    fn findings_not_met_become_actions() {
+    fn each_officers_share_is_drawn_apart() {
+        let rule = SampleRule::default();
+        let month = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let smith: Vec<CaseId> = (0..11).map(|_| CaseId::generate()).collect();
+        let khan: Vec<CaseId> = (0..2).map(|_| CaseId::generate()).collect();
+        let population = smith
+            .iter()
+            .map(|case| (*case, "smith".to_owned()))
+            .chain(khan.iter().map(|case| (*case, "khan".to_owned())));
+        let drawn = rule.draw_by_officer(b"secret", month, population);
+        assert_eq!(drawn.iter().filter(|case| smith.contains(case)).count(), 2, "10% of 11, rounded up");
+        assert_eq!(drawn.iter().filter(|case| khan.contains(case)).count(), 1, "at least one each");
+    }
+
+    #[test]
+    fn a_month_runs_from_local_midnight_on_its_first_day() {
+        use chrono::TimeZone as _;
+        // 31 October 2026 23:30 UTC is 31 October in the UK (GMT from the 25th)...
+        let month = Month::of(Utc.with_ymd_and_hms(2026, 10, 31, 23, 30, 0).unwrap());
+        assert_eq!(month.first_day, NaiveDate::from_ymd_opt(2026, 10, 1).unwrap());
+        // ...which began at 23:00 UTC on 30 September (BST).
+        assert_eq!(month.start, Utc.with_ymd_and_hms(2026, 9, 30, 23, 0, 0).unwrap());
+        assert_eq!(month.end, Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap());
+        // 30 June 23:30 UTC is already 1 July in the UK.
+        let july = Month::of(Utc.with_ymd_and_hms(2026, 6, 30, 23, 30, 0).unwrap());
+        assert_eq!(july.first_day, NaiveDate::from_ymd_opt(2026, 7, 1).unwrap());
+        assert_eq!(july.previous().first_day, NaiveDate::from_ymd_opt(2026, 6, 1).unwrap());
+        assert_eq!(july.previous().end, july.start);
+    }
+
+    #[test]
+    fn findings_not_met_become_actions_with_owners_and_due_dates() {
+        let finding =
+            |item: &str, met: bool| Finding { item: item.into(), met, action: None, owner: None, due: None };
+        let reviewed = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
         let findings = [
-            Finding { item: "risk assessment recorded".into(), met: true, action: None },
+            finding("risk assessment recorded", true),
             Finding {
-                item: "contact every 14 days".into(),
-                met: false,
                 action: Some("call the complainant this week".into()),
+                owner: Some("A Khan".into()),
+                due: NaiveDate::from_ymd_opt(2026, 12, 7),
+                ..finding("contact every 14 days", false)
             },
-            Finding { item: "action plan agreed".into(), met: false, action: None },
+            finding("action plan agreed", false),
         ];
+        let actions = actions_from(&findings, "J Smith", reviewed);
         assert_eq!(
-            actions_from(&findings),
-            ["call the complainant this week", "put right: action plan agreed"]
+            actions,
+            [
+                Action {
+                    action: "call the complainant this week".into(),
+                    owner: "A Khan".into(),
+                    due: NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
+                },
+                Action {
+                    action: "put right: action plan agreed".into(),
+                    owner: "J Smith".into(),
+                    due: NaiveDate::from_ymd_opt(2026, 12, 17).unwrap(),
+                },
+            ]
         );
     }
 }

@@ -208,7 +208,13 @@ entity!(categories, "categories", {
     pub first_response_secs: Option<i64>,
     pub needs_motivation: bool,
     pub retired: bool,
+    /// The number behind its etag.
+    pub version: i64,
 });
+
+/// Edits to a category are compare-and-set on its version.
+pub const CATEGORIES_VERSIONED: persistence::Versioned<categories::Column> =
+    persistence::Versioned { id: categories::Column::Code, version: categories::Column::Version };
 
 entity!(intervention_types, "intervention_types", {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -217,6 +223,33 @@ entity!(intervention_types, "intervention_types", {
     pub kind: String,
     pub effective_from: Date,
     pub effective_to: Option<Date>,
+    /// The number behind its etag.
+    pub version: i64,
+});
+
+/// Edits to an intervention type are compare-and-set on its version.
+pub const INTERVENTION_TYPES_VERSIONED: persistence::Versioned<intervention_types::Column> =
+    persistence::Versioned {
+        id: intervention_types::Column::Code,
+        version: intervention_types::Column::Version,
+    };
+
+entity!(review_actions, "review_actions", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub case_id: Uuid,
+    pub review_id: Uuid,
+    pub action: String,
+    /// Who is to do it: the case's officer unless the review named someone.
+    pub owner: String,
+    pub due_date: Date,
+    pub create_time: DateTimeUtc,
+});
+
+entity!(service_secrets, "service_secrets", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub name: String,
+    pub secret: String,
 });
 
 entity!(bank_holidays, "bank_holidays", {

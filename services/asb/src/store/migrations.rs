@@ -11,6 +11,7 @@ mod m0006_create_sharing_decisions;
 mod m0007_create_time_entries;
 mod m0008_create_diversionary_activities;
 mod m0009_index_queue_and_standards;
+mod m0009_quality_and_reference_upkeep;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_create_sharing_decisions::Migration),
             Box::new(m0007_create_time_entries::Migration),
             Box::new(m0008_create_diversionary_activities::Migration),
+            Box::new(m0009_quality_and_reference_upkeep::Migration),
             Box::new(m0009_index_queue_and_standards::Migration),
         ]
     }

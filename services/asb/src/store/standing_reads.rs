@@ -71,9 +71,9 @@ fn contacted_since(since: DateTime<Utc>) -> SelectStatement {
         .to_owned()
 }
 
-/// The SQL form of [`QueueWindow::may_hold`] (reviews are not asked for by date
-/// yet; trigger cases are added by id).
-fn may_hold(window: &QueueWindow, with_triggers: &[Uuid]) -> Condition {
+/// The SQL form of [`QueueWindow::may_hold`] (the cases a trigger or a quality
+/// review puts in the queue are listed by id).
+fn may_hold(window: &QueueWindow, listed: &[Uuid]) -> Condition {
     let waiting = Condition::any().add(cases::Column::AcknowledgeTime.is_null()).add(
         Condition::all()
             .add(cases::Column::FirstResponseSecs.is_not_null())
@@ -85,8 +85,8 @@ fn may_hold(window: &QueueWindow, with_triggers: &[Uuid]) -> Condition {
     let mut held = Condition::any()
         .add(Condition::all().add(waiting).add(cases::Column::ReceiveTime.lt(window.received_before)))
         .add(quiet);
-    if !with_triggers.is_empty() {
-        held = held.add(cases::Column::Id.is_in(with_triggers.iter().copied()));
+    if !listed.is_empty() {
+        held = held.add(cases::Column::Id.is_in(listed.iter().copied()));
     }
     held
 }
@@ -94,16 +94,17 @@ fn may_hold(window: &QueueWindow, with_triggers: &[Uuid]) -> Condition {
 impl Store {
     /// The cases `reach` and `filter` select that may have a queue item in
     /// `window`, with their complainant contacts: two queries, whatever the count.
-    /// `with_triggers`: cases a raised community trigger is owned by (they are in
-    /// the queue for that alone, if `reach` and `filter` select them).
+    /// `listed`: cases a raised community trigger is owned by or a quality review
+    /// is due on (they are in the queue for that alone, if `reach` and `filter`
+    /// select them).
     pub async fn queue_cases(
         &self,
         reach: &ListReach,
         filter: &CaseFilter,
         window: &QueueWindow,
-        with_triggers: &[Uuid],
+        listed: &[Uuid],
     ) -> Result<Vec<QueueCase>, StoreError> {
-        let selected = case_condition(reach, filter).add(may_hold(window, with_triggers));
+        let selected = case_condition(reach, filter).add(may_hold(window, listed));
         // Newest first, as lists are: ties in the queue's order keep it.
         let rows = cases::Entity::find()
             .filter(selected.clone())
@@ -115,6 +116,24 @@ impl Store {
             .into_iter()
             .map(|case| QueueCase { contacts: contacts.remove(&case.id).unwrap_or_default(), case })
             .collect())
+    }
+
+    /// The officers the cases `reach` and `filter` select are assigned to.
+    pub async fn queue_officers(
+        &self,
+        reach: &ListReach,
+        filter: &CaseFilter,
+    ) -> Result<Vec<String>, StoreError> {
+        let officers: Vec<Option<String>> = cases::Entity::find()
+            .select_only()
+            .column(cases::Column::AssignedOfficer)
+            .distinct()
+            .filter(case_condition(reach, filter))
+            .filter(cases::Column::AssignedOfficer.is_not_null())
+            .into_tuple()
+            .all(self.connection())
+            .await?;
+        Ok(officers.into_iter().flatten().collect())
     }
 
     /// Every case `reach` and `filter` select, with the columns the standards

@@ -3,6 +3,7 @@
 //! field, so a request can report every bad field at once.
 
 use chrono::NaiveDate;
+use involve_core::text::Lines;
 use platform::FieldViolation;
 
 pub const MAX_NAME_LEN: usize = 100;
@@ -15,30 +16,20 @@ pub const MAX_HOUSEHOLD_MEMBERS: usize = 30;
 pub const MAX_REASON_LEN: usize = 500;
 pub const MAX_EMAIL_LEN: usize = 254;
 
-fn too_long(field: &str, max: usize) -> FieldViolation {
-    FieldViolation::new(field, "TOO_LONG", format!("{field} must be at most {max} characters"))
-}
-
 fn bad_format(field: &str, what: &str) -> FieldViolation {
     FieldViolation::new(field, "INVALID_FORMAT", format!("{field} {what}"))
 }
 
-/// Trimmed text, `None` when blank; refused when longer than `max` characters or
-/// when it holds control characters.
+/// Trimmed text on one line, `None` when blank; refused when longer than `max`
+/// characters or when it holds control characters (the shared rule of
+/// [`involve_core::text`]).
 pub fn optional_text(field: &str, text: &str, max: usize) -> Result<Option<String>, FieldViolation> {
-    let text = text.trim();
-    if text.chars().count() > max {
-        return Err(too_long(field, max));
-    }
-    if text.chars().any(char::is_control) {
-        return Err(bad_format(field, "must not contain control characters"));
-    }
-    Ok((!text.is_empty()).then(|| text.to_owned()))
+    involve_core::text::optional_text(field, text, max, Lines::Single)
 }
 
 /// As [`optional_text`], but blank is refused.
 pub fn required_text(field: &str, text: &str, max: usize) -> Result<String, FieldViolation> {
-    optional_text(field, text, max)?.ok_or_else(|| FieldViolation::required(field))
+    involve_core::text::required_text(field, text, max, Lines::Single)
 }
 
 /// An e-mail address: one `@`, a non-empty local part, a dotted domain, no spaces.
