@@ -639,8 +639,8 @@ fn standards_sql(backend: DatabaseBackend) -> String {
     )
 }
 
-/// (case, task, overdue) of a queue, without its community triggers (the plain
-/// query leaves them out).
+/// (case, task, overdue) of a queue, without its community triggers and case
+/// reviews (the plain query leaves them out).
 type QueueLine = (String, i32, bool);
 
 async fn plain_queue(
@@ -750,7 +750,7 @@ async fn compare_queue(
     let plain_set: BTreeSet<&QueueLine> = plain.iter().collect();
     let differ = service_set.symmetric_difference(&plain_set).count();
     Ok(format!(
-        "  whole queue of {} {key}: {} items (+{triggers} community triggers) through the service, {} by plain SQL: {}",
+        "  whole queue of {} {key}: {} items (+{triggers} community triggers and case reviews) through the service, {} by plain SQL: {}",
         scope.label(),
         service.len(),
         plain.len(),
