@@ -13,6 +13,7 @@
 // A benchmark's job is to print.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod asb;
 mod gateway_load;
 mod hotpath;
 mod memory;
@@ -55,7 +56,8 @@ struct Args {
     /// Which measurements: `profiles` (import, paging, memory), `gateway`
     /// (overhead and memory under load), `hotpath` (every path against a bare
     /// tonic server, with h2load), `telemetry` (throughput with OTLP export on
-    /// against off), or `all`.
+    /// against off), `asb` (work queue and service standards over 100k seeded
+    /// cases, beside plain SQL), or `all`.
     #[arg(long, default_value = "all")]
     suite: String,
     /// Seconds each gateway load phase runs.
@@ -71,6 +73,15 @@ struct Args {
     /// (SQLite, first round of the hot-path suite) to this file.
     #[arg(long)]
     perf: Option<std::path::PathBuf>,
+    /// ASB cases seeded for the work queue and service standards figures.
+    #[arg(long, default_value_t = 100_000)]
+    asb_cases: u64,
+    /// ASB diary entries seeded beside them.
+    #[arg(long, default_value_t = 1_000_000)]
+    asb_diary: u64,
+    /// Work queue calls timed per kind (per officer, per team).
+    #[arg(long, default_value_t = 200)]
+    asb_samples: usize,
 }
 
 /// Rows per statement in the raw insert: the same batch size the service uses.
@@ -92,11 +103,16 @@ async fn main() -> anyhow::Result<()> {
     }
 
     anyhow::ensure!(
-        ["all", "profiles", "gateway", "hotpath", "telemetry"].contains(&args.suite.as_str()),
-        "--suite is all, profiles, gateway, hotpath or telemetry"
+        ["all", "profiles", "gateway", "hotpath", "telemetry", "asb"].contains(&args.suite.as_str()),
+        "--suite is all, profiles, gateway, hotpath, telemetry or asb"
     );
     if args.suite == "telemetry" {
         return telemetry_cost::run(&involve, Duration::from_secs(args.load_seconds), args.concurrency).await;
+    }
+    let asb_settings =
+        asb::Settings { cases: args.asb_cases, diary: args.asb_diary, samples: args.asb_samples };
+    if args.suite == "asb" {
+        return asb::run(&involve, &backends, &asb_settings).await;
     }
     if args.suite == "hotpath" {
         return hotpath::run(&involve, &backends, args.requests, args.perf.as_deref()).await;
@@ -114,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.suite == "all" {
         hotpath::run(&involve, &backends, args.requests, args.perf.as_deref()).await?;
+        asb::run(&involve, &backends, &asb_settings).await?;
     }
     if args.suite != "profiles" {
         gateway_load::run(&involve, Duration::from_secs(args.load_seconds), args.concurrency).await?;

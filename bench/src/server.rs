@@ -84,26 +84,37 @@ pub(crate) struct ServerProcess {
     /// The benchmark's partner credential: it imports and reads as one landlord.
     secret: String,
     port: u16,
-    _dir: tempfile::TempDir,
+    /// The PostgreSQL database every service shares, when on PostgreSQL.
+    database: Option<String>,
+    dir: tempfile::TempDir,
 }
 
 impl ServerProcess {
     pub(crate) async fn start(involve: &Path, backend: &Backend) -> anyhow::Result<Self> {
+        Self::start_as(involve, backend, "bench", "PARTNER_INTEGRATION").await
+    }
+
+    /// Starts the server with the benchmark's credential for `organisation` in `role`.
+    pub(crate) async fn start_as(
+        involve: &Path,
+        backend: &Backend,
+        organisation: &str,
+        role: &str,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         // Ask the kernel for a free port, then hand it to the server.
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let database = match backend {
-            Backend::Sqlite => String::new(),
-            Backend::Postgres { .. } => {
-                format!("[database]\nurl = \"{}\"\n", backend.fresh_database_url(dir.path()).await?)
-            }
+        let url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres { .. } => Some(backend.fresh_database_url(dir.path()).await?),
         };
+        let database = url.as_ref().map_or_else(String::new, |url| format!("[database]\nurl = \"{url}\"\n"));
         let config = dir.path().join("involve.toml");
         std::fs::write(
             &config,
             format!("listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{database}", dir.path().display()),
         )?;
-        let secret = admin_credential(involve, &config, "bench", "PARTNER_INTEGRATION")
+        let secret = admin_credential(involve, &config, organisation, role)
             .await
             .context("cannot create the benchmark's credential")?;
         let log = std::fs::File::create(dir.path().join("server.log"))?;
@@ -115,6 +126,9 @@ impl ServerProcess {
             .env("INVOLVE__GATEWAY__CREDENTIAL_CONCURRENCY_SHARE", "1")
             // ...and no rate limit: the load is the point.
             .env("INVOLVE__GATEWAY__DEFAULT_RATE_LIMIT_PER_MINUTE", "1000000000")
+            // A year's service standards over 100k cases name every case that
+            // missed a standard, per slice: about 11 MB, above the 4 MB default.
+            .env("INVOLVE__SERVER__MAX_MESSAGE_BYTES", (64 * 1024 * 1024).to_string())
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(log)
@@ -122,7 +136,14 @@ impl ServerProcess {
             .spawn()
             .with_context(|| format!("cannot start {}", involve.display()))?;
         let channel = wait_healthy(&format!("http://127.0.0.1:{port}")).await?;
-        Ok(Self { child, channel, secret, port, _dir: dir })
+        Ok(Self { child, channel, secret, port, database: url, dir })
+    }
+
+    /// Where `service` keeps its tables: its SQLite file, or the shared database.
+    pub(crate) fn database_url(&self, service: &str) -> String {
+        self.database.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.dir.path().join(format!("{service}.db")).display())
+        })
     }
 
     pub(crate) fn endpoint(&self) -> String {
@@ -138,7 +159,7 @@ impl ServerProcess {
     }
 
     /// A request as the benchmark's partner landlord.
-    fn as_partner<T>(&self, message: T) -> tonic::Request<T> {
+    pub(crate) fn as_partner<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         if let Ok(value) = format!("Bearer {}", self.secret).parse() {
             request.metadata_mut().insert("authorization", value);

@@ -24,12 +24,12 @@ use crate::domain::case::{CaseId, Channel, Party, PartyRole, Person};
 use crate::domain::casework::{
     DiaryEntryId, InterventionKind, Mediation, MediationOutcome, MediationReferrer,
 };
-use crate::domain::queue::{QueueItem, Task};
+use crate::domain::queue::Task;
 use crate::domain::review::Finding;
 use crate::domain::standards::Standing;
 use crate::domain::triage::{HateMotivation, Priority, Route};
 use crate::error::{AsbError, ERROR_DOMAIN};
-use crate::service::{Cases, DraftParty, DraftReport, ShownCase, StandardKind, TriageRequest};
+use crate::service::{Cases, DraftParty, DraftReport, QueueEntry, ShownCase, StandardKind, TriageRequest};
 use crate::store::{ActionPlan, CaseFilter, NewContact, NewDiaryEntry, NewSharingDecision, codes, entities};
 
 /// Longest description or location a report may carry.
@@ -618,9 +618,8 @@ fn sharing_to_proto(row: &entities::sharing_decisions::Model) -> pb::SharingDeci
 /// What a sharing decision may open.
 const SHARING_SCOPES: [&str; 3] = ["parties", "reports", "diary"];
 
-fn queue_item_to_proto((item, shown): &(QueueItem, ShownCase)) -> pb::WorkQueueItem {
+fn queue_item_to_proto((item, case): &QueueEntry) -> pb::WorkQueueItem {
     use pb::work_queue_item::Task as T;
-    let case = &shown.record.case;
     pb::WorkQueueItem {
         case: item.case.name(),
         case_reference: case.reference.clone(),

@@ -27,7 +27,7 @@ use crate::domain::analysis::AnalysisSettings;
 use crate::domain::calendar::{local_date, start_of_day};
 use crate::domain::case::{CaseId, Channel, Party, Person};
 use crate::domain::casework::Mediation;
-use crate::domain::queue::{self, CaseClock, QueueItem};
+use crate::domain::queue::{self, CaseClock, QueueItem, QueueWindow};
 use crate::domain::review::{Finding, SampleRule};
 use crate::domain::standards::{self, StandardSettings, Standing, Tally};
 use crate::domain::triage::{HateMotivation, Priority, TriageError, change_priority};
@@ -35,13 +35,15 @@ use crate::domain::trigger::{Trigger, TriggerRule};
 use crate::error::AsbError;
 use crate::peers::Peers;
 use crate::store::ReferenceData;
+use crate::store::entities::cases;
 use crate::store::entities::{
     diary_entries, diversionary_activities, interventions, review_actions, reviews, sharing_decisions,
     time_entries,
 };
 use crate::store::{
     ActionPlan, Assignment, CaseFilter, CaseRecord, Filed, ListReach, NewContact, NewDiaryEntry, NewParty,
-    NewReport, NewReview, NewReviewAction, NewSharingDecision, Store, TriageDecision,
+    NewReport, NewReview, NewReviewAction, NewSharingDecision, QueueCase, StandardCase, Store,
+    TriageDecision,
 };
 
 /// The ASB service's use cases over one store.
@@ -102,7 +104,7 @@ pub struct DraftReport {
 }
 
 /// Which standard a figure is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum StandardKind {
     Acknowledgement,
     FirstResponse,
@@ -130,11 +132,15 @@ fn complainant_contacts(record: &CaseRecord) -> Vec<DateTime<Utc>> {
         .collect()
 }
 
+/// One line of a work queue with the case it is about (the queue shows its
+/// reference, priority, officer and team; the caller sees the whole case).
+pub type QueueEntry = (QueueItem, Arc<cases::Model>);
+
 /// What changed in a watched queue.
 #[derive(Clone, Debug)]
 pub struct QueueChange {
-    pub added: Vec<(QueueItem, ShownCase)>,
-    pub removed: Vec<(QueueItem, ShownCase)>,
+    pub added: Vec<QueueEntry>,
+    pub removed: Vec<QueueEntry>,
 }
 
 /// A triage as read from the wire.
@@ -218,9 +224,15 @@ impl Cases {
     /// Every complainant whose qualifying reports reach the threshold, across cases
     /// and landlords.
     async fn raised_triggers(&self, of_cases: Option<&[Uuid]>) -> Result<Vec<RaisedTrigger>, AsbError> {
+        Ok(self.triggers_among(self.store.complainant_reports(of_cases).await?))
+    }
+
+    /// The community triggers among these qualifying reports (every report of
+    /// each complainant in them).
+    fn triggers_among(&self, reports: Vec<(Person, CaseId, DateTime<Utc>)>) -> Vec<RaisedTrigger> {
         let mut by_person: std::collections::BTreeMap<Person, Vec<(DateTime<Utc>, CaseId)>> =
             std::collections::BTreeMap::new();
-        for (person, case, received) in self.store.complainant_reports(of_cases).await? {
+        for (person, case, received) in reports {
             by_person.entry(person).or_default().push((received, case));
         }
         let mut raised = Vec::new();
@@ -234,7 +246,7 @@ impl Cases {
             cases.dedup();
             raised.push(RaisedTrigger { complainant, trigger, owning_case, cases });
         }
-        Ok(raised)
+        raised
     }
 
     /// The community triggers whose owning case the caller may see, listing only
@@ -576,9 +588,6 @@ impl Cases {
         }
     }
 
-    /// Most open cases one queue or report considers at once.
-    const MAX_CASES: u64 = 20_000;
-
     /// The work queue over open cases: overdue first, then by deadline.
     pub async fn list_work_queue(
         &self,
@@ -587,7 +596,7 @@ impl Cases {
         horizon: chrono::Duration,
         page_size: i32,
         page_token: &str,
-    ) -> Result<(Vec<(QueueItem, ShownCase)>, String), AsbError> {
+    ) -> Result<(Vec<QueueEntry>, String), AsbError> {
         let filter = CaseFilter { open_only: true, ..filter };
         let tokens = PageToken::for_filter(
             &self.page_tokens,
@@ -609,49 +618,63 @@ impl Cases {
         Ok((items, next))
     }
 
-    /// The whole queue now: overdue first, then by deadline.
+    /// The whole queue now: overdue first, then by deadline. Only the open cases
+    /// that may have an item are read (the store's pre-filter, [`QueueWindow`]),
+    /// with their complainant contacts; the standards' rules decide the items.
     async fn queue(
         &self,
         ctx: &RequestContext,
         filter: &CaseFilter,
         horizon: chrono::Duration,
-    ) -> Result<Vec<(QueueItem, ShownCase)>, AsbError> {
+    ) -> Result<Vec<QueueEntry>, AsbError> {
         let reach = Self::reach_for(ctx, false)?;
-        let records = self.store.list_cases(&reach, filter, None, Self::MAX_CASES).await?;
         let reference = self.store.reference_data().await?;
         let now = self.clock.now();
-        // Only the complainants of these cases (their reports in any case count);
-        // past a few thousand cases the bound lists would outgrow SQLite's, so all.
-        let ids: Vec<Uuid> = records.iter().map(|record| record.case.id).collect();
-        let of_cases = (ids.len() <= 4_000).then_some(ids.as_slice());
+        // Triggers of the complainants of these cases (their reports in any case count).
         let triggers: std::collections::HashMap<CaseId, DateTime<Utc>> = self
-            .raised_triggers(of_cases)
-            .await?
+            .triggers_among(self.store.complainant_reports_in(&reach, filter).await?)
             .into_iter()
             .map(|raised| (raised.owning_case, raised.trigger.reached))
             .collect();
-        let officers = records.iter().filter_map(|record| record.case.assigned_officer.as_deref());
-        let reviews_due = self.reviews_due(officers, now).await?;
-        let mut queue: Vec<(QueueItem, ShownCase)> = Vec::new();
-        for case in records
-            .into_iter()
-            .map(|record| self.show(ctx, record, &reference.calendar))
-            .filter(|case| case.view == View::Full)
-        {
-            let row = &case.record.case;
+        // Quality reviews due on the cases of the officers these cases are assigned to.
+        let officers = self.store.queue_officers(&reach, filter).await?;
+        let reviews_due = self.reviews_due(officers.iter().map(String::as_str), now).await?;
+        // Cases with a trigger or a review due are in the queue for that alone.
+        let listed: Vec<Uuid> = triggers.keys().chain(reviews_due.keys()).map(|case| case.uuid()).collect();
+        let window = QueueWindow::new(&self.standards, now, horizon);
+        let cases = self.store.queue_cases(&reach, filter, &window, &listed).await?;
+        let viewer = viewer(ctx);
+        let mut queue: Vec<QueueEntry> = Vec::new();
+        for QueueCase { case, contacts } in cases {
+            // The queue's reach is the caller's own cases or every landlord's in its
+            // areas: there the view hangs on owner and area alone (party landlords
+            // and sharing only open other landlords' cases, which it leaves out).
+            let case_reach = CaseReach {
+                owner: case.landlord_organisation.clone(),
+                area: Some(case.area.clone()),
+                ..CaseReach::default()
+            };
+            if access::view(&viewer, &case_reach) != View::Full {
+                continue;
+            }
+            let id = CaseId::from_uuid(case.id);
             let clock = CaseClock {
-                case: CaseId::from_uuid(row.id),
-                received: row.receive_time,
-                acknowledged: row.acknowledge_time,
-                first_response_within: row.first_response_secs.map(chrono::Duration::seconds),
-                first_responded: row.first_response_time,
-                opened: row.open_time,
-                contacts: complainant_contacts(&case.record),
-                review_due: reviews_due.get(&CaseId::from_uuid(row.id)).copied(),
-                trigger_reached: triggers.get(&CaseId::from_uuid(row.id)).copied(),
+                case: id,
+                received: case.receive_time,
+                acknowledged: case.acknowledge_time,
+                first_response_within: case.first_response_secs.map(chrono::Duration::seconds),
+                first_responded: case.first_response_time,
+                opened: case.open_time,
+                contacts,
+                review_due: reviews_due.get(&id).copied(),
+                trigger_reached: triggers.get(&id).copied(),
             };
             let items = queue::items(&clock, &self.standards, &reference.calendar, now, horizon);
-            queue.extend(items.into_iter().map(|item| (item, case.clone())));
+            if items.is_empty() {
+                continue;
+            }
+            let case = Arc::new(case);
+            queue.extend(items.into_iter().map(|item| (item, Arc::clone(&case))));
         }
         queue.sort_by(|(a, _), (b, _)| {
             b.overdue.cmp(&a.overdue).then(a.deadline.cmp(&b.deadline)).then(a.task.cmp(&b.task))
@@ -674,7 +697,7 @@ impl Cases {
         let cases = self.clone();
         let filter = CaseFilter { open_only: true, ..filter };
         tokio::spawn(async move {
-            let mut held: Vec<(QueueItem, ShownCase)> = Vec::new();
+            let mut held: Vec<QueueEntry> = Vec::new();
             let mut first = true;
             loop {
                 let now = match cases.queue(&ctx, &filter, horizon).await {
@@ -684,8 +707,7 @@ impl Cases {
                         return;
                     }
                 };
-                let key =
-                    |(item, _): &(QueueItem, ShownCase)| (item.case, item.task, item.deadline, item.overdue);
+                let key = |(item, _): &QueueEntry| (item.case, item.task, item.deadline, item.overdue);
                 let added: Vec<_> = now
                     .iter()
                     .filter(|entry| !held.iter().any(|old| key(old) == key(entry)))
@@ -712,7 +734,9 @@ impl Cases {
         });
         receiver
     }
-    /// The service standards over the cases received in `[from, to)`.
+    /// The service standards over the cases received in `[from, to)`: every one
+    /// of them (no cap), read with only the columns and contacts the standards
+    /// count.
     pub async fn service_standards(
         &self,
         ctx: &RequestContext,
@@ -721,8 +745,10 @@ impl Cases {
     ) -> Result<Vec<StandardReport>, AsbError> {
         let reach = Self::reach_for(ctx, true)?;
         let filter = CaseFilter { received: Some((from, to)), ..CaseFilter::default() };
-        let records = self.store.list_cases(&reach, &filter, None, Self::MAX_CASES).await?;
+        let cases = self.store.standard_cases(&reach, &filter).await?;
         let reference = self.store.reference_data().await?;
+        let calendar = &reference.calendar;
+        let now = self.clock.now();
         let names_cases = ctx.principal.role.may(Capability::WorkCases);
         let targets = [
             (StandardKind::Acknowledgement, self.standards.acknowledgement_target),
@@ -730,47 +756,79 @@ impl Cases {
             (StandardKind::Contact, self.standards.contact_target),
             (StandardKind::Satisfaction, self.standards.satisfaction_target),
         ];
-        let mut reports: std::collections::BTreeMap<(StandardKind, &'static str, String), Tally<String>> =
-            std::collections::BTreeMap::new();
-        for record in records {
-            let shown = self.show(ctx, record, &reference.calendar);
-            let case = &shown.record.case;
-            let satisfied = match case.satisfaction.as_deref() {
+        // Tallies name cases by their index in `cases` until the end: a name is
+        // made only for a case that missed.
+        let mut reports: std::collections::HashMap<(StandardKind, &'static str, &str), Tally<usize>> =
+            std::collections::HashMap::new();
+        for (index, StandardCase { row, contacts }) in cases.iter().enumerate() {
+            let satisfied = match row.satisfaction.as_deref() {
                 Some("satisfied") => Some(true),
                 Some("dissatisfied") => Some(false),
                 Some(_) | None => None,
             };
             let standings = [
-                shown.standings[0],
-                shown.standings[1],
-                shown.standings[2],
+                standards::acknowledgement(
+                    &self.standards,
+                    calendar,
+                    row.receive_time,
+                    row.acknowledge_time,
+                    now,
+                ),
+                standards::first_response(
+                    row.receive_time,
+                    row.first_response_secs.map(chrono::Duration::seconds),
+                    row.first_response_time,
+                    now,
+                ),
+                standards::contact(
+                    self.standards.contact_every_days,
+                    row.open_time,
+                    contacts,
+                    row.close_time,
+                    now,
+                ),
                 standards::satisfaction(satisfied),
             ];
-            let name = CaseId::from_uuid(case.id).name();
             let slices = [
-                ("all", String::new()),
-                ("landlord", case.landlord_organisation.clone()),
-                ("team", case.team.clone().unwrap_or_default()),
-                ("officer", case.assigned_officer.clone().unwrap_or_default()),
+                ("all", ""),
+                ("landlord", row.landlord_organisation.as_str()),
+                ("team", row.team.as_deref().unwrap_or_default()),
+                ("officer", row.assigned_officer.as_deref().unwrap_or_default()),
             ];
             for ((kind, target), standing) in targets.iter().zip(standings) {
-                for (dimension, key) in &slices {
+                for (dimension, key) in slices {
                     reports
-                        .entry((*kind, dimension, key.clone()))
+                        .entry((*kind, dimension, key))
                         .or_insert_with(|| Tally::new(*target))
-                        .count(name.clone(), standing);
+                        .count(index, standing);
                 }
             }
         }
-        Ok(reports
+        let mut reports: Vec<StandardReport> = reports
             .into_iter()
-            .map(|((kind, dimension, key), mut tally)| {
-                if !names_cases {
-                    tally.missed_by.clear();
-                }
-                StandardReport { kind, dimension, key, tally }
+            .map(|((kind, dimension, key), tally)| {
+                let missed_by = if names_cases {
+                    tally
+                        .missed_by
+                        .iter()
+                        .filter_map(|&index| cases.get(index))
+                        .map(|case| CaseId::from_uuid(case.row.id).name())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let tally = Tally {
+                    missed_by,
+                    met: tally.met,
+                    missed: tally.missed,
+                    pending: tally.pending,
+                    target_percent: tally.target_percent,
+                };
+                StandardReport { kind, dimension, key: key.to_owned(), tally }
             })
-            .collect())
+            .collect();
+        reports.sort_by(|a, b| (a.kind, a.dimension, &a.key).cmp(&(b.kind, b.dimension, &b.key)));
+        Ok(reports)
     }
 
     /// A page of the diary of a case the caller sees in full (it is casework, and

@@ -7,6 +7,7 @@ pub mod entities;
 mod migrations;
 mod quality;
 mod reference;
+mod standing_reads;
 
 pub use self::quality::NewReviewAction;
 pub use self::reference::Created;
@@ -31,6 +32,7 @@ use self::entities::{
     interventions, parties, reports, review_actions, reviews, sharing_decisions, time_entries,
 };
 pub use self::migrations::Migrator;
+pub use self::standing_reads::{QueueCase, StandardCase, StandardRow};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::case::{CaseId, CaseSummary, Channel, Filing, Party, PartyRole, Person, Sides, file};
 use crate::domain::case::{ClosureNeed, ClosureState, closure_needs};
@@ -490,34 +492,7 @@ impl Store {
         before: Option<Uuid>,
         limit: u64,
     ) -> Result<Vec<CaseRecord>, StoreError> {
-        let mut condition = reach_condition(reach);
-        if let Some(team) = &filter.team {
-            condition = condition.add(cases::Column::Team.eq(team.as_str()));
-        }
-        if filter.open_only {
-            condition = condition.add(cases::Column::State.ne("closed"));
-        }
-        if let Some((from, to)) = filter.received {
-            condition =
-                condition.add(cases::Column::ReceiveTime.gte(from)).add(cases::Column::ReceiveTime.lt(to));
-        }
-        if let Some(state) = &filter.state {
-            condition = condition.add(cases::Column::State.eq(state.as_str()));
-        }
-        if let Some(area) = &filter.area {
-            condition = condition.add(cases::Column::Area.eq(area.as_str()));
-        }
-        if let Some(officer) = &filter.assigned_officer {
-            condition = condition.add(cases::Column::AssignedOfficer.eq(officer.as_str()));
-        }
-        if let Some(customer) = &filter.party {
-            let with_party = parties::Entity::find()
-                .select_only()
-                .column(parties::Column::CaseId)
-                .filter(parties::Column::Customer.eq(customer.as_str()))
-                .into_query();
-            condition = condition.add(cases::Column::Id.in_subquery(with_party));
-        }
+        let mut condition = case_condition(reach, filter);
         if let Some(before) = before {
             condition = condition.add(cases::Column::Id.lt(before));
         }
@@ -1046,6 +1021,48 @@ impl Store {
                 .add(parties::Column::Customer.in_subquery(of(parties::Column::Customer)))
                 .add(parties::Column::ExternalKey.in_subquery(of(parties::Column::ExternalKey)));
         }
+        self.reports_of_people(people).await
+    }
+
+    /// [`Self::complainant_reports`] for the people who are complainants or
+    /// victims in the cases `reach` and `filter` select (a subquery: no list of
+    /// ids bound, however many cases): what a queue over those cases needs.
+    pub async fn complainant_reports_in(
+        &self,
+        reach: &ListReach,
+        filter: &CaseFilter,
+    ) -> Result<Vec<(Person, CaseId, DateTime<Utc>)>, StoreError> {
+        let roles = [codes::party_role(PartyRole::Complainant), codes::party_role(PartyRole::Victim)];
+        let of = |column: parties::Column| {
+            parties::Entity::find()
+                .select_only()
+                .column(column)
+                .filter(parties::Column::CaseId.in_subquery(Self::case_ids(reach, filter)))
+                .filter(parties::Column::Role.is_in(roles))
+                .filter(column.is_not_null())
+                .into_query()
+        };
+        // Customers and people outside the customer base apart: each `IN` is then a
+        // semi-join on its own index, where an `OR` of the two makes PostgreSQL scan
+        // every party. A party is one or the other, never both.
+        let mut reports = self
+            .reports_of_people(parties::Column::Customer.in_subquery(of(parties::Column::Customer)).into())
+            .await?;
+        reports.extend(
+            self.reports_of_people(
+                parties::Column::ExternalKey.in_subquery(of(parties::Column::ExternalKey)).into(),
+            )
+            .await?,
+        );
+        Ok(reports)
+    }
+
+    /// Every qualifying report (as complainant or victim) of the people `people` selects.
+    async fn reports_of_people(
+        &self,
+        people: Condition,
+    ) -> Result<Vec<(Person, CaseId, DateTime<Utc>)>, StoreError> {
+        let roles = [codes::party_role(PartyRole::Complainant), codes::party_role(PartyRole::Victim)];
         let rows: Vec<ReportedBy> = parties::Entity::find()
             .select_only()
             .column(parties::Column::Customer)
@@ -1368,6 +1385,39 @@ pub enum WriteError {
 /// Who was complainant or victim in a report (customer, external key), its case,
 /// and when it was received.
 type ReportedBy = (Option<String>, Option<String>, Uuid, DateTime<Utc>);
+
+/// The cases `reach` lets the caller see that `filter` selects, as a condition on `cases`.
+fn case_condition(reach: &ListReach, filter: &CaseFilter) -> Condition {
+    let mut condition = reach_condition(reach);
+    if let Some(team) = &filter.team {
+        condition = condition.add(cases::Column::Team.eq(team.as_str()));
+    }
+    if filter.open_only {
+        condition = condition.add(cases::Column::State.ne("closed"));
+    }
+    if let Some((from, to)) = filter.received {
+        condition =
+            condition.add(cases::Column::ReceiveTime.gte(from)).add(cases::Column::ReceiveTime.lt(to));
+    }
+    if let Some(state) = &filter.state {
+        condition = condition.add(cases::Column::State.eq(state.as_str()));
+    }
+    if let Some(area) = &filter.area {
+        condition = condition.add(cases::Column::Area.eq(area.as_str()));
+    }
+    if let Some(officer) = &filter.assigned_officer {
+        condition = condition.add(cases::Column::AssignedOfficer.eq(officer.as_str()));
+    }
+    if let Some(customer) = &filter.party {
+        let with_party = parties::Entity::find()
+            .select_only()
+            .column(parties::Column::CaseId)
+            .filter(parties::Column::Customer.eq(customer.as_str()))
+            .into_query();
+        condition = condition.add(cases::Column::Id.in_subquery(with_party));
+    }
+    condition
+}
 
 /// The cases `reach` lets a caller see, as a condition on `cases`.
 pub(crate) fn reach_condition(reach: &ListReach) -> Condition {

@@ -97,6 +97,45 @@ pub fn items(
     items
 }
 
+/// The bounds a case must cross to have any queue item as of `now` within
+/// `horizon`: a pre-filter the store applies in SQL so a queue reads only the
+/// open cases that may be in it, never all of them. It may let through cases
+/// with no item ([`items`] has the last word), never hold back one with an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueWindow {
+    /// An unacknowledged case, or one still waiting for its first response, may
+    /// be in the queue only if received before this: both deadlines fall after
+    /// receipt, and an item's deadline is at most `now + horizon`.
+    pub received_before: DateTime<Utc>,
+    /// A case may owe a contact only if neither it was opened nor its complainant
+    /// (or victim) contacted at or after this. The contact deadline is the start
+    /// of the local day `contact_every_days + 1` after the last contact's, which is
+    /// more than `contact_every_days - 1` days after the contact itself (a local
+    /// day is 23 to 25 hours long, so a day's margin covers the clock change).
+    pub quiet_before: DateTime<Utc>,
+}
+
+impl QueueWindow {
+    pub fn new(settings: &StandardSettings, now: DateTime<Utc>, horizon: Duration) -> Self {
+        let received_before = now + horizon.max(Duration::zero());
+        let margin = Duration::days(i64::from(settings.contact_every_days.saturating_sub(1)));
+        Self { received_before, quiet_before: received_before - margin }
+    }
+
+    /// The pre-filter as the store's SQL applies it, for one case's clock (a
+    /// review or a trigger always lets a case through).
+    pub fn may_hold(&self, clock: &CaseClock) -> bool {
+        let waiting = clock.acknowledged.is_none()
+            || (clock.first_response_within.is_some() && clock.first_responded.is_none());
+        let last_contact =
+            clock.contacts.iter().copied().filter(|&at| at >= clock.opened).max().unwrap_or(clock.opened);
+        (waiting && clock.received < self.received_before)
+            || last_contact < self.quiet_before
+            || clock.review_due.is_some()
+            || clock.trigger_reached.is_some()
+    }
+}
+
 /// A queue's order: overdue first, then by deadline, earliest first.
 pub fn sort(queue: &mut [QueueItem]) {
     queue.sort_by(|a, b| {
@@ -158,6 +197,50 @@ mod tests {
         let contact = items(&quiet, &settings, &calendar, at(29, 9), horizon);
         assert_eq!(contact.iter().map(|item| item.task).collect::<Vec<_>>(), [Task::ContactComplainant]);
         assert_eq!(contact[0].deadline, at(30, 0).checked_add_signed(Duration::days(1)).unwrap());
+    }
+
+    #[test]
+    fn the_pre_filter_holds_back_no_case_with_an_item() {
+        let settings = StandardSettings::default();
+        let calendar = WorkingCalendar::england_and_wales();
+        // Every hour of two months around the clock change and a bank holiday,
+        // for cases received, acknowledged and contacted at those hours.
+        let now = at(16, 9);
+        for horizon in [Duration::zero(), Duration::hours(1), Duration::days(2), Duration::days(90)] {
+            let window = QueueWindow::new(&settings, now, horizon);
+            for hours_back in 0..(24 * 62) {
+                let instant = now - Duration::hours(hours_back) + Duration::minutes(59);
+                let clocks = [
+                    clock(instant),
+                    CaseClock { acknowledged: Some(instant), ..clock(instant - Duration::days(1)) },
+                    CaseClock {
+                        acknowledged: Some(instant),
+                        contacts: vec![instant],
+                        ..clock(instant - Duration::days(30))
+                    },
+                    CaseClock {
+                        acknowledged: Some(instant),
+                        first_response_within: Some(Duration::hours(24)),
+                        ..clock(instant)
+                    },
+                ];
+                for case in &clocks {
+                    let queued = !items(case, &settings, &calendar, now, horizon).is_empty();
+                    assert!(!queued || window.may_hold(case), "{case:?} held back at {horizon:?}");
+                }
+            }
+        }
+        // And it does hold back the quiet ones: contacted yesterday, acknowledged.
+        let window = QueueWindow::new(&settings, now, Duration::days(2));
+        let quiet = CaseClock { acknowledged: Some(at(15, 9)), contacts: vec![at(15, 9)], ..clock(at(1, 9)) };
+        assert!(!window.may_hold(&quiet));
+        // At the boundary: the last contact exactly 13 days before the horizon's end is held
+        // back, a minute earlier is let through.
+        let edge = window.quiet_before;
+        let at_edge = CaseClock { contacts: vec![edge], ..quiet };
+        let before_edge = CaseClock { contacts: vec![edge - Duration::minutes(1)], ..quiet };
+        assert!(!window.may_hold(&at_edge));
+        assert!(window.may_hold(&before_edge));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod m0007_create_time_entries;
 mod m0008_create_diversionary_activities;
 mod m0009_quality_and_reference_upkeep;
 mod m0010_create_landlord_homes;
+mod m0011_index_queue_and_standards;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_create_diversionary_activities::Migration),
             Box::new(m0009_quality_and_reference_upkeep::Migration),
             Box::new(m0010_create_landlord_homes::Migration),
+            Box::new(m0011_index_queue_and_standards::Migration),
         ]
     }
 
