@@ -29,7 +29,7 @@ use crate::domain::case::{CaseId, Channel, Party, Person};
 use crate::domain::casework::Mediation;
 use crate::domain::queue::{self, CaseClock, QueueItem, QueueWindow};
 use crate::domain::review::{Finding, SampleRule};
-use crate::domain::standards::{self, StandardSettings, Standing, Tally};
+use crate::domain::standards::{self, CaseTimes, StandardSettings, Standing, Tally};
 use crate::domain::triage::{HateMotivation, Priority, TriageError, change_priority};
 use crate::domain::trigger::{Trigger, TriggerRule};
 use crate::error::AsbError;
@@ -123,7 +123,20 @@ pub struct StandardReport {
 }
 
 /// When the complainant (or a victim) was contacted, oldest first.
-fn complainant_contacts(record: &CaseRecord) -> Vec<DateTime<Utc>> {
+/// The timestamps the standards read from a stored case.
+pub(crate) fn case_times<'a>(case: &cases::Model, contacts: &'a [DateTime<Utc>]) -> CaseTimes<'a> {
+    CaseTimes {
+        received: case.receive_time,
+        acknowledged: case.acknowledge_time,
+        first_response_within: case.first_response_secs.map(chrono::Duration::seconds),
+        responded: case.first_response_time,
+        opened: case.open_time,
+        closed: case.close_time,
+        contacts,
+    }
+}
+
+pub(crate) fn complainant_contacts(record: &CaseRecord) -> Vec<DateTime<Utc>> {
     record
         .contacts
         .iter()
@@ -766,29 +779,17 @@ impl Cases {
                 Some("dissatisfied") => Some(false),
                 Some(_) | None => None,
             };
-            let standings = [
-                standards::acknowledgement(
-                    &self.standards,
-                    calendar,
-                    row.receive_time,
-                    row.acknowledge_time,
-                    now,
-                ),
-                standards::first_response(
-                    row.receive_time,
-                    row.first_response_secs.map(chrono::Duration::seconds),
-                    row.first_response_time,
-                    now,
-                ),
-                standards::contact(
-                    self.standards.contact_every_days,
-                    row.open_time,
-                    contacts,
-                    row.close_time,
-                    now,
-                ),
-                standards::satisfaction(satisfied),
-            ];
+            let times = CaseTimes {
+                received: row.receive_time,
+                acknowledged: row.acknowledge_time,
+                first_response_within: row.first_response_secs.map(chrono::Duration::seconds),
+                responded: row.first_response_time,
+                opened: row.open_time,
+                closed: row.close_time,
+                contacts,
+            };
+            let [acknowledgement, first_response, contact] = self.standards.standings(calendar, &times, now);
+            let standings = [acknowledgement, first_response, contact, standards::satisfaction(satisfied)];
             let slices = [
                 ("all", ""),
                 ("landlord", row.landlord_organisation.as_str()),
@@ -1171,28 +1172,7 @@ impl Cases {
         let case = &record.case;
         let now = self.clock.now();
         let with_complainant = complainant_contacts(&record);
-        let standings = [
-            standards::acknowledgement(
-                &self.standards,
-                calendar,
-                case.receive_time,
-                case.acknowledge_time,
-                now,
-            ),
-            standards::first_response(
-                case.receive_time,
-                case.first_response_secs.map(chrono::Duration::seconds),
-                case.first_response_time,
-                now,
-            ),
-            standards::contact(
-                self.standards.contact_every_days,
-                case.open_time,
-                &with_complainant,
-                case.close_time,
-                now,
-            ),
-        ];
+        let standings = self.standards.standings(calendar, &case_times(case, &with_complainant), now);
         ShownCase {
             record,
             view,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use platform::clock::SharedClock;
 use platform::signals::{DomainSignals, Reading, Signal};
 
-use crate::domain::standards::{self, StandardSettings, Standing};
+use crate::domain::standards::{StandardSettings, Standing};
 use crate::store::{CaseFilter, ListReach, Store};
 
 const OPEN: Signal =
@@ -62,34 +62,9 @@ impl DomainSignals for AsbSignals {
                 let case = &record.case;
                 let priority = case.priority.clone().unwrap_or_else(|| "untriaged".to_owned());
                 *by_priority.entry(priority).or_default() += 1;
-                let contacts: Vec<_> = record
-                    .contacts
-                    .iter()
-                    .filter(|contact| matches!(contact.party_role.as_str(), "complainant" | "victim"))
-                    .map(|contact| contact.contact_time)
-                    .collect();
-                let standings = [
-                    standards::acknowledgement(
-                        &self.standards,
-                        &calendar,
-                        case.receive_time,
-                        case.acknowledge_time,
-                        now,
-                    ),
-                    standards::first_response(
-                        case.receive_time,
-                        case.first_response_secs.map(chrono::Duration::seconds),
-                        case.first_response_time,
-                        now,
-                    ),
-                    standards::contact(
-                        self.standards.contact_every_days,
-                        case.open_time,
-                        &contacts,
-                        case.close_time,
-                        now,
-                    ),
-                ];
+                let contacts = crate::service::complainant_contacts(record);
+                let times = crate::service::case_times(case, &contacts);
+                let standings = self.standards.standings(&calendar, &times, now);
                 for (index, standing) in standings.into_iter().enumerate() {
                     overdue[index] += i64::from(matches!(standing, Standing::Overdue(_)));
                     breached[index] += i64::from(standing.is_breach());

@@ -69,6 +69,38 @@ impl Default for StandardSettings {
     }
 }
 
+/// The timestamps of one case that the standards are computed from.
+#[derive(Clone, Copy, Debug)]
+pub struct CaseTimes<'a> {
+    pub received: DateTime<Utc>,
+    pub acknowledged: Option<DateTime<Utc>>,
+    /// The first-response time of its categories, once triaged.
+    pub first_response_within: Option<Duration>,
+    pub responded: Option<DateTime<Utc>>,
+    pub opened: DateTime<Utc>,
+    pub closed: Option<DateTime<Utc>>,
+    /// Contacts with the complainant or a victim.
+    pub contacts: &'a [DateTime<Utc>],
+}
+
+impl StandardSettings {
+    /// Where `case` stands at `now` on acknowledgement, first response and
+    /// contact, in that order: what a case shows, what the standards report
+    /// counts, and what the overdue and breach signals count.
+    pub fn standings(
+        &self,
+        calendar: &WorkingCalendar,
+        case: &CaseTimes<'_>,
+        now: DateTime<Utc>,
+    ) -> [Standing; 3] {
+        [
+            acknowledgement(self, calendar, case.received, case.acknowledged, now),
+            first_response(case.received, case.first_response_within, case.responded, now),
+            contact(self.contact_every_days, case.opened, case.contacts, case.closed, now),
+        ]
+    }
+}
+
 /// Acknowledging a report received at `received`.
 pub fn acknowledgement(
     settings: &StandardSettings,
