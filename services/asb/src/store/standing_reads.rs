@@ -111,7 +111,11 @@ impl Store {
             .order_by_desc(cases::Column::Id)
             .all(self.connection())
             .await?;
-        let mut contacts = self.complainant_contact_times(selected).await?;
+        // By the ids just read, not by the window's condition again: joined to
+        // `cases` under the pre-filter's NOT EXISTS, PostgreSQL spent half a team's
+        // queue on this read (README "ASB work queue and service standards").
+        let ids: Vec<Uuid> = rows.iter().map(|case| case.id).collect();
+        let mut contacts = self.complainant_contacts_of(&ids).await?;
         Ok(rows
             .into_iter()
             .map(|case| QueueCase { contacts: contacts.remove(&case.id).unwrap_or_default(), case })
@@ -191,6 +195,31 @@ impl Store {
         let mut by_case: HashMap<Uuid, Vec<DateTime<Utc>>> = HashMap::new();
         for (case, at) in rows {
             by_case.entry(case).or_default().push(at);
+        }
+        Ok(by_case)
+    }
+
+    /// The complainant contact times of the cases `ids`, a bounded number of ids
+    /// per statement (SQLite takes at most 32,766 parameters).
+    async fn complainant_contacts_of(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<DateTime<Utc>>>, StoreError> {
+        const IDS_PER_STATEMENT: usize = 4_096;
+        let mut by_case: HashMap<Uuid, Vec<DateTime<Utc>>> = HashMap::new();
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let rows: Vec<(Uuid, DateTime<Utc>)> = contacts::Entity::find()
+                .select_only()
+                .column(contacts::Column::CaseId)
+                .column(contacts::Column::ContactTime)
+                .filter(contacts::Column::CaseId.is_in(chunk.iter().copied()))
+                .filter(contacts::Column::PartyRole.is_in(contacted_roles()))
+                .into_tuple()
+                .all(self.connection())
+                .await?;
+            for (case, at) in rows {
+                by_case.entry(case).or_default().push(at);
+            }
         }
         Ok(by_case)
     }
