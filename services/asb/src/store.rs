@@ -639,11 +639,7 @@ impl Store {
         }
         let result = async {
             let txn = self.open_child(key, &child).await?;
-            let current = cases::Entity::find_by_id(case.uuid())
-                .one(&txn)
-                .await
-                .map_err(StoreError::from)?
-                .ok_or_else(|| StoreError::RowNotFound(case.name()))?;
+            let current = case_row(&txn, case).await?;
             contacts::Entity::insert(contacts::ActiveModel {
                 id: Set(child.id),
                 case_id: Set(case.uuid()),
@@ -907,10 +903,7 @@ impl Store {
             .exec_without_returning(&txn)
             .await?;
         }
-        let current = cases::Entity::find_by_id(case.uuid())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::RowNotFound(case.name()))?;
+        let current = case_row(&txn, case).await?;
         let signed = cases::ActiveModel {
             signed_off: Set(current.signed_off || (kind == "closure" && sign_off)),
             update_time: Set(row.review_time),
@@ -939,10 +932,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Result<(), Vec<ClosureNeed>>, StoreError> {
         let txn = begin_write(&self.db).await?;
-        let current = cases::Entity::find_by_id(case.uuid())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::RowNotFound(case.name()))?;
+        let current = case_row(&txn, case).await?;
         persistence::versioned::expect_version(current.version, expected)?;
         let open_referrals = interventions::Entity::find()
             .filter(interventions::Column::CaseId.eq(case.uuid()))
@@ -1338,10 +1328,7 @@ impl Store {
         row: cases::ActiveModel,
     ) -> Result<(), StoreError> {
         let txn = begin_write(&self.db).await?;
-        let current = cases::Entity::find_by_id(case.uuid())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::RowNotFound(case.name()))?;
+        let current = case_row(&txn, case).await?;
         persistence::versioned::expect_version(current.version, expected)?;
         entities::CASES_VERSIONED.save(&txn, row, case.uuid(), current.version).await?;
         audit::record(&txn, actor, [AuditEntry::new(case.name())]).await?;
@@ -1519,6 +1506,14 @@ async fn candidate_cases<C: ConnectionTrait>(
 }
 
 /// The next case reference of the year `now` falls in: `ASB-2026-000124`.
+/// The row of `case`, read inside the transaction about to change it.
+async fn case_row<C: ConnectionTrait>(conn: &C, case: CaseId) -> Result<cases::Model, StoreError> {
+    cases::Entity::find_by_id(case.uuid())
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::RowNotFound(case.name()))
+}
+
 async fn next_reference<C: ConnectionTrait>(conn: &C, now: DateTime<Utc>) -> Result<String, StoreError> {
     let prefix = format!("ASB-{}-", now.year());
     let latest: Option<String> = cases::Entity::find()
