@@ -66,11 +66,13 @@ impl platform::ServiceModule for AsbModule {
         // Fails at start-up when the deployment has no profiles service to check parties with.
         let peers = peers::Peers { profiles: context.client("profiles")? };
         let store = Arc::new(Store::new(context.database));
+        // Counted afresh only when the configured threshold is not the one the kept
+        // triggers were counted by (and once, on the first start).
+        store.keep_triggers(settings.community_trigger).await?;
         let cases = service::Cases::new(
             store,
             peers,
             settings.standards,
-            settings.community_trigger,
             settings.quality_sample,
             context.page_tokens,
             context.clock,

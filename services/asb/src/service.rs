@@ -31,7 +31,7 @@ use crate::domain::queue::{self, CaseClock, QueueItem, QueueWindow};
 use crate::domain::review::{Finding, SampleRule};
 use crate::domain::standards::{self, CaseTimes, StandardSettings, Standing, Tally};
 use crate::domain::triage::{HateMotivation, Priority, TriageError, change_priority};
-use crate::domain::trigger::{Trigger, TriggerRule};
+pub use crate::domain::trigger::RaisedTrigger;
 use crate::error::AsbError;
 use crate::peers::Peers;
 use crate::store::ReferenceData;
@@ -52,7 +52,6 @@ pub struct Cases {
     store: Arc<Store>,
     peers: Peers,
     standards: StandardSettings,
-    trigger: TriggerRule,
     /// How many of each officer's cases the monthly quality sample takes.
     sample: SampleRule,
     /// The quality sample's recent draws, so a queue read need not read and hash
@@ -65,17 +64,6 @@ pub struct Cases {
     changed: Arc<tokio::sync::Notify>,
     /// What `GetAsbAnalysis` counts against.
     analysis: AnalysisSettings,
-}
-
-/// A community trigger reached by one complainant.
-#[derive(Clone, Debug)]
-pub struct RaisedTrigger {
-    pub complainant: Person,
-    pub trigger: Trigger,
-    /// The case of their latest qualifying report: whose owner's queue it is raised in.
-    pub owning_case: CaseId,
-    /// Every case their qualifying reports are in, as far as the caller may know.
-    pub cases: Vec<CaseId>,
 }
 
 /// A party as read from a request; `field` names it for violations.
@@ -208,7 +196,6 @@ impl Cases {
         store: Arc<Store>,
         peers: Peers,
         standards: StandardSettings,
-        trigger: TriggerRule,
         sample: SampleRule,
         page_tokens: PageTokenKey,
         clock: SharedClock,
@@ -217,7 +204,6 @@ impl Cases {
             store,
             peers,
             standards,
-            trigger,
             sample,
             draws: Arc::default(),
             page_tokens,
@@ -234,34 +220,6 @@ impl Cases {
         self
     }
 
-    /// Every complainant whose qualifying reports reach the threshold, across cases
-    /// and landlords.
-    async fn raised_triggers(&self, of_cases: Option<&[Uuid]>) -> Result<Vec<RaisedTrigger>, AsbError> {
-        Ok(self.triggers_among(self.store.complainant_reports(of_cases).await?))
-    }
-
-    /// The community triggers among these qualifying reports (every report of
-    /// each complainant in them).
-    fn triggers_among(&self, reports: Vec<(Person, CaseId, DateTime<Utc>)>) -> Vec<RaisedTrigger> {
-        let mut by_person: std::collections::BTreeMap<Person, Vec<(DateTime<Utc>, CaseId)>> =
-            std::collections::BTreeMap::new();
-        for (person, case, received) in reports {
-            by_person.entry(person).or_default().push((received, case));
-        }
-        let mut raised = Vec::new();
-        for (complainant, mut reports) in by_person {
-            reports.sort();
-            let times: Vec<DateTime<Utc>> = reports.iter().map(|(time, _)| *time).collect();
-            let Some(trigger) = self.trigger.reached(&times) else { continue };
-            let Some(&(_, owning_case)) = reports.last() else { continue };
-            let mut cases: Vec<CaseId> = reports.iter().map(|(_, case)| *case).collect();
-            cases.sort();
-            cases.dedup();
-            raised.push(RaisedTrigger { complainant, trigger, owning_case, cases });
-        }
-        raised
-    }
-
     /// The community triggers whose owning case the caller may see, listing only
     /// the cases it may see.
     pub async fn list_triggers(&self, ctx: &RequestContext) -> Result<Vec<RaisedTrigger>, AsbError> {
@@ -270,7 +228,7 @@ impl Cases {
         }
         let reference = self.store.reference_data().await?;
         let mut visible = Vec::new();
-        for mut raised in self.raised_triggers(None).await? {
+        for mut raised in self.store.raised_triggers().await? {
             let mut cases = Vec::new();
             for case in &raised.cases {
                 if let Some(record) = self.store.case_record(*case).await?
@@ -645,7 +603,9 @@ impl Cases {
         let now = self.clock.now();
         // Triggers of the complainants of these cases (their reports in any case count).
         let triggers: std::collections::HashMap<CaseId, DateTime<Utc>> = self
-            .triggers_among(self.store.complainant_reports_in(&reach, filter).await?)
+            .store
+            .triggers_owned_in(&reach, filter)
+            .await?
             .into_iter()
             .map(|raised| (raised.owning_case, raised.trigger.reached))
             .collect();

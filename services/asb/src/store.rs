@@ -18,7 +18,7 @@ use chrono::{DateTime, Datelike as _, Utc};
 use involve_core::Code;
 use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
 use persistence::{Actor, AuditEntry, AuditWriter, Etag, StoreError, UniqueKey, audit, begin_write};
-use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait as _,
     PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, QueryTrait as _, Set,
@@ -28,8 +28,9 @@ use uuid::Uuid;
 
 pub use self::analysis::{AnalysisFigures, AnalysisScope, EqualitySets, LandlordYearRow};
 use self::entities::{
-    bank_holidays, cases, categories, contacts, diary_entries, diversionary_activities, intervention_types,
-    interventions, parties, reports, review_actions, reviews, sharing_decisions, time_entries,
+    bank_holidays, cases, categories, community_trigger_rule, community_triggers, contacts, diary_entries,
+    diversionary_activities, intervention_types, interventions, parties, reports, review_actions, reviews,
+    sharing_decisions, time_entries,
 };
 pub use self::migrations::Migrator;
 pub use self::standing_reads::{QueueCase, StandardCase, StandardRow};
@@ -41,6 +42,7 @@ use crate::domain::casework::{
 };
 use crate::domain::review::Finding;
 use crate::domain::triage::{CategoryRule, HateMotivation, Priority, Route, TriageRules};
+use crate::domain::trigger::{RaisedTrigger, Trigger, TriggerRule};
 
 /// Case references are unique: two cases opened at once may draw the same next
 /// number, and the later one draws again.
@@ -198,6 +200,188 @@ pub struct ReferenceData {
 
 fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(StoreError::corrupt)
+}
+
+/// Whether a party's reports count towards the community trigger.
+fn qualifies(role: PartyRole) -> bool {
+    matches!(role, PartyRole::Complainant | PartyRole::Victim)
+}
+
+/// [`qualifies`] as stored.
+fn qualifying_roles() -> [&'static str; 2] {
+    [codes::party_role(PartyRole::Complainant), codes::party_role(PartyRole::Victim)]
+}
+
+/// What a `community_trigger_rule` read is for: PostgreSQL locks the row so a
+/// report's update and a recount never interleave (SQLite's write lock already
+/// serialises them).
+enum LockFor {
+    Update,
+    Recount,
+}
+
+/// The rule the kept triggers were counted by; `None` before the first count.
+async fn counted_rule(txn: &impl ConnectionTrait, lock: LockFor) -> Result<Option<TriggerRule>, StoreError> {
+    let query = community_trigger_rule::Entity::find_by_id(1);
+    let query = match lock {
+        LockFor::Update => query.lock_shared(),
+        LockFor::Recount => query.lock_exclusive(),
+    };
+    let row = query.one(txn).await?.ok_or_else(|| StoreError::corrupt("no community_trigger_rule row"))?;
+    if row.reports == 0 {
+        return Ok(None);
+    }
+    let (Ok(reports), Ok(months)) = (u32::try_from(row.reports), u32::try_from(row.months)) else {
+        return Err(StoreError::corrupt(format!("community trigger rule {}/{}", row.reports, row.months)));
+    };
+    Ok(Some(TriggerRule { reports, months }))
+}
+
+/// Replaces every kept trigger with those of every qualifying report under `rule`.
+async fn count_triggers(txn: &impl ConnectionTrait, rule: TriggerRule) -> Result<(), StoreError> {
+    community_triggers::Entity::delete_many().exec(txn).await?;
+    let identified = Condition::any()
+        .add(parties::Column::Customer.is_not_null())
+        .add(parties::Column::ExternalKey.is_not_null());
+    let raised = rule.raised_among(qualifying_reports(txn, identified).await?);
+    let rows = raised.iter().map(trigger_row).collect::<Result<Vec<_>, _>>()?;
+    persistence::bulk::insert_all(txn, rows).await?;
+    let (reports, months) = (i32::try_from(rule.reports), i32::try_from(rule.months));
+    let (Ok(reports), Ok(months)) = (reports, months) else {
+        return Err(StoreError::corrupt(format!("community trigger rule {}/{}", rule.reports, rule.months)));
+    };
+    community_trigger_rule::Entity::update(community_trigger_rule::ActiveModel {
+        id: Set(1),
+        reports: Set(reports),
+        months: Set(months),
+    })
+    .exec(txn)
+    .await?;
+    Ok(())
+}
+
+/// Counts again the qualifying reports of the people a report just named, under
+/// the rule the kept triggers were counted by, and keeps what they reach. A
+/// person's triggers only grow with reports, so nothing is removed here.
+async fn update_triggers(txn: &impl ConnectionTrait, people: BTreeSet<&Person>) -> Result<(), StoreError> {
+    let (mut customers, mut externals) = (Vec::new(), Vec::new());
+    for person in people {
+        match person {
+            Person::Customer(name) => customers.push(name.clone()),
+            Person::External(key) => externals.push(key.clone()),
+            Person::Unknown => {}
+        }
+    }
+    if customers.is_empty() && externals.is_empty() {
+        return Ok(());
+    }
+    // Not counted yet: the first start counts every report, this one included.
+    let Some(rule) = counted_rule(txn, LockFor::Update).await? else { return Ok(()) };
+    // Customers and people outside the customer base apart: an `OR` of the two
+    // makes PostgreSQL scan every party. A party is one or the other, never both.
+    let mut reports = Vec::new();
+    if !customers.is_empty() {
+        reports.extend(qualifying_reports(txn, parties::Column::Customer.is_in(customers).into()).await?);
+    }
+    if !externals.is_empty() {
+        reports.extend(qualifying_reports(txn, parties::Column::ExternalKey.is_in(externals).into()).await?);
+    }
+    for raised in rule.raised_among(reports) {
+        let row = trigger_row(&raised)?;
+        community_triggers::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([
+                    community_triggers::Column::PersonKind,
+                    community_triggers::Column::Person,
+                ])
+                .update_columns([
+                    community_triggers::Column::OwningCase,
+                    community_triggers::Column::FirstTime,
+                    community_triggers::Column::ReachedTime,
+                    community_triggers::Column::Reports,
+                    community_triggers::Column::Cases,
+                ])
+                .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Every qualifying report (as complainant or victim) of the people `people` selects:
+/// who, which case, when received.
+async fn qualifying_reports(
+    conn: &impl ConnectionTrait,
+    people: Condition,
+) -> Result<Vec<(Person, CaseId, DateTime<Utc>)>, StoreError> {
+    let rows: Vec<ReportedBy> = parties::Entity::find()
+        .select_only()
+        .column(parties::Column::Customer)
+        .column(parties::Column::ExternalKey)
+        .column(parties::Column::CaseId)
+        .column(reports::Column::ReceiveTime)
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            parties::Entity::belongs_to(reports::Entity)
+                .from(parties::Column::ReportId)
+                .to(reports::Column::Id)
+                .into(),
+        )
+        .filter(parties::Column::Role.is_in(qualifying_roles()))
+        .filter(people)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(customer, external, case, received)| {
+            let person = match (customer, external) {
+                (Some(customer), _) => Person::Customer(customer),
+                (None, Some(key)) => Person::External(key),
+                (None, None) => return None,
+            };
+            Some((person, CaseId::from_uuid(case), received))
+        })
+        .collect())
+}
+
+fn trigger_row(raised: &RaisedTrigger) -> Result<community_triggers::ActiveModel, StoreError> {
+    let (kind, person) = match &raised.complainant {
+        Person::Customer(name) => ("customer", name.clone()),
+        Person::External(key) => ("external", key.clone()),
+        Person::Unknown => return Err(StoreError::corrupt("a trigger raised by nobody")),
+    };
+    let cases: Vec<Uuid> = raised.cases.iter().map(|case| case.uuid()).collect();
+    Ok(community_triggers::ActiveModel {
+        person_kind: Set(kind.to_owned()),
+        person: Set(person),
+        owning_case: Set(raised.owning_case.uuid()),
+        first_time: Set(raised.trigger.first),
+        reached_time: Set(raised.trigger.reached),
+        reports: Set(i32::try_from(raised.trigger.reports).unwrap_or(i32::MAX)),
+        cases: Set(json(&cases)?),
+    })
+}
+
+fn raised_from_row(row: community_triggers::Model) -> Result<RaisedTrigger, StoreError> {
+    let corrupt = || StoreError::corrupt(format!("community trigger of {} {}", row.person_kind, row.person));
+    let complainant = match row.person_kind.as_str() {
+        "customer" => Person::Customer(row.person.clone()),
+        "external" => Person::External(row.person.clone()),
+        _ => return Err(corrupt()),
+    };
+    let cases: Vec<Uuid> = serde_json::from_str(&row.cases).map_err(|_| corrupt())?;
+    Ok(RaisedTrigger {
+        complainant,
+        trigger: Trigger {
+            first: row.first_time,
+            reached: row.reached_time,
+            reports: u32::try_from(row.reports).map_err(|_| corrupt())?,
+        },
+        owning_case: CaseId::from_uuid(row.owning_case),
+        cases: cases.into_iter().map(CaseId::from_uuid).collect(),
+    })
 }
 
 fn person_columns(person: &Person) -> (Option<String>, Option<String>) {
@@ -369,6 +553,13 @@ impl Store {
             .await
             .map_err(StoreError::from)?;
         }
+        let complainants: BTreeSet<&Person> = report
+            .parties
+            .iter()
+            .filter(|party| qualifies(party.party.role))
+            .map(|party| &party.party.person)
+            .collect();
+        update_triggers(&txn, complainants).await?;
         audit::record(&txn, actor, [AuditEntry::new(filed.resource())]).await?;
         txn.commit().await.map_err(StoreError::from)?;
         Ok(filed)
@@ -983,105 +1174,51 @@ impl Store {
         self.save_case(actor, case, None, row).await
     }
 
-    /// Every report in which an identified person is the complainant or a victim:
-    /// who, which case, when received — what the community trigger counts, across
-    /// cases and landlords.
-    ///
-    /// With `of_cases`, only the people who are complainants or victims in those
-    /// cases (all their reports, in any case): what a queue over them needs.
-    pub async fn complainant_reports(
-        &self,
-        of_cases: Option<&[Uuid]>,
-    ) -> Result<Vec<(Person, CaseId, DateTime<Utc>)>, StoreError> {
-        let roles = [codes::party_role(PartyRole::Complainant), codes::party_role(PartyRole::Victim)];
-        let mut people = Condition::any()
-            .add(parties::Column::Customer.is_not_null())
-            .add(parties::Column::ExternalKey.is_not_null());
-        if let Some(cases) = of_cases {
-            let of = |column: parties::Column| {
-                parties::Entity::find()
-                    .select_only()
-                    .column(column)
-                    .filter(parties::Column::CaseId.is_in(cases.iter().copied()))
-                    .filter(parties::Column::Role.is_in(roles))
-                    .filter(column.is_not_null())
-                    .into_query()
-            };
-            people = Condition::any()
-                .add(parties::Column::Customer.in_subquery(of(parties::Column::Customer)))
-                .add(parties::Column::ExternalKey.in_subquery(of(parties::Column::ExternalKey)));
-        }
-        self.reports_of_people(people).await
+    /// Every community trigger raised, as each complainant's latest report left it.
+    pub async fn raised_triggers(&self) -> Result<Vec<RaisedTrigger>, StoreError> {
+        let rows = community_triggers::Entity::find()
+            .order_by_asc(community_triggers::Column::ReachedTime)
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(raised_from_row).collect()
     }
 
-    /// [`Self::complainant_reports`] for the people who are complainants or
-    /// victims in the cases `reach` and `filter` select (a subquery: no list of
-    /// ids bound, however many cases): what a queue over those cases needs.
-    pub async fn complainant_reports_in(
+    /// The community triggers owned by the cases `reach` and `filter` select (a
+    /// subquery: no list of ids bound, however many cases): what a queue needs.
+    pub async fn triggers_owned_in(
         &self,
         reach: &ListReach,
         filter: &CaseFilter,
-    ) -> Result<Vec<(Person, CaseId, DateTime<Utc>)>, StoreError> {
-        let roles = [codes::party_role(PartyRole::Complainant), codes::party_role(PartyRole::Victim)];
-        let of = |column: parties::Column| {
-            parties::Entity::find()
-                .select_only()
-                .column(column)
-                .filter(parties::Column::CaseId.in_subquery(Self::case_ids(reach, filter)))
-                .filter(parties::Column::Role.is_in(roles))
-                .filter(column.is_not_null())
-                .into_query()
-        };
-        // Customers and people outside the customer base apart: each `IN` is then a
-        // semi-join on its own index, where an `OR` of the two makes PostgreSQL scan
-        // every party. A party is one or the other, never both.
-        let mut reports = self
-            .reports_of_people(parties::Column::Customer.in_subquery(of(parties::Column::Customer)).into())
-            .await?;
-        reports.extend(
-            self.reports_of_people(
-                parties::Column::ExternalKey.in_subquery(of(parties::Column::ExternalKey)).into(),
-            )
-            .await?,
-        );
-        Ok(reports)
-    }
-
-    /// Every qualifying report (as complainant or victim) of the people `people` selects.
-    async fn reports_of_people(
-        &self,
-        people: Condition,
-    ) -> Result<Vec<(Person, CaseId, DateTime<Utc>)>, StoreError> {
-        let roles = [codes::party_role(PartyRole::Complainant), codes::party_role(PartyRole::Victim)];
-        let rows: Vec<ReportedBy> = parties::Entity::find()
-            .select_only()
-            .column(parties::Column::Customer)
-            .column(parties::Column::ExternalKey)
-            .column(parties::Column::CaseId)
-            .column(reports::Column::ReceiveTime)
-            .join(
-                sea_orm::JoinType::InnerJoin,
-                parties::Entity::belongs_to(reports::Entity)
-                    .from(parties::Column::ReportId)
-                    .to(reports::Column::Id)
-                    .into(),
-            )
-            .filter(parties::Column::Role.is_in(roles))
-            .filter(people)
-            .into_tuple()
+    ) -> Result<Vec<RaisedTrigger>, StoreError> {
+        let rows = community_triggers::Entity::find()
+            .filter(community_triggers::Column::OwningCase.in_subquery(Self::case_ids(reach, filter)))
             .all(&self.db)
             .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(customer, external, case, received)| {
-                let person = match (customer, external) {
-                    (Some(customer), _) => Person::Customer(customer),
-                    (None, Some(key)) => Person::External(key),
-                    (None, None) => return None,
-                };
-                Some((person, CaseId::from_uuid(case), received))
-            })
-            .collect())
+        rows.into_iter().map(raised_from_row).collect()
+    }
+
+    /// Makes the kept triggers those of `rule`: when it is not the rule they were
+    /// counted by (a changed threshold, or the first start), every qualifying report
+    /// is counted again, in one transaction that reports wait for.
+    pub async fn keep_triggers(&self, rule: TriggerRule) -> Result<(), StoreError> {
+        let txn = begin_write(&self.db).await?;
+        let counted = counted_rule(&txn, LockFor::Recount).await?;
+        if counted != Some(rule) {
+            count_triggers(&txn, rule).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Counts every qualifying report again under `rule`, whatever the rule kept:
+    /// for rows written into the tables by something other than this store (a
+    /// benchmark's seed, a repair).
+    pub async fn recount_triggers(&self, rule: TriggerRule) -> Result<(), StoreError> {
+        let txn = begin_write(&self.db).await?;
+        counted_rule(&txn, LockFor::Recount).await?;
+        count_triggers(&txn, rule).await?;
+        txn.commit().await?;
+        Ok(())
     }
 
     /// Records the action plan agreed with the complainant.

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use asb::domain::case::{Channel, Party, PartyRole, Person};
+use asb::domain::trigger::TriggerRule;
 use asb::store::{Filed, NewParty, NewReport, Store, WriteError};
 use chrono::{DateTime, TimeZone as _, Utc};
 use involve_asb as asb;
@@ -17,6 +18,7 @@ on_every_backend!(
     a_report_about_the_same_people_joins_their_case_and_others_open_their_own,
     a_report_after_closure_opens_a_case_linked_to_the_last,
     a_retried_report_is_filed_once,
+    community_triggers_are_kept_as_reports_arrive_and_counted_again_when_the_rule_changes,
 );
 
 async fn store(backend: Backend) -> Option<(Store, TestDatabase)> {
@@ -136,4 +138,69 @@ async fn a_retried_report_is_filed_once(backend: Backend) {
     let different = RequestIdentity::new(identity.request_id.clone(), b"another report");
     let err = store.file_report(&actor(), Some(&different), &report(3, "north", &people)).await.unwrap_err();
     assert!(matches!(err, WriteError::RequestIdReused(_)), "{err:?}");
+}
+
+async fn community_triggers_are_kept_as_reports_arrive_and_counted_again_when_the_rule_changes(
+    backend: Backend,
+) {
+    let Some((store, _database)) = store(backend).await else { return };
+    let file = |day, parties: Vec<(PartyRole, Person)>| {
+        let store = &store;
+        async move { store.file_report(&actor(), None, &report(day, "north", &parties)).await.unwrap() }
+    };
+    let stranger = Person::External("k smith e1 1aa".into());
+    // Filed before the first count: kept by nothing yet, found by the count.
+    let first =
+        file(2, vec![(PartyRole::Complainant, customer(1)), (PartyRole::AllegedPerpetrator, customer(2))])
+            .await;
+    file(3, vec![(PartyRole::Victim, stranger.clone()), (PartyRole::AllegedPerpetrator, customer(2))]).await;
+    assert!(store.raised_triggers().await.unwrap().is_empty());
+    store.keep_triggers(TriggerRule::default()).await.unwrap();
+    assert!(store.raised_triggers().await.unwrap().is_empty(), "one report each");
+
+    file(5, vec![(PartyRole::Complainant, customer(1)), (PartyRole::AllegedPerpetrator, customer(2))]).await;
+    assert!(store.raised_triggers().await.unwrap().is_empty(), "two reports are not three");
+    // The third, about someone else: another case, and the threshold reached.
+    let third = file(
+        8,
+        vec![
+            (PartyRole::Complainant, customer(1)),
+            (PartyRole::AllegedPerpetrator, customer(6)),
+            (PartyRole::Witness, Person::Unknown),
+        ],
+    )
+    .await;
+    assert_ne!(third.case, first.case);
+    let raised = store.raised_triggers().await.unwrap();
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    let mut both = vec![first.case, third.case];
+    both.sort();
+    assert_eq!(
+        (
+            &raised[0].complainant,
+            raised[0].trigger.first,
+            raised[0].trigger.reached,
+            raised[0].trigger.reports
+        ),
+        (&customer(1), at(2), at(8), 3)
+    );
+    assert_eq!((raised[0].owning_case, &raised[0].cases), (third.case, &both));
+    // A fourth moves ownership to its case; the threshold stays reached when it was.
+    let fourth =
+        file(9, vec![(PartyRole::Complainant, customer(1)), (PartyRole::AllegedPerpetrator, customer(7))])
+            .await;
+    let raised = store.raised_triggers().await.unwrap();
+    assert_eq!((raised.len(), raised[0].owning_case, raised[0].trigger.reached), (1, fourth.case, at(8)));
+
+    // Two reports in six months: counted again at start-up, the stranger (a victim twice) included.
+    file(10, vec![(PartyRole::Victim, stranger.clone()), (PartyRole::AllegedPerpetrator, customer(2))]).await;
+    let two = TriggerRule { reports: 2, months: 6 };
+    store.keep_triggers(two).await.unwrap();
+    let raised = store.raised_triggers().await.unwrap();
+    let people: Vec<(&Person, DateTime<Utc>)> =
+        raised.iter().map(|raised| (&raised.complainant, raised.trigger.reached)).collect();
+    assert_eq!(people, [(&customer(1), at(5)), (&stranger, at(10))]);
+    // The same rule again counts nothing again.
+    store.keep_triggers(two).await.unwrap();
+    assert_eq!(store.raised_triggers().await.unwrap(), raised);
 }

@@ -3,8 +3,12 @@
 //! months by default, counted across cases and landlords — may have their
 //! handling reviewed, and the suite raises it rather than waiting to be asked.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Months, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::domain::case::{CaseId, Person};
 
 /// The local threshold (`[services.asb.community_trigger]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,7 +32,43 @@ pub struct Trigger {
     pub reports: u32,
 }
 
+/// A community trigger reached by one complainant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaisedTrigger {
+    pub complainant: Person,
+    pub trigger: Trigger,
+    /// The case of their latest qualifying report: whose owner's queue it is raised in.
+    pub owning_case: CaseId,
+    /// Every case their qualifying reports are in (as far as the caller may know,
+    /// once a read has left out the ones it may not).
+    pub cases: Vec<CaseId>,
+}
+
 impl TriggerRule {
+    /// The triggers these qualifying reports raise: `reports` holds, for each
+    /// person in it, every report they made (who, which case, when received).
+    pub fn raised_among(
+        &self,
+        reports: impl IntoIterator<Item = (Person, CaseId, DateTime<Utc>)>,
+    ) -> Vec<RaisedTrigger> {
+        let mut by_person: BTreeMap<Person, Vec<(DateTime<Utc>, CaseId)>> = BTreeMap::new();
+        for (person, case, received) in reports {
+            by_person.entry(person).or_default().push((received, case));
+        }
+        let mut raised = Vec::new();
+        for (complainant, mut reports) in by_person {
+            reports.sort();
+            let times: Vec<DateTime<Utc>> = reports.iter().map(|(time, _)| *time).collect();
+            let Some(trigger) = self.reached(&times) else { continue };
+            let Some(&(_, owning_case)) = reports.last() else { continue };
+            let mut cases: Vec<CaseId> = reports.iter().map(|(_, case)| *case).collect();
+            cases.sort();
+            cases.dedup();
+            raised.push(RaisedTrigger { complainant, trigger, owning_case, cases });
+        }
+        raised
+    }
+
     /// Whether reports received at `received` (one complainant's qualifying reports,
     /// from every case and landlord) reach the threshold within any window: the
     /// earliest moment they do, with the reports in that window.
@@ -76,6 +116,33 @@ mod tests {
             .reached(&[at(2025, 1, 1), at(2025, 9, 1), at(2026, 4, 1), at(2026, 5, 1), at(2026, 6, 1)])
             .unwrap();
         assert_eq!((late.first, late.reached), (at(2026, 4, 1), at(2026, 6, 1)));
+    }
+
+    #[test]
+    fn a_trigger_is_owned_by_the_case_of_the_latest_report_and_lists_every_case() {
+        let rule = TriggerRule::default();
+        let (first, second) = (CaseId::generate(), CaseId::generate());
+        let anna = Person::Customer("customers/anna".to_owned());
+        let bob = Person::External("bob k1".to_owned());
+        let raised = rule.raised_among([
+            (anna.clone(), first, at(2026, 1, 10)),
+            // Received earliest, filed last: order by receipt, not by filing.
+            (anna.clone(), second, at(2026, 1, 5)),
+            (anna.clone(), first, at(2026, 2, 1)),
+            (bob.clone(), second, at(2026, 1, 1)),
+            (bob, second, at(2026, 1, 2)),
+        ]);
+        let mut both = vec![first, second];
+        both.sort();
+        assert_eq!(
+            raised,
+            [RaisedTrigger {
+                complainant: anna,
+                trigger: Trigger { first: at(2026, 1, 5), reached: at(2026, 2, 1), reports: 3 },
+                owning_case: first,
+                cases: both,
+            }]
+        );
     }
 
     #[test]

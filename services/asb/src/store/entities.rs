@@ -281,3 +281,52 @@ pub mod landlord_homes {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A complainant (or victim) whose qualifying reports reached the community
+/// trigger's threshold, as their latest report left it.
+pub mod community_triggers {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "community_triggers")]
+    pub struct Model {
+        /// `customer` or `external`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub person_kind: String,
+        /// `customers/{id}`, or the officer's key for someone outside the customer base.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub person: String,
+        /// The case of their latest qualifying report.
+        pub owning_case: Uuid,
+        pub first_time: DateTimeUtc,
+        pub reached_time: DateTimeUtc,
+        pub reports: i32,
+        /// Every case their qualifying reports are in: a JSON array of ids.
+        pub cases: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The threshold `community_triggers` was counted by (one row; 0/0 before the
+/// first count).
+pub mod community_trigger_rule {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "community_trigger_rule")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i32,
+        pub reports: i32,
+        pub months: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

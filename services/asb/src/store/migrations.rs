@@ -13,6 +13,7 @@ mod m0008_create_diversionary_activities;
 mod m0009_quality_and_reference_upkeep;
 mod m0010_create_landlord_homes;
 mod m0011_index_queue_and_standards;
+mod m0012_create_community_triggers;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_quality_and_reference_upkeep::Migration),
             Box::new(m0010_create_landlord_homes::Migration),
             Box::new(m0011_index_queue_and_standards::Migration),
+            Box::new(m0012_create_community_triggers::Migration),
         ]
     }
 
