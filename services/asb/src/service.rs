@@ -35,7 +35,7 @@ pub use crate::domain::trigger::RaisedTrigger;
 use crate::error::AsbError;
 use crate::peers::Peers;
 use crate::store::ReferenceData;
-use crate::store::entities::cases;
+use crate::store::entities::{cases, queue_cases};
 use crate::store::entities::{
     diary_entries, diversionary_activities, interventions, review_actions, reviews, sharing_decisions,
     time_entries,
@@ -135,7 +135,7 @@ pub(crate) fn complainant_contacts(record: &CaseRecord) -> Vec<DateTime<Utc>> {
 
 /// One line of a work queue with the case it is about (the queue shows its
 /// reference, priority, officer and team; the caller sees the whole case).
-pub type QueueEntry = (QueueItem, Arc<cases::Model>);
+pub type QueueEntry = (QueueItem, Arc<queue_cases::Model>);
 
 /// What changed in a watched queue.
 #[derive(Clone, Debug)]
@@ -610,7 +610,11 @@ impl Cases {
             .map(|raised| (raised.owning_case, raised.trigger.reached))
             .collect();
         // Quality reviews due on the cases of the officers these cases are assigned to.
-        let officers = self.store.queue_officers(&reach, filter).await?;
+        // An officer's own queue needs no query to know whose sample it is.
+        let officers = match &filter.assigned_officer {
+            Some(officer) => vec![officer.clone()],
+            None => self.store.queue_officers(&reach, filter).await?,
+        };
         let reviews_due = self.reviews_due(officers.iter().map(String::as_str), now).await?;
         // Cases with a trigger or a review due are in the queue for that alone.
         let listed: Vec<Uuid> = triggers.keys().chain(reviews_due.keys()).map(|case| case.uuid()).collect();

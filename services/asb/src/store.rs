@@ -17,7 +17,9 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Datelike as _, Utc};
 use involve_core::Code;
 use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
-use persistence::{Actor, AuditEntry, AuditWriter, Etag, StoreError, UniqueKey, audit, begin_write};
+use persistence::{
+    Actor, AuditEntry, AuditWriter, Etag, SqliteReads, StoreError, UniqueKey, audit, begin_write,
+};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait as _,
@@ -106,6 +108,8 @@ pub struct Store {
     db: DatabaseConnection,
     /// Group commit for the audit rows of case reads.
     read_audit: AuditWriter,
+    /// The queue's reads on a SQLite file; `None` on PostgreSQL and in memory.
+    sqlite_reads: Option<SqliteReads>,
 }
 
 /// A case with its reports and parties, as one read gives them.
@@ -405,7 +409,22 @@ fn party_from_row(row: &parties::Model) -> Result<Party, StoreError> {
 
 impl Store {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { read_audit: AuditWriter::new(db.clone()), db }
+        Self { read_audit: AuditWriter::new(db.clone()), sqlite_reads: SqliteReads::for_database(&db), db }
+    }
+
+    /// Every row `query` selects: on a SQLite file through its reader threads
+    /// (one thread hand-off per read, where sqlx hands over every row), else
+    /// through sea-orm.
+    async fn select_all<E>(&self, query: sea_orm::Select<E>) -> Result<Vec<E::Model>, StoreError>
+    where
+        E: sea_orm::EntityTrait,
+        E::ActiveModel: sea_orm::TryIntoModel<E::Model> + Send,
+        E::Model: Send + Sync + 'static,
+    {
+        match &self.sqlite_reads {
+            Some(reads) => reads.all(query).await,
+            None => Ok(query.all(&self.db).await?),
+        }
     }
 
     pub async fn migrate(&self) -> Result<(), DbErr> {

@@ -5,10 +5,11 @@
 //! in the month clears its case. When the next month begins, it draws anew; last
 //! month's cases still without a quality review stay, overdue, until they get one.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
 
 use super::Cases;
 use crate::domain::case::CaseId;
@@ -87,8 +88,10 @@ impl Cases {
         let officers: Vec<String> = officers.into_iter().map(str::to_owned).collect();
         let this_month = Month::of(now);
         let last_month = this_month.previous();
-        let reviewed_this_month = self.store.quality_reviewed(this_month.start, this_month.end).await?;
-        let reviewed_since_last_month = self.store.quality_reviewed(last_month.start, this_month.end).await?;
+        let reviewed = self.store.quality_reviews(last_month.start, this_month.end).await?;
+        let reviewed_this_month: HashSet<Uuid> =
+            reviewed.iter().filter(|(_, at)| *at >= this_month.start).map(|(case, _)| *case).collect();
+        let reviewed_since_last_month: HashSet<Uuid> = reviewed.iter().map(|(case, _)| *case).collect();
         let mut due = HashMap::new();
         for case in self.sample(&officers, this_month).await? {
             if !reviewed_this_month.contains(&case.uuid()) {

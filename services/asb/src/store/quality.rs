@@ -1,8 +1,6 @@
 //! What the monthly quality sample reads: the partnership's secret it is drawn
 //! with, the cases it is drawn from, and the quality reviews that satisfy it.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use persistence::StoreError;
 use sea_orm::{ColumnTrait as _, Condition, EntityTrait as _, QueryFilter as _, QuerySelect as _};
@@ -56,21 +54,21 @@ impl Store {
             .await?)
     }
 
-    /// The cases given a quality review in `[from, to)`.
-    pub async fn quality_reviewed(
+    /// The cases given a quality review in `[from, to)`, with when.
+    pub async fn quality_reviews(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<HashSet<Uuid>, StoreError> {
-        let reviewed: Vec<Uuid> = reviews::Entity::find()
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+        Ok(reviews::Entity::find()
             .select_only()
             .column(reviews::Column::CaseId)
+            .column(reviews::Column::ReviewTime)
             .filter(reviews::Column::Kind.eq("quality"))
             .filter(reviews::Column::ReviewTime.gte(from))
             .filter(reviews::Column::ReviewTime.lt(to))
             .into_tuple()
             .all(&self.db)
-            .await?;
-        Ok(reviewed.into_iter().collect())
+            .await?)
     }
 }

@@ -14,7 +14,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::entities::{cases, contacts};
+use super::entities::{cases, contact_times, contacts, queue_cases};
 use super::{CaseFilter, ListReach, Store, case_condition, codes};
 use crate::domain::case::PartyRole;
 use crate::domain::queue::QueueWindow;
@@ -29,7 +29,7 @@ fn contacted_roles() -> [&'static str; 2] {
 /// victim) was contacted, in no particular order.
 #[derive(Clone, Debug)]
 pub struct QueueCase {
-    pub case: cases::Model,
+    pub case: queue_cases::Model,
     pub contacts: Vec<DateTime<Utc>>,
 }
 
@@ -106,10 +106,8 @@ impl Store {
     ) -> Result<Vec<QueueCase>, StoreError> {
         let selected = case_condition(reach, filter).add(may_hold(window, listed));
         // Newest first, as lists are: ties in the queue's order keep it.
-        let rows = cases::Entity::find()
-            .filter(selected.clone())
-            .order_by_desc(cases::Column::Id)
-            .all(self.connection())
+        let rows = self
+            .select_all(queue_cases::Entity::find().filter(selected).order_by_desc(queue_cases::Column::Id))
             .await?;
         // By the ids just read, not by the window's condition again: joined to
         // `cases` under the pre-filter's NOT EXISTS, PostgreSQL spent half a team's
@@ -208,17 +206,15 @@ impl Store {
         const IDS_PER_STATEMENT: usize = 4_096;
         let mut by_case: HashMap<Uuid, Vec<DateTime<Utc>>> = HashMap::new();
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            let rows: Vec<(Uuid, DateTime<Utc>)> = contacts::Entity::find()
-                .select_only()
-                .column(contacts::Column::CaseId)
-                .column(contacts::Column::ContactTime)
-                .filter(contacts::Column::CaseId.is_in(chunk.iter().copied()))
-                .filter(contacts::Column::PartyRole.is_in(contacted_roles()))
-                .into_tuple()
-                .all(self.connection())
+            let rows = self
+                .select_all(
+                    contact_times::Entity::find()
+                        .filter(contact_times::Column::CaseId.is_in(chunk.iter().copied()))
+                        .filter(contacts::Column::PartyRole.is_in(contacted_roles())),
+                )
                 .await?;
-            for (case, at) in rows {
-                by_case.entry(case).or_default().push(at);
+            for row in rows {
+                by_case.entry(row.case_id).or_default().push(row.contact_time);
             }
         }
         Ok(by_case)
