@@ -347,7 +347,7 @@ impl Cases {
         &self,
         ctx: &RequestContext,
         id: CaseId,
-    ) -> Result<(ShownCase, ReferenceData), AsbError> {
+    ) -> Result<(ShownCase, Arc<ReferenceData>), AsbError> {
         let record =
             self.store.case_record(id).await?.ok_or_else(|| AsbError::CaseNotFound { name: id.name() })?;
         let reference = self.store.reference_data().await?;
@@ -363,7 +363,7 @@ impl Cases {
         id: CaseId,
         capability: Capability,
         message: &'static str,
-    ) -> Result<(ShownCase, ReferenceData), AsbError> {
+    ) -> Result<(ShownCase, Arc<ReferenceData>), AsbError> {
         if !ctx.principal.role.may(capability) {
             return Err(refused("ROLE_NOT_PERMITTED", message));
         }
@@ -381,7 +381,7 @@ impl Cases {
         id: CaseId,
         capability: Capability,
         message: &'static str,
-    ) -> Result<(ShownCase, ReferenceData), AsbError> {
+    ) -> Result<(ShownCase, Arc<ReferenceData>), AsbError> {
         let (shown, reference) = self.seen_in_full(ctx, id, capability, message).await?;
         if shown.record.case.state == "closed" {
             return Err(AsbError::FailedPrecondition {

@@ -46,7 +46,8 @@ impl DomainSignals for AsbSignals {
     }
 
     async fn read(&self) -> anyhow::Result<Vec<Reading>> {
-        let calendar = self.store.reference_data().await?.calendar;
+        let reference = self.store.reference_data().await?;
+        let calendar = &reference.calendar;
         let now = self.clock.now();
         let mut by_priority: BTreeMap<String, i64> = ["untriaged", "routine", "high", "urgent"]
             .into_iter()
@@ -64,7 +65,7 @@ impl DomainSignals for AsbSignals {
                 *by_priority.entry(priority).or_default() += 1;
                 let contacts = crate::service::complainant_contacts(record);
                 let times = crate::service::case_times(case, &contacts);
-                let standings = self.standards.standings(&calendar, &times, now);
+                let standings = self.standards.standings(calendar, &times, now);
                 for (index, standing) in standings.into_iter().enumerate() {
                     overdue[index] += i64::from(matches!(standing, Standing::Overdue(_)));
                     breached[index] += i64::from(standing.is_breach());

@@ -10,7 +10,7 @@ mod reference;
 mod standing_reads;
 
 pub use self::quality::NewReviewAction;
-pub use self::reference::Created;
+pub use self::reference::{Created, REFERENCE_FRESH_FOR};
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -110,6 +110,7 @@ pub struct Store {
     read_audit: AuditWriter,
     /// The queue's reads on a SQLite file; `None` on PostgreSQL and in memory.
     sqlite_reads: Option<SqliteReads>,
+    reference: self::reference::ReferenceCache,
 }
 
 /// A case with its reports and parties, as one read gives them.
@@ -409,7 +410,12 @@ fn party_from_row(row: &parties::Model) -> Result<Party, StoreError> {
 
 impl Store {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { read_audit: AuditWriter::new(db.clone()), sqlite_reads: SqliteReads::for_database(&db), db }
+        Self {
+            read_audit: AuditWriter::new(db.clone()),
+            sqlite_reads: SqliteReads::for_database(&db),
+            reference: self::reference::ReferenceCache::default(),
+            db,
+        }
     }
 
     /// Every row `query` selects: on a SQLite file through its reader threads
@@ -722,7 +728,8 @@ impl Store {
     }
 
     /// Categories and bank holidays as operators keep them.
-    pub async fn reference_data(&self) -> Result<ReferenceData, StoreError> {
+    /// The triage rules and the working calendar, read now.
+    async fn read_reference_data(&self) -> Result<ReferenceData, StoreError> {
         let categories = categories::Entity::find()
             .filter(categories::Column::Retired.eq(false))
             .all(&self.db)
@@ -1352,6 +1359,7 @@ impl Store {
         }
         audit::record(&txn, actor, [AuditEntry::new(format!("bankHolidays/{date}"))]).await?;
         txn.commit().await?;
+        self.reference.forget();
         Ok(true)
     }
 

@@ -2,12 +2,63 @@
 //! intervention types, created idempotently, edited compare-and-set on their
 //! version, never deleted (cases and interventions keep their codes).
 
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
 use persistence::{Actor, AuditEntry, Etag, StoreError, audit, begin_write};
 use sea_orm::{EntityTrait as _, QueryOrder as _};
 
 use super::entities::{self, categories, intervention_types};
-use super::{Store, WriteError};
+use super::{ReferenceData, Store, WriteError};
+
+/// How long reference data read here is used before it is read again: what an
+/// edit made through another instance of the service takes to reach this one.
+/// Edits made through this store are seen at once.
+pub const REFERENCE_FRESH_FOR: Duration = Duration::from_secs(5);
+
+/// The triage rules and the working calendar, read once for many calls: every
+/// queue, report, triage and case view needs them, and they change a few times
+/// a year.
+#[derive(Debug, Default)]
+pub(super) struct ReferenceCache {
+    held: Mutex<Held>,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    /// Moved on by every edit here: a read that began before an edit does not
+    /// keep what it read.
+    generation: u64,
+    data: Option<(Instant, Arc<ReferenceData>)>,
+}
+
+impl ReferenceCache {
+    /// The data held, while fresh; else the generation a new read starts at.
+    fn fresh(&self, now: Instant) -> Result<Arc<ReferenceData>, u64> {
+        let held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &held.data {
+            Some((read_at, data)) if now.saturating_duration_since(*read_at) < REFERENCE_FRESH_FOR => {
+                Ok(Arc::clone(data))
+            }
+            _ => Err(held.generation),
+        }
+    }
+
+    fn keep(&self, generation: u64, read_at: Instant, data: &Arc<ReferenceData>) {
+        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.generation == generation {
+            held.data = Some((read_at, Arc::clone(data)));
+        }
+    }
+
+    /// After an edit: the next call reads again.
+    pub(super) fn forget(&self) {
+        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.generation += 1;
+        held.data = None;
+    }
+}
 
 /// How a create ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +72,19 @@ pub enum Created {
 }
 
 impl Store {
+    /// The triage rules and the working calendar in force (at most
+    /// [`REFERENCE_FRESH_FOR`] old).
+    pub async fn reference_data(&self) -> Result<Arc<ReferenceData>, StoreError> {
+        let started = Instant::now();
+        let generation = match self.reference.fresh(started) {
+            Ok(data) => return Ok(data),
+            Err(generation) => generation,
+        };
+        let data = Arc::new(self.read_reference_data().await?);
+        self.reference.keep(generation, started, &data);
+        Ok(data)
+    }
+
     /// Every category, retired ones too, by code.
     pub async fn categories(&self) -> Result<Vec<categories::Model>, StoreError> {
         Ok(categories::Entity::find().order_by_asc(categories::Column::Code).all(&self.db).await?)
@@ -66,6 +130,7 @@ impl Store {
         entities::CATEGORIES_VERSIONED.save(&txn, row, code, current.version).await?;
         audit::record(&txn, actor, [AuditEntry::new(format!("categories/{code}"))]).await?;
         txn.commit().await?;
+        self.reference.forget();
         Ok(true)
     }
 
@@ -156,6 +221,7 @@ impl Store {
         }
         audit::record(&txn, actor, [AuditEntry::new(resource)]).await?;
         txn.commit().await.map_err(StoreError::from)?;
+        self.reference.forget();
         Ok(Created::New)
     }
 
