@@ -6,6 +6,9 @@
 //! rule the rows were counted by. The rule row starts at 0/0 ("never counted"):
 //! the service counts every report once when it starts, and again whenever its
 //! configured rule differs from the one recorded.
+//!
+//! With them, the index a team's queue finds its officers by (whose monthly
+//! quality samples it shows) without visiting every open case's row.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{integer, string, text, timestamp_with_time_zone, uuid};
@@ -57,6 +60,18 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("cases_by_team_state_officer")
+                    .table("cases")
+                    .col("team")
+                    .col("state")
+                    .col("assigned_officer")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
         let mut never_counted = Query::insert();
         never_counted
             .into_table("community_trigger_rule")
@@ -67,6 +82,11 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop().name("cases_by_team_state_officer").table("cases").if_exists().to_owned(),
+            )
+            .await?;
         for table in ["community_trigger_rule", "community_triggers"] {
             manager.drop_table(Table::drop().table(table).if_exists().to_owned()).await?;
         }
