@@ -18,6 +18,7 @@ pub mod scope;
 pub mod shared_migrations;
 pub mod spans;
 pub mod sqlite_reads;
+pub mod sqlite_rows;
 pub mod sqlite_writes;
 pub mod versioned;
 

@@ -16,19 +16,19 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use sea_orm::sea_query::{ColumnType, Value};
+use sea_orm::sea_query::{ColumnType, Value, Values};
 use sea_orm::{
     ActiveModelTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Iterable as _,
     PrimaryKeyToColumn as _, QueryTrait as _, Select, SelectTwo, Statement, TryIntoModel,
 };
 use tokio::sync::oneshot;
 use tracing::Instrument as _;
-use uuid::Uuid;
 
 use crate::StoreError;
 use crate::connect::SQLITE_BUSY_TIMEOUT;
+use crate::sqlite_rows::Decoder;
 
 /// The rows of a `select_also`: the first entity, and the second where the row has one.
 pub type Joined<E, F> = Vec<(<E as EntityTrait>::Model, Option<<F as EntityTrait>::Model>)>;
@@ -146,8 +146,44 @@ impl SqliteReads {
     {
         let statement = query.build(DbBackend::Sqlite);
         let span = crate::spans::sqlite("SELECT", E::default().table_name(), &self.namespace);
+        self.run_nearby(span, move |connection| joined::<E, F>(connection, &statement)).await
+    }
+
+    /// Every row of `sql` bound to `values`, read by `decoder` on a reader
+    /// thread: for scans and searches, whose time grows with the data.
+    pub async fn scan<T: Send + 'static>(
+        &self,
+        table: &str,
+        sql: Arc<str>,
+        values: Values,
+        decoder: Decoder<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let span = crate::spans::sqlite("SELECT", table, &self.namespace);
+        self.run(move |connection| decoded(connection, &sql, &values, decoder)).instrument(span).await
+    }
+
+    /// As [`Self::scan`], for a lookup by key: on the calling thread when one
+    /// of its connections is free (see [`Self::lookup_also`]).
+    pub async fn lookup<T: Send + 'static>(
+        &self,
+        table: &str,
+        sql: Arc<str>,
+        values: Values,
+        decoder: Decoder<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let span = crate::spans::sqlite("SELECT", table, &self.namespace);
+        self.run_nearby(span, move |connection| decoded(connection, &sql, &values, decoder)).await
+    }
+
+    /// Runs `work` on an idle connection of the calling thread's, or on a
+    /// reader thread when none is free or the file is busy.
+    async fn run_nearby<T, W>(&self, span: tracing::Span, work: W) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        W: Fn(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         if let Some(connection) = self.nearby.take() {
-            match span.in_scope(|| joined::<E, F>(&connection, &statement)) {
+            match span.in_scope(|| work(&connection)) {
                 // Busy (a checkpoint or recovery holds the file for a moment):
                 // wait for it on a reader thread, never on a Tokio worker.
                 Err(StoreError::Unavailable(_)) => self.nearby.discard(connection),
@@ -157,7 +193,7 @@ impl SqliteReads {
                 }
             }
         }
-        self.run(move |connection| joined::<E, F>(connection, &statement)).instrument(span).await
+        self.run(work).instrument(span).await
     }
 
     /// Runs `work` on the least busy reader's connection: the one hand-off.
@@ -224,6 +260,19 @@ where
             };
             Ok((first.model::<E>(row)?, also))
         })
+    })
+}
+
+/// Every row of `sql` bound to `values`, read by `decoder`.
+pub fn decoded<T>(
+    connection: &rusqlite::Connection,
+    sql: &str,
+    values: &Values,
+    decoder: Decoder<T>,
+) -> Result<Vec<T>, StoreError> {
+    query_rows(connection, sql, Some(values), |names| {
+        (decoder.columns)(names)?;
+        Ok(decoder.row)
     })
 }
 
@@ -425,6 +474,7 @@ impl Kind {
     }
 
     fn decode(self, value: ValueRef<'_>, column: &str) -> Result<Value, StoreError> {
+        use crate::sqlite_rows::{date_of, integer_of, text_of, time_of, uuid_of};
         let corrupt = || StoreError::corrupt(format!("column {column}: unexpected {:?}", value.data_type()));
         if let ValueRef::Null = value {
             return Ok(match self {
@@ -437,29 +487,12 @@ impl Kind {
                 Self::BigInt => Value::BigInt(None),
             });
         }
-        let text = || match value {
-            ValueRef::Text(bytes) => std::str::from_utf8(bytes).map_err(|_| corrupt()),
-            ValueRef::Null | ValueRef::Integer(_) | ValueRef::Real(_) | ValueRef::Blob(_) => Err(corrupt()),
-        };
-        let integer = || match value {
-            ValueRef::Integer(number) => Ok(number),
-            ValueRef::Null | ValueRef::Real(_) | ValueRef::Text(_) | ValueRef::Blob(_) => Err(corrupt()),
-        };
+        let integer = || integer_of(value).ok_or_else(corrupt);
         Ok(match self {
-            Self::Uuid => Value::Uuid(Some(match value {
-                ValueRef::Blob(bytes) => Uuid::from_slice(bytes).map_err(|_| corrupt())?,
-                ValueRef::Text(_) => text()?.parse().map_err(|_| corrupt())?,
-                ValueRef::Null | ValueRef::Integer(_) | ValueRef::Real(_) => return Err(corrupt()),
-            })),
-            Self::Text => Value::String(Some(text()?.to_owned())),
-            Self::Date => {
-                Value::ChronoDate(Some(NaiveDate::parse_from_str(text()?, "%F").map_err(|_| corrupt())?))
-            }
-            Self::TimestampUtc => Value::ChronoDateTimeUtc(Some(match value {
-                ValueRef::Integer(seconds) => Utc.timestamp_opt(seconds, 0).single().ok_or_else(corrupt)?,
-                ValueRef::Text(_) => timestamp(text()?).ok_or_else(corrupt)?,
-                ValueRef::Null | ValueRef::Real(_) | ValueRef::Blob(_) => return Err(corrupt()),
-            })),
+            Self::Uuid => Value::Uuid(Some(uuid_of(value).ok_or_else(corrupt)?)),
+            Self::Text => Value::String(Some(text_of(value).ok_or_else(corrupt)?.to_owned())),
+            Self::Date => Value::ChronoDate(Some(date_of(value).ok_or_else(corrupt)?)),
+            Self::TimestampUtc => Value::ChronoDateTimeUtc(Some(time_of(value).ok_or_else(corrupt)?)),
             Self::Bool => Value::Bool(Some(integer()? != 0)),
             Self::Int => Value::Int(Some(i32::try_from(integer()?).map_err(|_| corrupt())?)),
             Self::BigInt => Value::BigInt(Some(integer()?)),
@@ -469,7 +502,7 @@ impl Kind {
 
 /// A time as sqlx reads one from SQLite text: RFC 3339 (what it writes), or one
 /// of SQLite's own layouts, UTC when no offset is given.
-fn timestamp(text: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn timestamp(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Some(time.with_timezone(&Utc));
     }
@@ -584,10 +617,12 @@ fn unsupported(what: &str) -> StoreError {
 mod tests {
     use std::time::Duration;
 
+    use chrono::{NaiveDate, TimeZone as _};
     use sea_orm::{
         ColumnTrait as _, ConnectionTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _,
         QuerySelect as _, Schema, Set,
     };
+    use uuid::Uuid;
 
     use super::*;
 

@@ -7,7 +7,9 @@ mod import;
 mod migrations;
 mod profile_map;
 mod rows;
+mod sqlite_rows;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -167,13 +169,14 @@ impl Store {
     /// A current (active) customer inside the scope.
     /// One query: the row and its tenure history, joined.
     pub async fn get_customer(&self, scope: &Scope, id: CustomerId) -> Result<Customer, ProfileError> {
-        let joined = self
-            .look_up_joined(with_periods(
-                customers::Entity::find_by_id(id.uuid())
-                    .filter(scope_condition(scope))
-                    .filter(customers::Column::State.eq(CustomerState::Active.code())),
-            ))
-            .await?;
+        let lookup = CustomerLookup { scope: Cow::Borrowed(scope), id: id.uuid() };
+        let joined = match &self.sqlite_reads {
+            Some(reads) => {
+                let (sql, values) = sqlite_statement(lookup.sqlite());
+                reads.lookup(TABLE, sql, values, sqlite_rows::CUSTOMERS_WITH_PERIODS).await?
+            }
+            None => lookup.query().all(&self.db).await.map_err(StoreError::from)?,
+        };
         fold_histories(joined)?.pop().ok_or_else(|| ProfileError::customer_not_found(id.name()))
     }
 
@@ -365,43 +368,14 @@ impl Store {
         after: Option<Uuid>,
         limit: u64,
     ) -> Result<Vec<Customer>, ProfileError> {
-        let mut condition =
-            scope_condition(scope).add(customers::Column::State.eq(CustomerState::Active.code()));
-        if let Some(landlord) = &filter.landlord {
-            condition = condition.add(customers::Column::LandlordOrganisation.eq(landlord.as_str()));
-        }
-        if let Some(tenure) = &filter.tenure {
-            condition = condition.add(customers::Column::Tenure.eq(tenure.as_str()));
-        }
-        if let Some(area) = &filter.area {
-            condition = condition.add(customers::Column::Area.eq(area.as_str()));
-        }
-        if let Some(search) = &filter.search {
-            // The search term holds no LIKE wildcards: validation refuses them.
-            let postcode = crate::domain::validate::postcode_key(search);
-            condition = condition.add(
-                Condition::any()
-                    .add(customers::Column::NameKey.like(format!("% {search}%")))
-                    .add(customers::Column::PostcodeKey.like(format!("{postcode}%"))),
-            );
-        }
-        if let Some(after) = after {
-            condition = condition.add(customers::Column::Id.gt(after));
-        }
-        // One query: the page is chosen in a subquery (so LIMIT counts customers,
-        // not joined rows), then joined with its tenure periods.
-        let page = customers::Entity::find()
-            .select_only()
-            .column(customers::Column::Id)
-            .filter(condition)
-            .order_by_asc(customers::Column::Id)
-            .limit(limit)
-            .into_query();
-        let joined = self
-            .read_joined(with_periods(
-                customers::Entity::find().filter(customers::Column::Id.in_subquery(page)),
-            ))
-            .await?;
+        let page = CustomerPage::new(scope, filter, after, limit);
+        let joined = match &self.sqlite_reads {
+            Some(reads) => {
+                let (sql, values) = sqlite_statement(page.sqlite());
+                reads.scan(TABLE, sql, values, sqlite_rows::CUSTOMERS_WITH_PERIODS).await?
+            }
+            None => page.query().all(&self.db).await.map_err(StoreError::from)?,
+        };
         Ok(fold_histories(joined)?)
     }
 
@@ -876,28 +850,100 @@ fn reference_taken(err: StoreError, external_reference: Option<&str>) -> Profile
     }
 }
 
-impl Store {
-    /// The rows of a customers-with-periods query: on a SQLite file through the
-    /// read pool (one thread hand-off per call), otherwise through sea-orm.
-    async fn read_joined(
-        &self,
-        query: sea_orm::SelectTwo<customers::Entity, tenure_periods::Entity>,
-    ) -> Result<Vec<(customers::Model, Option<tenure_periods::Model>)>, StoreError> {
-        match &self.sqlite_reads {
-            Some(reads) => reads.all_also(query).await,
-            None => Ok(query.all(&self.db).await?),
+/// The table customer reads are reported under in database spans.
+const TABLE: &str = "customers";
+
+/// `GetCustomer`'s query: the active customer `id` inside `scope`.
+#[derive(Debug)]
+struct CustomerLookup<'a> {
+    scope: Cow<'a, Scope>,
+    id: Uuid,
+}
+
+impl CustomerLookup<'_> {
+    fn query(&self) -> sea_orm::SelectTwo<customers::Entity, tenure_periods::Entity> {
+        with_periods(
+            customers::Entity::find_by_id(self.id)
+                .filter(scope_condition(&self.scope))
+                .filter(customers::Column::State.eq(CustomerState::Active.code())),
+        )
+    }
+
+    fn sqlite(&self) -> sea_orm::Statement {
+        self.query().build(SQLITE)
+    }
+}
+
+/// `ListCustomers`' query: a page of active customers inside `scope`, filtered.
+#[derive(Debug)]
+struct CustomerPage<'a> {
+    scope: Cow<'a, Scope>,
+    landlord: Option<String>,
+    tenure: Option<String>,
+    area: Option<String>,
+    /// `LIKE` patterns of a search: a word of the name, a postcode.
+    name_like: Option<String>,
+    postcode_like: Option<String>,
+    after: Option<Uuid>,
+    limit: u64,
+}
+
+impl<'a> CustomerPage<'a> {
+    fn new(scope: &'a Scope, filter: &CustomerFilter, after: Option<Uuid>, limit: u64) -> Self {
+        // The search term holds no LIKE wildcards: validation refuses them.
+        let search = filter.search.as_ref();
+        Self {
+            scope: Cow::Borrowed(scope),
+            landlord: filter.landlord.as_ref().map(|landlord| landlord.as_str().to_owned()),
+            tenure: filter.tenure.as_ref().map(ToString::to_string),
+            area: filter.area.as_ref().map(ToString::to_string),
+            name_like: search.map(|search| format!("% {search}%")),
+            postcode_like: search.map(|search| format!("{}%", crate::domain::validate::postcode_key(search))),
+            after,
+            limit,
         }
     }
 
-    /// As [`Self::read_joined`], for a lookup by key: on a SQLite file it runs on
-    /// the calling thread when it can (no hand-off at all).
-    async fn look_up_joined(
-        &self,
-        query: sea_orm::SelectTwo<customers::Entity, tenure_periods::Entity>,
-    ) -> Result<Vec<(customers::Model, Option<tenure_periods::Model>)>, StoreError> {
-        match &self.sqlite_reads {
-            Some(reads) => reads.lookup_also(query).await,
-            None => Ok(query.all(&self.db).await?),
+    /// One query: the page is chosen in a subquery (so LIMIT counts customers,
+    /// not joined rows), then joined with its tenure periods.
+    fn query(&self) -> sea_orm::SelectTwo<customers::Entity, tenure_periods::Entity> {
+        let mut condition =
+            scope_condition(&self.scope).add(customers::Column::State.eq(CustomerState::Active.code()));
+        if let Some(landlord) = &self.landlord {
+            condition = condition.add(customers::Column::LandlordOrganisation.eq(landlord.as_str()));
         }
+        if let Some(tenure) = &self.tenure {
+            condition = condition.add(customers::Column::Tenure.eq(tenure.as_str()));
+        }
+        if let Some(area) = &self.area {
+            condition = condition.add(customers::Column::Area.eq(area.as_str()));
+        }
+        if let (Some(name), Some(postcode)) = (&self.name_like, &self.postcode_like) {
+            condition = condition.add(
+                Condition::any()
+                    .add(customers::Column::NameKey.like(name.as_str()))
+                    .add(customers::Column::PostcodeKey.like(postcode.as_str())),
+            );
+        }
+        if let Some(after) = self.after {
+            condition = condition.add(customers::Column::Id.gt(after));
+        }
+        let page = customers::Entity::find()
+            .select_only()
+            .column(customers::Column::Id)
+            .filter(condition)
+            .order_by_asc(customers::Column::Id)
+            .limit(self.limit)
+            .into_query();
+        with_periods(customers::Entity::find().filter(customers::Column::Id.in_subquery(page)))
     }
+
+    fn sqlite(&self) -> sea_orm::Statement {
+        self.query().build(SQLITE)
+    }
+}
+
+/// A statement's text and values, as the SQLite read path takes them.
+fn sqlite_statement(statement: sea_orm::Statement) -> (Arc<str>, sea_orm::sea_query::Values) {
+    (statement.sql.into(), statement.values.unwrap_or(sea_orm::sea_query::Values(Vec::new())))
 }
