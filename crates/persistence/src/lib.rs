@@ -20,6 +20,7 @@ pub mod spans;
 pub mod sqlite_reads;
 pub mod sqlite_rows;
 pub mod sqlite_writes;
+pub mod statement_cache;
 pub mod versioned;
 
 pub use audit::{Actor, AuditEntry, AuditWriter};

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use persistence::audit::{self, AuditEvent};
 use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
+use persistence::statement_cache::{self, Arguments, Placeholders, StatementCache};
 use persistence::{
     Actor, AuditEntry, AuditWriter, Etag, Scope, SqliteReads, SqliteWriter, StoreError, begin_write,
     sqlite_reads, sqlite_writes, versioned,
@@ -86,6 +87,8 @@ pub struct Store {
     sqlite_reads: Option<SqliteReads>,
     /// Customer writes on a SQLite file: one hand-off per transaction, group commit.
     sqlite_writer: Option<SqliteWriter>,
+    /// The customer reads' SQLite statements, rendered once per shape.
+    statements: CustomerStatements,
 }
 
 impl Store {
@@ -94,6 +97,7 @@ impl Store {
             read_audit: AuditWriter::new(db.clone()),
             sqlite_reads: SqliteReads::for_database(&db),
             sqlite_writer: SqliteWriter::for_database(&db),
+            statements: CustomerStatements::default(),
             db,
             reference_cache: RwLock::new(None),
         }
@@ -172,7 +176,7 @@ impl Store {
         let lookup = CustomerLookup { scope: Cow::Borrowed(scope), id: id.uuid() };
         let joined = match &self.sqlite_reads {
             Some(reads) => {
-                let (sql, values) = sqlite_statement(lookup.sqlite());
+                let (sql, values) = self.statements.lookups.statement(&lookup, CustomerLookup::sqlite)?;
                 reads.lookup(TABLE, sql, values, sqlite_rows::CUSTOMERS_WITH_PERIODS).await?
             }
             None => lookup.query().all(&self.db).await.map_err(StoreError::from)?,
@@ -371,7 +375,7 @@ impl Store {
         let page = CustomerPage::new(scope, filter, after, limit);
         let joined = match &self.sqlite_reads {
             Some(reads) => {
-                let (sql, values) = sqlite_statement(page.sqlite());
+                let (sql, values) = self.statements.pages.statement(&page, CustomerPage::sqlite)?;
                 reads.scan(TABLE, sql, values, sqlite_rows::CUSTOMERS_WITH_PERIODS).await?
             }
             None => page.query().all(&self.db).await.map_err(StoreError::from)?,
@@ -853,6 +857,15 @@ fn reference_taken(err: StoreError, external_reference: Option<&str>) -> Profile
 /// The table customer reads are reported under in database spans.
 const TABLE: &str = "customers";
 
+/// The rendered SQLite statements of the customer reads, by shape.
+#[derive(Debug, Default)]
+struct CustomerStatements {
+    lookups: StatementCache<LookupShape>,
+    pages: StatementCache<PageShape>,
+}
+
+type LookupShape = (bool, Option<usize>);
+
 /// `GetCustomer`'s query: the active customer `id` inside `scope`.
 #[derive(Debug)]
 struct CustomerLookup<'a> {
@@ -873,6 +886,29 @@ impl CustomerLookup<'_> {
         self.query().build(SQLITE)
     }
 }
+
+impl Arguments for CustomerLookup<'_> {
+    type Shape = LookupShape;
+
+    fn shape(&self) -> LookupShape {
+        statement_cache::scope_shape(&self.scope)
+    }
+
+    fn placeholders(&self) -> Self {
+        let mut next = Placeholders::default();
+        Self { id: next.uuid(), scope: Cow::Owned(next.scope(&self.scope)) }
+    }
+
+    fn values(&self) -> Vec<sea_orm::sea_query::Value> {
+        let mut values = vec![self.id.into()];
+        statement_cache::scope_values(&self.scope, &mut values);
+        values
+    }
+}
+
+/// The scope's shape, then whether each of landlord, tenure, area, search and
+/// `after` is given.
+type PageShape = ((bool, Option<usize>), [bool; 5]);
 
 /// `ListCustomers`' query: a page of active customers inside `scope`, filtered.
 #[derive(Debug)]
@@ -943,7 +979,41 @@ impl<'a> CustomerPage<'a> {
     }
 }
 
-/// A statement's text and values, as the SQLite read path takes them.
-fn sqlite_statement(statement: sea_orm::Statement) -> (Arc<str>, sea_orm::sea_query::Values) {
-    (statement.sql.into(), statement.values.unwrap_or(sea_orm::sea_query::Values(Vec::new())))
+impl Arguments for CustomerPage<'_> {
+    type Shape = PageShape;
+
+    fn shape(&self) -> PageShape {
+        let given = [
+            self.landlord.is_some(),
+            self.tenure.is_some(),
+            self.area.is_some(),
+            self.name_like.is_some() && self.postcode_like.is_some(),
+            self.after.is_some(),
+        ];
+        (statement_cache::scope_shape(&self.scope), given)
+    }
+
+    fn placeholders(&self) -> Self {
+        let mut next = Placeholders::default();
+        Self {
+            scope: Cow::Owned(next.scope(&self.scope)),
+            landlord: next.text_for(self.landlord.as_ref()),
+            tenure: next.text_for(self.tenure.as_ref()),
+            area: next.text_for(self.area.as_ref()),
+            name_like: next.text_for(self.name_like.as_ref()),
+            postcode_like: next.text_for(self.postcode_like.as_ref()),
+            after: self.after.map(|_| next.uuid()),
+            limit: next.number(),
+        }
+    }
+
+    fn values(&self) -> Vec<sea_orm::sea_query::Value> {
+        let mut values = Vec::with_capacity(8);
+        statement_cache::scope_values(&self.scope, &mut values);
+        let texts = [&self.landlord, &self.tenure, &self.area, &self.name_like, &self.postcode_like];
+        values.extend(texts.into_iter().flatten().map(|text| text.as_str().into()));
+        values.extend(self.after.map(sea_orm::sea_query::Value::from));
+        values.push(self.limit.into());
+        values
+    }
 }
