@@ -34,6 +34,6 @@ pub use error::StoreError;
 pub use etag::Etag;
 pub use paging::{PageRequest, PageToken, PageTokenError, PageTokenKey};
 pub use scope::{Scope, ScopeColumns};
-pub use sqlite_reads::SqliteReads;
+pub use sqlite_reads::{ReadSettings, SqliteReads};
 pub use sqlite_writes::SqliteWriter;
 pub use versioned::Versioned;

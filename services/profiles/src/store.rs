@@ -19,8 +19,8 @@ use persistence::audit::{self, AuditEvent};
 use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
 use persistence::statement_cache::{self, Arguments, Placeholders, StatementCache};
 use persistence::{
-    Actor, AuditEntry, AuditWriter, Etag, Scope, SqliteReads, SqliteWriter, StoreError, begin_write,
-    sqlite_reads, sqlite_writes, versioned,
+    Actor, AuditEntry, AuditWriter, Etag, ReadSettings, Scope, SqliteReads, SqliteWriter, StoreError,
+    begin_write, sqlite_reads, sqlite_writes, versioned,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -95,7 +95,9 @@ impl Store {
     pub fn new(db: DatabaseConnection) -> Self {
         Self {
             read_audit: AuditWriter::new(db.clone()),
-            sqlite_reads: SqliteReads::for_database(&db),
+            // Customer reads are index lookups whatever the values bound, so their
+            // statements need not be planned again for each (see ReadSettings).
+            sqlite_reads: SqliteReads::for_database_with(&db, ReadSettings { stable_plans: true }),
             sqlite_writer: SqliteWriter::for_database(&db),
             statements: CustomerStatements::default(),
             db,
