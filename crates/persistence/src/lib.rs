@@ -18,7 +18,9 @@ pub mod scope;
 pub mod shared_migrations;
 pub mod spans;
 pub mod sqlite_reads;
+pub mod sqlite_rows;
 pub mod sqlite_writes;
+pub mod statement_cache;
 pub mod versioned;
 
 pub use audit::{Actor, AuditEntry, AuditWriter};
@@ -32,6 +34,6 @@ pub use error::StoreError;
 pub use etag::Etag;
 pub use paging::{PageRequest, PageToken, PageTokenError, PageTokenKey};
 pub use scope::{Scope, ScopeColumns};
-pub use sqlite_reads::SqliteReads;
+pub use sqlite_reads::{ReadSettings, SqliteReads};
 pub use sqlite_writes::SqliteWriter;
 pub use versioned::Versioned;

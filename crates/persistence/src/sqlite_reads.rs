@@ -16,19 +16,19 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use sea_orm::sea_query::{ColumnType, Value};
+use sea_orm::sea_query::{ColumnType, Value, Values};
 use sea_orm::{
     ActiveModelTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Iterable as _,
     PrimaryKeyToColumn as _, QueryTrait as _, Select, SelectTwo, Statement, TryIntoModel,
 };
 use tokio::sync::oneshot;
 use tracing::Instrument as _;
-use uuid::Uuid;
 
 use crate::StoreError;
 use crate::connect::SQLITE_BUSY_TIMEOUT;
+use crate::sqlite_rows::Decoder;
 
 /// The rows of a `select_also`: the first entity, and the second where the row has one.
 pub type Joined<E, F> = Vec<(<E as EntityTrait>::Model, Option<<F as EntityTrait>::Model>)>;
@@ -62,17 +62,36 @@ struct Reader {
     queued: Arc<AtomicUsize>,
 }
 
+/// How the reader connections plan their statements.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReadSettings {
+    /// SQLite's query planner stability guarantee (`SQLITE_DBCONFIG_ENABLE_QPSG`):
+    /// plans never depend on bound values. The bundled SQLite keeps STAT4
+    /// statistics (once `PRAGMA optimize` has run), and then a statement whose
+    /// plan looked at a bound value (a scope's organisation, say) expires at every
+    /// new binding and is parsed and planned again: measured, a quarter of the
+    /// readers' time on `ListCustomers`. With this on, a cached statement stays
+    /// prepared; for reads whose plans are index lookups whatever the values. Off
+    /// by default: a read whose best plan depends on the values keeps STAT4's help.
+    pub stable_plans: bool,
+}
+
 impl SqliteReads {
     /// The fast read path for `db` when it is a SQLite file; `None` otherwise
     /// (PostgreSQL, or an in-memory database).
     pub fn for_database(db: &DatabaseConnection) -> Option<Self> {
+        Self::for_database_with(db, ReadSettings::default())
+    }
+
+    /// As [`Self::for_database`], with reader connections set up as `settings` says.
+    pub fn for_database_with(db: &DatabaseConnection, settings: ReadSettings) -> Option<Self> {
         let path = sqlite_file(db)?;
         let pool = db.get_sqlite_connection_pool();
         // More readers than cores only adds switching; more than the pool's
         // connections would exceed the limit configured.
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let configured = usize::try_from(pool.options().get_max_connections()).unwrap_or(1);
-        match Self::open(&path, configured.min(cores)) {
+        match Self::open_with(&path, configured.min(cores), settings) {
             Ok(reads) => Some(reads),
             Err(err) => {
                 tracing::warn!(error = %err, "cannot start SQLite reader threads; reading through sqlx");
@@ -84,6 +103,11 @@ impl SqliteReads {
     /// `readers` threads reading `path`; each opens its connection on first use
     /// and stops when the last clone of this value is dropped.
     pub fn open(path: &Path, readers: usize) -> std::io::Result<Self> {
+        Self::open_with(path, readers, ReadSettings::default())
+    }
+
+    /// As [`Self::open`], with reader connections set up as `settings` says.
+    pub fn open_with(path: &Path, readers: usize, settings: ReadSettings) -> std::io::Result<Self> {
         let mut started = Vec::with_capacity(readers.max(1));
         for _ in 0..readers.max(1) {
             let (jobs, receiver) = mpsc::channel::<Job>();
@@ -91,10 +115,10 @@ impl SqliteReads {
             let (path, in_queue) = (path.to_owned(), Arc::clone(&queued));
             std::thread::Builder::new()
                 .name("sqlite-reader".into())
-                .spawn(move || serve_reads(&path, &receiver, &in_queue))?;
+                .spawn(move || serve_reads(&path, settings, &receiver, &in_queue))?;
             started.push(Reader { jobs, queued });
         }
-        let nearby = Nearby::new(path, readers.max(1));
+        let nearby = Nearby::new(path, settings, readers.max(1));
         Ok(Self {
             readers: started.into(),
             nearby: Arc::new(nearby),
@@ -146,8 +170,44 @@ impl SqliteReads {
     {
         let statement = query.build(DbBackend::Sqlite);
         let span = crate::spans::sqlite("SELECT", E::default().table_name(), &self.namespace);
+        self.run_nearby(span, move |connection| joined::<E, F>(connection, &statement)).await
+    }
+
+    /// Every row of `sql` bound to `values`, read by `decoder` on a reader
+    /// thread: for scans and searches, whose time grows with the data.
+    pub async fn scan<T: Send + 'static>(
+        &self,
+        table: &str,
+        sql: Arc<str>,
+        values: Values,
+        decoder: Decoder<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let span = crate::spans::sqlite("SELECT", table, &self.namespace);
+        self.run(move |connection| decoded(connection, &sql, &values, decoder)).instrument(span).await
+    }
+
+    /// As [`Self::scan`], for a lookup by key: on the calling thread when one
+    /// of its connections is free (see [`Self::lookup_also`]).
+    pub async fn lookup<T: Send + 'static>(
+        &self,
+        table: &str,
+        sql: Arc<str>,
+        values: Values,
+        decoder: Decoder<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let span = crate::spans::sqlite("SELECT", table, &self.namespace);
+        self.run_nearby(span, move |connection| decoded(connection, &sql, &values, decoder)).await
+    }
+
+    /// Runs `work` on an idle connection of the calling thread's, or on a
+    /// reader thread when none is free or the file is busy.
+    async fn run_nearby<T, W>(&self, span: tracing::Span, work: W) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        W: Fn(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         if let Some(connection) = self.nearby.take() {
-            match span.in_scope(|| joined::<E, F>(&connection, &statement)) {
+            match span.in_scope(|| work(&connection)) {
                 // Busy (a checkpoint or recovery holds the file for a moment):
                 // wait for it on a reader thread, never on a Tokio worker.
                 Err(StoreError::Unavailable(_)) => self.nearby.discard(connection),
@@ -157,7 +217,7 @@ impl SqliteReads {
                 }
             }
         }
-        self.run(move |connection| joined::<E, F>(connection, &statement)).instrument(span).await
+        self.run(work).instrument(span).await
     }
 
     /// Runs `work` on the least busy reader's connection: the one hand-off.
@@ -227,11 +287,25 @@ where
     })
 }
 
+/// Every row of `sql` bound to `values`, read by `decoder`.
+pub fn decoded<T>(
+    connection: &rusqlite::Connection,
+    sql: &str,
+    values: &Values,
+    decoder: Decoder<T>,
+) -> Result<Vec<T>, StoreError> {
+    query_rows(connection, sql, Some(values), |names| {
+        (decoder.columns)(names)?;
+        Ok(decoder.row)
+    })
+}
+
 /// Connections for lookups run on the calling thread: one per thread that may
 /// be running one at a time (never more than `limit`), kept while idle.
 #[derive(Debug)]
 struct Nearby {
     path: std::path::PathBuf,
+    settings: ReadSettings,
     idle: Mutex<Vec<rusqlite::Connection>>,
     /// Connections open, idle or in use.
     open: AtomicUsize,
@@ -239,8 +313,14 @@ struct Nearby {
 }
 
 impl Nearby {
-    fn new(path: &Path, limit: usize) -> Self {
-        Self { path: path.to_owned(), idle: Mutex::new(Vec::new()), open: AtomicUsize::new(0), limit }
+    fn new(path: &Path, settings: ReadSettings, limit: usize) -> Self {
+        Self {
+            path: path.to_owned(),
+            settings,
+            idle: Mutex::new(Vec::new()),
+            open: AtomicUsize::new(0),
+            limit,
+        }
     }
 
     /// An idle connection, or a new one while fewer than `limit` are open;
@@ -254,7 +334,7 @@ impl Nearby {
             return None;
         }
         // Never wait on a lock here: a busy file is left to the reader threads.
-        match open_connection(&self.path).and_then(|connection| {
+        match open_connection(&self.path, self.settings).and_then(|connection| {
             connection.busy_timeout(std::time::Duration::ZERO).map_err(sqlite_error)?;
             Ok(connection)
         }) {
@@ -294,12 +374,12 @@ pub(crate) fn sqlite_file(db: &DatabaseConnection) -> Option<std::path::PathBuf>
 }
 
 /// A reader thread: runs queued reads until every sender is gone.
-fn serve_reads(path: &Path, jobs: &mpsc::Receiver<Job>, queued: &AtomicUsize) {
+fn serve_reads(path: &Path, settings: ReadSettings, jobs: &mpsc::Receiver<Job>, queued: &AtomicUsize) {
     let mut connection: Option<rusqlite::Connection> = None;
     while let Ok(job) = jobs.recv() {
         let opened = match connection.take() {
             Some(open) => Ok(open),
-            None => open_connection(path),
+            None => open_connection(path, settings),
         };
         match opened {
             Ok(open) => {
@@ -316,7 +396,7 @@ fn serve_reads(path: &Path, jobs: &mpsc::Receiver<Job>, queued: &AtomicUsize) {
     }
 }
 
-fn open_connection(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+fn open_connection(path: &Path, settings: ReadSettings) -> Result<rusqlite::Connection, StoreError> {
     use rusqlite::OpenFlags;
     // Not CREATE: the file exists (sea-orm made it). READ_WRITE, not READ_ONLY, so
     // the connection may set up the WAL index like any other; query_only keeps it
@@ -330,6 +410,11 @@ fn open_connection(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     // cache holds, and each miss was a `pread` and a copy (a fifth of a queue's
     // samples). The mapped pages are the page cache's own, not a second copy.
     connection.pragma_update(None, "mmap_size", READ_MAP_BYTES).map_err(sqlite_error)?;
+    if settings.stable_plans {
+        connection
+            .set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .map_err(sqlite_error)?;
+    }
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(connection)
 }
@@ -425,6 +510,7 @@ impl Kind {
     }
 
     fn decode(self, value: ValueRef<'_>, column: &str) -> Result<Value, StoreError> {
+        use crate::sqlite_rows::{date_of, integer_of, text_of, time_of, uuid_of};
         let corrupt = || StoreError::corrupt(format!("column {column}: unexpected {:?}", value.data_type()));
         if let ValueRef::Null = value {
             return Ok(match self {
@@ -437,29 +523,12 @@ impl Kind {
                 Self::BigInt => Value::BigInt(None),
             });
         }
-        let text = || match value {
-            ValueRef::Text(bytes) => std::str::from_utf8(bytes).map_err(|_| corrupt()),
-            ValueRef::Null | ValueRef::Integer(_) | ValueRef::Real(_) | ValueRef::Blob(_) => Err(corrupt()),
-        };
-        let integer = || match value {
-            ValueRef::Integer(number) => Ok(number),
-            ValueRef::Null | ValueRef::Real(_) | ValueRef::Text(_) | ValueRef::Blob(_) => Err(corrupt()),
-        };
+        let integer = || integer_of(value).ok_or_else(corrupt);
         Ok(match self {
-            Self::Uuid => Value::Uuid(Some(match value {
-                ValueRef::Blob(bytes) => Uuid::from_slice(bytes).map_err(|_| corrupt())?,
-                ValueRef::Text(_) => text()?.parse().map_err(|_| corrupt())?,
-                ValueRef::Null | ValueRef::Integer(_) | ValueRef::Real(_) => return Err(corrupt()),
-            })),
-            Self::Text => Value::String(Some(text()?.to_owned())),
-            Self::Date => {
-                Value::ChronoDate(Some(NaiveDate::parse_from_str(text()?, "%F").map_err(|_| corrupt())?))
-            }
-            Self::TimestampUtc => Value::ChronoDateTimeUtc(Some(match value {
-                ValueRef::Integer(seconds) => Utc.timestamp_opt(seconds, 0).single().ok_or_else(corrupt)?,
-                ValueRef::Text(_) => timestamp(text()?).ok_or_else(corrupt)?,
-                ValueRef::Null | ValueRef::Real(_) | ValueRef::Blob(_) => return Err(corrupt()),
-            })),
+            Self::Uuid => Value::Uuid(Some(uuid_of(value).ok_or_else(corrupt)?)),
+            Self::Text => Value::String(Some(text_of(value).ok_or_else(corrupt)?.to_owned())),
+            Self::Date => Value::ChronoDate(Some(date_of(value).ok_or_else(corrupt)?)),
+            Self::TimestampUtc => Value::ChronoDateTimeUtc(Some(time_of(value).ok_or_else(corrupt)?)),
             Self::Bool => Value::Bool(Some(integer()? != 0)),
             Self::Int => Value::Int(Some(i32::try_from(integer()?).map_err(|_| corrupt())?)),
             Self::BigInt => Value::BigInt(Some(integer()?)),
@@ -469,7 +538,7 @@ impl Kind {
 
 /// A time as sqlx reads one from SQLite text: RFC 3339 (what it writes), or one
 /// of SQLite's own layouts, UTC when no offset is given.
-fn timestamp(text: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn timestamp(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Some(time.with_timezone(&Utc));
     }
@@ -584,10 +653,12 @@ fn unsupported(what: &str) -> StoreError {
 mod tests {
     use std::time::Duration;
 
+    use chrono::{NaiveDate, TimeZone as _};
     use sea_orm::{
         ColumnTrait as _, ConnectionTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _,
         QuerySelect as _, Schema, Set,
     };
+    use uuid::Uuid;
 
     use super::*;
 

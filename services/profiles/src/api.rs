@@ -21,7 +21,9 @@ use platform::{FieldViolation, RequestContext};
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
-use self::convert::{Violations, customer_details, customer_to_proto, read_customer, timestamp};
+use self::convert::{
+    Violations, customer_details, customer_into_proto, customer_to_proto, read_customer, timestamp,
+};
 use crate::domain::profile_map::{Characteristic, CountedCell};
 use crate::domain::reference::ReferenceValue;
 use crate::domain::{CustomerId, EqualityField, ReferenceSet, validate};
@@ -55,12 +57,9 @@ fn reply<T>(message: T, resource: &str, special_category: bool) -> Response<T> {
 }
 
 /// A customer as the caller is shown it, named for the audit.
-fn reply_customer(shown: &Shown) -> Response<pb::Customer> {
-    reply(
-        customer_to_proto(&shown.customer, shown.equality),
-        &shown.customer.id.name(),
-        shown.special_category,
-    )
+fn reply_customer(shown: Shown) -> Response<pb::Customer> {
+    let name = shown.customer.id.name();
+    reply(customer_into_proto(shown.customer, shown.equality), &name, shown.special_category)
 }
 
 /// The status for anything that converts into this service's error (a store
@@ -142,7 +141,7 @@ impl CustomerProfiles for ProfilesApi {
             read_create_request(&message, &raw_request_id, tenure_start_date.as_ref(), Profiles::today());
         let create = CreateCustomer { identity, validate_only, ..read };
         match self.profiles.create_customer(&ctx, create).await.map_err(status)? {
-            Some(created) => Ok(reply_customer(&created)),
+            Some(created) => Ok(reply_customer(created)),
             None => Ok(Response::new(pb::Customer { name: String::new(), etag: String::new(), ..message })),
         }
     }
@@ -154,7 +153,7 @@ impl CustomerProfiles for ProfilesApi {
         let ctx = context(&request)?;
         let id = customer_id("name", &request.get_ref().name).map_err(|v| invalid(vec![v]))?;
         let shown = self.profiles.get_customer(&ctx, id).await.map_err(status)?;
-        Ok(reply_customer(&shown))
+        Ok(reply_customer(shown))
     }
 
     async fn update_customer(
@@ -181,9 +180,9 @@ impl CustomerProfiles for ProfilesApi {
             .await
             .map_err(status)?;
         if validate_only {
-            return Ok(Response::new(customer_to_proto(&shown.customer, shown.equality)));
+            return Ok(Response::new(customer_into_proto(shown.customer, shown.equality)));
         }
-        Ok(reply_customer(&shown))
+        Ok(reply_customer(shown))
     }
 
     async fn delete_customer(
@@ -199,7 +198,7 @@ impl CustomerProfiles for ProfilesApi {
             return Err(invalid(vec![FieldViolation::required("name")]));
         };
         let shown = self.profiles.delete_customer(&ctx, id, version).await.map_err(status)?;
-        Ok(reply_customer(&shown))
+        Ok(reply_customer(shown))
     }
 
     async fn list_customers(
@@ -221,7 +220,11 @@ impl CustomerProfiles for ProfilesApi {
             self.profiles.list_customers(&ctx, filter, page_size, &page_token).await.map_err(status)?;
         let special = equality && page.items.iter().any(|customer| customer.details.equality.any_recorded());
         let response = pb::ListCustomersResponse {
-            customers: page.items.iter().map(|customer| customer_to_proto(customer, equality)).collect(),
+            customers: page
+                .items
+                .into_iter()
+                .map(|customer| customer_into_proto(customer, equality))
+                .collect(),
             next_page_token: page.next_page_token,
         };
         Ok(reply(response, "customers", special))
@@ -259,7 +262,7 @@ impl CustomerProfiles for ProfilesApi {
         let change =
             ChangeTenure { id, tenure, landlord, effective_date, reason, etag, violations: v, identity };
         let shown = self.profiles.change_tenure(&ctx, change).await.map_err(status)?;
-        Ok(reply_customer(&shown))
+        Ok(reply_customer(shown))
     }
 
     type ImportCustomersStream = ImportResponses;
@@ -355,7 +358,7 @@ impl CustomerProfiles for ProfilesApi {
         let id = customer_id("name", &request.get_ref().name).map_err(|v| invalid(vec![v]))?;
         let (customer, events) = self.profiles.export_customer(&ctx, id).await.map_err(status)?;
         let export = pb::CustomerDataExport {
-            customer: Some(customer_to_proto(&customer, true)),
+            customer: Some(customer_into_proto(customer, true)),
             audit_events: events
                 .into_iter()
                 .map(|event| convert::audit_event_to_proto(event, &ctx.principal.organisation))

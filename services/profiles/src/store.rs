@@ -7,7 +7,9 @@ mod import;
 mod migrations;
 mod profile_map;
 mod rows;
+mod sqlite_rows;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,9 +17,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use persistence::audit::{self, AuditEvent};
 use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
+use persistence::statement_cache::{self, Arguments, Placeholders, StatementCache};
 use persistence::{
-    Actor, AuditEntry, AuditWriter, Etag, Scope, SqliteReads, SqliteWriter, StoreError, begin_write,
-    sqlite_reads, sqlite_writes, versioned,
+    Actor, AuditEntry, AuditWriter, Etag, ReadSettings, Scope, SqliteReads, SqliteWriter, StoreError,
+    begin_write, sqlite_reads, sqlite_writes, versioned,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -84,14 +87,19 @@ pub struct Store {
     sqlite_reads: Option<SqliteReads>,
     /// Customer writes on a SQLite file: one hand-off per transaction, group commit.
     sqlite_writer: Option<SqliteWriter>,
+    /// The customer reads' SQLite statements, rendered once per shape.
+    statements: CustomerStatements,
 }
 
 impl Store {
     pub fn new(db: DatabaseConnection) -> Self {
         Self {
             read_audit: AuditWriter::new(db.clone()),
-            sqlite_reads: SqliteReads::for_database(&db),
+            // Customer reads are index lookups whatever the values bound, so their
+            // statements need not be planned again for each (see ReadSettings).
+            sqlite_reads: SqliteReads::for_database_with(&db, ReadSettings { stable_plans: true }),
             sqlite_writer: SqliteWriter::for_database(&db),
+            statements: CustomerStatements::default(),
             db,
             reference_cache: RwLock::new(None),
         }
@@ -167,13 +175,14 @@ impl Store {
     /// A current (active) customer inside the scope.
     /// One query: the row and its tenure history, joined.
     pub async fn get_customer(&self, scope: &Scope, id: CustomerId) -> Result<Customer, ProfileError> {
-        let joined = self
-            .look_up_joined(with_periods(
-                customers::Entity::find_by_id(id.uuid())
-                    .filter(scope_condition(scope))
-                    .filter(customers::Column::State.eq(CustomerState::Active.code())),
-            ))
-            .await?;
+        let lookup = CustomerLookup { scope: Cow::Borrowed(scope), id: id.uuid() };
+        let joined = match &self.sqlite_reads {
+            Some(reads) => {
+                let (sql, values) = self.statements.lookups.statement(&lookup, CustomerLookup::sqlite)?;
+                reads.lookup(TABLE, sql, values, sqlite_rows::CUSTOMERS_WITH_PERIODS).await?
+            }
+            None => lookup.query().all(&self.db).await.map_err(StoreError::from)?,
+        };
         fold_histories(joined)?.pop().ok_or_else(|| ProfileError::customer_not_found(id.name()))
     }
 
@@ -365,43 +374,14 @@ impl Store {
         after: Option<Uuid>,
         limit: u64,
     ) -> Result<Vec<Customer>, ProfileError> {
-        let mut condition =
-            scope_condition(scope).add(customers::Column::State.eq(CustomerState::Active.code()));
-        if let Some(landlord) = &filter.landlord {
-            condition = condition.add(customers::Column::LandlordOrganisation.eq(landlord.as_str()));
-        }
-        if let Some(tenure) = &filter.tenure {
-            condition = condition.add(customers::Column::Tenure.eq(tenure.as_str()));
-        }
-        if let Some(area) = &filter.area {
-            condition = condition.add(customers::Column::Area.eq(area.as_str()));
-        }
-        if let Some(search) = &filter.search {
-            // The search term holds no LIKE wildcards: validation refuses them.
-            let postcode = crate::domain::validate::postcode_key(search);
-            condition = condition.add(
-                Condition::any()
-                    .add(customers::Column::NameKey.like(format!("% {search}%")))
-                    .add(customers::Column::PostcodeKey.like(format!("{postcode}%"))),
-            );
-        }
-        if let Some(after) = after {
-            condition = condition.add(customers::Column::Id.gt(after));
-        }
-        // One query: the page is chosen in a subquery (so LIMIT counts customers,
-        // not joined rows), then joined with its tenure periods.
-        let page = customers::Entity::find()
-            .select_only()
-            .column(customers::Column::Id)
-            .filter(condition)
-            .order_by_asc(customers::Column::Id)
-            .limit(limit)
-            .into_query();
-        let joined = self
-            .read_joined(with_periods(
-                customers::Entity::find().filter(customers::Column::Id.in_subquery(page)),
-            ))
-            .await?;
+        let page = CustomerPage::new(scope, filter, after, limit);
+        let joined = match &self.sqlite_reads {
+            Some(reads) => {
+                let (sql, values) = self.statements.pages.statement(&page, CustomerPage::sqlite)?;
+                reads.scan(TABLE, sql, values, sqlite_rows::CUSTOMERS_WITH_PERIODS).await?
+            }
+            None => page.query().all(&self.db).await.map_err(StoreError::from)?,
+        };
         Ok(fold_histories(joined)?)
     }
 
@@ -876,28 +856,166 @@ fn reference_taken(err: StoreError, external_reference: Option<&str>) -> Profile
     }
 }
 
-impl Store {
-    /// The rows of a customers-with-periods query: on a SQLite file through the
-    /// read pool (one thread hand-off per call), otherwise through sea-orm.
-    async fn read_joined(
-        &self,
-        query: sea_orm::SelectTwo<customers::Entity, tenure_periods::Entity>,
-    ) -> Result<Vec<(customers::Model, Option<tenure_periods::Model>)>, StoreError> {
-        match &self.sqlite_reads {
-            Some(reads) => reads.all_also(query).await,
-            None => Ok(query.all(&self.db).await?),
+/// The table customer reads are reported under in database spans.
+const TABLE: &str = "customers";
+
+/// The rendered SQLite statements of the customer reads, by shape.
+#[derive(Debug, Default)]
+struct CustomerStatements {
+    lookups: StatementCache<LookupShape>,
+    pages: StatementCache<PageShape>,
+}
+
+type LookupShape = (bool, Option<usize>);
+
+/// `GetCustomer`'s query: the active customer `id` inside `scope`.
+#[derive(Debug)]
+struct CustomerLookup<'a> {
+    scope: Cow<'a, Scope>,
+    id: Uuid,
+}
+
+impl CustomerLookup<'_> {
+    fn query(&self) -> sea_orm::SelectTwo<customers::Entity, tenure_periods::Entity> {
+        with_periods(
+            customers::Entity::find_by_id(self.id)
+                .filter(scope_condition(&self.scope))
+                .filter(customers::Column::State.eq(CustomerState::Active.code())),
+        )
+    }
+
+    fn sqlite(&self) -> sea_orm::Statement {
+        self.query().build(SQLITE)
+    }
+}
+
+impl Arguments for CustomerLookup<'_> {
+    type Shape = LookupShape;
+
+    fn shape(&self) -> LookupShape {
+        statement_cache::scope_shape(&self.scope)
+    }
+
+    fn placeholders(&self) -> Self {
+        let mut next = Placeholders::default();
+        Self { id: next.uuid(), scope: Cow::Owned(next.scope(&self.scope)) }
+    }
+
+    fn values(&self) -> Vec<sea_orm::sea_query::Value> {
+        let mut values = vec![self.id.into()];
+        statement_cache::scope_values(&self.scope, &mut values);
+        values
+    }
+}
+
+/// The scope's shape, then whether each of landlord, tenure, area, search and
+/// `after` is given.
+type PageShape = ((bool, Option<usize>), [bool; 5]);
+
+/// `ListCustomers`' query: a page of active customers inside `scope`, filtered.
+#[derive(Debug)]
+struct CustomerPage<'a> {
+    scope: Cow<'a, Scope>,
+    landlord: Option<String>,
+    tenure: Option<String>,
+    area: Option<String>,
+    /// `LIKE` patterns of a search: a word of the name, a postcode.
+    name_like: Option<String>,
+    postcode_like: Option<String>,
+    after: Option<Uuid>,
+    limit: u64,
+}
+
+impl<'a> CustomerPage<'a> {
+    fn new(scope: &'a Scope, filter: &CustomerFilter, after: Option<Uuid>, limit: u64) -> Self {
+        // The search term holds no LIKE wildcards: validation refuses them.
+        let search = filter.search.as_ref();
+        Self {
+            scope: Cow::Borrowed(scope),
+            landlord: filter.landlord.as_ref().map(|landlord| landlord.as_str().to_owned()),
+            tenure: filter.tenure.as_ref().map(ToString::to_string),
+            area: filter.area.as_ref().map(ToString::to_string),
+            name_like: search.map(|search| format!("% {search}%")),
+            postcode_like: search.map(|search| format!("{}%", crate::domain::validate::postcode_key(search))),
+            after,
+            limit,
         }
     }
 
-    /// As [`Self::read_joined`], for a lookup by key: on a SQLite file it runs on
-    /// the calling thread when it can (no hand-off at all).
-    async fn look_up_joined(
-        &self,
-        query: sea_orm::SelectTwo<customers::Entity, tenure_periods::Entity>,
-    ) -> Result<Vec<(customers::Model, Option<tenure_periods::Model>)>, StoreError> {
-        match &self.sqlite_reads {
-            Some(reads) => reads.lookup_also(query).await,
-            None => Ok(query.all(&self.db).await?),
+    /// One query: the page is chosen in a subquery (so LIMIT counts customers,
+    /// not joined rows), then joined with its tenure periods.
+    fn query(&self) -> sea_orm::SelectTwo<customers::Entity, tenure_periods::Entity> {
+        let mut condition =
+            scope_condition(&self.scope).add(customers::Column::State.eq(CustomerState::Active.code()));
+        if let Some(landlord) = &self.landlord {
+            condition = condition.add(customers::Column::LandlordOrganisation.eq(landlord.as_str()));
         }
+        if let Some(tenure) = &self.tenure {
+            condition = condition.add(customers::Column::Tenure.eq(tenure.as_str()));
+        }
+        if let Some(area) = &self.area {
+            condition = condition.add(customers::Column::Area.eq(area.as_str()));
+        }
+        if let (Some(name), Some(postcode)) = (&self.name_like, &self.postcode_like) {
+            condition = condition.add(
+                Condition::any()
+                    .add(customers::Column::NameKey.like(name.as_str()))
+                    .add(customers::Column::PostcodeKey.like(postcode.as_str())),
+            );
+        }
+        if let Some(after) = self.after {
+            condition = condition.add(customers::Column::Id.gt(after));
+        }
+        let page = customers::Entity::find()
+            .select_only()
+            .column(customers::Column::Id)
+            .filter(condition)
+            .order_by_asc(customers::Column::Id)
+            .limit(self.limit)
+            .into_query();
+        with_periods(customers::Entity::find().filter(customers::Column::Id.in_subquery(page)))
+    }
+
+    fn sqlite(&self) -> sea_orm::Statement {
+        self.query().build(SQLITE)
+    }
+}
+
+impl Arguments for CustomerPage<'_> {
+    type Shape = PageShape;
+
+    fn shape(&self) -> PageShape {
+        let given = [
+            self.landlord.is_some(),
+            self.tenure.is_some(),
+            self.area.is_some(),
+            self.name_like.is_some() && self.postcode_like.is_some(),
+            self.after.is_some(),
+        ];
+        (statement_cache::scope_shape(&self.scope), given)
+    }
+
+    fn placeholders(&self) -> Self {
+        let mut next = Placeholders::default();
+        Self {
+            scope: Cow::Owned(next.scope(&self.scope)),
+            landlord: next.text_for(self.landlord.as_ref()),
+            tenure: next.text_for(self.tenure.as_ref()),
+            area: next.text_for(self.area.as_ref()),
+            name_like: next.text_for(self.name_like.as_ref()),
+            postcode_like: next.text_for(self.postcode_like.as_ref()),
+            after: self.after.map(|_| next.uuid()),
+            limit: next.number(),
+        }
+    }
+
+    fn values(&self) -> Vec<sea_orm::sea_query::Value> {
+        let mut values = Vec::with_capacity(8);
+        statement_cache::scope_values(&self.scope, &mut values);
+        let texts = [&self.landlord, &self.tenure, &self.area, &self.name_like, &self.postcode_like];
+        values.extend(texts.into_iter().flatten().map(|text| text.as_str().into()));
+        values.extend(self.after.map(sea_orm::sea_query::Value::from));
+        values.push(self.limit.into());
+        values
     }
 }

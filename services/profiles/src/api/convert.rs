@@ -363,6 +363,12 @@ pub(crate) fn read_customer(
 /// The message for a customer. Equality answers are left out, and marked
 /// withheld, unless `show_equality`.
 pub(crate) fn customer_to_proto(customer: &Customer, show_equality: bool) -> pb::Customer {
+    customer_into_proto(customer.clone(), show_equality)
+}
+
+/// The customer as a message, its strings moved rather than copied: a page of
+/// customers is read, converted and encoded once each.
+pub(crate) fn customer_into_proto(customer: Customer, show_equality: bool) -> pb::Customer {
     let Customer {
         id,
         landlord,
@@ -395,8 +401,8 @@ pub(crate) fn customer_to_proto(customer: &Customer, show_equality: bool) -> pb:
         contact_consent,
         equality,
     } = details;
-    let text = |value: &Option<String>| value.clone().unwrap_or_default();
-    let codes = |values: &[Code]| values.iter().map(ToString::to_string).collect::<Vec<_>>();
+    let code = |code: Code| code.as_str().to_owned();
+    let codes = |values: Vec<Code>| values.into_iter().map(code).collect::<Vec<_>>();
     let equality = if show_equality {
         pb::EqualityInformation {
             lawful_basis: lawful_basis_to_proto(equality.lawful_basis).into(),
@@ -415,25 +421,21 @@ pub(crate) fn customer_to_proto(customer: &Customer, show_equality: bool) -> pb:
     };
     pb::Customer {
         name: id.name(),
-        landlord_organisation: landlord.as_ref().map(ToString::to_string).unwrap_or_default(),
-        external_reference: text(external_reference),
-        title: text(title),
-        given_name: given_name.clone(),
-        family_name: family_name.clone(),
-        preferred_name: text(preferred_name),
+        landlord_organisation: landlord.as_ref().map(|org| org.as_str().to_owned()).unwrap_or_default(),
+        external_reference: external_reference.unwrap_or_default(),
+        title: title.unwrap_or_default(),
+        given_name,
+        family_name,
+        preferred_name: preferred_name.unwrap_or_default(),
         date_of_birth: date_of_birth.map(date_to_proto),
         contact: Some(pb::ContactDetails {
-            email: text(&contact.email),
-            phone: text(&contact.phone),
-            mobile: text(&contact.mobile),
+            email: contact.email.unwrap_or_default(),
+            phone: contact.phone.unwrap_or_default(),
+            mobile: contact.mobile.unwrap_or_default(),
         }),
-        preferred_contact_channel: contact_channel_to_proto(*preferred_contact_channel).into(),
+        preferred_contact_channel: contact_channel_to_proto(preferred_contact_channel).into(),
         communication_needs: Some(pb::CommunicationNeeds {
-            preferred_language: communication_needs
-                .preferred_language
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            preferred_language: communication_needs.preferred_language.map(code).unwrap_or_default(),
             interpreter: communication_needs.interpreter,
             large_print: communication_needs.large_print,
             braille: communication_needs.braille,
@@ -446,30 +448,30 @@ pub(crate) fn customer_to_proto(customer: &Customer, show_equality: bool) -> pb:
             children: i32::try_from(household.children).unwrap_or(i32::MAX),
             members: household
                 .members
-                .iter()
+                .into_iter()
                 .map(|member| pb::HouseholdMember {
-                    display_name: member.display_name.clone(),
-                    relationship: member.relationship.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    display_name: member.display_name,
+                    relationship: member.relationship.map(code).unwrap_or_default(),
                     date_of_birth: member.date_of_birth.map(date_to_proto),
                 })
                 .collect(),
         }),
-        tenure: tenure.to_string(),
-        tenure_history: tenure_history.iter().map(period_to_proto).collect(),
+        tenure: code(tenure),
+        tenure_history: tenure_history.into_iter().map(period_into_proto).collect(),
         property: Some(pb::Property {
-            uprn: text(&property.uprn),
-            address_lines: property.address_lines.clone(),
-            town: text(&property.town),
-            postcode: text(&property.postcode),
+            uprn: property.uprn.unwrap_or_default(),
+            address_lines: property.address_lines,
+            town: property.town.unwrap_or_default(),
+            postcode: property.postcode.unwrap_or_default(),
         }),
-        area: area.as_ref().map(ToString::to_string).unwrap_or_default(),
+        area: area.map(code).unwrap_or_default(),
         vulnerabilities: codes(vulnerabilities),
         involvement_interests: Some(pb::InvolvementInterests {
-            topics: codes(&involvement_interests.topics),
-            methods: codes(&involvement_interests.methods),
+            topics: codes(involvement_interests.topics),
+            methods: codes(involvement_interests.methods),
         }),
         contact_consent: Some(pb::ContactConsent {
-            consented: *contact_consent,
+            consented: contact_consent,
             decision_time: consent_time.map(timestamp),
         }),
         equality: Some(equality),
@@ -479,20 +481,24 @@ pub(crate) fn customer_to_proto(customer: &Customer, show_equality: bool) -> pb:
             CustomerState::Deleted | CustomerState::Erased => pb::customer::State::Deleted,
         }
         .into(),
-        create_time: Some(timestamp(*create_time)),
-        update_time: Some(timestamp(*update_time)),
+        create_time: Some(timestamp(create_time)),
+        update_time: Some(timestamp(update_time)),
         delete_time: delete_time.map(timestamp),
-        etag: persistence::Etag::from_version(*version).to_string(),
+        etag: persistence::Etag::from_version(version).to_string(),
     }
 }
 
-fn period_to_proto(period: &TenurePeriod) -> pb::TenurePeriod {
+fn period_into_proto(period: TenurePeriod) -> pb::TenurePeriod {
     pb::TenurePeriod {
-        tenure: period.tenure.to_string(),
-        landlord_organisation: period.landlord.as_ref().map(ToString::to_string).unwrap_or_default(),
+        tenure: period.tenure.as_str().to_owned(),
+        landlord_organisation: period
+            .landlord
+            .as_ref()
+            .map(|org| org.as_str().to_owned())
+            .unwrap_or_default(),
         start_date: Some(date_to_proto(period.start_date)),
         end_date: period.end_date.map(date_to_proto),
-        reason: period.reason.clone().unwrap_or_default(),
+        reason: period.reason.unwrap_or_default(),
         record_time: Some(timestamp(period.record_time)),
     }
 }

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::entities::{customers, tenure_periods};
 use crate::domain::validate::postcode_key;
 use crate::domain::{
-    Code, ContactChannel, ContactDetails, Customer, CustomerDetails, CustomerId, CustomerState,
-    EqualityAnswer, EqualityInformation, LawfulBasis, OrganisationName, Property, TenurePeriod,
+    Code, CommunicationNeeds, ContactChannel, ContactDetails, Customer, CustomerDetails, CustomerId,
+    CustomerState, EqualityAnswer, EqualityInformation, Household, InvolvementInterests, LawfulBasis,
+    OrganisationName, Property, TenurePeriod,
 };
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -24,6 +25,35 @@ pub(super) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
 
 fn from_json<T: for<'de> Deserialize<'de>>(column: &str, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|err| StoreError::corrupt(format!("customers.{column}: {err}")))
+}
+
+/// The JSON of each nested part left at its default: most customers record no
+/// communication needs, household, vulnerabilities or interests, and a page of
+/// them would otherwise parse the same few texts again and again.
+struct DefaultJson {
+    communication_needs: String,
+    household: String,
+    involvement_interests: String,
+}
+
+static DEFAULT_JSON: std::sync::LazyLock<DefaultJson> = std::sync::LazyLock::new(|| DefaultJson {
+    communication_needs: to_json(&CommunicationNeeds::default()).unwrap_or_default(),
+    household: to_json(&Household::default()).unwrap_or_default(),
+    involvement_interests: to_json(&InvolvementInterests::default()).unwrap_or_default(),
+});
+
+/// `text` parsed as `T`, without parsing when it is `default`'s JSON.
+fn from_json_or_default<T: for<'de> Deserialize<'de> + Default>(
+    column: &str,
+    text: &str,
+    default: &str,
+) -> Result<T, StoreError> {
+    if !default.is_empty() && text == default { Ok(T::default()) } else { from_json(column, text) }
+}
+
+/// A list of codes: `[]`, the usual case, without parsing.
+fn codes_from_json(column: &str, text: &str) -> Result<Vec<Code>, StoreError> {
+    from_json_or_default(column, text, "[]")
 }
 
 fn organisation(text: Option<String>) -> Result<Option<OrganisationName>, StoreError> {
@@ -180,6 +210,7 @@ pub(super) fn customer_from_row(
         version,
     } = row;
     let address: Address = from_json("address", &address)?;
+    let defaults = &*DEFAULT_JSON;
     let details = CustomerDetails {
         external_reference,
         title,
@@ -189,13 +220,21 @@ pub(super) fn customer_from_row(
         date_of_birth,
         contact: ContactDetails { email, phone, mobile },
         preferred_contact_channel: preferred_contact_channel.as_deref().and_then(ContactChannel::from_code),
-        communication_needs: from_json("communication_needs", &communication_needs)?,
-        accessibility_needs: from_json("accessibility_needs", &accessibility_needs)?,
-        household: from_json("household", &household)?,
+        communication_needs: from_json_or_default(
+            "communication_needs",
+            &communication_needs,
+            &defaults.communication_needs,
+        )?,
+        accessibility_needs: codes_from_json("accessibility_needs", &accessibility_needs)?,
+        household: from_json_or_default("household", &household, &defaults.household)?,
         property: Property { uprn, address_lines: address.lines, town: address.town, postcode },
         area: area.as_deref().map(Code::trusted),
-        vulnerabilities: from_json("vulnerabilities", &vulnerabilities)?,
-        involvement_interests: from_json("involvement_interests", &involvement_interests)?,
+        vulnerabilities: codes_from_json("vulnerabilities", &vulnerabilities)?,
+        involvement_interests: from_json_or_default(
+            "involvement_interests",
+            &involvement_interests,
+            &defaults.involvement_interests,
+        )?,
         contact_consent,
         equality: EqualityInformation {
             lawful_basis: equality_lawful_basis.as_deref().and_then(LawfulBasis::from_code),
@@ -263,5 +302,26 @@ pub(super) fn first_period(
         end_date: None,
         reason: None,
         record_time: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shortcut for default parts answers what parsing would.
+    #[test]
+    fn default_parts_read_as_parsed() {
+        let defaults = &*DEFAULT_JSON;
+        let parsed: CommunicationNeeds = from_json("c", &defaults.communication_needs).unwrap();
+        assert_eq!(parsed, CommunicationNeeds::default());
+        let parsed: Household = from_json("h", &defaults.household).unwrap();
+        assert_eq!(parsed, Household::default());
+        let parsed: InvolvementInterests = from_json("i", &defaults.involvement_interests).unwrap();
+        assert_eq!(parsed, InvolvementInterests::default());
+        assert_eq!(to_json(&Vec::<Code>::new()).unwrap(), "[]");
+        assert!(!defaults.household.is_empty());
+        let codes = codes_from_json("v", "[\"a\",\"b\"]").unwrap();
+        assert_eq!(codes, vec![Code::trusted("a"), Code::trusted("b")]);
     }
 }

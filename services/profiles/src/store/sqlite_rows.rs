@@ -1,0 +1,112 @@
+//! Customers and their tenure periods read from SQLite rows by column index,
+//! without sea-orm's values and active models (see `persistence::sqlite_rows`).
+//!
+//! The entities in [`super::entities`] stay the one definition of the columns:
+//! sea-orm builds the statement from them (selecting every column in declaration
+//! order, as on PostgreSQL), each field here is read at `Column::X as usize`, and
+//! [`check_joined`] confirms for every statement that the names at those indexes
+//! are the entity's. The models come out exactly as sea-orm would make them, so
+//! `customer_from_row` turns them into customers the same way on both databases.
+
+use persistence::StoreError;
+use persistence::sqlite_rows::{self as cells, Decoder, Row, expect_columns};
+use sea_orm::{IdenStatic as _, Iterable as _};
+
+use super::entities::{customers, tenure_periods};
+
+/// A customer row, with one of its tenure periods when it has any.
+pub(super) type Joined = (customers::Model, Option<tenure_periods::Model>);
+
+/// The rows of `with_periods`: every column of `customers` (`A_…`), then every
+/// column of `tenure_periods` (`B_…`, NULL for a customer without periods).
+pub(super) const CUSTOMERS_WITH_PERIODS: Decoder<Joined> = Decoder { columns: check_joined, row: joined };
+
+/// Where the period's columns start: the last customer column is `version`.
+const PERIODS_AT: usize = customers::Column::Version as usize + 1;
+const COLUMNS: usize = PERIODS_AT + tenure_periods::Column::RecordTime as usize + 1;
+
+fn check_joined(names: &[&str]) -> Result<(), StoreError> {
+    if names.len() != COLUMNS {
+        return Err(StoreError::corrupt(format!(
+            "a customer with periods has {COLUMNS} columns, the statement {}",
+            names.len()
+        )));
+    }
+    expect_columns(names, 0, "A_", customers::Column::iter().map(|column| column.as_str()))?;
+    expect_columns(names, PERIODS_AT, "B_", tenure_periods::Column::iter().map(|column| column.as_str()))
+}
+
+fn joined(row: &Row<'_>) -> Result<Joined, StoreError> {
+    let period = if cells::is_null(row, PERIODS_AT + tenure_periods::Column::Id as usize)? {
+        None
+    } else {
+        Some(period(row, PERIODS_AT)?)
+    };
+    Ok((customer(row)?, period))
+}
+
+fn customer(row: &Row<'_>) -> Result<customers::Model, StoreError> {
+    use customers::Column as C;
+    let at = |column: C| column as usize;
+    let text = |column: C| cells::text(row, at(column));
+    let optional_text = |column: C| cells::optional_text(row, at(column));
+    Ok(customers::Model {
+        id: cells::uuid(row, at(C::Id))?,
+        landlord_organisation: optional_text(C::LandlordOrganisation)?,
+        external_reference: optional_text(C::ExternalReference)?,
+        title: optional_text(C::Title)?,
+        given_name: text(C::GivenName)?,
+        family_name: text(C::FamilyName)?,
+        preferred_name: optional_text(C::PreferredName)?,
+        name_key: text(C::NameKey)?,
+        date_of_birth: cells::optional_date(row, at(C::DateOfBirth))?,
+        email: optional_text(C::Email)?,
+        phone: optional_text(C::Phone)?,
+        mobile: optional_text(C::Mobile)?,
+        preferred_contact_channel: optional_text(C::PreferredContactChannel)?,
+        preferred_language: optional_text(C::PreferredLanguage)?,
+        communication_needs: text(C::CommunicationNeeds)?,
+        accessibility_needs: text(C::AccessibilityNeeds)?,
+        household: text(C::Household)?,
+        tenure: text(C::Tenure)?,
+        uprn: optional_text(C::Uprn)?,
+        address: text(C::Address)?,
+        postcode: optional_text(C::Postcode)?,
+        postcode_key: optional_text(C::PostcodeKey)?,
+        area: optional_text(C::Area)?,
+        vulnerabilities: text(C::Vulnerabilities)?,
+        involvement_interests: text(C::InvolvementInterests)?,
+        contact_consent: cells::flag(row, at(C::ContactConsent))?,
+        consent_time: cells::optional_time(row, at(C::ConsentTime))?,
+        equality_lawful_basis: optional_text(C::EqualityLawfulBasis)?,
+        eq_ethnicity: text(C::EqEthnicity)?,
+        eq_disability: text(C::EqDisability)?,
+        eq_sex: text(C::EqSex)?,
+        eq_gender_identity: text(C::EqGenderIdentity)?,
+        eq_age_band: text(C::EqAgeBand)?,
+        eq_religion: text(C::EqReligion)?,
+        eq_sexual_orientation: text(C::EqSexualOrientation)?,
+        eq_caring_responsibilities: text(C::EqCaringResponsibilities)?,
+        state: text(C::State)?,
+        create_time: cells::time(row, at(C::CreateTime))?,
+        update_time: cells::time(row, at(C::UpdateTime))?,
+        delete_time: cells::optional_time(row, at(C::DeleteTime))?,
+        version: cells::big_int(row, at(C::Version))?,
+    })
+}
+
+/// The period whose columns start at `offset`.
+fn period(row: &Row<'_>, offset: usize) -> Result<tenure_periods::Model, StoreError> {
+    use tenure_periods::Column as C;
+    let at = |column: C| offset + column as usize;
+    Ok(tenure_periods::Model {
+        id: cells::uuid(row, at(C::Id))?,
+        customer_id: cells::uuid(row, at(C::CustomerId))?,
+        tenure: cells::text(row, at(C::Tenure))?,
+        landlord_organisation: cells::optional_text(row, at(C::LandlordOrganisation))?,
+        start_date: cells::date(row, at(C::StartDate))?,
+        end_date: cells::optional_date(row, at(C::EndDate))?,
+        reason: cells::optional_text(row, at(C::Reason))?,
+        record_time: cells::time(row, at(C::RecordTime))?,
+    })
+}
