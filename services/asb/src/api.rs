@@ -45,11 +45,54 @@ const MAX_PARTIES: usize = 50;
 #[derive(Debug, Clone)]
 pub struct AsbApi {
     cases: Cases,
+    /// The largest reply this service sends (`server.max_message_bytes`).
+    max_reply_bytes: usize,
 }
 
 impl AsbApi {
-    pub fn new(cases: Cases) -> Self {
-        Self { cases }
+    pub fn new(cases: Cases, max_reply_bytes: usize) -> Self {
+        Self { cases, max_reply_bytes }
+    }
+}
+
+/// Shortens the longest `missed_cases` lists of a standards report (keeping
+/// each list's first, newest, names) until the reply encodes within `budget`
+/// bytes, and marks the lists it shortened. Counts are never touched.
+fn fit_missed_cases(standards: &mut pb::ServiceStandards, budget: usize) {
+    use prost::Message as _;
+    let mut encoded = standards.encoded_len();
+    if encoded <= budget {
+        return;
+    }
+    let names: usize = standards.figures.iter().map(|figure| figure.missed_cases.len()).sum();
+    let name_bytes: usize =
+        standards.figures.iter().flat_map(|figure| &figure.missed_cases).map(|name| name.len() + 2).sum();
+    let per_name = (name_bytes / names.max(1)).max(1);
+    let mut allowed = budget.saturating_sub(encoded.saturating_sub(name_bytes)) / per_name;
+    loop {
+        // The largest cap on every list that keeps no more than `allowed` names.
+        let lists: Vec<usize> = standards.figures.iter().map(|figure| figure.missed_cases.len()).collect();
+        let (mut low, mut high) = (0, lists.iter().copied().max().unwrap_or(0));
+        while low < high {
+            let cap = (low + high).div_ceil(2);
+            if lists.iter().map(|len| (*len).min(cap)).sum::<usize>() <= allowed {
+                low = cap;
+            } else {
+                high = cap - 1;
+            }
+        }
+        for figure in &mut standards.figures {
+            if figure.missed_cases.len() > low {
+                figure.missed_cases.truncate(low);
+                figure.missed_cases_truncated = true;
+            }
+        }
+        encoded = standards.encoded_len();
+        if encoded <= budget || low == 0 {
+            return;
+        }
+        // Names longer than the average ran over: a tenth fewer.
+        allowed = allowed * 9 / 10;
     }
 }
 
@@ -1270,10 +1313,14 @@ impl AsbCases for AsbApi {
                     target_percent: i32::try_from(report.tally.target_percent).unwrap_or(i32::MAX),
                     meets_target: report.tally.meets_target().unwrap_or(false),
                     missed_cases: report.tally.missed_by,
+                    missed_cases_truncated: false,
                 }
             })
             .collect();
-        let response = pb::ServiceStandards { figures, compute_time: Some(timestamp(chrono::Utc::now())) };
+        let mut response =
+            pb::ServiceStandards { figures, compute_time: Some(timestamp(chrono::Utc::now())) };
+        // An eighth spare for the framing and the reply's own headers.
+        fit_missed_cases(&mut response, self.max_reply_bytes - self.max_reply_bytes / 8);
         Ok(reply(response, "serviceStandards"))
     }
 
@@ -1612,5 +1659,51 @@ impl AsbCases for AsbApi {
         request: Request<pb::UpdateInterventionTypeRequest>,
     ) -> Result<Response<pb::InterventionType>, Status> {
         reference::update_intervention_type(&self.cases, request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+
+    fn figure(key: &str, missed: usize) -> pb::StandardFigure {
+        pb::StandardFigure {
+            dimension: "officer".into(),
+            key: key.into(),
+            missed: i64::try_from(missed).unwrap(),
+            missed_cases: (0..missed).map(|n| format!("cases/01a24974-3ec5-74f0-9f44-{n:012}")).collect(),
+            ..pb::StandardFigure::default()
+        }
+    }
+
+    #[test]
+    fn a_standards_reply_over_the_limit_names_fewer_cases_from_its_longest_lists() {
+        let mut standards = pb::ServiceStandards {
+            figures: vec![figure("a", 5), figure("b", 400), figure("c", 1_000)],
+            compute_time: None,
+        };
+        let whole = standards.clone();
+        fit_missed_cases(&mut standards, 1_000_000);
+        assert_eq!(standards, whole, "within the limit: untouched");
+
+        fit_missed_cases(&mut standards, 20_000);
+        assert!(standards.encoded_len() <= 20_000, "{}", standards.encoded_len());
+        let [short, middle, long] = &standards.figures[..] else { panic!() };
+        assert_eq!(
+            (short.missed_cases.len(), short.missed_cases_truncated),
+            (5, false),
+            "short lists kept whole"
+        );
+        assert!(middle.missed_cases_truncated && long.missed_cases_truncated);
+        assert_eq!(middle.missed_cases.len(), long.missed_cases.len(), "the longest shortened alike");
+        assert!(middle.missed_cases.len() > 100, "{}", middle.missed_cases.len());
+        assert_eq!(
+            long.missed_cases[..],
+            whole.figures[2].missed_cases[..long.missed_cases.len()],
+            "the newest kept"
+        );
+        assert_eq!((middle.missed, long.missed), (400, 1_000), "counts untouched");
     }
 }

@@ -80,7 +80,7 @@ impl platform::ServiceModule for AsbModule {
         .with_analysis(settings.analysis);
         let max = context.settings.server.max_message_bytes;
         set.add(
-            AsbCasesServer::new(AsbApi::new(cases))
+            AsbCasesServer::new(AsbApi::new(cases, max))
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         );
