@@ -1,4 +1,5 @@
-//! Multi-row inserts in a few fixed shapes.
+//! Bulk writes: multi-row inserts in a few fixed shapes, and [`BulkWrite`], a
+//! write transaction that loads rows with `COPY` on PostgreSQL.
 //!
 //! Both sqlx and PostgreSQL keep a prepared statement per distinct SQL text on
 //! each connection. A multi-row `INSERT` of N rows has its own text for every N,
@@ -7,7 +8,13 @@
 //! are therefore inserted in chunks whose sizes are powers of two, at most
 //! [`MAX_CHUNK`]: about ten statement shapes per table, ever.
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::sqlx::{self, Postgres};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, FromQueryResult, QueryResult, QueryTrait, Select, Statement,
+};
+
+use crate::pg_copy;
 
 /// The largest chunk: well inside SQLite's 32,766 and PostgreSQL's 65,535
 /// parameters per statement for tables of up to 60 columns.
@@ -28,6 +35,103 @@ where
         remaining -= size;
     }
     Ok(())
+}
+
+/// One write transaction for a bulk load. On PostgreSQL it is a sqlx transaction,
+/// so its inserts stream through `COPY` (sea-orm does not lend out the connection
+/// under its own transactions); on SQLite it is [`crate::begin_write`]'s
+/// transaction and inserts go through [`insert_all`]. Queries are sea-orm queries
+/// either way, built for the backend and run inside the transaction.
+///
+/// Dropped without [`BulkWrite::commit`], it rolls back, like any transaction.
+pub struct BulkWrite {
+    inner: Inner,
+}
+
+impl std::fmt::Debug for BulkWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkWrite").field("backend", &self.backend()).finish()
+    }
+}
+
+enum Inner {
+    SeaOrm(DatabaseTransaction),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+impl BulkWrite {
+    pub async fn begin(db: &DatabaseConnection) -> Result<Self, DbErr> {
+        let inner = if db.get_database_backend() == DbBackend::Postgres {
+            // Cannot panic: the backend was just checked to be PostgreSQL.
+            let pool = db.get_postgres_connection_pool();
+            Inner::Postgres(pool.begin().await.map_err(pg_copy::exec_error)?)
+        } else {
+            Inner::SeaOrm(crate::begin_write(db).await?)
+        };
+        Ok(Self { inner })
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        match &self.inner {
+            Inner::SeaOrm(txn) => txn.get_database_backend(),
+            Inner::Postgres(_) => DbBackend::Postgres,
+        }
+    }
+
+    /// Every row `select` finds.
+    pub async fn find_all<E: EntityTrait>(&mut self, select: Select<E>) -> Result<Vec<E::Model>, DbErr> {
+        let statement = select.build(self.backend());
+        let rows = match &mut self.inner {
+            Inner::SeaOrm(txn) => txn.query_all_raw(statement).await?,
+            Inner::Postgres(txn) => {
+                let Statement { sql, values, .. } = statement;
+                let arguments = pg_copy::arguments(values)?;
+                sqlx::query_with(sqlx::AssertSqlSafe(sql), arguments)
+                    .fetch_all(&mut **txn)
+                    .await
+                    .map_err(pg_copy::exec_error)?
+                    .into_iter()
+                    .map(QueryResult::from)
+                    .collect()
+            }
+        };
+        rows.iter().map(|row| E::Model::from_query_result(row, "")).collect()
+    }
+
+    /// Runs `query` (an update or delete), returning the rows it affected.
+    pub async fn execute(&mut self, query: &impl QueryTrait) -> Result<u64, DbErr> {
+        let statement = query.build(self.backend());
+        match &mut self.inner {
+            Inner::SeaOrm(txn) => Ok(txn.execute_raw(statement).await?.rows_affected()),
+            Inner::Postgres(txn) => {
+                let Statement { sql, values, .. } = statement;
+                let arguments = pg_copy::arguments(values)?;
+                let done = sqlx::query_with(sqlx::AssertSqlSafe(sql), arguments)
+                    .execute(&mut **txn)
+                    .await
+                    .map_err(pg_copy::exec_error)?;
+                Ok(done.rows_affected())
+            }
+        }
+    }
+
+    /// Inserts every row of `rows`: one `COPY` on PostgreSQL, [`insert_all`] elsewhere.
+    pub async fn insert_all<A>(&mut self, rows: Vec<A>) -> Result<(), DbErr>
+    where
+        A: ActiveModelTrait + Send,
+    {
+        match &mut self.inner {
+            Inner::SeaOrm(txn) => insert_all(txn, rows).await,
+            Inner::Postgres(txn) => pg_copy::copy_in(&mut **txn, &rows).await.map(|_| ()),
+        }
+    }
+
+    pub async fn commit(self) -> Result<(), DbErr> {
+        match self.inner {
+            Inner::SeaOrm(txn) => txn.commit().await,
+            Inner::Postgres(txn) => txn.commit().await.map_err(pg_copy::exec_error),
+        }
+    }
 }
 
 /// The largest power of two not above `remaining` or [`MAX_CHUNK`].
