@@ -153,12 +153,11 @@ async fn write_chunks(
     let may_write_equality = access::may_write_equality(ctx.principal.role);
     let mut written: u64 = 0;
     let mut statistics_refreshed_at: u64 = 0;
-    let statistics = start_statistics(Arc::clone(&store));
+    let statistics = StatisticsRefresher::start(Arc::clone(&store));
     while let Some(Chunk { valid, mut replies, mut references }) = pending.recv().await {
         // Keep the planner's view of the tables in step with a large load.
         if written >= statistics_refreshed_at.saturating_mul(2).max(STATISTICS_AFTER_ROWS) {
-            // Full: a refresh is already waiting, and it will see these rows too.
-            let _ = statistics.try_send(());
+            statistics.ask();
             statistics_refreshed_at = written;
         }
         match store.import_batch(&scope, &actor, may_write_equality, valid).await {
@@ -193,28 +192,51 @@ async fn write_chunks(
             }
         }
     }
-    if written > statistics_refreshed_at && written >= STATISTICS_AFTER_ROWS {
-        let _ = statistics.try_send(());
+    // A full refresh, after the last coarse one (which would otherwise overwrite
+    // it) and before the stream ends, so the caller's next reads plan on it.
+    statistics.finish().await;
+    if written >= STATISTICS_AFTER_ROWS {
+        refresh_statistics(&store).await;
     }
 }
 
-/// Refreshes planner statistics beside the import rather than in its way: the
-/// writer only asks, and never waits for an `ANALYZE` (half a second at 100,000
-/// customers on PostgreSQL, which stalled every chunk behind it). Asks made while
-/// a refresh runs fold into one more refresh, which starts after the rows asked
-/// about are committed; the task ends once the writer is done and the last
-/// refresh has run.
-fn start_statistics(store: Arc<Store>) -> mpsc::Sender<()> {
-    let (ask, mut asked) = mpsc::channel::<()>(1);
-    tokio::spawn(
-        async move {
-            while asked.recv().await.is_some() {
-                refresh_statistics(&store).await;
+/// Refreshes planner statistics, coarsely, beside the import rather than in its
+/// way: the writer only asks, and never waits for an `ANALYZE` (a full one took
+/// half a second at 100,000 customers on PostgreSQL and stalled every chunk behind
+/// it). Asks made while a refresh runs fold into one more refresh, which starts
+/// after the rows asked about are committed.
+struct StatisticsRefresher {
+    ask: mpsc::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StatisticsRefresher {
+    fn start(store: Arc<Store>) -> Self {
+        let (ask, mut asked) = mpsc::channel::<()>(1);
+        let task = tokio::spawn(
+            async move {
+                while asked.recv().await.is_some() {
+                    if let Err(err) = store.refresh_statistics_quickly().await {
+                        tracing::warn!(error = %err, "cannot refresh planner statistics during import");
+                    }
+                }
             }
-        }
-        .instrument(tracing::Span::current()),
-    );
-    ask
+            .instrument(tracing::Span::current()),
+        );
+        Self { ask, task }
+    }
+
+    fn ask(&self) {
+        // Full: a refresh is already waiting, and it will see these rows too.
+        let _ = self.ask.try_send(());
+    }
+
+    /// Returns once the refresh asked for last has run. Dropped instead, the
+    /// refresher still runs it, in the background.
+    async fn finish(self) {
+        drop(self.ask);
+        let _ = self.task.await;
+    }
 }
 
 async fn refresh_statistics(store: &Store) {

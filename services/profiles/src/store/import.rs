@@ -9,8 +9,8 @@ use persistence::audit;
 use persistence::{Actor, AuditEntry, BulkWrite, Scope, StoreError};
 use platform::FieldViolation;
 use sea_orm::{
-    ColumnTrait as _, Condition, DatabaseConnection, EntityTrait as _, IntoActiveModel as _,
-    QueryFilter as _, Set,
+    ColumnTrait as _, Condition, ConnectionTrait as _, DatabaseConnection, EntityTrait as _,
+    IntoActiveModel as _, QueryFilter as _, Set, TransactionTrait as _,
 };
 use uuid::Uuid;
 
@@ -308,4 +308,26 @@ fn apply_row(
     entry.state = CustomerState::Active;
     entry.changed = true;
     ImportOutcome::Updated(entry.id)
+}
+
+/// Rows PostgreSQL's `ANALYZE` samples are 300 times this; 10 (3,000 rows, against
+/// 30,000 at the default 100) is enough to stop a growing table looking empty.
+const QUICK_STATISTICS_TARGET: u32 = 10;
+
+impl super::Store {
+    /// A coarse refresh of the planner's statistics while an import is still
+    /// loading (the full one runs when it ends): on PostgreSQL a tenth of the
+    /// default sample, because at 100,000 customers a full `ANALYZE` of the three
+    /// tables took a quarter of the database's time during an import.
+    pub async fn refresh_statistics_quickly(&self) -> Result<(), StoreError> {
+        if self.db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            return self.refresh_statistics().await;
+        }
+        let txn = self.db.begin().await?;
+        txn.execute_unprepared(&format!("SET LOCAL default_statistics_target = {QUICK_STATISTICS_TARGET}"))
+            .await?;
+        txn.execute_unprepared("ANALYZE customers, tenure_periods, audit_events").await?;
+        txn.commit().await?;
+        Ok(())
+    }
 }
