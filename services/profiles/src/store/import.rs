@@ -315,6 +315,19 @@ fn apply_row(
 const QUICK_STATISTICS_TARGET: u32 = 10;
 
 impl super::Store {
+    /// Rows an import commits per transaction at most. On PostgreSQL the rows go
+    /// in by `COPY`, so a batch costs mostly its nine round trips (begin, match,
+    /// three copies of two each, commit), which 2,048 rows share. On SQLite a batch
+    /// holds the one write lock for its whole transaction, keeping every other
+    /// writer waiting, so it stays at 512.
+    pub fn import_batch_rows(&self) -> usize {
+        if self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            4 * persistence::bulk::MAX_CHUNK
+        } else {
+            persistence::bulk::MAX_CHUNK
+        }
+    }
+
     /// A coarse refresh of the planner's statistics while an import is still
     /// loading (the full one runs when it ends): on PostgreSQL a tenth of the
     /// default sample, because at 100,000 customers a full `ANALYZE` of the three
