@@ -122,7 +122,7 @@ impl BulkWrite {
     {
         match &mut self.inner {
             Inner::SeaOrm(txn) => insert_all(txn, rows).await,
-            Inner::Postgres(txn) => pg_copy::copy_in(&mut **txn, &rows).await.map(|_| ()),
+            Inner::Postgres(txn) => pg_copy::copy_in(txn, &rows).await.map(|_| ()),
         }
     }
 
