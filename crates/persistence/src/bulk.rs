@@ -11,10 +11,11 @@
 use sea_orm::sqlx::{self, Postgres};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, FromQueryResult, QueryResult, QueryTrait, Select, Statement,
+    EntityName as _, EntityTrait, FromQueryResult, QueryResult, QueryTrait, Select, Statement,
 };
+use tracing::Instrument as _;
 
-use crate::pg_copy;
+use crate::{pg_copy, spans};
 
 /// The largest chunk: well inside SQLite's 32,766 and PostgreSQL's 65,535
 /// parameters per statement for tables of up to 60 columns.
@@ -86,8 +87,10 @@ impl BulkWrite {
             Inner::Postgres(txn) => {
                 let Statement { sql, values, .. } = statement;
                 let arguments = pg_copy::arguments(values)?;
+                let span = spans::postgres("SELECT", E::default().table_name());
                 sqlx::query_with(sqlx::AssertSqlSafe(sql), arguments)
                     .fetch_all(&mut **txn)
+                    .instrument(span)
                     .await
                     .map_err(pg_copy::exec_error)?
                     .into_iter()
@@ -106,8 +109,11 @@ impl BulkWrite {
             Inner::Postgres(txn) => {
                 let Statement { sql, values, .. } = statement;
                 let arguments = pg_copy::arguments(values)?;
-                let done = sqlx::query_with(sqlx::AssertSqlSafe(sql), arguments)
+                let (operation, collection) = operation_and_table(&sql);
+                let span = spans::postgres(operation, collection);
+                let done = sqlx::query_with(sqlx::AssertSqlSafe(sql.as_str()), arguments)
                     .execute(&mut **txn)
+                    .instrument(span)
                     .await
                     .map_err(pg_copy::exec_error)?;
                 Ok(done.rows_affected())
@@ -122,7 +128,10 @@ impl BulkWrite {
     {
         match &mut self.inner {
             Inner::SeaOrm(txn) => insert_all(txn, rows).await,
-            Inner::Postgres(txn) => pg_copy::copy_in(txn, &rows).await.map(|_| ()),
+            Inner::Postgres(txn) => {
+                let span = spans::postgres("COPY", A::Entity::default().table_name());
+                pg_copy::copy_in(txn, &rows).instrument(span).await.map(|_| ())
+            }
         }
     }
 
@@ -132,6 +141,15 @@ impl BulkWrite {
             Inner::Postgres(txn) => txn.commit().await.map_err(pg_copy::exec_error),
         }
     }
+}
+
+/// The operation and table of an `UPDATE "t" ...` or `DELETE FROM "t" ...` that
+/// sea-orm built, for its span (never the values: those are bound parameters).
+fn operation_and_table(sql: &str) -> (&str, &str) {
+    let mut words = sql.split_whitespace();
+    let operation = words.next().unwrap_or_default();
+    let table = if operation.eq_ignore_ascii_case("DELETE") { words.nth(1) } else { words.next() };
+    (operation, table.unwrap_or_default().trim_matches('"'))
 }
 
 /// The largest power of two not above `remaining` or [`MAX_CHUNK`].
@@ -159,5 +177,17 @@ mod tests {
         assert_eq!(sizes(1_300), [512, 512, 256, 16, 4]);
         let shapes: std::collections::BTreeSet<usize> = (1..=2_000).flat_map(sizes).collect();
         assert_eq!(shapes.len(), 10, "{shapes:?}");
+    }
+
+    #[test]
+    fn spans_name_the_operation_and_table_not_the_values() {
+        assert_eq!(
+            operation_and_table(r#"UPDATE "customers" SET "version" = $1 WHERE "id" = $2"#),
+            ("UPDATE", "customers")
+        );
+        assert_eq!(
+            operation_and_table(r#"DELETE FROM "tenure_periods" WHERE "id" = $1"#),
+            ("DELETE", "tenure_periods")
+        );
     }
 }
