@@ -14,6 +14,7 @@ pub mod error;
 pub mod etag;
 pub mod idempotency;
 pub mod paging;
+pub mod pg_copy;
 pub mod scope;
 pub mod shared_migrations;
 pub mod spans;
@@ -24,7 +25,7 @@ pub mod statement_cache;
 pub mod versioned;
 
 pub use audit::{Actor, AuditEntry, AuditWriter};
-pub use bulk::insert_all;
+pub use bulk::{BulkWrite, insert_all};
 pub use connect::{
     Backend, DatabaseSettings, SQLITE_BUSY_TIMEOUT, begin_write, connect, flush_erased_pages,
     postgres_url_with_database, redact_url,

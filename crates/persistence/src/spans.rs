@@ -34,6 +34,23 @@ pub(crate) fn sqlite(operation: &'static str, collection: &str, namespace: &str)
     )
 }
 
+/// A client span for `operation` on `collection` in PostgreSQL, for the bulk
+/// writes that run on sqlx directly ([`crate::BulkWrite`]), which sea-orm's
+/// per-statement callback does not see.
+pub(crate) fn postgres(operation: &str, collection: &str) -> tracing::Span {
+    if !ENABLED.load(Ordering::Relaxed) || tracing::Span::current().is_none() {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        "db",
+        otel.name = %format!("{operation} {collection}"),
+        otel.kind = "client",
+        db.system.name = "postgresql",
+        db.operation.name = operation,
+        db.collection.name = collection,
+    )
+}
+
 /// The service a SQLite file belongs to: its name without `.db`.
 pub(crate) fn namespace_of(path: &std::path::Path) -> std::sync::Arc<str> {
     path.file_stem().and_then(|stem| stem.to_str()).unwrap_or_default().into()

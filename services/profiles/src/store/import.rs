@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use persistence::audit;
-use persistence::{Actor, AuditEntry, Scope, StoreError, begin_write};
+use persistence::{Actor, AuditEntry, BulkWrite, Scope, StoreError};
 use platform::FieldViolation;
 use sea_orm::{
-    ColumnTrait as _, Condition, DatabaseConnection, EntityTrait as _, IntoActiveModel as _,
-    QueryFilter as _, Set,
+    ColumnTrait as _, Condition, ConnectionTrait as _, DatabaseConnection, EntityTrait as _,
+    IntoActiveModel as _, QueryFilter as _, Set, TransactionTrait as _,
 };
 use uuid::Uuid;
 
@@ -65,9 +65,13 @@ pub(super) async fn apply(
 ) -> Result<Vec<(i64, ImportOutcome)>, StoreError> {
     let now = Utc::now();
     let today = now.date_naive();
-    let txn = begin_write(db).await?;
+    // On PostgreSQL the new rows of all three tables go in by COPY. A unique
+    // violation (a concurrent import of the same reference) still fails the whole
+    // batch, as the INSERTs did, and the caller retries it against the rows as they
+    // now are; so every row still gets its own outcome.
+    let mut txn = BulkWrite::begin(db).await?;
 
-    let mut entries = load_entries(&txn, rows).await?;
+    let mut entries = load_entries(&mut txn, rows).await?;
     let mut outcomes = Vec::with_capacity(rows.len());
     for row in rows {
         outcomes.push((row.row, apply_row(&mut entries, scope, row, may_write_equality, now, today)));
@@ -94,38 +98,41 @@ pub(super) async fn apply(
                 row.delete_time = Set(None);
                 row.version = Set(version + 1);
                 row.update_time = Set(now);
-                let written = customers::Entity::update_many()
-                    .set(row)
-                    .filter(customers::Column::Id.eq(entry.id.uuid()))
-                    .filter(customers::Column::Version.eq(version))
-                    .exec(&txn)
+                let written = txn
+                    .execute(
+                        &customers::Entity::update_many()
+                            .set(row)
+                            .filter(customers::Column::Id.eq(entry.id.uuid()))
+                            .filter(customers::Column::Version.eq(version)),
+                    )
                     .await?;
-                if written.rows_affected != 1 {
+                if written != 1 {
                     return Err(StoreError::Conflict(entry.id.name()));
                 }
             }
         }
         if let Some((period_id, end)) = entry.close_stored_period {
-            tenure_periods::Entity::update_many()
-                .col_expr(tenure_periods::Column::EndDate, sea_orm::sea_query::Expr::value(Some(end)))
-                .filter(tenure_periods::Column::Id.eq(period_id))
-                .exec(&txn)
-                .await?;
+            txn.execute(
+                &tenure_periods::Entity::update_many()
+                    .col_expr(tenure_periods::Column::EndDate, sea_orm::sea_query::Expr::value(Some(end)))
+                    .filter(tenure_periods::Column::Id.eq(period_id)),
+            )
+            .await?;
         }
         periods.extend(entry.new_periods.iter().map(|period| period_row(entry.id, period)));
         audit_entries
             .push(AuditEntry::new(entry.id.name()).special_category(entry.details.equality.any_recorded()));
     }
-    persistence::insert_all(&txn, inserts).await?;
-    persistence::insert_all(&txn, periods).await?;
-    audit::record(&txn, actor, audit_entries).await?;
+    txn.insert_all(inserts).await?;
+    txn.insert_all(periods).await?;
+    txn.insert_all(audit::rows_of(actor, audit_entries)).await?;
     txn.commit().await?;
     Ok(outcomes)
 }
 
 /// The stored customers the batch refers to, with their open tenure periods.
 async fn load_entries(
-    txn: &sea_orm::DatabaseTransaction,
+    txn: &mut BulkWrite,
     rows: &[ImportRow],
 ) -> Result<HashMap<(String, String), Entry>, StoreError> {
     let mut references: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -146,11 +153,17 @@ async fn load_entries(
                 .add(customers::Column::ExternalReference.is_in(refs)),
         );
     }
-    let stored = customers::Entity::find().filter(condition).all(txn).await?;
-    let open_periods: HashMap<Uuid, tenure_periods::Model> = tenure_periods::Entity::find()
-        .filter(tenure_periods::Column::CustomerId.is_in(stored.iter().map(|row| row.id)))
-        .filter(tenure_periods::Column::EndDate.is_null())
-        .all(txn)
+    let stored = txn.find_all(customers::Entity::find().filter(condition)).await?;
+    if stored.is_empty() {
+        // A batch of new customers (every batch of a first load) needs no second query.
+        return Ok(entries);
+    }
+    let open_periods: HashMap<Uuid, tenure_periods::Model> = txn
+        .find_all(
+            tenure_periods::Entity::find()
+                .filter(tenure_periods::Column::CustomerId.is_in(stored.iter().map(|row| row.id)))
+                .filter(tenure_periods::Column::EndDate.is_null()),
+        )
         .await?
         .into_iter()
         .map(|period| (period.customer_id, period))
@@ -295,4 +308,39 @@ fn apply_row(
     entry.state = CustomerState::Active;
     entry.changed = true;
     ImportOutcome::Updated(entry.id)
+}
+
+/// Rows PostgreSQL's `ANALYZE` samples are 300 times this; 10 (3,000 rows, against
+/// 30,000 at the default 100) is enough to stop a growing table looking empty.
+const QUICK_STATISTICS_TARGET: u32 = 10;
+
+impl super::Store {
+    /// Rows an import commits per transaction at most. On PostgreSQL the rows go
+    /// in by `COPY`, so a batch costs mostly its nine round trips (begin, match,
+    /// three copies of two each, commit), which 2,048 rows share. On SQLite a batch
+    /// holds the one write lock for its whole transaction, keeping every other
+    /// writer waiting, so it stays at 512.
+    pub fn import_batch_rows(&self) -> usize {
+        if self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            4 * persistence::bulk::MAX_CHUNK
+        } else {
+            persistence::bulk::MAX_CHUNK
+        }
+    }
+
+    /// A coarse refresh of the planner's statistics while an import is still
+    /// loading (the full one runs when it ends): on PostgreSQL a tenth of the
+    /// default sample, because at 100,000 customers a full `ANALYZE` of the three
+    /// tables took a quarter of the database's time during an import.
+    pub async fn refresh_statistics_quickly(&self) -> Result<(), StoreError> {
+        if self.db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            return self.refresh_statistics().await;
+        }
+        let txn = self.db.begin().await?;
+        txn.execute_unprepared(&format!("SET LOCAL default_statistics_target = {QUICK_STATISTICS_TARGET}"))
+            .await?;
+        txn.execute_unprepared("ANALYZE customers, tenure_periods, audit_events").await?;
+        txn.commit().await?;
+        Ok(())
+    }
 }
