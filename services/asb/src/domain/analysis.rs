@@ -117,13 +117,20 @@ pub fn months(first: NaiveDate, last: NaiveDate) -> Vec<Bucket> {
     )
 }
 
-/// The calendar years of `[first, last]`, each clipped to it.
+/// The reporting year a day falls in, named by the year it begins: the
+/// regulator's tenant satisfaction measures (NM01 among them) run from 1 April
+/// to 31 March, so 2026 is 1 April 2026 to 31 March 2027.
+pub fn reporting_year(day: NaiveDate) -> i32 {
+    if day.month() >= 4 { day.year() } else { day.year() - 1 }
+}
+
+/// The reporting years ([`reporting_year`]) of `[first, last]`, each clipped to it.
 pub fn years(first: NaiveDate, last: NaiveDate) -> Vec<Bucket> {
     buckets(
         first,
         last,
-        |day| NaiveDate::from_ymd_opt(day.year() + 1, 1, 1),
-        |day| format!("{:04}", day.year()),
+        |day| NaiveDate::from_ymd_opt(reporting_year(day) + 1, 4, 1),
+        |day| format!("{:04}", reporting_year(day)),
     )
 }
 
@@ -433,16 +440,19 @@ mod tests {
     }
 
     #[test]
-    fn periods_split_into_calendar_months_and_years_clipped_to_the_period() {
+    fn periods_split_into_calendar_months_and_reporting_years_clipped_to_the_period() {
         let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
         let months = months(day(2026, 11, 15), day(2027, 1, 10));
         let labels: Vec<&str> = months.iter().map(|bucket| bucket.label.as_str()).collect();
         assert_eq!(labels, ["2026-11", "2026-12", "2027-01"]);
         assert_eq!((months[0].start, months[0].end), (day(2026, 11, 15), day(2026, 12, 1)));
         assert_eq!((months[2].start, months[2].end), (day(2027, 1, 1), day(2027, 1, 11)));
-        let years = years(day(2026, 11, 15), day(2027, 1, 10));
+        // Reporting years run from 1 April: the new year does not start a new one.
+        let years = years(day(2026, 11, 15), day(2027, 4, 10));
         assert_eq!(years.iter().map(|bucket| bucket.label.as_str()).collect::<Vec<_>>(), ["2026", "2027"]);
-        assert_eq!(years[0].end, day(2027, 1, 1));
+        assert_eq!((years[0].start, years[0].end), (day(2026, 11, 15), day(2027, 4, 1)));
+        assert_eq!((years[1].start, years[1].end), (day(2027, 4, 1), day(2027, 4, 11)));
+        assert_eq!((reporting_year(day(2027, 3, 31)), reporting_year(day(2027, 4, 1))), (2026, 2027));
     }
 
     #[test]
