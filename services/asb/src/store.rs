@@ -110,7 +110,8 @@ pub struct Store {
     read_audit: AuditWriter,
     /// The queue's reads on a SQLite file; `None` on PostgreSQL and in memory.
     sqlite_reads: Option<SqliteReads>,
-    reference: self::reference::ReferenceCache,
+    /// The triage rules and the working calendar, read once for many calls.
+    reference: persistence::Snapshot<ReferenceData>,
 }
 
 /// A case with its reports and parties, as one read gives them.
@@ -413,7 +414,7 @@ impl Store {
         Self {
             read_audit: AuditWriter::new(db.clone()),
             sqlite_reads: SqliteReads::for_database(&db),
-            reference: self::reference::ReferenceCache::default(),
+            reference: persistence::Snapshot::new(REFERENCE_FRESH_FOR),
             db,
         }
     }

@@ -12,7 +12,7 @@ mod sqlite_rows;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use persistence::audit::{self, AuditEvent};
@@ -29,7 +29,6 @@ use sea_orm::{
     QueryTrait as _, Set, TryIntoModel as _,
 };
 use sea_orm_migration::MigratorTrait as _;
-use tokio::sync::RwLock;
 use uuid::Uuid;
 
 use self::entities::{customers, erasures, reference_values, tenure_periods};
@@ -82,7 +81,8 @@ pub struct Store {
     db: DatabaseConnection,
     /// Group commit for the audit rows of reads (see [`Store::record_reads`]).
     read_audit: AuditWriter,
-    reference_cache: RwLock<Option<(Instant, Arc<ReferenceData>)>>,
+    /// Every reference set, read once for many calls.
+    reference_cache: persistence::Snapshot<ReferenceData>,
     /// Customer reads on a SQLite file, without sqlx's hand-off per statement.
     sqlite_reads: Option<SqliteReads>,
     /// Customer writes on a SQLite file: one hand-off per transaction, group commit.
@@ -101,7 +101,7 @@ impl Store {
             sqlite_writer: SqliteWriter::for_database(&db),
             statements: CustomerStatements::default(),
             db,
-            reference_cache: RwLock::new(None),
+            reference_cache: persistence::Snapshot::new(REFERENCE_CACHE_TTL),
         }
     }
 
@@ -118,15 +118,12 @@ impl Store {
 
     /// A snapshot of every reference set, cached briefly.
     pub async fn reference_data(&self) -> Result<Arc<ReferenceData>, StoreError> {
-        if let Some((loaded, data)) = self.reference_cache.read().await.as_ref()
-            && loaded.elapsed() < REFERENCE_CACHE_TTL
-        {
-            return Ok(Arc::clone(data));
-        }
-        let rows = reference_values::Entity::find().all(&self.db).await?;
-        let data = Arc::new(ReferenceData::from_values(rows.into_iter().filter_map(reference_from_row)));
-        *self.reference_cache.write().await = Some((Instant::now(), Arc::clone(&data)));
-        Ok(data)
+        self.reference_cache
+            .get_or_read(|| async {
+                let rows = reference_values::Entity::find().all(&self.db).await?;
+                Ok(ReferenceData::from_values(rows.into_iter().filter_map(reference_from_row)))
+            })
+            .await
     }
 
     pub async fn list_reference_values(
@@ -166,7 +163,7 @@ impl Store {
         }
         audit::record(&txn, actor, [AuditEntry::new(name)]).await?;
         txn.commit().await.map_err(StoreError::from)?;
-        *self.reference_cache.write().await = None;
+        self.reference_cache.forget();
         Ok(value)
     }
 

@@ -2,8 +2,8 @@
 //! intervention types, created idempotently, edited compare-and-set on their
 //! version, never deleted (cases and interventions keep their codes).
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use persistence::idempotency::{self, IdempotencyKey, RequestIdentity};
 use persistence::{Actor, AuditEntry, Etag, StoreError, audit, begin_write};
@@ -16,49 +16,6 @@ use super::{ReferenceData, Store, WriteError};
 /// edit made through another instance of the service takes to reach this one.
 /// Edits made through this store are seen at once.
 pub const REFERENCE_FRESH_FOR: Duration = Duration::from_secs(5);
-
-/// The triage rules and the working calendar, read once for many calls: every
-/// queue, report, triage and case view needs them, and they change a few times
-/// a year.
-#[derive(Debug, Default)]
-pub(super) struct ReferenceCache {
-    held: Mutex<Held>,
-}
-
-#[derive(Debug, Default)]
-struct Held {
-    /// Moved on by every edit here: a read that began before an edit does not
-    /// keep what it read.
-    generation: u64,
-    data: Option<(Instant, Arc<ReferenceData>)>,
-}
-
-impl ReferenceCache {
-    /// The data held, while fresh; else the generation a new read starts at.
-    fn fresh(&self, now: Instant) -> Result<Arc<ReferenceData>, u64> {
-        let held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match &held.data {
-            Some((read_at, data)) if now.saturating_duration_since(*read_at) < REFERENCE_FRESH_FOR => {
-                Ok(Arc::clone(data))
-            }
-            _ => Err(held.generation),
-        }
-    }
-
-    fn keep(&self, generation: u64, read_at: Instant, data: &Arc<ReferenceData>) {
-        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if held.generation == generation {
-            held.data = Some((read_at, Arc::clone(data)));
-        }
-    }
-
-    /// After an edit: the next call reads again.
-    pub(super) fn forget(&self) {
-        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        held.generation += 1;
-        held.data = None;
-    }
-}
 
 /// How a create ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,14 +32,7 @@ impl Store {
     /// The triage rules and the working calendar in force (at most
     /// [`REFERENCE_FRESH_FOR`] old).
     pub async fn reference_data(&self) -> Result<Arc<ReferenceData>, StoreError> {
-        let started = Instant::now();
-        let generation = match self.reference.fresh(started) {
-            Ok(data) => return Ok(data),
-            Err(generation) => generation,
-        };
-        let data = Arc::new(self.read_reference_data().await?);
-        self.reference.keep(generation, started, &data);
-        Ok(data)
+        self.reference.get_or_read(|| self.read_reference_data()).await
     }
 
     /// Every category, retired ones too, by code.
