@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, DatabaseConnection, QueryOrder, QueryTrait as _, Set};
+use sea_orm::{ConnectionTrait, DatabaseConnection, QueryOrder, Set};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::StoreError;
@@ -135,22 +135,11 @@ struct Pending {
 pub struct AuditWriter {
     db: DatabaseConnection,
     queue: OnceLock<mpsc::Sender<Pending>>,
-    /// On a SQLite file whose service has a writer thread: the rows go there, in its
-    /// group commit, instead of through sqlx's worker thread and a task of our own.
-    sqlite: Option<crate::SqliteWriter>,
 }
 
 impl AuditWriter {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, queue: OnceLock::new(), sqlite: None }
-    }
-
-    /// The same writer, committing through `writer` when there is one (the store's
-    /// own SQLite writer thread: one connection writes the file).
-    #[must_use]
-    pub fn through(mut self, writer: Option<crate::SqliteWriter>) -> Self {
-        self.sqlite = writer;
-        self
+        Self { db, queue: OnceLock::new() }
     }
 
     /// Writes one audit row per entry and returns once they are committed.
@@ -162,20 +151,6 @@ impl AuditWriter {
         let rows = rows_of(actor, entries);
         if rows.is_empty() {
             return Ok(());
-        }
-        if let Some(writer) = &self.sqlite {
-            // Built here, bound and stepped there, in as few statement shapes as bulk inserts use.
-            let statements = crate::bulk::chunks(rows)
-                .map(|chunk| entity::Entity::insert_many(chunk).build(sea_orm::DbBackend::Sqlite))
-                .collect::<Vec<_>>();
-            return writer
-                .transaction(move |connection| {
-                    for statement in &statements {
-                        crate::sqlite_writes::execute(connection, statement)?;
-                    }
-                    Ok(())
-                })
-                .await;
         }
         let queue = self.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(QUEUE);

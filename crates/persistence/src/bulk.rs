@@ -27,8 +27,13 @@ where
     A: ActiveModelTrait + Send,
     C: ConnectionTrait,
 {
-    for chunk in chunks(rows) {
+    let mut remaining = rows.len();
+    let mut rows = rows.into_iter();
+    while remaining > 0 {
+        let size = chunk_size(remaining);
+        let chunk: Vec<A> = rows.by_ref().take(size).collect();
         <A::Entity as EntityTrait>::insert_many(chunk).exec_without_returning(conn).await?;
+        remaining -= size;
     }
     Ok(())
 }
@@ -145,20 +150,6 @@ fn operation_and_table(sql: &str) -> (&str, &str) {
     let operation = words.next().unwrap_or_default();
     let table = if operation.eq_ignore_ascii_case("DELETE") { words.nth(1) } else { words.next() };
     (operation, table.unwrap_or_default().trim_matches('"'))
-}
-
-/// `rows` cut into the chunks [`insert_all`] inserts, in order.
-pub fn chunks<T>(rows: Vec<T>) -> impl Iterator<Item = Vec<T>> {
-    let mut remaining = rows.len();
-    let mut rows = rows.into_iter();
-    std::iter::from_fn(move || {
-        if remaining == 0 {
-            return None;
-        }
-        let size = chunk_size(remaining);
-        remaining -= size;
-        Some(rows.by_ref().take(size).collect())
-    })
 }
 
 /// The largest power of two not above `remaining` or [`MAX_CHUNK`].

@@ -93,13 +93,12 @@ pub struct Store {
 
 impl Store {
     pub fn new(db: DatabaseConnection) -> Self {
-        let sqlite_writer = SqliteWriter::for_database(&db);
         Self {
-            read_audit: AuditWriter::new(db.clone()).through(sqlite_writer.clone()),
+            read_audit: AuditWriter::new(db.clone()),
             // Customer reads are index lookups whatever the values bound, so their
             // statements need not be planned again for each (see ReadSettings).
             sqlite_reads: SqliteReads::for_database_with(&db, ReadSettings { stable_plans: true }),
-            sqlite_writer,
+            sqlite_writer: SqliteWriter::for_database(&db),
             statements: CustomerStatements::default(),
             db,
             reference_cache: persistence::Snapshot::new(REFERENCE_CACHE_TTL),
