@@ -250,7 +250,11 @@ impl Upstream {
             *attempt.uri_mut() = parts.uri.clone();
             *attempt.version_mut() = parts.version;
             *attempt.headers_mut() = parts.headers.clone();
-            match self.send(instance, attempt).await {
+            let answer = match self.send(instance, attempt).await {
+                Ok(response) => self.read_whole(instance, response).await,
+                Err(failure) => Err(failure),
+            };
+            match answer {
                 Ok(response) => return Ok(response),
                 Err(Failure::NeverReached) => {}
                 Err(Failure::MaybeReached) if resendable => outcome = UpstreamError::MaybeReached,
@@ -271,6 +275,36 @@ impl Upstream {
             }
             Err(_) => Err(UpstreamError::RequestFailed),
         }
+    }
+
+    /// A single-message response read whole before it is passed on, so an
+    /// instance that dies between its headers and the end of its body is a
+    /// failure this call can resend, or answer `UNAVAILABLE`, instead of a
+    /// stream broken in the caller's hands (`INTERNAL`, and no way to know
+    /// whether to retry). Bounded as requests are: a service encodes no more.
+    async fn read_whole(
+        &self,
+        instance: &Instance,
+        response: http::Response<Body>,
+    ) -> Result<http::Response<Body>, Failure> {
+        let (parts, body) = response.into_parts();
+        let limit = self.max_message_bytes.saturating_add(5);
+        let collected = match http_body_util::Limited::new(body, limit).collect().await {
+            Ok(collected) => collected,
+            Err(err) => {
+                tracing::warn!(address = %instance.address, error = %err, "instance failed mid-response; sitting it out");
+                instance.mark_down(Instant::now());
+                return Err(Failure::MaybeReached);
+            }
+        };
+        let trailers = collected.trailers().cloned();
+        let frames =
+            [Some(http_body::Frame::data(collected.to_bytes())), trailers.map(http_body::Frame::trailers)]
+                .into_iter()
+                .flatten()
+                .map(Ok::<_, std::convert::Infallible>);
+        let body = http_body_util::StreamBody::new(tokio_stream::iter(frames));
+        Ok(http::Response::from_parts(parts, Body::new(body)))
     }
 
     /// `principal` serialised, once per subject while it stays the same.
