@@ -10,7 +10,8 @@ mod reference;
 mod standing_reads;
 
 pub use self::quality::NewReviewAction;
-pub use self::reference::{Created, REFERENCE_FRESH_FOR};
+pub use self::reference::Created;
+use self::reference::REFERENCE_FRESH_FOR;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -245,6 +246,7 @@ async fn counted_rule(txn: &impl ConnectionTrait, lock: LockFor) -> Result<Optio
 
 /// Replaces every kept trigger with those of every qualifying report under `rule`.
 async fn count_triggers(txn: &impl ConnectionTrait, rule: TriggerRule) -> Result<(), StoreError> {
+    let rule = rule.effective();
     community_triggers::Entity::delete_many().exec(txn).await?;
     let identified = Condition::any()
         .add(parties::Column::Customer.is_not_null())
@@ -1228,6 +1230,8 @@ impl Store {
     /// counted by (a changed threshold, or the first start), every qualifying report
     /// is counted again, in one transaction that reports wait for.
     pub async fn keep_triggers(&self, rule: TriggerRule) -> Result<(), StoreError> {
+        // As applied and as recorded: a recorded 0 reads as "never counted".
+        let rule = rule.effective();
         let txn = begin_write(&self.db).await?;
         let counted = counted_rule(&txn, LockFor::Recount).await?;
         if counted != Some(rule) {

@@ -203,4 +203,12 @@ async fn community_triggers_are_kept_as_reports_arrive_and_counted_again_when_th
     // The same rule again counts nothing again.
     store.keep_triggers(two).await.unwrap();
     assert_eq!(store.raised_triggers().await.unwrap(), raised);
+
+    // A threshold of no reports is one report, and is kept as reports arrive like any other.
+    store.keep_triggers(TriggerRule { reports: 0, months: 6 }).await.unwrap();
+    let newcomer = customer(9);
+    file(11, vec![(PartyRole::Complainant, newcomer.clone()), (PartyRole::AllegedPerpetrator, customer(2))])
+        .await;
+    let raised = store.raised_triggers().await.unwrap();
+    assert!(raised.iter().any(|raised| raised.complainant == newcomer), "{raised:?}");
 }

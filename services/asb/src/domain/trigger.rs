@@ -45,6 +45,12 @@ pub struct RaisedTrigger {
 }
 
 impl TriggerRule {
+    /// The rule as applied: a threshold of no reports is one report.
+    #[must_use]
+    pub fn effective(self) -> Self {
+        Self { reports: self.reports.max(1), ..self }
+    }
+
     /// The triggers these qualifying reports raise: `reports` holds, for each
     /// person in it, every report they made (who, which case, when received).
     pub fn raised_among(
@@ -73,7 +79,7 @@ impl TriggerRule {
     /// from every case and landlord) reach the threshold within any window: the
     /// earliest moment they do, with the reports in that window.
     pub fn reached(&self, received: &[DateTime<Utc>]) -> Option<Trigger> {
-        let threshold = usize::try_from(self.reports.max(1)).unwrap_or(usize::MAX);
+        let threshold = usize::try_from(self.effective().reports).unwrap_or(usize::MAX);
         let mut sorted = received.to_vec();
         sorted.sort_unstable();
         for (end, &reached) in sorted.iter().enumerate() {

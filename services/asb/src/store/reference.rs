@@ -15,7 +15,7 @@ use super::{ReferenceData, Store, WriteError};
 /// How long reference data read here is used before it is read again: what an
 /// edit made through another instance of the service takes to reach this one.
 /// Edits made through this store are seen at once.
-pub const REFERENCE_FRESH_FOR: Duration = Duration::from_secs(5);
+pub(super) const REFERENCE_FRESH_FOR: Duration = Duration::from_secs(5);
 
 /// How a create ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
