@@ -17,6 +17,7 @@
 
 mod channel;
 mod directory;
+mod http2_link;
 pub mod routing;
 pub mod upstream;
 

@@ -20,6 +20,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::http2_link::{Http2Link, whole_response};
 use crate::principal::{PRINCIPAL_HEADER, PreparedPrincipal, SIGNATURE_HEADER};
 use crate::{HandoffKey, Principal};
 use bytes::Bytes;
@@ -35,7 +36,10 @@ const PREPARED_CACHE_MAX: usize = 10_000;
 #[derive(Debug)]
 struct Instance {
     address: String,
+    /// Streams, and every call to an `https://` instance.
     channel: tonic::transport::Channel,
+    /// Single-message calls to an `http://` instance (see [`Http2Link`]).
+    link: Option<Http2Link>,
     down_until: Mutex<Option<Instant>>,
 }
 
@@ -193,7 +197,8 @@ impl Upstream {
                     endpoint = endpoint.tls_config(tls.clone())?;
                 }
                 let channel = endpoint.connect_lazy();
-                Ok(Instance { address: address.clone(), channel, down_until: Mutex::new(None) })
+                let link = Http2Link::for_address(address);
+                Ok(Instance { address: address.clone(), channel, link, down_until: Mutex::new(None) })
             })
             .collect::<Result<Vec<_>, tonic::transport::Error>>()?;
         Ok(Self {
@@ -245,14 +250,25 @@ impl Upstream {
         let resendable = request_id_field.is_some_and(|field| carries_request_id(&bytes, field));
         let mut outcome = UpstreamError::Unreachable;
         for instance in self.order() {
-            let mut attempt = http::Request::new(Body::new(http_body_util::Full::new(bytes.clone())));
-            *attempt.method_mut() = parts.method.clone();
-            *attempt.uri_mut() = parts.uri.clone();
-            *attempt.version_mut() = parts.version;
-            *attempt.headers_mut() = parts.headers.clone();
-            let answer = match self.send(instance, attempt).await {
-                Ok(response) => self.read_whole(instance, response).await,
-                Err(failure) => Err(failure),
+            let answer = match &instance.link {
+                Some(link) => {
+                    let limit = self.max_message_bytes.saturating_add(5);
+                    link.unary(&parts, bytes.clone(), limit).await.inspect_err(|failure| {
+                        tracing::warn!(address = %instance.address, ?failure, "instance failed; sitting it out");
+                        instance.mark_down(Instant::now());
+                    })
+                }
+                None => {
+                    let mut attempt = http::Request::new(Body::new(http_body_util::Full::new(bytes.clone())));
+                    *attempt.method_mut() = parts.method.clone();
+                    *attempt.uri_mut() = parts.uri.clone();
+                    *attempt.version_mut() = parts.version;
+                    *attempt.headers_mut() = parts.headers.clone();
+                    match self.send(instance, attempt).await {
+                        Ok(response) => self.read_whole(instance, response).await,
+                        Err(failure) => Err(failure),
+                    }
+                }
             };
             match answer {
                 Ok(response) => return Ok(response),
@@ -298,13 +314,7 @@ impl Upstream {
             }
         };
         let trailers = collected.trailers().cloned();
-        let frames =
-            [Some(http_body::Frame::data(collected.to_bytes())), trailers.map(http_body::Frame::trailers)]
-                .into_iter()
-                .flatten()
-                .map(Ok::<_, std::convert::Infallible>);
-        let body = http_body_util::StreamBody::new(tokio_stream::iter(frames));
-        Ok(http::Response::from_parts(parts, Body::new(body)))
+        Ok(whole_response(parts, collected.to_bytes(), trailers))
     }
 
     /// `principal` serialised, once per subject while it stays the same.
@@ -561,6 +571,48 @@ mod tests {
         let err = service.oneshot(replay()).await.unwrap().unwrap_err();
         assert_eq!(err.code(), tonic::Code::Unauthenticated);
         assert!(format!("{err:?}").contains("PRINCIPAL_REPLAYED"), "{err:?}");
+    }
+
+    /// Serves `Answering` on `address` until `stop` fires, then closes its
+    /// connections (HTTP/2 `GOAWAY`) and returns.
+    async fn serve_until(
+        listener: tokio::net::TcpListener,
+        calls: std::sync::Arc<AtomicUsize>,
+        stop: tokio::sync::oneshot::Receiver<()>,
+    ) {
+        let instance = Answering(calls, std::sync::Arc::default());
+        tonic::transport::Server::builder()
+            .add_service(instance)
+            .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), async {
+                let _ = stop.await;
+            })
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_restarted_instance_is_reached_on_a_new_connection() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let first = tokio::spawn(serve_until(listener, std::sync::Arc::clone(&calls), stopped));
+        let upstream =
+            Upstream::new(&[format!("http://{address}")], HandoffKey::from_secret("shared"), 1 << 20)
+                .unwrap();
+        upstream.call(create_request(""), &principal(), METHOD, true, Some(2)).await.unwrap();
+
+        // The instance goes away, closing the connection the call used...
+        stop.send(()).unwrap();
+        first.await.unwrap();
+        // ...and comes back on the same address. The closed connection is
+        // noticed (its task ends on the peer's GOAWAY, or the next stream
+        // cannot be opened on it) and replaced.
+        let (_keep, running) = tokio::sync::oneshot::channel();
+        let listener = tokio::net::TcpListener::bind(address).await.unwrap();
+        tokio::spawn(serve_until(listener, std::sync::Arc::clone(&calls), running));
+        upstream.call(create_request(""), &principal(), METHOD, true, Some(2)).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
