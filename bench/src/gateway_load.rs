@@ -125,17 +125,23 @@ enum Auth {
     Signed(HandoffKey),
 }
 
-/// Calls made under load, summed over rounds.
+/// Calls made under load, summed over rounds, with the CPU time each process
+/// on the path spent meanwhile.
 #[derive(Default)]
 struct Load {
     elapsed: Duration,
     samples: Vec<Duration>,
+    cpu_seconds: Vec<f64>,
 }
 
 impl Load {
-    fn add(&mut self, round: Self) {
+    fn add(&mut self, round: Self, cpu_seconds: &[f64]) {
         self.elapsed += round.elapsed;
         self.samples.extend(round.samples);
+        self.cpu_seconds.resize(cpu_seconds.len(), 0.0);
+        for (total, spent) in self.cpu_seconds.iter_mut().zip(cpu_seconds) {
+            *total += spent;
+        }
     }
 
     fn rate(&self) -> f64 {
@@ -211,7 +217,7 @@ async fn load(
     }
     let elapsed = started.elapsed();
     anyhow::ensure!(!samples.is_empty(), "no call completed");
-    Ok(Load { elapsed, samples })
+    Ok(Load { elapsed, samples, cpu_seconds: Vec::new() })
 }
 
 fn report(label: &str, load: &Load) -> f64 {
@@ -283,6 +289,17 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
         (gateway.endpoint(), Auth::Bearer(partner.clone()), customer.clone()),
         (combined.endpoint(), Auth::Bearer(combined_partner), combined_customer),
     ];
+    // The processes each path runs through, the load generator first: their CPU
+    // time per call says where the distributed path's cost goes on cores they share.
+    let client = std::process::id();
+    let processes = [
+        vec![("client", client), ("profiles", profiles.pid())],
+        vec![("client", client), ("gateway", gateway.pid()), ("profiles", profiles.pid())],
+        vec![("client", client), ("all-in-one", combined.pid())],
+    ];
+    let cpu_now = |path: usize| -> anyhow::Result<Vec<f64>> {
+        processes[path].iter().map(|(_, pid)| memory::cpu_seconds(*pid)).collect()
+    };
     // Warm every path once.
     for (endpoint, auth, name) in &paths {
         load(endpoint, auth.clone(), name, concurrency, connections, Duration::from_millis(500)).await?;
@@ -293,13 +310,31 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
         for offset in 0..paths.len() {
             let path = (turn + offset) % paths.len();
             let (endpoint, auth, name) = &paths[path];
-            totals[path].add(load(endpoint, auth.clone(), name, concurrency, connections, round).await?);
+            let before = cpu_now(path)?;
+            let run = load(endpoint, auth.clone(), name, concurrency, connections, round).await?;
+            let spent: Vec<f64> =
+                cpu_now(path)?.iter().zip(&before).map(|(after, before)| after - before).collect();
+            totals[path].add(run, &spent);
         }
     }
     let [direct, through, combined_load] = totals;
     let direct_rate = report("direct to the profiles process", &direct);
     let through_rate = report("through the gateway (distributed)", &through);
     let combined_rate = report("through the gateway (all-in-one)", &combined_load);
+    println!("CPU time per call (user + system, all threads):");
+    for ((label, load), path) in [("direct", &direct), ("distributed", &through), ("all-in-one", &combined_load)]
+        .into_iter()
+        .zip(&processes)
+    {
+        let calls = load.samples.len().max(1) as f64;
+        let per_call: Vec<String> = path
+            .iter()
+            .zip(&load.cpu_seconds)
+            .map(|((process, _), seconds)| format!("{process} {:.1} µs", seconds / calls * 1e6))
+            .collect();
+        let total: f64 = load.cpu_seconds.iter().sum::<f64>() / calls * 1e6;
+        println!("  {label:<12} {} (total {total:.1} µs)", per_call.join(", "));
+    }
     let p50 = |load: &Load| load.latency().p50.as_secs_f64();
     println!(
         "distributed gateway / direct: throughput {:.2} (aim >= 0.85), p50 overhead {:+.0}% (aim <= +10%)\n\

@@ -1,4 +1,4 @@
-//! Reading a process's memory from /proc (Linux).
+//! Reading a process's memory and CPU time from /proc (Linux).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,6 +22,21 @@ pub(crate) fn resident(pid: u32) -> anyhow::Result<u64> {
 /// The largest resident set size the process has had, in bytes.
 pub(crate) fn high_water(pid: u32) -> anyhow::Result<u64> {
     status_field(pid, "VmHWM:")
+}
+
+/// CPU time the process has used so far (user and system, all threads), in
+/// seconds. `/proc` counts it in `USER_HZ` ticks, 100 a second on Linux.
+pub(crate) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may hold spaces; the fields after it do not. From
+    // `state` (field 3) on, `utime` and `stime` are fields 14 and 15.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let mut fields = after_name.split_whitespace().skip(11);
+    let mut next = || -> anyhow::Result<u64> {
+        Ok(fields.next().ok_or_else(|| anyhow::anyhow!("short /proc/{pid}/stat"))?.parse()?)
+    };
+    let ticks = next()? + next()?;
+    Ok(ticks as f64 / 100.0)
 }
 
 pub(crate) fn megabytes(bytes: u64) -> f64 {
