@@ -322,9 +322,10 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
     let through_rate = report("through the gateway (distributed)", &through);
     let combined_rate = report("through the gateway (all-in-one)", &combined_load);
     println!("CPU time per call (user + system, all threads):");
-    for ((label, load), path) in [("direct", &direct), ("distributed", &through), ("all-in-one", &combined_load)]
-        .into_iter()
-        .zip(&processes)
+    for ((label, load), path) in
+        [("direct", &direct), ("distributed", &through), ("all-in-one", &combined_load)]
+            .into_iter()
+            .zip(&processes)
     {
         let calls = load.samples.len().max(1) as f64;
         let per_call: Vec<String> = path

@@ -87,6 +87,12 @@ pub struct RpcTelemetryLayer {
     refusals: Counter<u64>,
     /// Whether the caller is outside (the edge): a new trace linked to theirs.
     edge: bool,
+    /// Whether the measurements go anywhere: without a reader the labels of
+    /// every call would be built (five strings) only to be dropped.
+    measured: bool,
+    /// Whether spans are exported: without a collector a span needs its ids
+    /// (audit rows and the next hop carry them), not its attributes.
+    described: bool,
 }
 
 /// The `involve.hop` label of `rpc.server.duration`: a partner's call is measured
@@ -97,14 +103,23 @@ pub const HOP_LABEL: &str = "involve.hop";
 impl RpcTelemetryLayer {
     /// For a service: continues the caller's trace; measured as `involve.hop=service`.
     pub fn new() -> Self {
-        Self::with_meter(&opentelemetry::global::meter("involve"), false)
+        Self::with_meter(&opentelemetry::global::meter("involve"), false).configured()
     }
 
     /// For the public listener: every call starts a trace of its own, linked
     /// to the caller's (kept as [`CallerTraceId`]), rather than continuing it;
     /// measured as `involve.hop=edge`.
     pub fn edge() -> Self {
-        Self::with_meter(&opentelemetry::global::meter("involve"), true)
+        Self::with_meter(&opentelemetry::global::meter("involve"), true).configured()
+    }
+
+    /// Measures and describes only what the process's telemetry sends somewhere.
+    fn configured(self) -> Self {
+        Self {
+            measured: crate::telemetry::metrics_enabled(),
+            described: crate::telemetry::spans_exported(),
+            ..self
+        }
     }
 
     fn with_meter(meter: &opentelemetry::metrics::Meter, edge: bool) -> Self {
@@ -121,7 +136,7 @@ impl RpcTelemetryLayer {
                  the error's reason (error.type): failed authentication, rate limiting, shedding and the rest",
             )
             .build();
-        Self { duration, refusals, edge }
+        Self { duration, refusals, edge, measured: true, described: true }
     }
 }
 
@@ -140,6 +155,8 @@ impl<S> Layer<S> for RpcTelemetryLayer {
             duration: self.duration.clone(),
             refusals: self.refusals.clone(),
             edge: self.edge,
+            measured: self.measured,
+            described: self.described,
         }
     }
 }
@@ -150,6 +167,8 @@ pub struct RpcTelemetry<S> {
     duration: Histogram<f64>,
     refusals: Counter<u64>,
     edge: bool,
+    measured: bool,
+    described: bool,
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
@@ -181,42 +200,49 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let path = known_method(request.uri().path()).unwrap_or(UNKNOWN_METHOD);
         let (service, method) = path.split_once('/').unwrap_or((UNKNOWN_METHOD, UNKNOWN_METHOD));
-        let (service, method) = (service.to_owned(), method.to_owned());
-        let organisation = request
-            .extensions()
-            .get::<Principal>()
-            .map(|principal| principal.organisation.clone())
-            .unwrap_or_default();
+        let organisation = if self.measured || self.described {
+            request.extensions().get::<Principal>().map(|principal| principal.organisation.clone())
+        } else {
+            None
+        }
+        .unwrap_or_default();
         let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.extract(&HeaderExtractor(request.headers()))
         });
-        // The address the caller called (`:authority`); in-process calls have none.
-        let server_address = request.uri().host().unwrap_or(IN_PROCESS).to_owned();
-        let span = tracing::info_span!(
-            "rpc",
-            otel.name = %path,
-            otel.kind = "server",
-            rpc.system = "grpc",
-            rpc.service = %service,
-            rpc.method = %method,
-            server.address = %server_address,
-            server.port = tracing::field::Empty,
-            organisation = %organisation,
-            rpc.grpc.status_code = tracing::field::Empty,
-            error.type = tracing::field::Empty,
-        );
-        if let Some(port) = request.uri().port_u16() {
-            span.record("server.port", i64::from(port));
-        }
+        let span = if self.described {
+            // The address the caller called (`:authority`); in-process calls have none.
+            let server_address = request.uri().host().unwrap_or(IN_PROCESS);
+            let span = tracing::info_span!(
+                "rpc",
+                otel.name = path,
+                otel.kind = "server",
+                rpc.system = "grpc",
+                rpc.service = service,
+                rpc.method = method,
+                server.address = server_address,
+                server.port = tracing::field::Empty,
+                organisation = %organisation,
+                rpc.grpc.status_code = tracing::field::Empty,
+                error.type = tracing::field::Empty,
+            );
+            if let Some(port) = request.uri().port_u16() {
+                span.record("server.port", i64::from(port));
+            }
+            span
+        } else {
+            tracing::info_span!("rpc")
+        };
         if self.edge {
             // A trace of our own, so a caller cannot choose what the audit files
             // its calls under; theirs is linked and kept beside it.
             let caller = parent.span().span_context().clone();
             if caller.is_valid() {
                 let caller_trace_id = caller.trace_id().to_string();
-                span.set_attribute("involve.caller_trace_id", caller_trace_id.clone());
+                if self.described {
+                    span.set_attribute("involve.caller_trace_id", caller_trace_id.clone());
+                    span.add_link(caller);
+                }
                 request.extensions_mut().insert(CallerTraceId(caller_trace_id));
-                span.add_link(caller);
             }
         } else {
             // Only fails when the span is disabled by the filter; then there is nothing to link.
@@ -225,57 +251,64 @@ where
 
         let started = Instant::now();
         let future = self.inner.call(request).instrument(span.clone());
-        let duration = self.duration.clone();
-        let refusals = self.refusals.clone();
+        let measures = self.measured.then(|| (self.duration.clone(), self.refusals.clone()));
         let hop = if self.edge { "edge" } else { "service" };
         Box::pin(async move {
             let result = future.await;
             // Unary errors arrive "trailers-only", with grpc-status in the headers;
             // a response that starts normally is counted as OK.
-            // Behind the gateway the principal is only known once the call has been
-            // authenticated; the gateway leaves it on the response.
-            let organisation = match (&result, organisation.is_empty()) {
-                (Ok(response), true) => response
-                    .extensions()
-                    .get::<Principal>()
-                    .map(|principal| principal.organisation.clone())
-                    .unwrap_or_default(),
-                (Ok(_) | Err(_), _) => organisation,
-            };
             let code = match &result {
                 Ok(response) => crate::body::grpc_status(response.headers()).unwrap_or(tonic::Code::Ok),
                 Err(_) => tonic::Code::Unknown,
             };
             let elapsed = started.elapsed();
             span.record("rpc.grpc.status_code", code as i32);
-            let labels = [
-                KeyValue::new(HOP_LABEL, hop),
-                KeyValue::new("rpc.service", service),
-                KeyValue::new("rpc.method", method),
-                KeyValue::new("rpc.grpc.status_code", code as i64),
-                KeyValue::new("organisation", organisation),
-            ];
-            duration.record(elapsed.as_secs_f64(), &labels);
-            if code != tonic::Code::Ok {
-                // Reasons are the suite's own constants (RATE_LIMITED, OVERLOADED,
-                // CREDENTIAL_UNKNOWN...), so the label set stays small.
+            // Reasons are the suite's own constants (RATE_LIMITED, OVERLOADED,
+            // CREDENTIAL_UNKNOWN...), so the label set stays small.
+            let reason = (code != tonic::Code::Ok).then(|| {
                 let reason = match &result {
                     Ok(response) => error_reason(response.headers()),
                     Err(_) => None,
                 };
-                let reason = reason.unwrap_or_else(|| format!("{code:?}"));
+                reason.unwrap_or_else(|| format!("{code:?}"))
+            });
+            if let Some(reason) = &reason {
                 span.record("error.type", reason.as_str());
-                let [hop, service, method, code, organisation] = labels;
-                refusals
-                    .add(1, &[hop, service, method, code, organisation, KeyValue::new("error.type", reason)]);
+            }
+            if let Some((duration, refusals)) = measures {
+                // Behind the gateway the principal is only known once the call has been
+                // authenticated; the gateway leaves it on the response.
+                let organisation = match (&result, organisation.is_empty()) {
+                    (Ok(response), true) => response
+                        .extensions()
+                        .get::<Principal>()
+                        .map(|principal| principal.organisation.clone())
+                        .unwrap_or_default(),
+                    (Ok(_) | Err(_), _) => organisation,
+                };
+                let labels = [
+                    KeyValue::new(HOP_LABEL, hop),
+                    KeyValue::new("rpc.service", service),
+                    KeyValue::new("rpc.method", method),
+                    KeyValue::new("rpc.grpc.status_code", code as i64),
+                    KeyValue::new("organisation", organisation),
+                ];
+                duration.record(elapsed.as_secs_f64(), &labels);
+                if let Some(reason) = reason {
+                    let [hop, service, method, code, organisation] = labels;
+                    refusals.add(
+                        1,
+                        &[hop, service, method, code, organisation, KeyValue::new("error.type", reason)],
+                    );
+                }
             }
             let _entered = span.enter();
             let millis = elapsed.as_secs_f64() * 1000.0;
             match code {
                 tonic::Code::Internal | tonic::Code::Unknown | tonic::Code::DataLoss => {
-                    tracing::error!(code = ?code, elapsed_ms = millis, "rpc failed");
+                    tracing::error!(rpc = path, code = ?code, elapsed_ms = millis, "rpc failed");
                 }
-                tonic::Code::Ok => tracing::debug!(elapsed_ms = millis, "rpc finished"),
+                tonic::Code::Ok => tracing::debug!(rpc = path, elapsed_ms = millis, "rpc finished"),
                 tonic::Code::Cancelled
                 | tonic::Code::InvalidArgument
                 | tonic::Code::DeadlineExceeded
@@ -289,7 +322,7 @@ where
                 | tonic::Code::Unimplemented
                 | tonic::Code::Unavailable
                 | tonic::Code::Unauthenticated => {
-                    tracing::info!(code = ?code, elapsed_ms = millis, "rpc refused");
+                    tracing::info!(rpc = path, code = ?code, elapsed_ms = millis, "rpc refused");
                 }
             }
             result

@@ -95,6 +95,7 @@ pub fn init(config: &TelemetryConfig, service_name: &str) -> Result<TelemetryGua
         measuring = true;
         // Statements on the SQLite threads get spans of their own too.
         persistence::spans::enable();
+        SPANS_EXPORTED.store(true, Ordering::Relaxed);
     }
     if let Some(address) = config.prometheus_listen {
         let listener = std::net::TcpListener::bind(address).map_err(TelemetryError::Scrape)?;
@@ -152,6 +153,14 @@ pub fn init(config: &TelemetryConfig, service_name: &str) -> Result<TelemetryGua
 }
 
 static METRICS_ENABLED: AtomicBool = AtomicBool::new(false);
+static SPANS_EXPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether spans go to a collector: without one, a span is kept for its ids
+/// (the trace an audit row names, the `traceparent` of the next hop) and is
+/// given no attributes, which nobody would read.
+pub fn spans_exported() -> bool {
+    SPANS_EXPORTED.load(Ordering::Relaxed)
+}
 
 /// Whether metrics go anywhere (OTLP or the scrape endpoint): what only feeds
 /// metrics (pool gauges, domain signals) is not set up otherwise.
