@@ -186,42 +186,36 @@ impl Http2Link {
     /// Nothing is sent before the connection is up, so every failure here
     /// means the call never reached the instance.
     async fn connect(&self) -> Result<Live, Failure> {
-        let socket = match tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            tokio::net::TcpStream::connect(&self.host_port),
-        )
-        .await
-        {
-            Ok(Ok(socket)) => socket,
-            Ok(Err(err)) => {
-                tracing::warn!(address = %self.host_port, error = %err, "cannot connect to the instance");
-                return Err(Failure::NeverReached);
-            }
-            Err(_) => {
-                tracing::warn!(address = %self.host_port, "connecting to the instance timed out");
-                return Err(Failure::NeverReached);
-            }
-        };
+        let socket = self.in_time("connecting to", tokio::net::TcpStream::connect(&self.host_port)).await?;
         // Answers are small and latency-bound: never wait for a delayed ACK.
         let _ = socket.set_nodelay(true);
         let handshake = h2::client::Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .handshake::<_, Bytes>(socket);
-        let (sender, connection) = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
-            Ok(Ok(pair)) => pair,
-            Ok(Err(err)) => {
-                tracing::warn!(address = %self.host_port, error = %err, "HTTP/2 handshake with the instance failed");
-                return Err(Failure::NeverReached);
-            }
-            Err(_) => {
-                tracing::warn!(address = %self.host_port, "HTTP/2 handshake with the instance timed out");
-                return Err(Failure::NeverReached);
-            }
-        };
+        let (sender, connection) = self.in_time("the HTTP/2 handshake with", handshake).await?;
         let open = Arc::new(AtomicBool::new(true));
         tokio::spawn(drive(connection, Arc::clone(&open), self.host_port.clone()));
         Ok(Live { sender, open })
+    }
+
+    /// `step` of opening a connection, given [`CONNECT_TIMEOUT`].
+    async fn in_time<T, E: std::fmt::Display>(
+        &self,
+        step: &str,
+        future: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, Failure> {
+        match tokio::time::timeout(CONNECT_TIMEOUT, future).await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(err)) => {
+                tracing::warn!(address = %self.host_port, error = %err, "{step} the instance failed");
+                Err(Failure::NeverReached)
+            }
+            Err(_) => {
+                tracing::warn!(address = %self.host_port, "{step} the instance timed out");
+                Err(Failure::NeverReached)
+            }
+        }
     }
 }
 
