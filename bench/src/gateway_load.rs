@@ -40,6 +40,9 @@ impl Process {
     }
 }
 
+/// Starts `involve serve [service]` with `config`; on the CPUs `cpus` only
+/// (`taskset`) when given, so its runtime sizes itself to them as it would in a
+/// container given that many.
 async fn start(
     involve: &Path,
     dir: &Path,
@@ -47,10 +50,18 @@ async fn start(
     service: Option<&str>,
     config: &str,
     port: u16,
+    cpus: Option<&str>,
 ) -> anyhow::Result<Process> {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, config)?;
-    let mut command = Command::new(involve);
+    let mut command = match cpus {
+        Some(cpus) => {
+            let mut pinned = Command::new("taskset");
+            pinned.args(["--cpu-list", cpus]).arg(involve);
+            pinned
+        }
+        None => Command::new(involve),
+    };
     command.arg("serve");
     if let Some(service) = service {
         command.arg(service);
@@ -231,6 +242,82 @@ fn report(label: &str, load: &Load) -> f64 {
     rate
 }
 
+/// Sets the CPUs every thread of `pid` may run on (`taskset`, util-linux).
+fn pin(pid: u32, cpus: &str) -> anyhow::Result<()> {
+    let status = std::process::Command::new("taskset")
+        .args(["--all-tasks", "--cpu-list", "--pid", cpus, &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .context("cannot run taskset (util-linux)")?;
+    anyhow::ensure!(status.success(), "taskset could not pin process {pid} to CPUs {cpus}");
+    Ok(())
+}
+
+/// The three paths (direct, distributed, all-in-one), the processes each runs
+/// through (the load generator first), and how to load them.
+struct Comparison<'a> {
+    paths: &'a [(String, Auth, String); 3],
+    processes: &'a [Vec<(&'static str, u32)>; 3],
+    concurrency: usize,
+    connections: usize,
+    duration: Duration,
+}
+
+const PATH_LABELS: [(&str, &str); 3] = [
+    ("direct to the profiles process", "direct"),
+    ("through the gateway (distributed)", "distributed"),
+    ("through the gateway (all-in-one)", "all-in-one"),
+];
+
+impl Comparison<'_> {
+    /// Loads the paths numbered `which` in interleaved rounds and prints their
+    /// rates, latencies, CPU time per call and ratios to the direct path (`which`
+    /// must include it, path 0).
+    async fn run(&self, which: &[usize]) -> anyhow::Result<()> {
+        let round = self.duration / ROUNDS;
+        let mut totals = [Load::default(), Load::default(), Load::default()];
+        let cpu_now = |path: usize| -> anyhow::Result<Vec<f64>> {
+            self.processes[path].iter().map(|(_, pid)| memory::cpu_seconds(*pid)).collect()
+        };
+        for turn in 0..ROUNDS as usize {
+            for offset in 0..which.len() {
+                let path = which[(turn + offset) % which.len()];
+                let (endpoint, auth, name) = &self.paths[path];
+                let before = cpu_now(path)?;
+                let run =
+                    load(endpoint, auth.clone(), name, self.concurrency, self.connections, round).await?;
+                let spent: Vec<f64> =
+                    cpu_now(path)?.iter().zip(&before).map(|(after, before)| after - before).collect();
+                totals[path].add(run, &spent);
+            }
+        }
+        let rates: Vec<f64> = which.iter().map(|&path| report(PATH_LABELS[path].0, &totals[path])).collect();
+        println!("CPU time per call (user + system, all threads):");
+        for &path in which {
+            let load = &totals[path];
+            let calls = load.samples.len().max(1) as f64;
+            let per_call: Vec<String> = self.processes[path]
+                .iter()
+                .zip(&load.cpu_seconds)
+                .map(|((process, _), seconds)| format!("{process} {:.1} µs", seconds / calls * 1e6))
+                .collect();
+            let total: f64 = load.cpu_seconds.iter().sum::<f64>() / calls * 1e6;
+            println!("  {:<12} {} (total {total:.1} µs)", PATH_LABELS[path].1, per_call.join(", "));
+        }
+        let p50 = |load: &Load| load.latency().p50.as_secs_f64();
+        for (&path, rate) in which.iter().zip(&rates).skip(1) {
+            let aims = if path == 1 { " (aims >= 0.85, <= +10%)" } else { "" };
+            println!(
+                "{} gateway / direct: throughput {:.2}, p50 overhead {:+.0}%{aims}",
+                PATH_LABELS[path].1,
+                rate / rates[0],
+                (p50(&totals[path]) / p50(&totals[0]) - 1.0) * 100.0,
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Rounds each path's load is split into. The three paths take turns, each
 /// round in a different order, so a slow spell of the shared machine falls on
 /// all of them instead of on whichever ran then.
@@ -243,13 +330,14 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
     );
     let dir = tempfile::tempdir()?;
     let (profiles_port, gateway_port, all_in_one_port) = (free_port()?, free_port()?, free_port()?);
-    let distributed = |listen: u16| {
+    let distributed_to = |listen: u16, profiles_port: u16| {
         format!(
             "listen = \"127.0.0.1:{listen}\"\ndata_dir = \"{}/distributed\"\n\n[security]\nprincipal_signing_secret = \"{SECRET}\"\n\n\
              [gateway.backends]\nprofiles = [\"http://127.0.0.1:{profiles_port}\"]\n",
             dir.path().display()
         )
     };
+    let distributed = |listen: u16| distributed_to(listen, profiles_port);
     let all_in_one = format!(
         "listen = \"127.0.0.1:{all_in_one_port}\"\ndata_dir = \"{}/all-in-one\"\n",
         dir.path().display()
@@ -267,13 +355,27 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
     let all_in_one_operator =
         server::admin_credential(involve, &all_in_one_config, "council", "OPERATOR").await?;
 
-    let profiles =
-        start(involve, dir.path(), "profiles", Some("profiles"), &distributed(profiles_port), profiles_port)
-            .await?;
-    let gateway =
-        start(involve, dir.path(), "gateway", Some("gateway"), &distributed(gateway_port), gateway_port)
-            .await?;
-    let combined = start(involve, dir.path(), "all-in-one", None, &all_in_one, all_in_one_port).await?;
+    let profiles = start(
+        involve,
+        dir.path(),
+        "profiles",
+        Some("profiles"),
+        &distributed(profiles_port),
+        profiles_port,
+        None,
+    )
+    .await?;
+    let gateway = start(
+        involve,
+        dir.path(),
+        "gateway",
+        Some("gateway"),
+        &distributed(gateway_port),
+        gateway_port,
+        None,
+    )
+    .await?;
+    let combined = start(involve, dir.path(), "all-in-one", None, &all_in_one, all_in_one_port, None).await?;
     let idle = memory::resident(gateway.pid())?;
 
     let (partner, customer) =
@@ -297,54 +399,13 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
         vec![("client", client), ("gateway", gateway.pid()), ("profiles", profiles.pid())],
         vec![("client", client), ("all-in-one", combined.pid())],
     ];
-    let cpu_now = |path: usize| -> anyhow::Result<Vec<f64>> {
-        processes[path].iter().map(|(_, pid)| memory::cpu_seconds(*pid)).collect()
-    };
     // Warm every path once.
     for (endpoint, auth, name) in &paths {
         load(endpoint, auth.clone(), name, concurrency, connections, Duration::from_millis(500)).await?;
     }
-    let round = duration / ROUNDS;
-    let mut totals = [Load::default(), Load::default(), Load::default()];
-    for turn in 0..ROUNDS as usize {
-        for offset in 0..paths.len() {
-            let path = (turn + offset) % paths.len();
-            let (endpoint, auth, name) = &paths[path];
-            let before = cpu_now(path)?;
-            let run = load(endpoint, auth.clone(), name, concurrency, connections, round).await?;
-            let spent: Vec<f64> =
-                cpu_now(path)?.iter().zip(&before).map(|(after, before)| after - before).collect();
-            totals[path].add(run, &spent);
-        }
-    }
-    let [direct, through, combined_load] = totals;
-    let direct_rate = report("direct to the profiles process", &direct);
-    let through_rate = report("through the gateway (distributed)", &through);
-    let combined_rate = report("through the gateway (all-in-one)", &combined_load);
-    println!("CPU time per call (user + system, all threads):");
-    for ((label, load), path) in
-        [("direct", &direct), ("distributed", &through), ("all-in-one", &combined_load)]
-            .into_iter()
-            .zip(&processes)
-    {
-        let calls = load.samples.len().max(1) as f64;
-        let per_call: Vec<String> = path
-            .iter()
-            .zip(&load.cpu_seconds)
-            .map(|((process, _), seconds)| format!("{process} {:.1} µs", seconds / calls * 1e6))
-            .collect();
-        let total: f64 = load.cpu_seconds.iter().sum::<f64>() / calls * 1e6;
-        println!("  {label:<12} {} (total {total:.1} µs)", per_call.join(", "));
-    }
-    let p50 = |load: &Load| load.latency().p50.as_secs_f64();
-    println!(
-        "distributed gateway / direct: throughput {:.2} (aim >= 0.85), p50 overhead {:+.0}% (aim <= +10%)\n\
-         all-in-one gateway / direct:  throughput {:.2}, p50 overhead {:+.0}%",
-        through_rate / direct_rate,
-        (p50(&through) / p50(&direct) - 1.0) * 100.0,
-        combined_rate / direct_rate,
-        (p50(&combined_load) / p50(&direct) - 1.0) * 100.0,
-    );
+    let compare = Comparison { paths: &paths, processes: &processes, concurrency, connections, duration };
+    println!("-- on shared cores: the load generator, the gateway and the service on both --");
+    compare.run(&[0, 1, 2]).await?;
 
     // Memory with a thousand calls in flight through the distributed gateway,
     // all presenting a secret the gateway has not seen yet: the first burst is
@@ -371,6 +432,57 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
             busy.latency().p99.as_secs_f64() * 1000.0
         );
     }
-    drop((profiles, gateway, combined));
+    // Deployed, the gateway runs on cores of its own (its own Deployment). The
+    // distributed pair again, started afresh on one CPU each (so each runtime
+    // sizes itself to one core, as in a container given one): the gateway alone
+    // on CPU 1, the service and this load generator on CPU 0. The comparison then
+    // shows what the gateway adds to a call rather than whose CPU it takes.
+    // Last, so nothing above runs pinned.
+    if std::thread::available_parallelism().map_or(0, usize::from) >= 2 {
+        drop((profiles, gateway));
+        let (profiles_port, gateway_port) = (free_port()?, free_port()?);
+        let config = |listen: u16| distributed_to(listen, profiles_port);
+        let profiles = start(
+            involve,
+            dir.path(),
+            "profiles-cpu0",
+            Some("profiles"),
+            &config(profiles_port),
+            profiles_port,
+            Some("0"),
+        )
+        .await?;
+        let gateway = start(
+            involve,
+            dir.path(),
+            "gateway-cpu1",
+            Some("gateway"),
+            &config(gateway_port),
+            gateway_port,
+            Some("1"),
+        )
+        .await?;
+        let [(_, direct_auth, _), (_, gateway_auth, _), _] = &paths;
+        let pinned_paths = [
+            (profiles.endpoint(), direct_auth.clone(), customer.clone()),
+            (gateway.endpoint(), gateway_auth.clone(), customer.clone()),
+            paths[2].clone(),
+        ];
+        let pinned_processes = [
+            vec![("client", client), ("profiles", profiles.pid())],
+            vec![("client", client), ("gateway", gateway.pid()), ("profiles", profiles.pid())],
+            processes[2].clone(),
+        ];
+        pin(client, "0")?;
+        println!("-- the gateway alone on CPU 1; the load generator and the service on CPU 0 (`taskset`) --");
+        for (endpoint, auth, name) in &pinned_paths[..2] {
+            load(endpoint, auth.clone(), name, concurrency, connections, Duration::from_millis(500)).await?;
+        }
+        let pinned =
+            Comparison { paths: &pinned_paths, processes: &pinned_processes, ..compare }.run(&[0, 1]).await;
+        pin(client, &format!("0-{}", std::thread::available_parallelism().map_or(1, usize::from) - 1))?;
+        pinned?;
+    }
+    drop(combined);
     Ok(())
 }
