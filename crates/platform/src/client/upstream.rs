@@ -627,6 +627,63 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 0);
     }
 
+    /// An instance whose every answer is `bytes` of body, then `grpc-status: 0`.
+    #[derive(Clone)]
+    struct Verbose(usize);
+
+    impl tonic::server::NamedService for Verbose {
+        const NAME: &'static str = "involve.profiles.v1.CustomerProfiles";
+    }
+
+    impl tower::Service<http::Request<Body>> for Verbose {
+        type Response = http::Response<Body>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<http::Response<Body>, std::convert::Infallible>>;
+
+        fn poll_ready(
+            &mut self,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _request: http::Request<Body>) -> Self::Future {
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", "0".parse().unwrap());
+            let frames = [
+                http_body::Frame::data(Bytes::from(vec![7_u8; self.0])),
+                http_body::Frame::trailers(trailers),
+            ]
+            .map(Ok::<_, std::convert::Infallible>);
+            let mut response =
+                http::Response::new(Body::new(http_body_util::StreamBody::new(tokio_stream::iter(frames))));
+            response.headers_mut().insert("content-type", "application/grpc".parse().unwrap());
+            std::future::ready(Ok(response))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_passed_on_whole_and_one_over_the_limit_is_not() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let router = tonic::transport::Server::builder().add_service(Verbose(64));
+        tokio::spawn(router.serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)));
+        let key = HandoffKey::from_secret("shared");
+
+        // Within the limit: the body and the trailers arrive as the instance sent them.
+        let upstream = Upstream::new(&[format!("http://{address}")], key.clone(), 1 << 20).unwrap();
+        let response = upstream.call(create_request(""), &principal(), METHOD, true, Some(2)).await.unwrap();
+        let collected = response.into_body().collect().await.unwrap();
+        assert_eq!(collected.trailers().and_then(|t| t.get("grpc-status")).unwrap(), "0");
+        assert_eq!(collected.to_bytes(), Bytes::from(vec![7_u8; 64]));
+
+        // Over it (a 64-byte body against a 16-byte message, plus its 5-byte prefix):
+        // a failure after the call may have arrived, not a truncated answer.
+        let upstream = Upstream::new(&[format!("http://{address}")], key, 16).unwrap();
+        let err = upstream.call(create_request(""), &principal(), METHOD, true, Some(2)).await.unwrap_err();
+        assert!(matches!(err, UpstreamError::MaybeReached), "{err:?}");
+    }
+
     #[tokio::test]
     async fn only_a_refused_connection_proves_a_call_never_left() {
         // Nothing listens on a port just released.
