@@ -416,9 +416,10 @@ mod tests {
     }
 
     /// An instance that answers every call OK, counts them, and keeps the
-    /// last call's headers (what someone on the hop could capture).
+    /// last call's headers (what someone on the hop could capture). Its answers
+    /// have a body of that many bytes, then trailers; none for 0 (trailers-only).
     #[derive(Clone)]
-    struct Answering(std::sync::Arc<AtomicUsize>, std::sync::Arc<Mutex<http::HeaderMap>>);
+    struct Answering(std::sync::Arc<AtomicUsize>, std::sync::Arc<Mutex<http::HeaderMap>>, usize);
 
     impl tonic::server::NamedService for Answering {
         const NAME: &'static str = "involve.profiles.v1.CustomerProfiles";
@@ -439,9 +440,21 @@ mod tests {
         fn call(&mut self, request: http::Request<Body>) -> Self::Future {
             self.0.fetch_add(1, Ordering::SeqCst);
             *self.1.lock().unwrap() = request.headers().clone();
-            let mut response = http::Response::new(Body::empty());
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", "0".parse().unwrap());
+            let mut response = if self.2 == 0 {
+                let mut response = http::Response::new(Body::empty());
+                response.headers_mut().extend(trailers);
+                response
+            } else {
+                let frames = [
+                    http_body::Frame::data(Bytes::from(vec![7_u8; self.2])),
+                    http_body::Frame::trailers(trailers),
+                ]
+                .map(Ok::<_, std::convert::Infallible>);
+                http::Response::new(Body::new(http_body_util::StreamBody::new(tokio_stream::iter(frames))))
+            };
             response.headers_mut().insert("content-type", "application/grpc".parse().unwrap());
-            response.headers_mut().insert("grpc-status", "0".parse().unwrap());
             std::future::ready(Ok(response))
         }
     }
@@ -453,11 +466,18 @@ mod tests {
 
     async fn recording_instance()
     -> (String, std::sync::Arc<AtomicUsize>, std::sync::Arc<Mutex<http::HeaderMap>>) {
+        instance_answering(0).await
+    }
+
+    /// An [`Answering`] instance whose answers carry `body` bytes.
+    async fn instance_answering(
+        body: usize,
+    ) -> (String, std::sync::Arc<AtomicUsize>, std::sync::Arc<Mutex<http::HeaderMap>>) {
         let calls = std::sync::Arc::new(AtomicUsize::new(0));
         let headers = std::sync::Arc::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let instance = Answering(std::sync::Arc::clone(&calls), std::sync::Arc::clone(&headers));
+        let instance = Answering(std::sync::Arc::clone(&calls), std::sync::Arc::clone(&headers), body);
         let router = tonic::transport::Server::builder().add_service(instance);
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
         tokio::spawn(router.serve_with_incoming(incoming));
@@ -580,7 +600,7 @@ mod tests {
         calls: std::sync::Arc<AtomicUsize>,
         stop: tokio::sync::oneshot::Receiver<()>,
     ) {
-        let instance = Answering(calls, std::sync::Arc::default());
+        let instance = Answering(calls, std::sync::Arc::default(), 0);
         tonic::transport::Server::builder()
             .add_service(instance)
             .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), async {
@@ -627,51 +647,13 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 0);
     }
 
-    /// An instance whose every answer is `bytes` of body, then `grpc-status: 0`.
-    #[derive(Clone)]
-    struct Verbose(usize);
-
-    impl tonic::server::NamedService for Verbose {
-        const NAME: &'static str = "involve.profiles.v1.CustomerProfiles";
-    }
-
-    impl tower::Service<http::Request<Body>> for Verbose {
-        type Response = http::Response<Body>;
-        type Error = std::convert::Infallible;
-        type Future = std::future::Ready<Result<http::Response<Body>, std::convert::Infallible>>;
-
-        fn poll_ready(
-            &mut self,
-            _cx: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Result<(), Self::Error>> {
-            std::task::Poll::Ready(Ok(()))
-        }
-
-        fn call(&mut self, _request: http::Request<Body>) -> Self::Future {
-            let mut trailers = http::HeaderMap::new();
-            trailers.insert("grpc-status", "0".parse().unwrap());
-            let frames = [
-                http_body::Frame::data(Bytes::from(vec![7_u8; self.0])),
-                http_body::Frame::trailers(trailers),
-            ]
-            .map(Ok::<_, std::convert::Infallible>);
-            let mut response =
-                http::Response::new(Body::new(http_body_util::StreamBody::new(tokio_stream::iter(frames))));
-            response.headers_mut().insert("content-type", "application/grpc".parse().unwrap());
-            std::future::ready(Ok(response))
-        }
-    }
-
     #[tokio::test]
     async fn an_answer_is_passed_on_whole_and_one_over_the_limit_is_not() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let router = tonic::transport::Server::builder().add_service(Verbose(64));
-        tokio::spawn(router.serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)));
+        let (address, _, _) = instance_answering(64).await;
         let key = HandoffKey::from_secret("shared");
 
         // Within the limit: the body and the trailers arrive as the instance sent them.
-        let upstream = Upstream::new(&[format!("http://{address}")], key.clone(), 1 << 20).unwrap();
+        let upstream = Upstream::new(std::slice::from_ref(&address), key.clone(), 1 << 20).unwrap();
         let response = upstream.call(create_request(""), &principal(), METHOD, true, Some(2)).await.unwrap();
         let collected = response.into_body().collect().await.unwrap();
         assert_eq!(collected.trailers().and_then(|t| t.get("grpc-status")).unwrap(), "0");
@@ -679,7 +661,7 @@ mod tests {
 
         // Over it (a 64-byte body against a 16-byte message, plus its 5-byte prefix):
         // a failure after the call may have arrived, not a truncated answer.
-        let upstream = Upstream::new(&[format!("http://{address}")], key, 16).unwrap();
+        let upstream = Upstream::new(&[address], key, 16).unwrap();
         let err = upstream.call(create_request(""), &principal(), METHOD, true, Some(2)).await.unwrap_err();
         assert!(matches!(err, UpstreamError::MaybeReached), "{err:?}");
     }
