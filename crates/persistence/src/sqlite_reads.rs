@@ -20,8 +20,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use sea_orm::sea_query::{ColumnType, Value, Values};
 use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Iterable as _,
-    PrimaryKeyToColumn as _, QueryTrait as _, Select, SelectTwo, Statement, TryIntoModel,
+    ActiveModelTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryTrait as _, Select, Statement,
+    TryIntoModel,
 };
 use tokio::sync::oneshot;
 use tracing::Instrument as _;
@@ -29,9 +29,6 @@ use tracing::Instrument as _;
 use crate::StoreError;
 use crate::connect::SQLITE_BUSY_TIMEOUT;
 use crate::sqlite_rows::Decoder;
-
-/// The rows of a `select_also`: the first entity, and the second where the row has one.
-pub type Joined<E, F> = Vec<(<E as EntityTrait>::Model, Option<<F as EntityTrait>::Model>)>;
 
 /// Prepared statements kept per connection: a service has a handful of read shapes.
 const STATEMENT_CACHE: usize = 64;
@@ -138,41 +135,6 @@ impl SqliteReads {
         self.run(move |connection| models::<E>(connection, &statement)).instrument(span).await
     }
 
-    /// Every row of a `select_also` (typically a LEFT JOIN): the first entity, and
-    /// the second where the row has one.
-    pub async fn all_also<E, F>(&self, query: SelectTwo<E, F>) -> Result<Joined<E, F>, StoreError>
-    where
-        E: EntityTrait,
-        F: EntityTrait,
-        E::ActiveModel: TryIntoModel<E::Model> + Send,
-        F::ActiveModel: TryIntoModel<F::Model> + Send,
-        E::Model: Send + 'static,
-        F::Model: Send + 'static,
-    {
-        let statement = query.build(DbBackend::Sqlite);
-        let span = crate::spans::sqlite("SELECT", E::default().table_name(), &self.namespace);
-        self.run(move |connection| joined::<E, F>(connection, &statement)).instrument(span).await
-    }
-
-    /// As [`Self::all_also`], for a lookup by key (a few rows through an index):
-    /// run on the calling thread when one of its connections is free, which
-    /// costs no thread hand-off at all. A lookup takes microseconds, well inside
-    /// what a Tokio worker may spend between awaits; scans and searches, whose
-    /// time grows with the data, keep to the reader threads.
-    pub async fn lookup_also<E, F>(&self, query: SelectTwo<E, F>) -> Result<Joined<E, F>, StoreError>
-    where
-        E: EntityTrait,
-        F: EntityTrait,
-        E::ActiveModel: TryIntoModel<E::Model> + Send,
-        F::ActiveModel: TryIntoModel<F::Model> + Send,
-        E::Model: Send + 'static,
-        F::Model: Send + 'static,
-    {
-        let statement = query.build(DbBackend::Sqlite);
-        let span = crate::spans::sqlite("SELECT", E::default().table_name(), &self.namespace);
-        self.run_nearby(span, move |connection| joined::<E, F>(connection, &statement)).await
-    }
-
     /// Every row of `sql` bound to `values`, read by `decoder` on a reader
     /// thread: for scans and searches, whose time grows with the data.
     pub async fn scan<T: Send + 'static>(
@@ -186,8 +148,11 @@ impl SqliteReads {
         self.run(move |connection| decoded(connection, &sql, &values, decoder)).instrument(span).await
     }
 
-    /// As [`Self::scan`], for a lookup by key: on the calling thread when one
-    /// of its connections is free (see [`Self::lookup_also`]).
+    /// As [`Self::scan`], for a lookup by key (a few rows through an index):
+    /// run on the calling thread when one of its connections is free, which
+    /// costs no thread hand-off at all. A lookup takes microseconds, well inside
+    /// what a Tokio worker may spend between awaits; scans and searches, whose
+    /// time grows with the data, keep to the reader threads.
     pub async fn lookup<T: Send + 'static>(
         &self,
         table: &str,
@@ -259,31 +224,6 @@ where
     query_rows(connection, &statement.sql, statement.values.as_ref(), |names| {
         let columns = Layout::of::<E>(names, "")?;
         Ok(move |row: &rusqlite::Row<'_>| columns.model::<E>(row))
-    })
-}
-
-/// Every row of a statement built from a `SelectTwo<E, F>`: the first entity,
-/// and the second where the row has one.
-fn joined<E, F>(connection: &rusqlite::Connection, statement: &Statement) -> Result<Joined<E, F>, StoreError>
-where
-    E: EntityTrait,
-    F: EntityTrait,
-    E::ActiveModel: TryIntoModel<E::Model>,
-    F::ActiveModel: TryIntoModel<F::Model>,
-{
-    query_rows(connection, &statement.sql, statement.values.as_ref(), |names| {
-        let first = Layout::of::<E>(names, "A_")?;
-        let second = Layout::of::<F>(names, "B_")?;
-        let present = second.primary_key_index::<F>()?;
-        Ok(move |row: &rusqlite::Row<'_>| {
-            let also = match row.get_ref(present).map_err(sqlite_error)? {
-                ValueRef::Null => None,
-                ValueRef::Integer(_) | ValueRef::Real(_) | ValueRef::Text(_) | ValueRef::Blob(_) => {
-                    Some(second.model::<F>(row)?)
-                }
-            };
-            Ok((first.model::<E>(row)?, also))
-        })
     })
 }
 
@@ -592,14 +532,6 @@ impl<C: sea_orm::ColumnTrait> Layout<C> {
         Ok(Self { columns })
     }
 
-    /// The index of the first primary-key column of `E`: NULL there means no row.
-    fn primary_key_index<E: EntityTrait<Column = C>>(&self) -> Result<usize, StoreError> {
-        let key = E::PrimaryKey::iter().next().map(|key| key.into_column());
-        key.and_then(|key| self.columns.iter().find(|(column, _, _)| column.as_str() == key.as_str()))
-            .map(|(_, _, index)| *index)
-            .ok_or_else(|| unsupported("an entity without a primary key"))
-    }
-
     fn model<E: EntityTrait<Column = C>>(&self, row: &rusqlite::Row<'_>) -> Result<E::Model, StoreError>
     where
         E::ActiveModel: TryIntoModel<E::Model>,
@@ -655,8 +587,8 @@ mod tests {
 
     use chrono::{NaiveDate, TimeZone as _};
     use sea_orm::{
-        ColumnTrait as _, ConnectionTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _,
-        QuerySelect as _, Schema, Set,
+        ColumnTrait as _, ConnectionTrait as _, EntityTrait as _, IdenStatic as _, Iterable as _,
+        QueryFilter as _, QueryOrder as _, QuerySelect as _, Schema, Set,
     };
     use uuid::Uuid;
 
@@ -790,16 +722,45 @@ mod tests {
         };
         let expected = joined().all(&db).await.unwrap();
         assert!(expected[0].1.is_some() && expected[1].1.is_none());
-        assert_eq!(reads.all_also(joined()).await.unwrap(), expected);
+        // Read by a decoder: each thing's id, and whether a part came with it.
+        let decoder: Decoder<(Uuid, bool)> = Decoder {
+            columns: |names| {
+                crate::sqlite_rows::expect_columns(
+                    names,
+                    0,
+                    "A_",
+                    thing::Column::iter().map(|c| c.as_str()),
+                )?;
+                let parts_at = thing::Column::iter().count();
+                crate::sqlite_rows::expect_columns(
+                    names,
+                    parts_at,
+                    "B_",
+                    part::Column::iter().map(|c| c.as_str()),
+                )
+            },
+            row: |row| {
+                let parts_at = thing::Column::iter().count();
+                Ok((crate::sqlite_rows::uuid(row, 0)?, !crate::sqlite_rows::is_null(row, parts_at)?))
+            },
+        };
+        let expected: Vec<(Uuid, bool)> = expected.iter().map(|(t, p)| (t.id, p.is_some())).collect();
+        let statement = joined().build(DbBackend::Sqlite);
+        let (sql, values): (Arc<str>, Values) =
+            (statement.sql.into(), statement.values.unwrap_or(Values(Vec::new())));
+        assert_eq!(reads.scan("things", Arc::clone(&sql), values.clone(), decoder).await.unwrap(), expected);
         // A lookup on the calling thread reads the same, and keeps its
         // connection for the next one instead of opening another.
         for _ in 0..3 {
-            assert_eq!(reads.lookup_also(joined()).await.unwrap(), expected);
+            assert_eq!(
+                reads.lookup("things", Arc::clone(&sql), values.clone(), decoder).await.unwrap(),
+                expected
+            );
         }
         assert_eq!(reads.nearby.open.load(Ordering::Relaxed), 1);
         assert_eq!(
-            reads.all(query().limit(1)).await.unwrap(),
-            expected[..1].iter().map(|(t, _)| t.clone()).collect::<Vec<_>>()
+            reads.all(query().limit(1)).await.unwrap().iter().map(|t| t.id).collect::<Vec<_>>(),
+            [expected[0].0]
         );
     }
 
