@@ -45,7 +45,6 @@ struct Live {
 pub(super) struct Http2Link {
     /// `host:port`, resolved at each connect (a name may move).
     host_port: String,
-    scheme: http::uri::Scheme,
     authority: http::uri::Authority,
     live: Mutex<Option<Live>>,
     /// Held while a connection is opened, so a burst of calls opens one.
@@ -78,7 +77,6 @@ impl Http2Link {
         let port = authority.port_u16().unwrap_or(80);
         Some(Self {
             host_port: format!("{}:{port}", authority.host()),
-            scheme: http::uri::Scheme::HTTP,
             authority,
             live: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
@@ -146,7 +144,8 @@ impl Http2Link {
 
     /// `uri`'s path and query on this instance.
     fn uri_for(&self, uri: &http::Uri) -> Result<http::Uri, http::Error> {
-        let mut builder = http::Uri::builder().scheme(self.scheme.clone()).authority(self.authority.clone());
+        let mut builder =
+            http::Uri::builder().scheme(http::uri::Scheme::HTTP).authority(self.authority.clone());
         if let Some(path) = uri.path_and_query() {
             builder = builder.path_and_query(path.clone());
         }

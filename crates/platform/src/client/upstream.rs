@@ -252,8 +252,7 @@ impl Upstream {
         for instance in self.order() {
             let answer = match &instance.link {
                 Some(link) => {
-                    let limit = self.max_message_bytes.saturating_add(5);
-                    link.unary(&parts, bytes.clone(), limit).await.inspect_err(|failure| {
+                    link.unary(&parts, bytes.clone(), self.frame_limit()).await.inspect_err(|failure| {
                         tracing::warn!(address = %instance.address, ?failure, "instance failed; sitting it out");
                         instance.mark_down(Instant::now());
                     })
@@ -280,11 +279,16 @@ impl Upstream {
         Err(outcome)
     }
 
+    /// The most bytes one message may take on the wire: `max_message_bytes`
+    /// and its five-byte gRPC frame prefix.
+    fn frame_limit(&self) -> usize {
+        self.max_message_bytes.saturating_add(5)
+    }
+
     /// The request's bytes, refused once they pass `max_message_bytes` plus
     /// the frame's five-byte prefix, before the rest is read.
     async fn buffer(&self, body: Body) -> Result<Bytes, UpstreamError> {
-        let limit = self.max_message_bytes.saturating_add(5);
-        match http_body_util::Limited::new(body, limit).collect().await {
+        match http_body_util::Limited::new(body, self.frame_limit()).collect().await {
             Ok(collected) => Ok(collected.to_bytes()),
             Err(err) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
                 Err(UpstreamError::TooLarge { limit: self.max_message_bytes })
@@ -304,8 +308,7 @@ impl Upstream {
         response: http::Response<Body>,
     ) -> Result<http::Response<Body>, Failure> {
         let (parts, body) = response.into_parts();
-        let limit = self.max_message_bytes.saturating_add(5);
-        let collected = match http_body_util::Limited::new(body, limit).collect().await {
+        let collected = match http_body_util::Limited::new(body, self.frame_limit()).collect().await {
             Ok(collected) => collected,
             Err(err) => {
                 tracing::warn!(address = %instance.address, error = %err, "instance failed mid-response; sitting it out");
