@@ -168,8 +168,14 @@ pub(crate) async fn run(
     involve: &Path,
     backends: &[Backend],
     requests: u64,
-    perf: Option<&Path>,
+    perf: Option<(&Path, &str)>,
 ) -> anyhow::Result<()> {
+    if let Some((_, method)) = perf {
+        anyhow::ensure!(
+            [GET, LIST, CREATE].iter().any(|url| url.ends_with(&format!("/{method}"))),
+            "--perf-method must be GetCustomer, ListCustomers or CreateCustomer, not {method}"
+        );
+    }
     println!(
         "\n== hot path: h2load -c {CONNECTIONS} -m {STREAMS}, {requests} calls per path in {ROUNDS} interleaved rounds =="
     );
@@ -243,8 +249,11 @@ pub(crate) async fn run(
         for offset in 0..paths.len() {
             let index = (round + offset) % paths.len();
             let path = &paths[index];
+            // The first backend's paths follow the two health checks.
             let profile = match (perf, servers.first()) {
-                (Some(out), Some(server)) if round == 0 && path.url.ends_with(GET) && index == 2 => {
+                (Some((out, method)), Some(server))
+                    if round == 0 && index < 5 && path.url.ends_with(&format!("/{method}")) =>
+                {
                     Some(start_perf(out, server.pid())?)
                 }
                 (Some(_) | None, _) => None,
@@ -272,7 +281,7 @@ pub(crate) async fn run(
     Ok(())
 }
 
-/// `perf record` on the server for the first GetCustomer round on the first backend.
+/// `perf record` on the server for the first round of one method on the first backend.
 /// DWARF call graphs: the release build keeps no frame pointers, so `-g` alone
 /// attributes most samples to no caller.
 fn start_perf(out: &Path, pid: u32) -> anyhow::Result<tokio::process::Child> {

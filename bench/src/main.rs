@@ -69,10 +69,13 @@ struct Args {
     /// Calls per path in the hot-path suite (h2load).
     #[arg(long, default_value_t = 30_000)]
     requests: u64,
-    /// Write a `perf record` profile (DWARF call graphs) of the server under the GetCustomer load
+    /// Write a `perf record` profile (DWARF call graphs) of the server under one method's load
     /// (SQLite, first round of the hot-path suite) to this file.
     #[arg(long)]
     perf: Option<std::path::PathBuf>,
+    /// The method `--perf` profiles: `GetCustomer`, `ListCustomers` or `CreateCustomer`.
+    #[arg(long, default_value = "GetCustomer")]
+    perf_method: String,
     /// ASB cases seeded for the work queue and service standards figures.
     #[arg(long, default_value_t = 100_000)]
     asb_cases: u64,
@@ -115,7 +118,13 @@ async fn main() -> anyhow::Result<()> {
         return asb::run(&involve, &backends, &asb_settings).await;
     }
     if args.suite == "hotpath" {
-        return hotpath::run(&involve, &backends, args.requests, args.perf.as_deref()).await;
+        return hotpath::run(
+            &involve,
+            &backends,
+            args.requests,
+            args.perf.as_deref().map(|out| (out, args.perf_method.as_str())),
+        )
+        .await;
     }
     if args.suite != "gateway" {
         println!("involve-bench: {} rows, {} latency samples per page", args.rows, args.samples);
@@ -129,7 +138,13 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     if args.suite == "all" {
-        hotpath::run(&involve, &backends, args.requests, args.perf.as_deref()).await?;
+        hotpath::run(
+            &involve,
+            &backends,
+            args.requests,
+            args.perf.as_deref().map(|out| (out, args.perf_method.as_str())),
+        )
+        .await?;
         asb::run(&involve, &backends, &asb_settings).await?;
     }
     if args.suite != "profiles" {
