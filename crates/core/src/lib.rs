@@ -24,7 +24,7 @@ mod violation;
 
 pub use code::Code;
 pub use etag::{Etag, EtagParseError};
-pub use organisation::{OrganisationId, OrganisationName};
+pub use organisation::{NotAnOrganisationName, OrganisationId, OrganisationName};
 pub use request_id::RequestId;
 pub use role::{Capability, Role};
 pub use violation::{FieldViolation, Required, Violations};

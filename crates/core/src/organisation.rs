@@ -23,18 +23,24 @@ impl OrganisationId {
     }
 }
 
+/// Checks an organisation id without copying it.
+fn check_id(id: &str) -> Result<(), &'static str> {
+    let valid = !id.is_empty()
+        && id.len() <= 63
+        && id.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err("the organisation id must be 1 to 63 lowercase letters, digits or hyphens")
+    }
+}
+
 impl FromStr for OrganisationId {
     type Err = &'static str;
 
     fn from_str(id: &str) -> Result<Self, Self::Err> {
-        let valid = !id.is_empty()
-            && id.len() <= 63
-            && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if valid {
-            Ok(Self(id.to_owned()))
-        } else {
-            Err("the organisation id must be 1 to 63 lowercase letters, digits or hyphens")
-        }
+        check_id(id)?;
+        Ok(Self(id.to_owned()))
     }
 }
 
@@ -64,8 +70,32 @@ impl FromStr for OrganisationName {
     type Err = &'static str;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let id = text.strip_prefix(PREFIX).ok_or("must look like organisations/{id}")?;
-        Ok(id.parse::<OrganisationId>()?.name())
+        check_name(text)?;
+        Ok(Self(text.to_owned()))
+    }
+}
+
+fn check_name(text: &str) -> Result<(), &'static str> {
+    check_id(text.strip_prefix(PREFIX).ok_or("must look like organisations/{id}")?)
+}
+
+/// A text that is not an organisation name, handed back with the reason.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?}: {why}")]
+pub struct NotAnOrganisationName {
+    pub text: String,
+    pub why: &'static str,
+}
+
+/// Keeps the text it checked: names read back from a store are parsed per row.
+impl TryFrom<String> for OrganisationName {
+    type Error = NotAnOrganisationName;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        match check_name(&text) {
+            Ok(()) => Ok(Self(text)),
+            Err(why) => Err(NotAnOrganisationName { text, why }),
+        }
     }
 }
 
@@ -84,8 +114,14 @@ mod tests {
         let name: OrganisationName = "organisations/riverside-ha".parse().unwrap();
         assert_eq!(name.id().as_str(), "riverside-ha");
         assert_eq!(name.id().name(), name);
-        for bad in ["riverside", "organisations/", "organisations/Upper", "organisations/a/b"] {
+        for bad in
+            ["riverside", "organisations/", "organisations/Upper", "organisations/a/b", "organisations/é"]
+        {
             assert!(bad.parse::<OrganisationName>().is_err(), "{bad}");
+            assert!(OrganisationName::try_from(bad.to_owned()).is_err(), "{bad}");
         }
+        let long = format!("organisations/{}", "a".repeat(63));
+        assert_eq!(OrganisationName::try_from(long.clone()).map(|name| name.id().as_str().len()), Ok(63));
+        assert!(format!("{long}a").parse::<OrganisationName>().is_err());
     }
 }

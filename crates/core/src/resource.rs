@@ -36,9 +36,16 @@ macro_rules! uuid_resource_id {
                     .map(Self)
             }
 
-            /// `{collection}/{uuid}`.
+            /// `{collection}/{uuid}`: one exact-size allocation, without the
+            /// formatting machinery (every resource a page returns is named).
             pub fn name(self) -> String {
-                self.to_string()
+                let mut uuid = $crate::uuid::Uuid::encode_buffer();
+                let uuid = self.0.as_hyphenated().encode_lower(&mut uuid);
+                let mut name = String::with_capacity($collection.len() + 1 + uuid.len());
+                name.push_str($collection);
+                name.push('/');
+                name.push_str(uuid);
+                name
             }
         }
 
@@ -64,6 +71,8 @@ mod tests {
     fn names_round_trip_and_other_collections_are_refused() {
         let id = ThingId::generate();
         assert!(id.name().starts_with("things/"));
+        assert_eq!(id.name(), id.to_string(), "the name is the displayed id");
+        assert_eq!(id.name().len(), "things/".len() + 36);
         assert_eq!(ThingId::from_name(&id.name()), Some(id));
         assert_eq!(ThingId::from_name(&id.name().replace("things/", "others/")), None);
         assert_eq!(ThingId::from_name("things/not-a-uuid"), None);
