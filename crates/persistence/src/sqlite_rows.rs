@@ -137,6 +137,11 @@ pub fn text_ref<'r>(row: &'r Row<'_>, index: usize) -> Result<&'r str, StoreErro
     required(row, index, value)
 }
 
+/// [`text_ref`], or `None` for NULL.
+pub fn optional_text_ref<'r>(row: &'r Row<'_>, index: usize) -> Result<Option<&'r str>, StoreError> {
+    optional(row, index, text_of)
+}
+
 pub fn uuid(row: &Row<'_>, index: usize) -> Result<Uuid, StoreError> {
     let value = optional(row, index, uuid_of)?;
     required(row, index, value)

@@ -34,7 +34,9 @@ use uuid::Uuid;
 use self::entities::{customers, erasures, reference_values, tenure_periods};
 pub use self::import::{ImportOutcome, ImportRow};
 pub use self::migrations::Migrator;
-use self::rows::{RowParts, customer_from_row, first_period, new_row, period_row, write_details};
+use self::rows::{
+    JoinedRow, RowParts, customer_from_row, first_period, new_row, period_from_row, period_row, write_details,
+};
 use crate::domain::reference::ReferenceValue;
 use crate::domain::tenure::{TenureChange, plan_change};
 use crate::domain::{
@@ -178,9 +180,9 @@ impl Store {
                 let (sql, values) = self.statements.lookups.statement(&lookup, CustomerLookup::sqlite)?;
                 reads.lookup(TABLE, sql, values, sqlite_rows::CUSTOMERS_WITH_PERIODS).await?
             }
-            None => lookup.query().all(&self.db).await.map_err(StoreError::from)?,
+            None => decode_joined(lookup.query().all(&self.db).await.map_err(StoreError::from)?)?,
         };
-        fold_histories(joined)?.pop().ok_or_else(|| ProfileError::customer_not_found(id.name()))
+        fold_histories(joined).pop().ok_or_else(|| ProfileError::customer_not_found(id.name()))
     }
 
     pub async fn create_customer(
@@ -377,9 +379,9 @@ impl Store {
                 let (sql, values) = self.statements.pages.statement(&page, CustomerPage::sqlite)?;
                 reads.scan(TABLE, sql, values, sqlite_rows::CUSTOMERS_WITH_PERIODS).await?
             }
-            None => page.query().all(&self.db).await.map_err(StoreError::from)?,
+            None => decode_joined(page.query().all(&self.db).await.map_err(StoreError::from)?)?,
         };
-        Ok(fold_histories(joined)?)
+        Ok(fold_histories(joined))
     }
 
     pub async fn change_tenure(
@@ -775,26 +777,32 @@ fn with_periods(
 }
 
 /// Folds the joined rows (one per period, customers in order) into customers.
-fn fold_histories(
-    joined: Vec<(customers::Model, Option<tenure_periods::Model>)>,
-) -> Result<Vec<Customer>, StoreError> {
-    let mut customers = Vec::new();
-    let mut current: Option<(customers::Model, Vec<tenure_periods::Model>)> = None;
-    for (row, period) in joined {
-        match &mut current {
-            Some((held, history)) if held.id == row.id => history.extend(period),
+fn fold_histories(joined: Vec<JoinedRow>) -> Vec<Customer> {
+    let mut customers: Vec<Customer> = Vec::with_capacity(joined.len());
+    for (customer, period) in joined {
+        match customers.last_mut() {
+            // A later period of the customer just read: the row's copy of the customer goes.
+            Some(held) if held.id == customer.id => held.tenure_history.extend(period),
             Some(_) | None => {
-                if let Some((held, history)) = current.take() {
-                    customers.push(customer_from_row(held, history)?);
-                }
-                current = Some((row, period.into_iter().collect()));
+                let mut customer = customer;
+                customer.tenure_history.extend(period);
+                customers.push(customer);
             }
         }
     }
-    if let Some((held, history)) = current {
-        customers.push(customer_from_row(held, history)?);
-    }
-    Ok(customers)
+    customers
+}
+
+/// sea-orm's joined rows (PostgreSQL, in-memory SQLite) as the SQLite read path decodes them.
+fn decode_joined(
+    joined: Vec<(customers::Model, Option<tenure_periods::Model>)>,
+) -> Result<Vec<JoinedRow>, StoreError> {
+    joined
+        .into_iter()
+        .map(|(row, period)| {
+            Ok((customer_from_row(row, Vec::new())?, period.map(period_from_row).transpose()?))
+        })
+        .collect()
 }
 
 async fn with_history<C: ConnectionTrait>(conn: &C, row: customers::Model) -> Result<Customer, StoreError> {

@@ -56,9 +56,11 @@ fn codes_from_json(column: &str, text: &str) -> Result<Vec<Code>, StoreError> {
     from_json_or_default(column, text, "[]")
 }
 
-fn organisation(text: Option<String>) -> Result<Option<OrganisationName>, StoreError> {
-    text.map(|text| text.parse().map_err(|err| StoreError::corrupt(format!("organisation {text:?}: {err}"))))
-        .transpose()
+pub(super) fn organisation(text: Option<String>) -> Result<Option<OrganisationName>, StoreError> {
+    text.map(|text| {
+        OrganisationName::try_from(text).map_err(|err| StoreError::corrupt(format!("organisation {err}")))
+    })
+    .transpose()
 }
 
 /// The lower-cased words a name search matches the start of.
@@ -162,6 +164,62 @@ pub(super) fn new_row(
     Ok(row)
 }
 
+/// One row of a customer joined with its tenure periods: the customer (its
+/// history still empty), and one of its periods when it has any.
+pub(super) type JoinedRow = (Customer, Option<TenurePeriod>);
+
+/// A customer row as [`customer_from_parts`] reads it: the texts a customer
+/// keeps, owned; the ones it only parses (codes, states, JSON parts), borrowed,
+/// whether from a sea-orm model or straight from a SQLite row, so a page of
+/// customers does not allocate a string per parsed column only to drop it.
+pub(super) struct CustomerRow<'a> {
+    pub id: uuid::Uuid,
+    pub landlord_organisation: Option<String>,
+    pub external_reference: Option<String>,
+    pub title: Option<String>,
+    pub given_name: String,
+    pub family_name: String,
+    pub preferred_name: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub mobile: Option<String>,
+    pub preferred_contact_channel: Option<&'a str>,
+    pub communication_needs: &'a str,
+    pub accessibility_needs: &'a str,
+    pub household: &'a str,
+    pub tenure: &'a str,
+    pub uprn: Option<String>,
+    pub address: &'a str,
+    pub postcode: Option<String>,
+    pub area: Option<&'a str>,
+    pub vulnerabilities: &'a str,
+    pub involvement_interests: &'a str,
+    pub contact_consent: bool,
+    pub consent_time: Option<DateTime<Utc>>,
+    pub equality_lawful_basis: Option<&'a str>,
+    /// The eight answers in [`EQUALITY_COLUMNS`] order.
+    pub equality: [&'a str; 8],
+    pub state: &'a str,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+    pub delete_time: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+/// The equality answers' columns, in the order of [`CustomerRow::equality`].
+pub(super) const EQUALITY_COLUMNS: [customers::Column; 8] = [
+    customers::Column::EqEthnicity,
+    customers::Column::EqDisability,
+    customers::Column::EqSex,
+    customers::Column::EqGenderIdentity,
+    customers::Column::EqAgeBand,
+    customers::Column::EqReligion,
+    customers::Column::EqSexualOrientation,
+    customers::Column::EqCaringResponsibilities,
+];
+
+/// A customer from its sea-orm model and its tenure periods.
 pub(super) fn customer_from_row(
     row: customers::Model,
     history: Vec<tenure_periods::Model>,
@@ -209,7 +267,89 @@ pub(super) fn customer_from_row(
         delete_time,
         version,
     } = row;
-    let address: Address = from_json("address", &address)?;
+    let mut customer = customer_from_parts(CustomerRow {
+        id,
+        landlord_organisation,
+        external_reference,
+        title,
+        given_name,
+        family_name,
+        preferred_name,
+        date_of_birth,
+        email,
+        phone,
+        mobile,
+        preferred_contact_channel: preferred_contact_channel.as_deref(),
+        communication_needs: &communication_needs,
+        accessibility_needs: &accessibility_needs,
+        household: &household,
+        tenure: &tenure,
+        uprn,
+        address: &address,
+        postcode,
+        area: area.as_deref(),
+        vulnerabilities: &vulnerabilities,
+        involvement_interests: &involvement_interests,
+        contact_consent,
+        consent_time,
+        equality_lawful_basis: equality_lawful_basis.as_deref(),
+        equality: [
+            &eq_ethnicity,
+            &eq_disability,
+            &eq_sex,
+            &eq_gender_identity,
+            &eq_age_band,
+            &eq_religion,
+            &eq_sexual_orientation,
+            &eq_caring_responsibilities,
+        ],
+        state: &state,
+        create_time,
+        update_time,
+        delete_time,
+        version,
+    })?;
+    customer.tenure_history = history.into_iter().map(period_from_row).collect::<Result<_, _>>()?;
+    Ok(customer)
+}
+
+/// A customer, without its tenure history, from its row's parts.
+pub(super) fn customer_from_parts(row: CustomerRow<'_>) -> Result<Customer, StoreError> {
+    let CustomerRow {
+        id,
+        landlord_organisation,
+        external_reference,
+        title,
+        given_name,
+        family_name,
+        preferred_name,
+        date_of_birth,
+        email,
+        phone,
+        mobile,
+        preferred_contact_channel,
+        communication_needs,
+        accessibility_needs,
+        household,
+        tenure,
+        uprn,
+        address,
+        postcode,
+        area,
+        vulnerabilities,
+        involvement_interests,
+        contact_consent,
+        consent_time,
+        equality_lawful_basis,
+        equality:
+            [ethnicity, disability, sex, gender_identity, age_band, religion, sexual_orientation, caring],
+        state,
+        create_time,
+        update_time,
+        delete_time,
+        version,
+    } = row;
+    let address: Address = from_json("address", address)?;
     let defaults = &*DEFAULT_JSON;
     let details = CustomerDetails {
         external_reference,
@@ -219,42 +359,42 @@ pub(super) fn customer_from_row(
         preferred_name,
         date_of_birth,
         contact: ContactDetails { email, phone, mobile },
-        preferred_contact_channel: preferred_contact_channel.as_deref().and_then(ContactChannel::from_code),
+        preferred_contact_channel: preferred_contact_channel.and_then(ContactChannel::from_code),
         communication_needs: from_json_or_default(
             "communication_needs",
-            &communication_needs,
+            communication_needs,
             &defaults.communication_needs,
         )?,
-        accessibility_needs: codes_from_json("accessibility_needs", &accessibility_needs)?,
-        household: from_json_or_default("household", &household, &defaults.household)?,
+        accessibility_needs: codes_from_json("accessibility_needs", accessibility_needs)?,
+        household: from_json_or_default("household", household, &defaults.household)?,
         property: Property { uprn, address_lines: address.lines, town: address.town, postcode },
-        area: area.as_deref().map(Code::trusted),
-        vulnerabilities: codes_from_json("vulnerabilities", &vulnerabilities)?,
+        area: area.map(Code::trusted),
+        vulnerabilities: codes_from_json("vulnerabilities", vulnerabilities)?,
         involvement_interests: from_json_or_default(
             "involvement_interests",
-            &involvement_interests,
+            involvement_interests,
             &defaults.involvement_interests,
         )?,
         contact_consent,
         equality: EqualityInformation {
-            lawful_basis: equality_lawful_basis.as_deref().and_then(LawfulBasis::from_code),
-            ethnicity: EqualityAnswer::from_storage_code(&eq_ethnicity),
-            disability: EqualityAnswer::from_storage_code(&eq_disability),
-            sex: EqualityAnswer::from_storage_code(&eq_sex),
-            gender_identity: EqualityAnswer::from_storage_code(&eq_gender_identity),
-            age_band: EqualityAnswer::from_storage_code(&eq_age_band),
-            religion: EqualityAnswer::from_storage_code(&eq_religion),
-            sexual_orientation: EqualityAnswer::from_storage_code(&eq_sexual_orientation),
-            caring_responsibilities: EqualityAnswer::from_storage_code(&eq_caring_responsibilities),
+            lawful_basis: equality_lawful_basis.and_then(LawfulBasis::from_code),
+            ethnicity: EqualityAnswer::from_storage_code(ethnicity),
+            disability: EqualityAnswer::from_storage_code(disability),
+            sex: EqualityAnswer::from_storage_code(sex),
+            gender_identity: EqualityAnswer::from_storage_code(gender_identity),
+            age_band: EqualityAnswer::from_storage_code(age_band),
+            religion: EqualityAnswer::from_storage_code(religion),
+            sexual_orientation: EqualityAnswer::from_storage_code(sexual_orientation),
+            caring_responsibilities: EqualityAnswer::from_storage_code(caring),
         },
     };
     Ok(Customer {
         id: CustomerId::from_uuid(id),
         landlord: organisation(landlord_organisation)?,
-        tenure: Code::trusted(&tenure),
+        tenure: Code::trusted(tenure),
         details,
-        tenure_history: history.into_iter().map(period_from_row).collect::<Result<_, _>>()?,
-        state: CustomerState::from_code(&state)
+        tenure_history: Vec::new(),
+        state: CustomerState::from_code(state)
             .ok_or_else(|| StoreError::corrupt(format!("state {state:?}")))?,
         consent_time,
         create_time,
@@ -277,7 +417,7 @@ pub(super) fn period_row(customer: CustomerId, period: &TenurePeriod) -> tenure_
     }
 }
 
-fn period_from_row(row: tenure_periods::Model) -> Result<TenurePeriod, StoreError> {
+pub(super) fn period_from_row(row: tenure_periods::Model) -> Result<TenurePeriod, StoreError> {
     Ok(TenurePeriod {
         tenure: Code::trusted(&row.tenure),
         landlord: organisation(row.landlord_organisation)?,

@@ -5,21 +5,21 @@
 //! sea-orm builds the statement from them (selecting every column in declaration
 //! order, as on PostgreSQL), each field here is read at `Column::X as usize`, and
 //! [`check_joined`] confirms for every statement that the names at those indexes
-//! are the entity's. The models come out exactly as sea-orm would make them, so
-//! `customer_from_row` turns them into customers the same way on both databases.
+//! are the entity's. A row becomes a customer through the same
+//! [`customer_from_parts`] as a sea-orm model does on PostgreSQL; the texts it only
+//! parses (codes, states, JSON parts) are borrowed from the row, not copied.
 
 use persistence::StoreError;
 use persistence::sqlite_rows::{self as cells, Decoder, Row, expect_columns};
 use sea_orm::{IdenStatic as _, Iterable as _};
 
 use super::entities::{customers, tenure_periods};
-
-/// A customer row, with one of its tenure periods when it has any.
-pub(super) type Joined = (customers::Model, Option<tenure_periods::Model>);
+use super::rows::{CustomerRow, EQUALITY_COLUMNS, JoinedRow, customer_from_parts, organisation};
+use crate::domain::{Code, Customer, TenurePeriod};
 
 /// The rows of `with_periods`: every column of `customers` (`A_…`), then every
 /// column of `tenure_periods` (`B_…`, NULL for a customer without periods).
-pub(super) const CUSTOMERS_WITH_PERIODS: Decoder<Joined> = Decoder { columns: check_joined, row: joined };
+pub(super) const CUSTOMERS_WITH_PERIODS: Decoder<JoinedRow> = Decoder { columns: check_joined, row: joined };
 
 /// Where the period's columns start: the last customer column is `version`.
 const PERIODS_AT: usize = customers::Column::Version as usize + 1;
@@ -36,7 +36,7 @@ fn check_joined(names: &[&str]) -> Result<(), StoreError> {
     expect_columns(names, PERIODS_AT, "B_", tenure_periods::Column::iter().map(|column| column.as_str()))
 }
 
-fn joined(row: &Row<'_>) -> Result<Joined, StoreError> {
+fn joined(row: &Row<'_>) -> Result<JoinedRow, StoreError> {
     let period = if cells::is_null(row, PERIODS_AT + tenure_periods::Column::Id as usize)? {
         None
     } else {
@@ -45,12 +45,16 @@ fn joined(row: &Row<'_>) -> Result<Joined, StoreError> {
     Ok((customer(row)?, period))
 }
 
-fn customer(row: &Row<'_>) -> Result<customers::Model, StoreError> {
+fn customer(row: &Row<'_>) -> Result<Customer, StoreError> {
     use customers::Column as C;
     let at = |column: C| column as usize;
     let text = |column: C| cells::text(row, at(column));
     let optional_text = |column: C| cells::optional_text(row, at(column));
-    Ok(customers::Model {
+    let parsed = |column: C| cells::text_ref(row, at(column));
+    let optional_parsed = |column: C| cells::optional_text_ref(row, at(column));
+    let [ethnicity, disability, sex, gender_identity, age_band, religion, sexual_orientation, caring] =
+        EQUALITY_COLUMNS;
+    customer_from_parts(CustomerRow {
         id: cells::uuid(row, at(C::Id))?,
         landlord_organisation: optional_text(C::LandlordOrganisation)?,
         external_reference: optional_text(C::ExternalReference)?,
@@ -58,36 +62,35 @@ fn customer(row: &Row<'_>) -> Result<customers::Model, StoreError> {
         given_name: text(C::GivenName)?,
         family_name: text(C::FamilyName)?,
         preferred_name: optional_text(C::PreferredName)?,
-        name_key: text(C::NameKey)?,
         date_of_birth: cells::optional_date(row, at(C::DateOfBirth))?,
         email: optional_text(C::Email)?,
         phone: optional_text(C::Phone)?,
         mobile: optional_text(C::Mobile)?,
-        preferred_contact_channel: optional_text(C::PreferredContactChannel)?,
-        preferred_language: optional_text(C::PreferredLanguage)?,
-        communication_needs: text(C::CommunicationNeeds)?,
-        accessibility_needs: text(C::AccessibilityNeeds)?,
-        household: text(C::Household)?,
-        tenure: text(C::Tenure)?,
+        preferred_contact_channel: optional_parsed(C::PreferredContactChannel)?,
+        communication_needs: parsed(C::CommunicationNeeds)?,
+        accessibility_needs: parsed(C::AccessibilityNeeds)?,
+        household: parsed(C::Household)?,
+        tenure: parsed(C::Tenure)?,
         uprn: optional_text(C::Uprn)?,
-        address: text(C::Address)?,
+        address: parsed(C::Address)?,
         postcode: optional_text(C::Postcode)?,
-        postcode_key: optional_text(C::PostcodeKey)?,
-        area: optional_text(C::Area)?,
-        vulnerabilities: text(C::Vulnerabilities)?,
-        involvement_interests: text(C::InvolvementInterests)?,
+        area: optional_parsed(C::Area)?,
+        vulnerabilities: parsed(C::Vulnerabilities)?,
+        involvement_interests: parsed(C::InvolvementInterests)?,
         contact_consent: cells::flag(row, at(C::ContactConsent))?,
         consent_time: cells::optional_time(row, at(C::ConsentTime))?,
-        equality_lawful_basis: optional_text(C::EqualityLawfulBasis)?,
-        eq_ethnicity: text(C::EqEthnicity)?,
-        eq_disability: text(C::EqDisability)?,
-        eq_sex: text(C::EqSex)?,
-        eq_gender_identity: text(C::EqGenderIdentity)?,
-        eq_age_band: text(C::EqAgeBand)?,
-        eq_religion: text(C::EqReligion)?,
-        eq_sexual_orientation: text(C::EqSexualOrientation)?,
-        eq_caring_responsibilities: text(C::EqCaringResponsibilities)?,
-        state: text(C::State)?,
+        equality_lawful_basis: optional_parsed(C::EqualityLawfulBasis)?,
+        equality: [
+            parsed(ethnicity)?,
+            parsed(disability)?,
+            parsed(sex)?,
+            parsed(gender_identity)?,
+            parsed(age_band)?,
+            parsed(religion)?,
+            parsed(sexual_orientation)?,
+            parsed(caring)?,
+        ],
+        state: parsed(C::State)?,
         create_time: cells::time(row, at(C::CreateTime))?,
         update_time: cells::time(row, at(C::UpdateTime))?,
         delete_time: cells::optional_time(row, at(C::DeleteTime))?,
@@ -96,14 +99,12 @@ fn customer(row: &Row<'_>) -> Result<customers::Model, StoreError> {
 }
 
 /// The period whose columns start at `offset`.
-fn period(row: &Row<'_>, offset: usize) -> Result<tenure_periods::Model, StoreError> {
+fn period(row: &Row<'_>, offset: usize) -> Result<TenurePeriod, StoreError> {
     use tenure_periods::Column as C;
     let at = |column: C| offset + column as usize;
-    Ok(tenure_periods::Model {
-        id: cells::uuid(row, at(C::Id))?,
-        customer_id: cells::uuid(row, at(C::CustomerId))?,
-        tenure: cells::text(row, at(C::Tenure))?,
-        landlord_organisation: cells::optional_text(row, at(C::LandlordOrganisation))?,
+    Ok(TenurePeriod {
+        tenure: Code::trusted(cells::text_ref(row, at(C::Tenure))?),
+        landlord: organisation(cells::optional_text(row, at(C::LandlordOrganisation))?)?,
         start_date: cells::date(row, at(C::StartDate))?,
         end_date: cells::optional_date(row, at(C::EndDate))?,
         reason: cells::optional_text(row, at(C::Reason))?,
