@@ -5,9 +5,17 @@
 //! in interleaved rounds, so a slow spell of the shared machine falls on every
 //! path alike. Each path is first called once with a real tonic client (h2load
 //! only sees HTTP 200, not grpc-status), and once more after its load.
+//!
+//! A page of 50 customers is a much larger answer than the echo's, so two more
+//! bare tonic servers answer `ListCustomers` from memory with the page the suite
+//! returned (encoded on every call, and as bytes encoded once): what sending that
+//! page costs on this machine with nothing else to do.
 
+use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use anyhow::Context as _;
 use contracts::involve::profiles::v1 as pb;
@@ -26,6 +34,8 @@ const HEALTH: &str = "/grpc.health.v1.Health/Check";
 const GET: &str = "/involve.profiles.v1.CustomerProfiles/GetCustomer";
 const LIST: &str = "/involve.profiles.v1.CustomerProfiles/ListCustomers";
 const CREATE: &str = "/involve.profiles.v1.CustomerProfiles/CreateCustomer";
+const PAGE_ENCODED: &str = "bare tonic page of 50, encoded per call";
+const PAGE_BYTES: &str = "bare tonic page of 50, bytes only";
 
 /// One path under load: where, what, and how it is checked with tonic.
 struct Target {
@@ -164,6 +174,124 @@ async fn start_echo() -> anyhow::Result<String> {
     Ok(endpoint)
 }
 
+/// `ListCustomers` answered by bare tonic from memory, with no store, gateway,
+/// audit or authentication: every call gets the page the suite returned, either
+/// encoded by tonic's prost codec on each call as a server's answer is, or as
+/// bytes encoded once (only sent). What a page of this size costs to send and
+/// receive on this machine: the ceiling for `ListCustomers`.
+#[derive(Clone)]
+struct PageFromMemory {
+    page: Arc<pb::ListCustomersResponse>,
+    /// The page's encoding, when calls send it as it is.
+    encoded: Option<bytes::Bytes>,
+}
+
+impl tonic::server::NamedService for PageFromMemory {
+    const NAME: &'static str = "involve.profiles.v1.CustomerProfiles";
+}
+
+/// Answers with a copy of the page, for tonic to encode.
+struct EncodePage(Arc<pb::ListCustomersResponse>);
+
+impl tonic::server::UnaryService<pb::ListCustomersRequest> for EncodePage {
+    type Response = pb::ListCustomersResponse;
+    type Future = std::future::Ready<Result<tonic::Response<Self::Response>, tonic::Status>>;
+
+    fn call(&mut self, _request: tonic::Request<pb::ListCustomersRequest>) -> Self::Future {
+        std::future::ready(Ok(tonic::Response::new(pb::ListCustomersResponse::clone(&self.0))))
+    }
+}
+
+/// Answers with the page's bytes.
+struct SendBytes(bytes::Bytes);
+
+impl tonic::server::UnaryService<()> for SendBytes {
+    type Response = bytes::Bytes;
+    type Future = std::future::Ready<Result<tonic::Response<Self::Response>, tonic::Status>>;
+
+    fn call(&mut self, _request: tonic::Request<()>) -> Self::Future {
+        std::future::ready(Ok(tonic::Response::new(self.0.clone())))
+    }
+}
+
+/// Writes messages already encoded; reads and ignores requests.
+#[derive(Clone, Copy, Default)]
+struct BytesCodec;
+
+impl tonic::codec::Codec for BytesCodec {
+    type Encode = bytes::Bytes;
+    type Decode = ();
+    type Encoder = BytesCodec;
+    type Decoder = BytesCodec;
+
+    fn encoder(&mut self) -> Self {
+        *self
+    }
+
+    fn decoder(&mut self) -> Self {
+        *self
+    }
+}
+
+impl tonic::codec::Encoder for BytesCodec {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: bytes::Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for BytesCodec {
+    type Item = ();
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<()>, tonic::Status> {
+        let length = bytes::Buf::remaining(src);
+        bytes::Buf::advance(src, length);
+        Ok(Some(()))
+    }
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for PageFromMemory {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let page = self.clone();
+        Box::pin(async move {
+            Ok(match page.encoded {
+                Some(encoded) => {
+                    tonic::server::Grpc::new(BytesCodec).unary(SendBytes(encoded), request).await
+                }
+                None => {
+                    let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+                    grpc.unary(EncodePage(page.page), request).await
+                }
+            })
+        })
+    }
+}
+
+/// Serves `page` from memory on a loopback port; returns its endpoint.
+async fn start_page_server(page: PageFromMemory) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tokio::spawn(tonic::transport::Server::builder().add_service(page).serve_with_incoming(incoming));
+    Ok(format!("http://{addr}"))
+}
+
 pub(crate) async fn run(
     involve: &Path,
     backends: &[Backend],
@@ -237,6 +365,26 @@ pub(crate) async fn run(
                 seconds: 0.0,
             });
         }
+        if servers.is_empty() {
+            let page = CustomerProfilesClient::new(channel.clone())
+                .list_customers(bearer(&secret, list_request()))
+                .await?
+                .into_inner();
+            let encoded = bytes::Bytes::from(prost::Message::encode_to_vec(&page));
+            let page = Arc::new(page);
+            for (label, encoded) in [(PAGE_ENCODED, None), (PAGE_BYTES, Some(encoded))] {
+                let bare = start_page_server(PageFromMemory { page: Arc::clone(&page), encoded }).await?;
+                paths.push(Target {
+                    label: label.into(),
+                    url: format!("{bare}{LIST}"),
+                    frame: list_frame.clone(),
+                    bearer: None,
+                    check: Check::List(Channel::from_shared(bare)?.connect().await?, String::new()),
+                    calls: 0,
+                    seconds: 0.0,
+                });
+            }
+        }
         servers.push(server);
     }
 
@@ -275,6 +423,21 @@ pub(crate) async fn run(
         println!("{:<40} {rate:>9.0} calls/s   {:>5.1}% of echo", path.label, rate / echo_rate * 100.0);
     }
     println!("aims: GetCustomer >= 40% of echo, ListCustomers >= 15%, CreateCustomer >= 10%");
+    let rate_of = |label: &str| {
+        paths.iter().find(|path| path.label == label).map(|path| path.calls as f64 / path.seconds)
+    };
+    if let (Some(encoded), Some(sent)) = (rate_of(PAGE_ENCODED), rate_of(PAGE_BYTES)) {
+        let from_memory = |path: &&Target| path.url.ends_with(LIST) && path.bearer.is_none();
+        for path in paths.iter().filter(|path| path.url.ends_with(LIST)).filter(|path| !from_memory(path)) {
+            let rate = path.calls as f64 / path.seconds;
+            println!(
+                "{:<40} {:>5.1}% of the page encoded per call, {:.1}% of its bytes only",
+                path.label,
+                rate / encoded * 100.0,
+                rate / sent * 100.0
+            );
+        }
+    }
     for server in servers {
         server.stop().await?;
     }
