@@ -34,6 +34,8 @@ const HEALTH: &str = "/grpc.health.v1.Health/Check";
 const GET: &str = "/involve.profiles.v1.CustomerProfiles/GetCustomer";
 const LIST: &str = "/involve.profiles.v1.CustomerProfiles/ListCustomers";
 const CREATE: &str = "/involve.profiles.v1.CustomerProfiles/CreateCustomer";
+/// A customer name the service refuses by validation, before its store.
+const MALFORMED_NAME: &str = "customers/not-a-uuid";
 const PAGE_ENCODED: &str = "bare tonic page of 50, encoded per call";
 const PAGE_BYTES: &str = "bare tonic page of 50, bytes only";
 
@@ -53,6 +55,8 @@ struct Target {
 enum Check {
     Health(Channel),
     Get(Channel, String, String),
+    /// A call the service refuses (`INVALID_ARGUMENT`) after the gateway's whole edge.
+    Refused(Channel, String, String),
     List(Channel, String),
     Create(Channel, String),
 }
@@ -69,6 +73,17 @@ impl Check {
                 CustomerProfilesClient::new(channel.clone())
                     .get_customer(bearer(secret, pb::GetCustomerRequest { name: name.clone() }))
                     .await?;
+            }
+            Self::Refused(channel, secret, name) => {
+                let refused = CustomerProfilesClient::new(channel.clone())
+                    .get_customer(bearer(secret, pb::GetCustomerRequest { name: name.clone() }))
+                    .await
+                    .err()
+                    .map(|status| status.code());
+                anyhow::ensure!(
+                    refused == Some(tonic::Code::InvalidArgument),
+                    "a malformed name should be refused, got {refused:?}"
+                );
             }
             Self::List(channel, secret) => {
                 let page = CustomerProfilesClient::new(channel.clone())
@@ -311,6 +326,8 @@ pub(crate) async fn run(
     let health_frame = frame_file(dir.path(), "health", &tonic_health::pb::HealthCheckRequest::default())?;
     let list_frame = frame_file(dir.path(), "list", &list_request())?;
     let create_frame = frame_file(dir.path(), "create", &create_request())?;
+    let malformed_frame =
+        frame_file(dir.path(), "malformed", &pb::GetCustomerRequest { name: MALFORMED_NAME.into() })?;
 
     let echo = start_echo().await?;
     let mut paths = vec![Target {
@@ -366,6 +383,16 @@ pub(crate) async fn run(
             });
         }
         if servers.is_empty() {
+            // The gateway's whole edge and the service's validation, without the store.
+            paths.push(Target {
+                label: "GetCustomer refused before the store".into(),
+                url: format!("{endpoint}{GET}"),
+                frame: malformed_frame.clone(),
+                bearer: Some(secret.clone()),
+                check: Check::Refused(channel.clone(), secret.clone(), MALFORMED_NAME.into()),
+                calls: 0,
+                seconds: 0.0,
+            });
             let page = CustomerProfilesClient::new(channel.clone())
                 .list_customers(bearer(&secret, list_request()))
                 .await?
@@ -393,15 +420,16 @@ pub(crate) async fn run(
         path.check.call().await.with_context(|| format!("{} does not answer OK", path.label))?;
     }
     let per_round = (requests / ROUNDS).max(1);
+    // The method's path on the first backend, whose server `perf` records.
+    let profiled = perf
+        .zip(backends.first())
+        .map(|((out, method), backend)| (out, format!("{method}, {}", backend.label())));
     for round in 0..ROUNDS as usize {
         for offset in 0..paths.len() {
             let index = (round + offset) % paths.len();
             let path = &paths[index];
-            // The first backend's paths follow the two health checks.
-            let profile = match (perf, servers.first()) {
-                (Some((out, method)), Some(server))
-                    if round == 0 && index < 5 && path.url.ends_with(&format!("/{method}")) =>
-                {
+            let profile = match (&profiled, servers.first()) {
+                (Some((out, label)), Some(server)) if round == 0 && path.label == *label => {
                     Some(start_perf(out, server.pid())?)
                 }
                 (Some(_) | None, _) => None,
