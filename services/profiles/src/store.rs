@@ -793,16 +793,25 @@ fn fold_histories(joined: Vec<JoinedRow>) -> Vec<Customer> {
     customers
 }
 
-/// sea-orm's joined rows (PostgreSQL, in-memory SQLite) as the SQLite read path decodes them.
+/// sea-orm's joined rows (PostgreSQL, in-memory SQLite) for [`fold_histories`],
+/// each customer decoded once: its periods, in the rows' order, go straight into
+/// its history.
 fn decode_joined(
     joined: Vec<(customers::Model, Option<tenure_periods::Model>)>,
 ) -> Result<Vec<JoinedRow>, StoreError> {
-    joined
-        .into_iter()
-        .map(|(row, period)| {
-            Ok((customer_from_row(row, Vec::new())?, period.map(period_from_row).transpose()?))
-        })
-        .collect()
+    let mut decoded: Vec<JoinedRow> = Vec::with_capacity(joined.len());
+    for (row, period) in joined {
+        let period = period.map(period_from_row).transpose()?;
+        match decoded.last_mut() {
+            Some((held, _)) if held.id.uuid() == row.id => held.tenure_history.extend(period),
+            Some(_) | None => {
+                let mut customer = customer_from_row(row, Vec::new())?;
+                customer.tenure_history.extend(period);
+                decoded.push((customer, None));
+            }
+        }
+    }
+    Ok(decoded)
 }
 
 async fn with_history<C: ConnectionTrait>(conn: &C, row: customers::Model) -> Result<Customer, StoreError> {
