@@ -16,9 +16,9 @@ use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
 use sea_orm::{DatabaseConnection, DbBackend};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-/// Spans each statement of `db` (only those in a sampled trace, so a process
-/// without a collector does nothing more per statement than look at its
-/// span), and, when metrics are exported, measures its pool.
+/// Spans each statement of `db` (only those in a sampled trace, and nothing at
+/// all, not even a look at the current span, when no collector takes spans),
+/// and, when metrics are exported, measures its pool.
 pub fn observe(db: &mut DatabaseConnection, service: &str, url: &str) {
     let system = if db.get_database_backend() == DbBackend::Postgres { "postgresql" } else { "sqlite" };
     let mut common =
@@ -31,6 +31,11 @@ pub fn observe(db: &mut DatabaseConnection, service: &str, url: &str) {
     }
     let common: Arc<[KeyValue]> = common.into();
     db.set_metric_callback(move |info| {
+        // Nothing exports a span: not even the current span's context is worth
+        // looking up (a lock and an allocation per statement).
+        if !crate::telemetry::spans_exported() {
+            return;
+        }
         let parent = tracing::Span::current().context();
         if !parent.span().span_context().is_sampled() {
             return;
