@@ -175,14 +175,14 @@ impl Store {
     /// One query: the row and its tenure history, joined.
     pub async fn get_customer(&self, scope: &Scope, id: CustomerId) -> Result<Customer, ProfileError> {
         let lookup = CustomerLookup { scope: Cow::Borrowed(scope), id: id.uuid() };
-        let joined = match &self.sqlite_reads {
+        let mut found = match &self.sqlite_reads {
             Some(reads) => {
                 let (sql, values) = self.statements.lookups.statement(&lookup, CustomerLookup::sqlite)?;
-                reads.lookup(TABLE, sql, values, sqlite_rows::CUSTOMERS_WITH_PERIODS).await?
+                fold_histories(reads.lookup(TABLE, sql, values, sqlite_rows::CUSTOMERS_WITH_PERIODS).await?)
             }
-            None => decode_joined(lookup.query().all(&self.db).await.map_err(StoreError::from)?)?,
+            None => fold_models(lookup.query().all(&self.db).await.map_err(StoreError::from)?)?,
         };
-        fold_histories(joined).pop().ok_or_else(|| ProfileError::customer_not_found(id.name()))
+        found.pop().ok_or_else(|| ProfileError::customer_not_found(id.name()))
     }
 
     pub async fn create_customer(
@@ -374,14 +374,13 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<Customer>, ProfileError> {
         let page = CustomerPage::new(scope, filter, after, limit);
-        let joined = match &self.sqlite_reads {
+        Ok(match &self.sqlite_reads {
             Some(reads) => {
                 let (sql, values) = self.statements.pages.statement(&page, CustomerPage::sqlite)?;
-                reads.scan(TABLE, sql, values, sqlite_rows::CUSTOMERS_WITH_PERIODS).await?
+                fold_histories(reads.scan(TABLE, sql, values, sqlite_rows::CUSTOMERS_WITH_PERIODS).await?)
             }
-            None => decode_joined(page.query().all(&self.db).await.map_err(StoreError::from)?)?,
-        };
-        Ok(fold_histories(joined))
+            None => fold_models(page.query().all(&self.db).await.map_err(StoreError::from)?)?,
+        })
     }
 
     pub async fn change_tenure(
@@ -761,7 +760,7 @@ async fn find_row<C: ConnectionTrait>(
 }
 
 /// `query` LEFT JOINed with each customer's tenure periods, ordered by customer
-/// then period start, ready for [`fold_histories`].
+/// then period start, ready for [`fold_histories`] or [`fold_models`].
 fn with_periods(
     query: sea_orm::Select<customers::Entity>,
 ) -> sea_orm::SelectTwo<customers::Entity, tenure_periods::Entity> {
@@ -776,7 +775,8 @@ fn with_periods(
         .order_by_asc(tenure_periods::Column::StartDate)
 }
 
-/// Folds the joined rows (one per period, customers in order) into customers.
+/// Folds the joined rows the SQLite read path decoded (one per period, customers
+/// in order) into customers.
 fn fold_histories(joined: Vec<JoinedRow>) -> Vec<Customer> {
     let mut customers: Vec<Customer> = Vec::with_capacity(joined.len());
     for (customer, period) in joined {
@@ -793,25 +793,25 @@ fn fold_histories(joined: Vec<JoinedRow>) -> Vec<Customer> {
     customers
 }
 
-/// sea-orm's joined rows (PostgreSQL, in-memory SQLite) for [`fold_histories`],
-/// each customer decoded once: its periods, in the rows' order, go straight into
-/// its history.
-fn decode_joined(
+/// sea-orm's joined rows (PostgreSQL, in-memory SQLite) folded into customers as
+/// [`fold_histories`] folds decoded rows, each customer decoded from its first
+/// row only.
+fn fold_models(
     joined: Vec<(customers::Model, Option<tenure_periods::Model>)>,
-) -> Result<Vec<JoinedRow>, StoreError> {
-    let mut decoded: Vec<JoinedRow> = Vec::with_capacity(joined.len());
+) -> Result<Vec<Customer>, StoreError> {
+    let mut customers: Vec<Customer> = Vec::with_capacity(joined.len());
     for (row, period) in joined {
         let period = period.map(period_from_row).transpose()?;
-        match decoded.last_mut() {
-            Some((held, _)) if held.id.uuid() == row.id => held.tenure_history.extend(period),
+        match customers.last_mut() {
+            Some(held) if held.id.uuid() == row.id => held.tenure_history.extend(period),
             Some(_) | None => {
                 let mut customer = customer_from_row(row, Vec::new())?;
                 customer.tenure_history.extend(period);
-                decoded.push((customer, None));
+                customers.push(customer);
             }
         }
     }
-    Ok(decoded)
+    Ok(customers)
 }
 
 async fn with_history<C: ConnectionTrait>(conn: &C, row: customers::Model) -> Result<Customer, StoreError> {
