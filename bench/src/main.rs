@@ -117,14 +117,10 @@ async fn main() -> anyhow::Result<()> {
     if args.suite == "asb" {
         return asb::run(&involve, &backends, &asb_settings).await;
     }
+    // What `perf` records in the hot-path suite, if anything: where to, and which method.
+    let perf = args.perf.as_deref().map(|out| (out, args.perf_method.as_str()));
     if args.suite == "hotpath" {
-        return hotpath::run(
-            &involve,
-            &backends,
-            args.requests,
-            args.perf.as_deref().map(|out| (out, args.perf_method.as_str())),
-        )
-        .await;
+        return hotpath::run(&involve, &backends, args.requests, perf).await;
     }
     if args.suite != "gateway" {
         println!("involve-bench: {} rows, {} latency samples per page", args.rows, args.samples);
@@ -138,13 +134,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     if args.suite == "all" {
-        hotpath::run(
-            &involve,
-            &backends,
-            args.requests,
-            args.perf.as_deref().map(|out| (out, args.perf_method.as_str())),
-        )
-        .await?;
+        hotpath::run(&involve, &backends, args.requests, perf).await?;
         asb::run(&involve, &backends, &asb_settings).await?;
     }
     if args.suite != "profiles" {
