@@ -32,7 +32,7 @@ use sea_orm_migration::MigratorTrait as _;
 use uuid::Uuid;
 
 use self::entities::{customers, erasures, reference_values, tenure_periods};
-pub use self::import::{ImportOutcome, ImportRow};
+pub use self::import::{CommitTurn, Committed, ImportBatch, ImportOutcome, ImportRow};
 pub use self::migrations::Migrator;
 use self::rows::{
     JoinedRow, RowParts, customer_from_row, first_period, new_row, period_from_row, period_row, write_details,
@@ -610,19 +610,20 @@ impl Store {
         Ok(counted)
     }
 
-    /// Applies one batch of import rows in one transaction.
+    /// Applies one batch of import rows in one transaction, committed in its `turn`.
     pub async fn import_batch(
         &self,
         scope: &Scope,
         actor: &Actor,
         may_write_equality: bool,
         rows: Vec<ImportRow>,
-    ) -> Result<Vec<(i64, ImportOutcome)>, StoreError> {
+        mut turn: CommitTurn,
+    ) -> Result<ImportBatch, StoreError> {
         // A concurrent import of the same references can win a unique index race,
         // or change a matched row under us; the retry sees the rows as they now are.
-        match import::apply(&self.db, scope, actor, may_write_equality, &rows).await {
+        match import::apply(&self.db, scope, actor, may_write_equality, &rows, &mut turn).await {
             Err(StoreError::UniqueViolation(_) | StoreError::Conflict(_)) => {
-                import::apply(&self.db, scope, actor, may_write_equality, &rows).await
+                import::apply(&self.db, scope, actor, may_write_equality, &rows, &mut turn).await
             }
             other => other,
         }

@@ -13,7 +13,9 @@ use profiles::domain::{
     EqualityInformation, Household, HouseholdMember, InvolvementInterests, LawfulBasis, Property,
 };
 use profiles::error::ProfileError;
-use profiles::store::{ImportOutcome, ImportRow, NewCustomer, Store};
+use profiles::store::{
+    CommitTurn, CustomerFilter, ImportBatch, ImportOutcome, ImportRow, NewCustomer, Store,
+};
 use test_support::{Backend, TestDatabase, on_every_backend};
 
 on_every_backend!(
@@ -22,6 +24,8 @@ on_every_backend!(
     a_request_id_replays_its_first_answer_and_refuses_another_request,
     each_database_names_the_unique_key_that_refused_a_write,
     an_import_stores_every_character_as_given,
+    an_import_chunk_commits_only_after_the_chunk_before_it,
+    an_import_chunk_after_a_failed_one_writes_nothing,
     reads_return_what_the_writes_returned_with_every_period,
 );
 
@@ -186,12 +190,132 @@ async fn an_import_stores_every_character_as_given(backend: Backend) {
         tenure: Code::trusted("leaseholder"),
         details: details.clone(),
     };
-    let outcomes = store.import_batch(&scope, &actor("riverside"), false, vec![row.clone()]).await.unwrap();
+    let outcomes = committed(
+        store.import_batch(&scope, &actor("riverside"), false, vec![row.clone()], CommitTurn::now()).await,
+    );
     let [(1, ImportOutcome::Created(id))] = outcomes.as_slice() else { panic!("{outcomes:?}") };
     let stored = store.get_customer(&scope, *id).await.unwrap();
     assert_eq!(stored.details, details);
-    let again = store.import_batch(&scope, &actor("riverside"), false, vec![row]).await.unwrap();
+    let again =
+        committed(store.import_batch(&scope, &actor("riverside"), false, vec![row], CommitTurn::now()).await);
     assert_eq!(again, vec![(1, ImportOutcome::Unchanged(*id))]);
+}
+
+fn committed(batch: Result<ImportBatch, persistence::StoreError>) -> Vec<(i64, ImportOutcome)> {
+    match batch {
+        Ok(ImportBatch::Committed(outcomes)) => outcomes,
+        other => panic!("expected a committed batch, got {other:?}"),
+    }
+}
+
+fn import_row(row: i64, reference: &str) -> ImportRow {
+    ImportRow {
+        row,
+        landlord: "organisations/riverside".parse().unwrap(),
+        tenure: Code::trusted("leaseholder"),
+        details: CustomerDetails {
+            external_reference: Some(reference.into()),
+            given_name: reference.into(),
+            family_name: "Imported".into(),
+            ..Default::default()
+        },
+    }
+}
+
+async fn given_names(store: &Store) -> Vec<String> {
+    let everyone =
+        store.list_customers(&Scope::partnership(), &CustomerFilter::default(), None, 50).await.unwrap();
+    everyone.into_iter().map(|customer| customer.details.given_name).collect()
+}
+
+/// Two chunks of one import are written at once but commit in stream order: the
+/// later one, done first, holds its commit until the earlier one has committed.
+async fn an_import_chunk_commits_only_after_the_chunk_before_it(backend: Backend) {
+    let Some((store, _database)) = store(backend).await else { return };
+    let store = std::sync::Arc::new(store);
+    let (earlier_committed, turn) = CommitTurn::next();
+    if store.import_chunks_at_once() < 2 {
+        // SQLite: one write lock, so the importer writes one chunk at a time and a
+        // chunk starts only after the one before it has committed.
+        assert_eq!(backend, Backend::Sqlite);
+        earlier_committed.fire();
+        let later = committed(
+            store
+                .import_batch(
+                    &Scope::partnership(),
+                    &actor("riverside"),
+                    false,
+                    vec![import_row(2, "later")],
+                    turn,
+                )
+                .await,
+        );
+        assert!(matches!(later.as_slice(), [(2, ImportOutcome::Created(_))]), "{later:?}");
+        return;
+    }
+    let later = tokio::spawn({
+        let store = std::sync::Arc::clone(&store);
+        async move {
+            store
+                .import_batch(
+                    &Scope::partnership(),
+                    &actor("riverside"),
+                    false,
+                    vec![import_row(2, "later")],
+                    turn,
+                )
+                .await
+        }
+    });
+    // However far the later chunk got, it has not committed.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!later.is_finished(), "the later chunk ended before its turn");
+    assert_eq!(given_names(&store).await, Vec::<String>::new());
+
+    let earlier = committed(
+        store
+            .import_batch(
+                &Scope::partnership(),
+                &actor("riverside"),
+                false,
+                vec![import_row(1, "earlier")],
+                CommitTurn::now(),
+            )
+            .await,
+    );
+    assert!(matches!(earlier.as_slice(), [(1, ImportOutcome::Created(_))]), "{earlier:?}");
+    earlier_committed.fire();
+    let later = committed(later.await.unwrap());
+    assert!(matches!(later.as_slice(), [(2, ImportOutcome::Created(_))]), "{later:?}");
+    let mut names = given_names(&store).await;
+    names.sort();
+    assert_eq!(names, ["earlier", "later"]);
+}
+
+/// When a chunk fails, the chunk written beside it rolls back: an import that
+/// ends in an error has written exactly the chunks it answered.
+async fn an_import_chunk_after_a_failed_one_writes_nothing(backend: Backend) {
+    let Some((store, _database)) = store(backend).await else { return };
+    let (earlier_failed, turn) = CommitTurn::next();
+    drop(earlier_failed);
+    let later = store
+        .import_batch(&Scope::partnership(), &actor("riverside"), false, vec![import_row(2, "later")], turn)
+        .await;
+    assert!(matches!(later, Ok(ImportBatch::Withdrawn)), "{later:?}");
+    assert_eq!(given_names(&store).await, Vec::<String>::new());
+    // Nothing of it lingers: the same row imports afresh.
+    let again = committed(
+        store
+            .import_batch(
+                &Scope::partnership(),
+                &actor("riverside"),
+                false,
+                vec![import_row(2, "later")],
+                CommitTurn::now(),
+            )
+            .await,
+    );
+    assert!(matches!(again.as_slice(), [(2, ImportOutcome::Created(_))]), "{again:?}");
 }
 
 /// Every part of a customer set to something other than its default, so a read

@@ -10,6 +10,8 @@ on_every_backend!(
     rerunning_the_same_rows_changes_nothing,
     changed_rows_update_and_keep_tenure_history,
     a_partner_imports_only_into_its_own_organisation,
+    chunks_that_touch_the_same_customer_apply_in_stream_order,
+    full_chunks_that_update_the_same_customers_apply_in_stream_order,
 );
 
 fn row(reference: &str, given: &str, tenure: &str) -> pb::ImportCustomersRequest {
@@ -175,4 +177,71 @@ async fn a_partner_imports_only_into_its_own_organisation(app: TestApp) {
         .unwrap()
         .into_inner();
     assert!(hillside.customers.is_empty());
+}
+
+/// Rows sent apart arrive as chunks of one row, and PostgreSQL writes two chunks at
+/// once: a chunk that touches a customer an earlier chunk still being written
+/// touches must wait for it, or the later change could land first and be
+/// overwritten by the earlier one. Every answer comes back in row order.
+async fn chunks_that_touch_the_same_customer_apply_in_stream_order(app: TestApp) {
+    use tokio_stream::StreamExt as _;
+    let partner = app.partner("riverside").await;
+    let rows = vec![
+        row("R-1", "Ann", "leaseholder"),
+        row("R-2", "Bob", "leaseholder"),
+        row("R-1", "Annie", "leaseholder"),
+        row("R-1", "Anna", "leaseholder"),
+        row("R-2", "Bobby", "leaseholder"),
+    ];
+    let mut client = app.profiles().await;
+    // Further apart than the importer waits for a chunk to fill (20 ms).
+    let stream = tokio_stream::iter(rows).throttle(std::time::Duration::from_millis(60));
+    let mut answers = client.import_customers(partner.request(stream)).await.unwrap().into_inner();
+    let mut all = Vec::new();
+    while let Some(answer) = answers.message().await.unwrap() {
+        all.push(answer);
+    }
+    assert_eq!(all.iter().map(|answer| answer.row).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        outcomes(&all),
+        [Outcome::Created, Outcome::Created, Outcome::Updated, Outcome::Updated, Outcome::Updated]
+    );
+    for (answer, given, etag) in [(&all[3], "Anna", "\"3\""), (&all[4], "Bobby", "\"2\"")] {
+        let customer = client
+            .get_customer(partner.request(pb::GetCustomerRequest { name: answer.customer.clone() }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((customer.given_name.as_str(), customer.etag.as_str()), (given, etag));
+    }
+}
+
+/// Full chunks sent at once, so two are written side by side on PostgreSQL, each
+/// updating the same 2,048 stored customers: run together, each would lock rows
+/// the other needs and wait for the other's commit (a deadlock, or the older
+/// change landing last). The later chunk must wait for the earlier one.
+async fn full_chunks_that_update_the_same_customers_apply_in_stream_order(app: TestApp) {
+    const CUSTOMERS: usize = 2_048;
+    let partner = app.partner("riverside").await;
+    let round = |given: &str| -> Vec<pb::ImportCustomersRequest> {
+        (0..CUSTOMERS).map(|n| row(&format!("R-{n}"), given, "leaseholder")).collect()
+    };
+    let created = import(&app, &partner, round("Ann")).await;
+    assert!(outcomes(&created).iter().all(|outcome| *outcome == Outcome::Created));
+
+    let mut rows = round("Bob");
+    rows.extend(round("Cy"));
+    let answers = import(&app, &partner, rows).await;
+    assert_eq!(answers.len(), 2 * CUSTOMERS);
+    assert!(answers.iter().zip(1..).all(|(answer, row)| answer.row == row), "answers in row order");
+    assert!(outcomes(&answers).iter().all(|outcome| *outcome == Outcome::Updated));
+    let mut client = app.profiles().await;
+    for answer in [&answers[0], &answers[CUSTOMERS - 1]] {
+        let customer = client
+            .get_customer(partner.request(pb::GetCustomerRequest { name: answer.customer.clone() }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((customer.given_name.as_str(), customer.etag.as_str()), ("Cy", "\"3\""));
+    }
 }

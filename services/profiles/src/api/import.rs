@@ -6,15 +6,17 @@
 //! row by row. Answers go through a bounded channel, so a caller that stops reading
 //! answers stops the import reading rows: memory stays flat however long the stream.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
 use contracts::involve::profiles::v1 as pb;
 use opentelemetry::KeyValue;
+use persistence::{Actor, Scope, StoreError};
 use platform::{FieldViolation, RequestContext};
 use tokio::sync::mpsc;
+use tokio::task::{JoinError, JoinHandle};
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
@@ -23,7 +25,7 @@ use tracing::Instrument as _;
 use super::convert::{self, Violations, read_customer, violation_to_proto};
 use crate::domain::{OrganisationName, ReferenceData, ReferenceSet, access};
 use crate::error::ProfileError;
-use crate::store::{ImportOutcome, ImportRow, Store};
+use crate::store::{CommitTurn, Committed, ImportBatch, ImportOutcome, ImportRow, Store};
 
 /// Rows written before planner statistics are refreshed; then again each time the
 /// rows written have doubled, and once at the end.
@@ -135,66 +137,200 @@ async fn run(
     let _ = writer.await;
 }
 
-/// Commits chunks in order and answers their rows.
+/// Commits chunks and answers their rows, in stream order. Up to
+/// [`Store::import_chunks_at_once`] chunks are written at once, each in a task of its
+/// own, but never two that touch the same customer (a later one waits for the
+/// earlier to end, so it matches the rows as that one left them); they commit in
+/// order ([`CommitTurn`]), so when one fails, nothing after it is written.
 async fn write_chunks(
     store: Arc<Store>,
     ctx: RequestContext,
     mut pending: mpsc::Receiver<Chunk>,
     answers: mpsc::Sender<Result<pb::ImportCustomersResponse, Status>>,
 ) {
-    let rows_counter = opentelemetry::global::meter("involve")
-        .u64_counter("profiles.import.rows")
-        .with_description("Customer rows imported, by outcome")
-        .build();
-    let actor = ctx.actor();
-    let scope = access::customer_scope(&ctx.principal);
-    let may_write_equality = access::may_write_equality(ctx.principal.role);
+    let writer = ChunkWriter {
+        rows_counter: opentelemetry::global::meter("involve")
+            .u64_counter("profiles.import.rows")
+            .with_description("Customer rows imported, by outcome")
+            .build(),
+        actor: ctx.actor(),
+        scope: access::customer_scope(&ctx.principal),
+        may_write_equality: access::may_write_equality(ctx.principal.role),
+        answers,
+    };
+    let at_once = store.import_chunks_at_once().max(1);
+    let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(at_once);
+    let mut turn = CommitTurn::now();
+    let mut more = true;
     let mut written: u64 = 0;
     let mut statistics_refreshed_at: u64 = 0;
     let statistics = StatisticsRefresher::start(Arc::clone(&store));
-    while let Some(Chunk { valid, mut replies, mut references }) = pending.recv().await {
+    while more || !in_flight.is_empty() {
+        let next = tokio::select! {
+            biased;
+            ended = oldest(&mut in_flight) => Next::Ended(ended),
+            chunk = pending.recv(), if more && in_flight.len() < at_once => Next::Arrived(chunk),
+        };
+        let chunk = match next {
+            Next::Ended(ended) => {
+                let Some(chunk) = in_flight.pop_front() else { continue };
+                match writer.answer(chunk, ended).await {
+                    Some(rows) => written += rows,
+                    None => return,
+                }
+                continue;
+            }
+            Next::Arrived(None) => {
+                more = false;
+                continue;
+            }
+            Next::Arrived(Some(chunk)) => chunk,
+        };
+        // A chunk that touches a customer an earlier one still in flight touches
+        // starts only once that one has ended (and those before it: answers keep order).
+        while let Some(last_shared) = in_flight.iter().rposition(|earlier| earlier.shares_customers(&chunk)) {
+            for _ in 0..=last_shared {
+                let Some(mut earlier) = in_flight.pop_front() else { break };
+                let ended = (&mut earlier.task).await;
+                match writer.answer(earlier, ended).await {
+                    Some(rows) => written += rows,
+                    None => return,
+                }
+            }
+        }
         // Keep the planner's view of the tables in step with a large load.
         if written >= statistics_refreshed_at.saturating_mul(2).max(STATISTICS_AFTER_ROWS) {
             statistics.ask();
             statistics_refreshed_at = written;
         }
-        match store.import_batch(&scope, &actor, may_write_equality, valid).await {
-            Ok(outcomes) => {
-                for (row, outcome) in outcomes {
-                    let reference = references.remove(&row).unwrap_or_default();
-                    let (kind, customer, violations) = match outcome {
-                        ImportOutcome::Created(id) => (Outcome::Created, id.name(), Vec::new()),
-                        ImportOutcome::Updated(id) => (Outcome::Updated, id.name(), Vec::new()),
-                        ImportOutcome::Unchanged(id) => (Outcome::Unchanged, id.name(), Vec::new()),
-                        ImportOutcome::Failed(violations) => (Outcome::Failed, String::new(), violations),
-                    };
-                    if matches!(kind, Outcome::Created | Outcome::Updated) {
-                        written += 1;
-                    }
-                    replies.push(answer(row, reference, kind, customer, violations));
-                }
-            }
-            Err(err) => {
-                // Nothing of this chunk was written; earlier chunks stand.
-                let _ = answers.send(Err(ProfileError::Store(err).into())).await;
-                return;
-            }
-        }
-        replies.sort_by_key(|reply| reply.row);
-        for reply in replies {
-            let outcome = Outcome::try_from(reply.outcome).map_or("unknown", |outcome| outcome.as_str_name());
-            rows_counter.add(1, &[KeyValue::new("outcome", outcome)]);
-            if answers.send(Ok(reply)).await.is_err() {
-                // The caller went away; what was committed stays committed.
-                return;
-            }
-        }
+        let (committed, next_turn) = CommitTurn::next();
+        let this_turn = std::mem::replace(&mut turn, next_turn);
+        in_flight.push_back(writer.start(&store, chunk, this_turn, committed));
     }
     // A full refresh, after the last coarse one (which would otherwise overwrite
     // it) and before the stream ends, so the caller's next reads plan on it.
     statistics.finish().await;
     if written >= STATISTICS_AFTER_ROWS {
         refresh_statistics(&store).await;
+    }
+}
+
+enum Next {
+    /// The oldest chunk in flight ended.
+    Ended(Result<Result<ImportBatch, StoreError>, JoinError>),
+    /// The next chunk, or `None` at the end of the stream.
+    Arrived(Option<Chunk>),
+}
+
+/// One chunk being written.
+struct InFlight {
+    /// The customers its rows match on: (landlord, external reference).
+    customers: HashSet<(String, String)>,
+    /// Rows that failed validation, already answered.
+    replies: Vec<pb::ImportCustomersResponse>,
+    references: HashMap<i64, String>,
+    task: JoinHandle<Result<ImportBatch, StoreError>>,
+}
+
+impl InFlight {
+    fn shares_customers(&self, chunk: &Chunk) -> bool {
+        chunk.valid.iter().any(|row| {
+            let reference = row.details.external_reference.as_deref().unwrap_or_default();
+            self.customers.contains(&(row.landlord.as_str().to_owned(), reference.to_owned()))
+        })
+    }
+}
+
+/// The oldest chunk in flight's end; never, while none is.
+async fn oldest(in_flight: &mut VecDeque<InFlight>) -> Result<Result<ImportBatch, StoreError>, JoinError> {
+    match in_flight.front_mut() {
+        Some(chunk) => (&mut chunk.task).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What every chunk of one stream is written and answered with.
+struct ChunkWriter {
+    rows_counter: opentelemetry::metrics::Counter<u64>,
+    actor: Actor,
+    scope: Scope,
+    may_write_equality: bool,
+    answers: mpsc::Sender<Result<pb::ImportCustomersResponse, Status>>,
+}
+
+impl ChunkWriter {
+    fn start(&self, store: &Arc<Store>, chunk: Chunk, turn: CommitTurn, committed: Committed) -> InFlight {
+        let Chunk { valid, replies, references } = chunk;
+        let customers = valid
+            .iter()
+            .map(|row| {
+                let reference = row.details.external_reference.clone().unwrap_or_default();
+                (row.landlord.as_str().to_owned(), reference)
+            })
+            .collect();
+        let store = Arc::clone(store);
+        let (scope, actor, may_write_equality) =
+            (self.scope.clone(), self.actor.clone(), self.may_write_equality);
+        let task = tokio::spawn(
+            async move {
+                let written = store.import_batch(&scope, &actor, may_write_equality, valid, turn).await;
+                if matches!(written, Ok(ImportBatch::Committed(_))) {
+                    committed.fire();
+                }
+                written
+            }
+            .instrument(tracing::Span::current()),
+        );
+        InFlight { customers, replies, references, task }
+    }
+
+    /// Answers an ended chunk's rows, in row order; the rows it created or updated,
+    /// or `None` when the stream is over (the chunk failed, or the caller left).
+    async fn answer(
+        &self,
+        chunk: InFlight,
+        ended: Result<Result<ImportBatch, StoreError>, JoinError>,
+    ) -> Option<u64> {
+        let InFlight { mut replies, mut references, .. } = chunk;
+        let outcomes = match ended {
+            Ok(Ok(ImportBatch::Committed(outcomes))) => outcomes,
+            Ok(Err(err)) => {
+                // Nothing of this chunk or any later one was written; earlier chunks stand.
+                let _ = self.answers.send(Err(ProfileError::Store(err).into())).await;
+                return None;
+            }
+            Ok(Ok(ImportBatch::Withdrawn)) | Err(_) => {
+                // Withdrawn only after an earlier chunk failed, which ended the stream
+                // first; a task that panicked wrote nothing.
+                tracing::error!("an import chunk ended without an outcome");
+                let _ = self.answers.send(Err(Status::internal("the import stopped unexpectedly"))).await;
+                return None;
+            }
+        };
+        let mut written = 0;
+        for (row, outcome) in outcomes {
+            let reference = references.remove(&row).unwrap_or_default();
+            let (kind, customer, violations) = match outcome {
+                ImportOutcome::Created(id) => (Outcome::Created, id.name(), Vec::new()),
+                ImportOutcome::Updated(id) => (Outcome::Updated, id.name(), Vec::new()),
+                ImportOutcome::Unchanged(id) => (Outcome::Unchanged, id.name(), Vec::new()),
+                ImportOutcome::Failed(violations) => (Outcome::Failed, String::new(), violations),
+            };
+            if matches!(kind, Outcome::Created | Outcome::Updated) {
+                written += 1;
+            }
+            replies.push(answer(row, reference, kind, customer, violations));
+        }
+        replies.sort_by_key(|reply| reply.row);
+        for reply in replies {
+            let outcome = Outcome::try_from(reply.outcome).map_or("unknown", |outcome| outcome.as_str_name());
+            self.rows_counter.add(1, &[KeyValue::new("outcome", outcome)]);
+            if self.answers.send(Ok(reply)).await.is_err() {
+                // The caller went away; what was committed stays committed.
+                return None;
+            }
+        }
+        Some(written)
     }
 }
 

@@ -12,6 +12,7 @@ use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait as _, DatabaseConnection, EntityTrait as _,
     IntoActiveModel as _, QueryFilter as _, Set, TransactionTrait as _,
 };
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::entities::{customers, tenure_periods};
@@ -38,6 +39,58 @@ pub enum ImportOutcome {
     Failed(Vec<FieldViolation>),
 }
 
+/// What became of one chunk of an import.
+#[derive(Debug)]
+pub enum ImportBatch {
+    /// Committed: every row's outcome, in the order given.
+    Committed(Vec<(i64, ImportOutcome)>),
+    /// Rolled back, nothing written, because the chunk before it failed.
+    Withdrawn,
+}
+
+/// When a chunk may commit: once the chunk before it has. Two chunks of one stream
+/// can then be written at once (never two touching the same customer: the caller
+/// keeps those apart) and still commit in stream order, and a chunk that fails
+/// takes every later one down with it, so an import that ends in an error has
+/// written exactly the chunks it answered.
+#[derive(Debug)]
+pub struct CommitTurn {
+    /// Fires when the chunk before commits; dropped unfired when it fails.
+    earlier: Option<oneshot::Receiver<()>>,
+}
+
+/// Handed to the chunk a [`CommitTurn`] waits on: fired once it has committed.
+#[derive(Debug)]
+pub struct Committed(oneshot::Sender<()>);
+
+impl CommitTurn {
+    /// The turn of the first chunk of a stream (or of a lone batch): at once.
+    pub fn now() -> Self {
+        Self { earlier: None }
+    }
+
+    /// The turn of the chunk after this one, and what this one fires when it commits.
+    pub fn next() -> (Committed, Self) {
+        let (done, earlier) = oneshot::channel();
+        (Committed(done), Self { earlier: Some(earlier) })
+    }
+
+    /// Whether the chunk before committed (it may have done so long ago).
+    async fn earlier_committed(&mut self) -> bool {
+        match self.earlier.take() {
+            None => true,
+            Some(earlier) => earlier.await.is_ok(),
+        }
+    }
+}
+
+impl Committed {
+    pub fn fire(self) {
+        // The next chunk may be gone already (its stream ended): nothing waits then.
+        let _ = self.0.send(());
+    }
+}
+
 /// One customer the batch touches, as it will be written.
 struct Entry {
     id: CustomerId,
@@ -62,7 +115,8 @@ pub(super) async fn apply(
     actor: &Actor,
     may_write_equality: bool,
     rows: &[ImportRow],
-) -> Result<Vec<(i64, ImportOutcome)>, StoreError> {
+    turn: &mut CommitTurn,
+) -> Result<ImportBatch, StoreError> {
     let now = Utc::now();
     let today = now.date_naive();
     // On PostgreSQL the new rows of all three tables go in by COPY. A unique
@@ -126,8 +180,12 @@ pub(super) async fn apply(
     txn.insert_all(inserts).await?;
     txn.insert_all(periods).await?;
     txn.insert_all(audit::rows_of(actor, audit_entries)).await?;
+    if !turn.earlier_committed().await {
+        // Dropped uncommitted: rolled back.
+        return Ok(ImportBatch::Withdrawn);
+    }
     txn.commit().await?;
-    Ok(outcomes)
+    Ok(ImportBatch::Committed(outcomes))
 }
 
 /// The stored customers the batch refers to, with their open tenure periods.
@@ -326,6 +384,14 @@ impl super::Store {
         } else {
             persistence::bulk::MAX_CHUNK
         }
+    }
+
+    /// Chunks of one import written at once. On PostgreSQL two: while one chunk
+    /// waits on its round trips and on PostgreSQL's index work, the next is being
+    /// matched and copied, so both cores work (one at a time left them half idle).
+    /// On SQLite one: a second write transaction would only wait for the write lock.
+    pub fn import_chunks_at_once(&self) -> usize {
+        if self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres { 2 } else { 1 }
     }
 
     /// A coarse refresh of the planner's statistics while an import is still
