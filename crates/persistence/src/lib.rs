@@ -40,3 +40,21 @@ pub use snapshot::Snapshot;
 pub use sqlite_reads::{ReadSettings, SqliteReads};
 pub use sqlite_writes::SqliteWriter;
 pub use versioned::Versioned;
+
+/// The current time as both databases keep it: to the microsecond (PostgreSQL's
+/// `timestamptz` precision; SQLite keeps whatever is bound). A row written with it
+/// reads back equal on either, so a write can answer from what it wrote instead of
+/// reading it back.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    // Cannot fail: a microsecond always divides the time.
+    chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::microseconds(1)).unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn now_is_whole_microseconds() {
+        assert_eq!(chrono::Timelike::nanosecond(&super::now()) % 1_000, 0);
+    }
+}
