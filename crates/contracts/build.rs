@@ -11,6 +11,12 @@ use std::path::{Path, PathBuf};
 const GOOGLE_PROTOS: &[&str] =
     &["google/api/field_behavior.proto", "google/api/resource.proto", "google/type/date.proto"];
 
+/// Messages written by hand, not generated: (proto name, Rust path). A page of
+/// customers (`customer_page.rs`) is the same message on the wire, but a server may
+/// send customers it keeps already encoded.
+const HAND_WRITTEN: &[(&str, &str)] =
+    &[(".involve.profiles.v1.ListCustomersResponse", "crate::customer_page::ListCustomersResponse")];
+
 /// Every `involve/{package}/v1/*.proto` under `root`, as (package, file), sorted.
 fn involve_protos(root: &Path) -> Result<Vec<(String, PathBuf)>, Box<dyn std::error::Error>> {
     let mut found = Vec::new();
@@ -38,9 +44,15 @@ fn package_modules(packages: &[String]) -> String {
         "/// Involve's own packages, one module per `proto/involve/{package}/v1`.\npub mod involve {\n",
     );
     for package in packages {
+        // Messages written by hand are still found where the generated ones are.
+        let extra = HAND_WRITTEN
+            .iter()
+            .filter(|(proto, _)| proto.starts_with(&format!(".involve.{package}.v1.")))
+            .map(|(_, rust)| format!(",\n            pub use {rust};"))
+            .collect::<String>();
         let _ = writeln!(
             modules,
-            "    /// `involve.{package}`.\n    pub mod {package} {{\n        generated!(\n            /// `involve.{package}.v1`.\n            v1,\n            \"involve.{package}.v1\"\n        );\n    }}"
+            "    /// `involve.{package}`.\n    pub mod {package} {{\n        generated!(\n            /// `involve.{package}.v1`.\n            v1,\n            \"involve.{package}.v1\"{extra}\n        );\n    }}"
         );
     }
     modules.push_str("}\n");
@@ -77,6 +89,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|file| proto_root.join(file))
         .chain(involve.into_iter().map(|(_, file)| file))
         .collect();
+    for (proto, rust) in HAND_WRITTEN {
+        prost_config.extern_path(*proto, *rust);
+    }
     tonic_prost_build::configure().file_descriptor_set_path(&descriptor_path).compile_with_config(
         prost_config,
         &protos,

@@ -77,6 +77,16 @@ fn write_text(out: &mut Vec<u8>, value: &Value) -> Result<(), DbErr> {
             None => out.extend_from_slice(NULL),
         },
         Value::Uuid(value) => write_display(out, value.as_ref()),
+        Value::Bytes(value) => match value {
+            // bytea's hex form, `\x0a1b...`, its backslash escaped for COPY.
+            Some(bytes) => {
+                out.extend_from_slice(b"\\\\x");
+                for byte in bytes {
+                    let _ = write!(ByteWriter(out), "{byte:02x}");
+                }
+            }
+            None => out.extend_from_slice(NULL),
+        },
         Value::Json(value) => match value {
             Some(json) => write_escaped(out, &json.to_string()),
             None => out.extend_from_slice(NULL),
@@ -153,6 +163,7 @@ pub fn arguments(values: Option<sea_orm::Values>) -> Result<PgArguments, DbErr> 
             Value::Double(value) => arguments.add(value),
             Value::String(value) => arguments.add(value),
             Value::Uuid(value) => arguments.add(value),
+            Value::Bytes(value) => arguments.add(value),
             Value::Json(value) => arguments.add(value.map(|json| *json)),
             Value::ChronoDate(value) => arguments.add(value),
             Value::ChronoDateTimeUtc(value) => arguments.add(value),
@@ -194,6 +205,8 @@ mod tests {
         assert_eq!(text(Value::ChronoDateTimeUtc(Some(time))), "2026-12-06 04:05:06.000007+00");
         let id = uuid::Uuid::nil();
         assert_eq!(text(Value::Uuid(Some(id))), "00000000-0000-0000-0000-000000000000");
+        assert_eq!(text(Value::Bytes(Some(vec![0x0a, 0x00, 0xff]))), "\\\\x0a00ff");
+        assert_eq!(text(Value::Bytes(None)), "\\N");
     }
 
     #[test]

@@ -476,6 +476,7 @@ enum Kind {
     Bool,
     Int,
     BigInt,
+    Bytes,
 }
 
 impl Kind {
@@ -489,6 +490,7 @@ impl Kind {
             ColumnType::Boolean => Some(Self::Bool),
             ColumnType::Integer => Some(Self::Int),
             ColumnType::BigInteger => Some(Self::BigInt),
+            ColumnType::Binary(_) | ColumnType::VarBinary(_) | ColumnType::Blob => Some(Self::Bytes),
             _ => None,
         }
     }
@@ -505,6 +507,7 @@ impl Kind {
                 Self::Bool => Value::Bool(None),
                 Self::Int => Value::Int(None),
                 Self::BigInt => Value::BigInt(None),
+                Self::Bytes => Value::Bytes(None),
             });
         }
         let integer = || integer_of(value).ok_or_else(corrupt);
@@ -516,6 +519,12 @@ impl Kind {
             Self::Bool => Value::Bool(Some(integer()? != 0)),
             Self::Int => Value::Int(Some(i32::try_from(integer()?).map_err(|_| corrupt())?)),
             Self::BigInt => Value::BigInt(Some(integer()?)),
+            Self::Bytes => match value {
+                ValueRef::Blob(bytes) => Value::Bytes(Some(bytes.to_vec())),
+                ValueRef::Null | ValueRef::Integer(_) | ValueRef::Real(_) | ValueRef::Text(_) => {
+                    return Err(corrupt());
+                }
+            },
         })
     }
 }

@@ -179,6 +179,18 @@ pub fn big_int(row: &Row<'_>, index: usize) -> Result<i64, StoreError> {
     required(row, index, value)
 }
 
+pub fn optional_big_int(row: &Row<'_>, index: usize) -> Result<Option<i64>, StoreError> {
+    optional(row, index, integer_of)
+}
+
+/// Column `index` as bytes (a BLOB), or `None` for NULL.
+pub fn optional_blob(row: &Row<'_>, index: usize) -> Result<Option<Vec<u8>>, StoreError> {
+    optional(row, index, |value| match value {
+        ValueRef::Blob(bytes) => Some(bytes.to_vec()),
+        ValueRef::Null | ValueRef::Integer(_) | ValueRef::Real(_) | ValueRef::Text(_) => None,
+    })
+}
+
 /// Whether column `index` is NULL (a LEFT JOIN's missing row, say).
 pub fn is_null(row: &Row<'_>, index: usize) -> Result<bool, StoreError> {
     Ok(matches!(cell(row, index)?, ValueRef::Null))

@@ -2,7 +2,7 @@
 //! request, calls [`crate::service`], and encodes the answer. Rules live in
 //! `domain` and are applied in `service`; nothing here decides anything.
 
-mod convert;
+pub(crate) mod convert;
 mod import;
 
 pub use self::import::ImportResponses;
@@ -11,6 +11,7 @@ mod update_mask;
 use std::sync::Arc;
 
 use chrono::Utc;
+use contracts::customer_page::EncodedMessage;
 use contracts::involve::profiles::v1 as pb;
 use contracts::involve::profiles::v1::customer_profiles_server::CustomerProfiles;
 use involve_core::RequestId;
@@ -28,7 +29,7 @@ use crate::domain::profile_map::{Characteristic, CountedCell};
 use crate::domain::reference::ReferenceValue;
 use crate::domain::{CustomerId, EqualityField, ReferenceSet, validate};
 use crate::error::{ERROR_DOMAIN, ProfileError};
-use crate::service::{ChangeTenure, CreateCustomer, Profiles, Shown};
+use crate::service::{ChangeTenure, CreateCustomer, ListedCustomers, Profiles, Shown};
 use crate::store::{CustomerFilter, Store};
 
 /// The `CustomerProfiles` service.
@@ -216,18 +217,32 @@ impl CustomerProfiles for ProfilesApi {
             search: v.take(validate::search_term("search", &search), None),
         };
         let filter = v.into_result(filter).map_err(invalid)?;
-        let (page, equality) =
+        let listed =
             self.profiles.list_customers(&ctx, filter, page_size, &page_token).await.map_err(status)?;
-        let special = equality && page.items.iter().any(|customer| customer.details.equality.any_recorded());
-        let response = pb::ListCustomersResponse {
-            customers: page
-                .items
-                .into_iter()
-                .map(|customer| customer_into_proto(customer, equality))
-                .collect(),
-            next_page_token: page.next_page_token,
-        };
-        Ok(reply(response, "customers", special))
+        let mut response =
+            pb::ListCustomersResponse { next_page_token: listed.next_page_token, ..Default::default() };
+        match listed.customers {
+            ListedCustomers::Encoded(customers) => {
+                // Each customer as stored, then its equality answers or the note
+                // that they are withheld: one `Customer` on the wire.
+                let withheld = bytes::Bytes::from_static(crate::encoding::withheld_equality());
+                response.encoded_customers = customers
+                    .into_iter()
+                    .map(|customer| {
+                        let equality =
+                            if listed.equality_shown { customer.equality } else { withheld.clone() };
+                        EncodedMessage(vec![customer.body, equality])
+                    })
+                    .collect();
+            }
+            ListedCustomers::Decoded(customers) => {
+                response.customers = customers
+                    .into_iter()
+                    .map(|customer| customer_into_proto(customer, listed.equality_shown))
+                    .collect();
+            }
+        }
+        Ok(reply(response, "customers", listed.special_category))
     }
 
     async fn change_tenure(

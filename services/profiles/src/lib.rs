@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod encoding;
 pub mod error;
 pub mod service;
 pub mod store;

@@ -21,7 +21,7 @@ use crate::domain::reference::ReferenceValue;
 use crate::domain::tenure::TenureChange;
 use crate::domain::{Code, Customer, CustomerDetails, CustomerId, OrganisationName, ReferenceSet, access};
 use crate::error::ProfileError;
-use crate::store::{CustomerFilter, Erasure, NewCustomer, Store};
+use crate::store::{CustomerFilter, EncodedCustomer, Erasure, NewCustomer, Store};
 
 /// The profiles service's use cases over one store.
 #[derive(Debug, Clone)]
@@ -79,6 +79,25 @@ pub struct ChangeTenure {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_page_token: String,
+}
+
+/// A page of `ListCustomers`.
+#[derive(Debug)]
+pub struct CustomerList {
+    pub customers: ListedCustomers,
+    pub next_page_token: String,
+    /// Whether the caller is shown equality answers.
+    pub equality_shown: bool,
+    /// Whether the page shows special-category data (audited as read).
+    pub special_category: bool,
+}
+
+/// The customers of a page, as stored encodings or, for a page with a customer
+/// that has none yet, read from their columns.
+#[derive(Debug)]
+pub enum ListedCustomers {
+    Encoded(Vec<EncodedCustomer>),
+    Decoded(Vec<Customer>),
 }
 
 fn invalid(violations: Vec<FieldViolation>) -> ProfileError {
@@ -216,28 +235,44 @@ impl Profiles {
     }
 
     /// One page of customers; the token binds the caller and the whole filter.
+    /// Answered from the customers' stored encodings, or from their columns when
+    /// one of them has none yet (see `crate::encoding`).
     pub async fn list_customers(
         &self,
         ctx: &RequestContext,
         filter: CustomerFilter,
         page_size: i32,
         page_token: &str,
-    ) -> Result<(Page<Customer>, bool), ProfileError> {
+    ) -> Result<CustomerList, ProfileError> {
         access::require_customers(ctx.principal.role)?;
         let tokens = PageToken::for_filter(&self.page_tokens, &ctx.method, &ctx.principal, &filter);
         let page = tokens.request::<Uuid>(page_size, page_token)?;
         let scope = access::customer_scope(&ctx.principal);
-        let rows = self.store.list_customers(&scope, &filter, page.after, page.size + 1).await?;
-        let (customers, next_page_token) =
-            finish_page(rows, page.size, &tokens, |customer| customer.id.uuid());
-        let equality = access::may_read_equality(ctx.principal.role);
-        let reads: Vec<AuditEntry> = customers
-            .iter()
-            .filter(|customer| equality && customer.details.equality.any_recorded())
-            .map(|customer| AuditEntry::new(customer.id.name()).special_category(true))
-            .collect();
+        let equality_shown = access::may_read_equality(ctx.principal.role);
+        let (customers, next_page_token, read) =
+            match self.store.list_encoded(&scope, &filter, page.after, page.size + 1).await? {
+                Some(rows) => {
+                    let (rows, next) = finish_page(rows, page.size, &tokens, |row| row.id.uuid());
+                    let read = rows.iter().filter(|row| row.equality_recorded).map(|row| row.id).collect();
+                    (ListedCustomers::Encoded(rows), next, read)
+                }
+                None => {
+                    let rows = self.store.list_customers(&scope, &filter, page.after, page.size + 1).await?;
+                    let (rows, next) = finish_page(rows, page.size, &tokens, |customer| customer.id.uuid());
+                    let read = rows
+                        .iter()
+                        .filter(|customer| customer.details.equality.any_recorded())
+                        .map(|customer| customer.id)
+                        .collect();
+                    (ListedCustomers::Decoded(rows), next, read)
+                }
+            };
+        // Equality answers are read only by a caller shown them.
+        let read: Vec<CustomerId> = if equality_shown { read } else { Vec::new() };
+        let reads: Vec<AuditEntry> =
+            read.iter().map(|id| AuditEntry::new(id.name()).special_category(true)).collect();
         self.store.record_reads(&ctx.actor(), reads).await?;
-        Ok((Page { items: customers, next_page_token }, equality))
+        Ok(CustomerList { customers, next_page_token, equality_shown, special_category: !read.is_empty() })
     }
 
     pub async fn change_tenure(

@@ -35,7 +35,8 @@ use self::entities::{customers, erasures, reference_values, tenure_periods};
 pub use self::import::{CommitTurn, Committed, ImportBatch, ImportOutcome, ImportRow};
 pub use self::migrations::Migrator;
 use self::rows::{
-    JoinedRow, RowParts, customer_from_row, first_period, new_row, period_from_row, period_row, write_details,
+    JoinedRow, RowParts, customer_from_row, first_period, new_row, period_from_row, period_row, seal,
+    seal_next_version, write_details,
 };
 use crate::domain::reference::ReferenceValue;
 use crate::domain::tenure::{TenureChange, plan_change};
@@ -154,7 +155,7 @@ impl Store {
             code: Set(value.code.to_string()),
             display_name: Set(value.display_name.clone()),
             retired: Set(value.retired),
-            create_time: Set(Utc::now()),
+            create_time: Set(persistence::now()),
         }
         .insert(&txn)
         .await;
@@ -205,7 +206,7 @@ impl Store {
             details: &new.details,
             consent_time,
         };
-        let row = new_row(id, parts, now)?;
+        let mut row = new_row(id, parts, now)?;
         let period = period_row(id, &first_period(&new.tenure, new.landlord.as_ref(), new.tenure_start, now));
         let audit_entry = AuditEntry::new(id.name()).special_category(new.details.equality.any_recorded());
         // The transaction commits exactly these rows, and both databases keep
@@ -216,6 +217,7 @@ impl Store {
             row.clone().try_into_model().map_err(StoreError::from)?,
             vec![period.clone().try_into_model().map_err(StoreError::from)?],
         )?;
+        seal(&mut row, &written);
         let result = match &self.sqlite_writer {
             Some(writer) => {
                 // Built here, run there: the writer thread only binds and steps.
@@ -286,6 +288,29 @@ impl Store {
         self.get_customer(scope, id).await.map(Some)
     }
 
+    /// A page as [`Self::list_customers`] finds it, as the customers' stored
+    /// encodings; `None` when one of them has none of the current format (written
+    /// before encodings were kept, or by an older build), and the page must be
+    /// read from the columns instead.
+    pub async fn list_encoded(
+        &self,
+        scope: &Scope,
+        filter: &CustomerFilter,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Option<Vec<EncodedCustomer>>, ProfileError> {
+        let page = CustomerPage::new(scope, filter, after, limit);
+        let rows = match &self.sqlite_reads {
+            Some(reads) => {
+                let (sql, values) =
+                    self.statements.encoded_pages.statement(&page, CustomerPage::encoded_sqlite)?;
+                reads.scan(TABLE, sql, values, sqlite_rows::ENCODED_CUSTOMERS).await?
+            }
+            None => page.encoded_query().all(&self.db).await.map_err(StoreError::from)?,
+        };
+        Ok(rows.into_iter().map(EncodedRow::current).collect())
+    }
+
     /// Replaces a customer's details. `expected_version` is the version the caller's
     /// change was based on; if the row moved on since, the change is ABORTED.
     pub async fn update_customer(
@@ -297,10 +322,11 @@ impl Store {
         details: CustomerDetails,
         caller_reads_equality: bool,
     ) -> Result<Customer, ProfileError> {
-        let now = Utc::now();
+        let now = persistence::now();
         if let Some(writer) = &self.sqlite_writer {
             // The whole read-check-write runs on the writer thread, in its transaction.
             let find = find_query(scope, id, &[CustomerState::Active]).build(SQLITE);
+            let periods = history_query(id).build(SQLITE);
             let actor = actor.clone();
             writer
                 .transaction(move |connection| {
@@ -309,7 +335,8 @@ impl Store {
                         .ok_or_else(|| ProfileError::customer_not_found(id.name()))?;
                     let (mut row, special) =
                         updated_row(current, expected_version, &details, caller_reads_equality, now)?;
-                    row.update_time = Set(now);
+                    let history = sqlite_reads::models::<tenure_periods::Entity>(connection, &periods)?;
+                    seal_next_version(&mut row, expected_version, now, history)?;
                     let update = customers::VERSIONED.update(row, id.uuid(), expected_version).build(SQLITE);
                     match sqlite_writes::execute(connection, &update) {
                         Ok(1) => {}
@@ -327,8 +354,11 @@ impl Store {
         }
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
-        let (row, special) = updated_row(current, expected_version, &details, caller_reads_equality, now)?;
-        save_versioned(&txn, row, id, expected_version, now, details.external_reference.as_deref()).await?;
+        let (mut row, special) =
+            updated_row(current, expected_version, &details, caller_reads_equality, now)?;
+        let history = history_query(id).all(&txn).await.map_err(StoreError::from)?;
+        seal_next_version(&mut row, expected_version, now, history)?;
+        save_versioned(&txn, row, id, expected_version, details.external_reference.as_deref()).await?;
         audit::record(&txn, actor, [AuditEntry::new(id.name()).special_category(special)]).await?;
         txn.commit().await.map_err(StoreError::from)?;
         self.get_customer(scope, id).await
@@ -344,12 +374,14 @@ impl Store {
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
         versioned::expect_version(current.version, etag_version.map(Etag::from_version))?;
-        let now = Utc::now();
+        let now = persistence::now();
         let version = current.version;
         let mut row = current.into_active_model();
         row.state = Set(CustomerState::Deleted.code().to_owned());
         row.delete_time = Set(Some(now));
-        save_versioned(&txn, row, id, version, now, None).await?;
+        let history = history_query(id).all(&txn).await.map_err(StoreError::from)?;
+        seal_next_version(&mut row, version, now, history)?;
+        save_versioned(&txn, row, id, version, None).await?;
         audit::record(&txn, actor, [AuditEntry::new(id.name())]).await?;
         // AIP-164: a soft delete answers with the deleted resource, read back in the
         // same transaction so it is exactly what was committed.
@@ -427,7 +459,7 @@ impl Store {
                         .ok_or_else(|| ProfileError::customer_not_found(id.name()))?;
                     versioned::expect_version(current.version, etag_version.map(Etag::from_version))?;
                     let history = sqlite_reads::models::<tenure_periods::Entity>(connection, &periods)?;
-                    let rows = tenure_change_rows(id, current, history, change, Utc::now())?;
+                    let rows = tenure_change_rows(id, current, history, change, persistence::now())?;
                     if let Some((open, end)) = rows.close {
                         let close = tenure_periods::Entity::update_many()
                             .col_expr(tenure_periods::Column::EndDate, Expr::value(end))
@@ -466,7 +498,7 @@ impl Store {
         let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
         versioned::expect_version(current.version, etag_version.map(Etag::from_version))?;
         let history = history_query(id).all(&txn).await.map_err(StoreError::from)?;
-        let now = Utc::now();
+        let now = persistence::now();
         let rows = tenure_change_rows(id, current, history, change, now)?;
         if let Some((open, end)) = rows.close {
             tenure_periods::Entity::update_many()
@@ -480,8 +512,7 @@ impl Store {
             .exec_without_returning(&txn)
             .await
             .map_err(StoreError::from)?;
-        save_versioned(&txn, rows.customer, id, rows.version, now, rows.external_reference.as_deref())
-            .await?;
+        save_versioned(&txn, rows.customer, id, rows.version, rows.external_reference.as_deref()).await?;
         audit::record(&txn, actor, [AuditEntry::new(id.name())]).await?;
         txn.commit().await.map_err(StoreError::from)?;
         // The caller may have moved the customer out of their own scope.
@@ -526,7 +557,7 @@ impl Store {
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         let current = find_row(&txn, scope, id, &[CustomerState::Active, CustomerState::Deleted]).await?;
         versioned::expect_version(current.version, etag_version.map(Etag::from_version))?;
-        let now = Utc::now();
+        let now = persistence::now();
         let version = current.version;
         let landlord = current.landlord_organisation.clone();
         let tenure = Code::trusted(&current.tenure);
@@ -546,13 +577,16 @@ impl Store {
         )?;
         row.state = Set(CustomerState::Erased.code().to_owned());
         row.delete_time = Set(Some(delete_time));
-        save_versioned(&txn, row, id, version, now, None).await?;
         tenure_periods::Entity::update_many()
             .col_expr(tenure_periods::Column::Reason, Expr::value(Option::<String>::None))
             .filter(tenure_periods::Column::CustomerId.eq(id.uuid()))
             .exec(&txn)
             .await
             .map_err(StoreError::from)?;
+        // Sealed from the erased row and periods: no encoding of what was erased survives.
+        let history = history_query(id).all(&txn).await.map_err(StoreError::from)?;
+        seal_next_version(&mut row, version, now, history)?;
+        save_versioned(&txn, row, id, version, None).await?;
         erasures::ActiveModel {
             customer_id: Set(id.uuid()),
             reason: Set(reason.clone()),
@@ -721,6 +755,7 @@ fn tenure_change_rows(
     now: DateTime<Utc>,
 ) -> Result<TenureChangeRows, ProfileError> {
     let open = history.last().map(|period| period.id);
+    let mut after = history.clone();
     let customer = customer_from_row(current.clone(), history)?;
     let transition =
         plan_change(&customer.tenure_history, customer.landlord.as_ref(), &customer.tenure, change, now)?;
@@ -729,10 +764,15 @@ fn tenure_change_rows(
     let mut row = current.into_active_model();
     row.tenure = Set(transition.next.tenure.to_string());
     row.landlord_organisation = Set(transition.next.landlord.as_ref().map(|org| org.as_str().to_owned()));
-    row.update_time = Set(now);
+    let next = period_row(id, &transition.next);
+    if let Some((open, end)) = close {
+        after.iter_mut().filter(|period| period.id == open).for_each(|period| period.end_date = Some(end));
+    }
+    after.push(next.clone().try_into_model().map_err(StoreError::from)?);
+    seal_next_version(&mut row, version, now, after)?;
     Ok(TenureChangeRows {
         close,
-        next: period_row(id, &transition.next),
+        next,
         customer: row,
         version,
         external_reference: customer.details.external_reference,
@@ -836,18 +876,16 @@ async fn load_histories<C: ConnectionTrait>(
     Ok(histories)
 }
 
-/// Writes `row` as the next version after `version`, only if nobody else wrote it
+/// Writes `row` (readied by [`seal_next_version`]) as the next version after `version`, only if nobody else wrote it
 /// since (compare-and-set: `ETAG_MISMATCH` otherwise). A clash on the landlord's
 /// external reference index is reported as such.
 async fn save_versioned<C: ConnectionTrait>(
     conn: &C,
-    mut row: customers::ActiveModel,
+    row: customers::ActiveModel,
     id: CustomerId,
     version: i64,
-    now: DateTime<Utc>,
     external_reference: Option<&str>,
 ) -> Result<(), ProfileError> {
-    row.update_time = Set(now);
     customers::VERSIONED
         .save(conn, row, id.uuid(), version)
         .await
@@ -873,6 +911,52 @@ const TABLE: &str = "customers";
 struct CustomerStatements {
     lookups: StatementCache<LookupShape>,
     pages: StatementCache<PageShape>,
+    encoded_pages: StatementCache<PageShape>,
+}
+
+/// What a page of stored encodings selects of each customer.
+const ENCODED_COLUMNS: [customers::Column; 5] = [
+    customers::Column::Id,
+    customers::Column::Encoded,
+    customers::Column::EncodedEquality,
+    customers::Column::EqualityRecorded,
+    customers::Column::EncodingFormat,
+];
+
+/// A customer of a page as stored: its encodings, when it has current ones.
+#[derive(Debug, sea_orm::FromQueryResult)]
+pub(crate) struct EncodedRow {
+    pub(crate) id: Uuid,
+    pub(crate) encoded: Option<Vec<u8>>,
+    pub(crate) encoded_equality: Option<Vec<u8>>,
+    pub(crate) equality_recorded: bool,
+    pub(crate) encoding_format: Option<i32>,
+}
+
+/// One customer of a page as its stored wire encoding (`crate::encoding`).
+#[derive(Debug)]
+pub struct EncodedCustomer {
+    pub id: CustomerId,
+    /// The `Customer` message without its equality answers.
+    pub body: bytes::Bytes,
+    /// The equality answers as the message's field 21.
+    pub equality: bytes::Bytes,
+    pub equality_recorded: bool,
+}
+
+impl EncodedRow {
+    /// The customer's encodings, if they are there and of the current format.
+    fn current(self) -> Option<EncodedCustomer> {
+        if self.encoding_format != Some(crate::encoding::FORMAT) {
+            return None;
+        }
+        Some(EncodedCustomer {
+            id: CustomerId::from_uuid(self.id),
+            body: self.encoded?.into(),
+            equality: self.encoded_equality?.into(),
+            equality_recorded: self.equality_recorded,
+        })
+    }
 }
 
 type LookupShape = (bool, Option<usize>);
@@ -951,9 +1035,8 @@ impl<'a> CustomerPage<'a> {
         }
     }
 
-    /// One query: the page is chosen in a subquery (so LIMIT counts customers,
-    /// not joined rows), then joined with its tenure periods.
-    fn query(&self) -> sea_orm::SelectTwo<customers::Entity, tenure_periods::Entity> {
+    /// Which customers the page holds (before `after` and `limit`).
+    fn condition(&self) -> Condition {
         let mut condition =
             scope_condition(&self.scope).add(customers::Column::State.eq(CustomerState::Active.code()));
         if let Some(landlord) = &self.landlord {
@@ -975,10 +1058,16 @@ impl<'a> CustomerPage<'a> {
         if let Some(after) = self.after {
             condition = condition.add(customers::Column::Id.gt(after));
         }
+        condition
+    }
+
+    /// One query: the page is chosen in a subquery (so LIMIT counts customers,
+    /// not joined rows), then joined with its tenure periods.
+    fn query(&self) -> sea_orm::SelectTwo<customers::Entity, tenure_periods::Entity> {
         let page = customers::Entity::find()
             .select_only()
             .column(customers::Column::Id)
-            .filter(condition)
+            .filter(self.condition())
             .order_by_asc(customers::Column::Id)
             .limit(self.limit)
             .into_query();
@@ -987,6 +1076,21 @@ impl<'a> CustomerPage<'a> {
 
     fn sqlite(&self) -> sea_orm::Statement {
         self.query().build(SQLITE)
+    }
+
+    /// The same page as stored encodings: no periods to join, no columns to decode.
+    fn encoded_query(&self) -> sea_orm::Selector<sea_orm::SelectModel<EncodedRow>> {
+        customers::Entity::find()
+            .select_only()
+            .columns(ENCODED_COLUMNS)
+            .filter(self.condition())
+            .order_by_asc(customers::Column::Id)
+            .limit(self.limit)
+            .into_model::<EncodedRow>()
+    }
+
+    fn encoded_sqlite(&self) -> sea_orm::Statement {
+        self.encoded_query().into_statement(SQLITE)
     }
 }
 

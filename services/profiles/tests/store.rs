@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::NaiveDate;
+use contracts::involve::profiles::v1 as pb;
 use involve_profiles as profiles;
 use persistence::idempotency::RequestIdentity;
 use persistence::{Actor, Scope};
@@ -27,6 +28,8 @@ on_every_backend!(
     an_import_chunk_commits_only_after_the_chunk_before_it,
     an_import_chunk_after_a_failed_one_writes_nothing,
     reads_return_what_the_writes_returned_with_every_period,
+    a_page_of_stored_encodings_says_what_the_columns_say_after_every_write,
+    a_page_with_a_customer_without_a_current_encoding_is_read_from_the_columns,
 );
 
 async fn store(backend: Backend) -> Option<(Store, TestDatabase)> {
@@ -431,4 +434,118 @@ async fn reads_return_what_the_writes_returned_with_every_period(backend: Backen
         assert_eq!(&found, customer);
         assert_eq!(starts(&found), starts(customer));
     }
+}
+
+/// Decodes a customer sent as the pieces of its encoding.
+fn joined(pieces: &[&[u8]]) -> pb::Customer {
+    use prost::Message as _;
+    pb::Customer::decode(pieces.concat().as_slice()).unwrap()
+}
+
+/// A page of stored encodings must be, customer for customer, what the page read
+/// from the columns converts to, with equality answers shown and withheld, after
+/// every kind of write: create, update, tenure change, import (new and updated,
+/// with a tenure change), delete and erasure.
+async fn a_page_of_stored_encodings_says_what_the_columns_say_after_every_write(backend: Backend) {
+    let Some((store, _database)) = store(backend).await else { return };
+    let scope = Scope::partnership();
+    let actor = actor("riverside");
+    let mut ids = Vec::new();
+    for given_name in ["First", "Second", "Third", "Fourth", "Fifth"] {
+        let mut customer = new_customer("riverside", Some("east"), given_name);
+        customer.details = full_details(given_name);
+        if given_name == "Fifth" {
+            customer.details.equality = EqualityInformation::default();
+        }
+        ids.push(store.create_customer(&scope, &actor, None, customer).await.unwrap());
+    }
+    // Update: new name and answers.
+    let mut details = ids[1].details.clone();
+    details.given_name = "Renamed".into();
+    details.equality.sex = EqualityAnswer::PreferNotToSay;
+    store.update_customer(&scope, &actor, ids[1].id, ids[1].version, details, true).await.unwrap();
+    // Tenure change.
+    store
+        .change_tenure(
+            &scope,
+            &actor,
+            ids[2].id,
+            Some(ids[2].version),
+            TenureChange {
+                tenure: Code::trusted("council-tenant"),
+                landlord: Some("organisations/council".parse().unwrap()),
+                effective_date: NaiveDate::from_ymd_opt(2023, 5, 1).unwrap(),
+                reason: Some("moved".into()),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    // Import: the first customer updated with another tenure, and a new one.
+    let mut changed = import_row(1, "ref-First");
+    changed.tenure = Code::trusted("shared-owner");
+    changed.details = CustomerDetails { given_name: "Imported First".into(), ..ids[0].details.clone() };
+    let outcomes = committed(
+        store
+            .import_batch(&scope, &actor, true, vec![changed, import_row(2, "ref-New")], CommitTurn::now())
+            .await,
+    );
+    assert!(matches!(outcomes[0], (1, ImportOutcome::Updated(_))), "{outcomes:?}");
+    // Deleted and erased customers leave the page.
+    store.delete_customer(&scope, &actor, ids[3].id, None).await.unwrap();
+    store.erase_customer(&scope, &actor, ids[4].id, "asked".into(), None).await.unwrap();
+
+    let columns = store.list_customers(&scope, &CustomerFilter::default(), None, 50).await.unwrap();
+    let encoded = store
+        .list_encoded(&scope, &CustomerFilter::default(), None, 50)
+        .await
+        .unwrap()
+        .expect("every customer written by this build has a current encoding");
+    assert_eq!(columns.len(), 4, "{columns:?}");
+    assert_eq!(encoded.len(), columns.len());
+    let withheld = profiles::encoding::withheld_equality();
+    for (stored, read) in encoded.iter().zip(&columns) {
+        assert_eq!(stored.id, read.id);
+        assert_eq!(stored.equality_recorded, read.details.equality.any_recorded());
+        assert_eq!(
+            joined(&[&stored.body, &stored.equality]),
+            profiles::encoding::message(read.clone(), true)
+        );
+        assert_eq!(joined(&[&stored.body, withheld]), profiles::encoding::message(read.clone(), false));
+    }
+    let names: Vec<&str> = columns.iter().map(|customer| customer.details.given_name.as_str()).collect();
+    assert_eq!(names, ["Imported First", "Renamed", "Third", "ref-New"]);
+    assert_eq!(columns[0].tenure_history.len(), 2, "the import's tenure change is in the encoding too");
+    assert_eq!(columns[2].tenure_history.len(), 2);
+}
+
+/// Rows written before encodings were kept (or by a build with another format)
+/// have none of the current format: such a page is read from the columns.
+async fn a_page_with_a_customer_without_a_current_encoding_is_read_from_the_columns(backend: Backend) {
+    use sea_orm::ConnectionTrait as _;
+    let Some((store, _database)) = store(backend).await else { return };
+    let scope = Scope::partnership();
+    for given_name in ["Old", "New"] {
+        store
+            .create_customer(&scope, &actor("riverside"), None, new_customer("riverside", None, given_name))
+            .await
+            .unwrap();
+    }
+    let everyone = CustomerFilter::default();
+    assert!(store.list_encoded(&scope, &everyone, None, 50).await.unwrap().is_some());
+    store
+        .connection()
+        .execute_unprepared("UPDATE customers SET encoding_format = NULL WHERE given_name = 'Old'")
+        .await
+        .unwrap();
+    assert!(store.list_encoded(&scope, &everyone, None, 50).await.unwrap().is_none());
+    let set_format = |format: i32| format!("UPDATE customers SET encoding_format = {format}");
+    let current = profiles::encoding::FORMAT;
+    store.connection().execute_unprepared(&set_format(current + 1)).await.unwrap();
+    assert!(store.list_encoded(&scope, &everyone, None, 50).await.unwrap().is_none(), "another format");
+    store.connection().execute_unprepared(&set_format(current)).await.unwrap();
+    assert_eq!(
+        store.list_encoded(&scope, &everyone, None, 50).await.unwrap().map(|page| page.len()),
+        Some(2)
+    );
 }

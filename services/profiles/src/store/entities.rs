@@ -67,6 +67,15 @@ pub mod customers {
         pub update_time: DateTimeUtc,
         pub delete_time: Option<DateTimeUtc>,
         pub version: i64,
+        /// The `Customer` message without its equality answers, as written
+        /// (`crate::encoding`); `None` on rows written before encodings were kept.
+        pub encoded: Option<Vec<u8>>,
+        /// The equality answers as the message's field 21.
+        pub encoded_equality: Option<Vec<u8>>,
+        /// Whether any equality answer is held.
+        pub equality_recorded: bool,
+        /// `crate::encoding::FORMAT` of the encodings.
+        pub encoding_format: Option<i32>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

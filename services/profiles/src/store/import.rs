@@ -10,13 +10,15 @@ use persistence::{Actor, AuditEntry, BulkWrite, Scope, StoreError};
 use platform::FieldViolation;
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait as _, DatabaseConnection, EntityTrait as _,
-    IntoActiveModel as _, QueryFilter as _, Set, TransactionTrait as _,
+    IntoActiveModel as _, QueryFilter as _, Set, TransactionTrait as _, TryIntoModel as _,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::entities::{customers, tenure_periods};
-use super::rows::{RowParts, customer_from_row, first_period, new_row, period_row, write_details};
+use super::rows::{
+    RowParts, customer_from_row, first_period, new_row, period_row, seal, seal_next_version, write_details,
+};
 use crate::domain::tenure::{TenureChange, plan_change};
 use crate::domain::{Code, CustomerDetails, CustomerId, CustomerState, OrganisationName, TenurePeriod};
 
@@ -105,6 +107,8 @@ struct Entry {
     open_period: Option<(Option<Uuid>, NaiveDate)>,
     /// A stored period this batch ends, and the day it ends.
     close_stored_period: Option<(Uuid, NaiveDate)>,
+    /// Every stored period of a stored customer, for its encoding once written.
+    stored_periods: Vec<tenure_periods::Model>,
     new_periods: Vec<TenurePeriod>,
     changed: bool,
 }
@@ -117,7 +121,7 @@ pub(super) async fn apply(
     rows: &[ImportRow],
     turn: &mut CommitTurn,
 ) -> Result<ImportBatch, StoreError> {
-    let now = Utc::now();
+    let now = persistence::now();
     let today = now.date_naive();
     // On PostgreSQL the new rows of all three tables go in by COPY. A unique
     // violation (a concurrent import of the same reference) still fails the whole
@@ -141,17 +145,34 @@ pub(super) async fn apply(
             details: &entry.details,
             consent_time: entry.consent_time,
         };
+        let new_periods: Vec<tenure_periods::ActiveModel> =
+            entry.new_periods.iter().map(|period| period_row(entry.id, period)).collect();
+        // The customer's periods once this batch commits, for its encoding.
+        let mut history = entry.stored_periods;
+        if let Some((closed, end)) = entry.close_stored_period {
+            history
+                .iter_mut()
+                .filter(|period| period.id == closed)
+                .for_each(|period| period.end_date = Some(end));
+        }
+        for period in &new_periods {
+            history.push(period.clone().try_into_model()?);
+        }
         match entry.stored {
-            None => inserts.push(new_row(entry.id, parts, now)?),
+            None => {
+                let mut row = new_row(entry.id, parts, now)?;
+                let customer = customer_from_row(row.clone().try_into_model()?, history)?;
+                seal(&mut row, &customer);
+                inserts.push(row);
+            }
             Some(stored) => {
                 let version = stored.version;
                 let mut row = stored.into_active_model();
                 write_details(&mut row, parts)?;
-                row.id = sea_orm::ActiveValue::NotSet;
                 row.state = Set(entry.state.code().to_owned());
                 row.delete_time = Set(None);
-                row.version = Set(version + 1);
-                row.update_time = Set(now);
+                seal_next_version(&mut row, version, now, history)?;
+                row.id = sea_orm::ActiveValue::NotSet;
                 let written = txn
                     .execute(
                         &customers::Entity::update_many()
@@ -173,7 +194,7 @@ pub(super) async fn apply(
             )
             .await?;
         }
-        periods.extend(entry.new_periods.iter().map(|period| period_row(entry.id, period)));
+        periods.extend(new_periods);
         audit_entries
             .push(AuditEntry::new(entry.id.name()).special_category(entry.details.equality.any_recorded()));
     }
@@ -216,16 +237,16 @@ async fn load_entries(
         // A batch of new customers (every batch of a first load) needs no second query.
         return Ok(entries);
     }
-    let open_periods: HashMap<Uuid, tenure_periods::Model> = txn
+    let mut stored_periods: HashMap<Uuid, Vec<tenure_periods::Model>> = HashMap::new();
+    for period in txn
         .find_all(
             tenure_periods::Entity::find()
-                .filter(tenure_periods::Column::CustomerId.is_in(stored.iter().map(|row| row.id)))
-                .filter(tenure_periods::Column::EndDate.is_null()),
+                .filter(tenure_periods::Column::CustomerId.is_in(stored.iter().map(|row| row.id))),
         )
         .await?
-        .into_iter()
-        .map(|period| (period.customer_id, period))
-        .collect();
+    {
+        stored_periods.entry(period.customer_id).or_default().push(period);
+    }
     for row in stored {
         let customer = customer_from_row(row.clone(), Vec::new())?;
         let (Some(landlord), Some(reference)) =
@@ -233,7 +254,11 @@ async fn load_entries(
         else {
             continue;
         };
-        let open_period = open_periods.get(&row.id).map(|period| (Some(period.id), period.start_date));
+        let periods = stored_periods.remove(&row.id).unwrap_or_default();
+        let open_period = periods
+            .iter()
+            .find(|period| period.end_date.is_none())
+            .map(|period| (Some(period.id), period.start_date));
         entries.insert(
             (landlord.as_str().to_owned(), reference),
             Entry {
@@ -245,6 +270,7 @@ async fn load_entries(
                 consent_time: customer.consent_time,
                 open_period,
                 close_stored_period: None,
+                stored_periods: periods,
                 new_periods: Vec::new(),
                 changed: false,
                 stored: Some(row),
@@ -295,6 +321,7 @@ fn apply_row(
                 state: CustomerState::Active,
                 open_period: Some((None, today)),
                 close_stored_period: None,
+                stored_periods: Vec::new(),
                 new_periods: vec![period],
                 changed: true,
             },

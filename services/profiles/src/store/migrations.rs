@@ -7,6 +7,7 @@ use sea_orm_migration::prelude::*;
 mod m0003_create_reference_values;
 mod m0004_create_customers;
 mod m0005_seed_reference_values;
+mod m0007_keep_customer_encodings;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_create_customers::Migration),
             Box::new(m0005_seed_reference_values::Migration),
             Box::new(persistence::shared_migrations::AddIdempotencyRequestDigest),
+            Box::new(m0007_keep_customer_encodings::Migration),
         ]
     }
 

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use persistence::StoreError;
-use sea_orm::Set;
+use sea_orm::{Set, TryIntoModel as _};
 use serde::{Deserialize, Serialize};
 
 use super::entities::{customers, tenure_periods};
@@ -158,10 +158,42 @@ pub(super) fn new_row(
         update_time: Set(now),
         delete_time: Set(None),
         version: Set(1),
+        encoded: Set(None),
+        encoded_equality: Set(None),
+        equality_recorded: Set(false),
+        encoding_format: Set(None),
         ..Default::default()
     };
     write_details(&mut row, parts)?;
     Ok(row)
+}
+
+/// Keeps in `row` its customer's wire encoding (`crate::encoding`), made from
+/// `customer`: what the row holds once written.
+pub(super) fn seal(row: &mut customers::ActiveModel, customer: &Customer) {
+    let encoding = crate::encoding::encode(customer);
+    row.encoded = Set(Some(encoding.body));
+    row.encoded_equality = Set(Some(encoding.equality));
+    row.equality_recorded = Set(encoding.equality_recorded);
+    row.encoding_format = Set(Some(crate::encoding::FORMAT));
+}
+
+/// Readies a change to a stored row for its compare-and-set write over `version`:
+/// the next version, written `now`, and sealed with the customer it then is, whose
+/// tenure periods are `history` (as they are once the same transaction commits).
+pub(super) fn seal_next_version(
+    row: &mut customers::ActiveModel,
+    version: i64,
+    now: DateTime<Utc>,
+    mut history: Vec<tenure_periods::Model>,
+) -> Result<(), StoreError> {
+    row.version = Set(version + 1);
+    row.update_time = Set(now);
+    // Oldest first, as every read returns them.
+    history.sort_by_key(|period| period.start_date);
+    let customer = customer_from_row(row.clone().try_into_model()?, history)?;
+    seal(row, &customer);
+    Ok(())
 }
 
 /// One row of a customer joined with its tenure periods: the customer (its
@@ -266,6 +298,10 @@ pub(super) fn customer_from_row(
         update_time,
         delete_time,
         version,
+        encoded: _,
+        encoded_equality: _,
+        equality_recorded: _,
+        encoding_format: _,
     } = row;
     let mut customer = customer_from_parts(CustomerRow {
         id,

@@ -15,14 +15,15 @@ use sea_orm::{IdenStatic as _, Iterable as _};
 
 use super::entities::{customers, tenure_periods};
 use super::rows::{CustomerRow, EQUALITY_COLUMNS, JoinedRow, customer_from_parts, organisation};
+use super::{ENCODED_COLUMNS, EncodedRow};
 use crate::domain::{Code, Customer, TenurePeriod};
 
 /// The rows of `with_periods`: every column of `customers` (`A_…`), then every
 /// column of `tenure_periods` (`B_…`, NULL for a customer without periods).
 pub(super) const CUSTOMERS_WITH_PERIODS: Decoder<JoinedRow> = Decoder { columns: check_joined, row: joined };
 
-/// Where the period's columns start: the last customer column is `version`.
-const PERIODS_AT: usize = customers::Column::Version as usize + 1;
+/// Where the period's columns start: the last customer column is `encoding_format`.
+const PERIODS_AT: usize = customers::Column::EncodingFormat as usize + 1;
 const COLUMNS: usize = PERIODS_AT + tenure_periods::Column::RecordTime as usize + 1;
 
 fn check_joined(names: &[&str]) -> Result<(), StoreError> {
@@ -109,5 +110,29 @@ fn period(row: &Row<'_>, offset: usize) -> Result<TenurePeriod, StoreError> {
         end_date: cells::optional_date(row, at(C::EndDate))?,
         reason: cells::optional_text(row, at(C::Reason))?,
         record_time: cells::time(row, at(C::RecordTime))?,
+    })
+}
+
+/// The rows of a page of stored encodings (`CustomerPage::encoded_query`).
+pub(super) const ENCODED_CUSTOMERS: Decoder<EncodedRow> = Decoder { columns: check_encoded, row: encoded };
+
+fn check_encoded(names: &[&str]) -> Result<(), StoreError> {
+    if names.len() != ENCODED_COLUMNS.len() {
+        return Err(StoreError::corrupt(format!(
+            "a page of encodings has {} columns, the statement {}",
+            ENCODED_COLUMNS.len(),
+            names.len()
+        )));
+    }
+    expect_columns(names, 0, "", ENCODED_COLUMNS.iter().map(|column| column.as_str()))
+}
+
+fn encoded(row: &Row<'_>) -> Result<EncodedRow, StoreError> {
+    Ok(EncodedRow {
+        id: cells::uuid(row, 0)?,
+        encoded: cells::optional_blob(row, 1)?,
+        encoded_equality: cells::optional_blob(row, 2)?,
+        equality_recorded: cells::flag(row, 3)?,
+        encoding_format: cells::optional_big_int(row, 4)?.and_then(|format| i32::try_from(format).ok()),
     })
 }
