@@ -41,9 +41,9 @@ pub struct CustomerEncoding {
 }
 
 /// The encoding of `customer` as every caller may be shown it.
-pub fn encode(customer: &Customer) -> CustomerEncoding {
+pub fn encode(customer: Customer) -> CustomerEncoding {
     let equality_recorded = customer.details.equality.any_recorded();
-    let mut message = customer_into_proto(customer.clone(), true);
+    let mut message = customer_into_proto(customer, true);
     let answers = message.equality.take().unwrap_or_default();
     let mut equality = Vec::with_capacity(answers.encoded_len() + 4);
     prost::encoding::message::encode(EQUALITY_FIELD, &answers, &mut equality);

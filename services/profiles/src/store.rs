@@ -217,7 +217,7 @@ impl Store {
             row.clone().try_into_model().map_err(StoreError::from)?,
             vec![period.clone().try_into_model().map_err(StoreError::from)?],
         )?;
-        seal(&mut row, &written);
+        seal(&mut row, written.clone());
         let result = match &self.sqlite_writer {
             Some(writer) => {
                 // Built here, run there: the writer thread only binds and steps.

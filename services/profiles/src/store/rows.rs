@@ -170,7 +170,7 @@ pub(super) fn new_row(
 
 /// Keeps in `row` its customer's wire encoding (`crate::encoding`), made from
 /// `customer`: what the row holds once written.
-pub(super) fn seal(row: &mut customers::ActiveModel, customer: &Customer) {
+pub(super) fn seal(row: &mut customers::ActiveModel, customer: Customer) {
     let encoding = crate::encoding::encode(customer);
     row.encoded = Set(Some(encoding.body));
     row.encoded_equality = Set(Some(encoding.equality));
@@ -192,7 +192,7 @@ pub(super) fn seal_next_version(
     // Oldest first, as every read returns them.
     history.sort_by_key(|period| period.start_date);
     let customer = customer_from_row(row.clone().try_into_model()?, history)?;
-    seal(row, &customer);
+    seal(row, customer);
     Ok(())
 }
 
