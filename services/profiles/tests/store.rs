@@ -225,6 +225,15 @@ fn import_row(row: i64, reference: &str) -> ImportRow {
     }
 }
 
+/// One row imported by a partner of riverside, committed in `turn`.
+async fn import_one(
+    store: &Store,
+    row: ImportRow,
+    turn: CommitTurn,
+) -> Result<ImportBatch, persistence::StoreError> {
+    store.import_batch(&Scope::partnership(), &actor("riverside"), false, vec![row], turn).await
+}
+
 async fn given_names(store: &Store) -> Vec<String> {
     let everyone =
         store.list_customers(&Scope::partnership(), &CustomerFilter::default(), None, 50).await.unwrap();
@@ -240,34 +249,14 @@ async fn an_import_chunk_commits_only_after_the_chunk_before_it(backend: Backend
     let (earlier_committed, turn) = CommitTurn::next();
     let later = tokio::spawn({
         let store = std::sync::Arc::clone(&store);
-        async move {
-            store
-                .import_batch(
-                    &Scope::partnership(),
-                    &actor("riverside"),
-                    false,
-                    vec![import_row(2, "later")],
-                    turn,
-                )
-                .await
-        }
+        async move { import_one(&store, import_row(2, "later"), turn).await }
     });
     // However far the later chunk got, it has not committed.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert!(!later.is_finished(), "the later chunk ended before its turn");
     assert_eq!(given_names(&store).await, Vec::<String>::new());
 
-    let earlier = committed(
-        store
-            .import_batch(
-                &Scope::partnership(),
-                &actor("riverside"),
-                false,
-                vec![import_row(1, "earlier")],
-                CommitTurn::now(),
-            )
-            .await,
-    );
+    let earlier = committed(import_one(&store, import_row(1, "earlier"), CommitTurn::now()).await);
     assert!(matches!(earlier.as_slice(), [(1, ImportOutcome::Created(_))]), "{earlier:?}");
     earlier_committed.fire();
     let later = committed(later.await.unwrap());
@@ -283,23 +272,11 @@ async fn an_import_chunk_after_a_failed_one_writes_nothing(backend: Backend) {
     let Some((store, _database)) = store(backend).await else { return };
     let (earlier_failed, turn) = CommitTurn::next();
     drop(earlier_failed);
-    let later = store
-        .import_batch(&Scope::partnership(), &actor("riverside"), false, vec![import_row(2, "later")], turn)
-        .await;
+    let later = import_one(&store, import_row(2, "later"), turn).await;
     assert!(matches!(later, Ok(ImportBatch::Withdrawn)), "{later:?}");
     assert_eq!(given_names(&store).await, Vec::<String>::new());
     // Nothing of it lingers: the same row imports afresh.
-    let again = committed(
-        store
-            .import_batch(
-                &Scope::partnership(),
-                &actor("riverside"),
-                false,
-                vec![import_row(2, "later")],
-                CommitTurn::now(),
-            )
-            .await,
-    );
+    let again = committed(import_one(&store, import_row(2, "later"), CommitTurn::now()).await);
     assert!(matches!(again.as_slice(), [(2, ImportOutcome::Created(_))]), "{again:?}");
 }
 
