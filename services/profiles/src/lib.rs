@@ -45,8 +45,22 @@ impl platform::ServiceModule for ProfilesModule {
         set: &mut platform::server::ServiceSet,
     ) -> anyhow::Result<()> {
         let store = Arc::new(Store::new(context.database));
+        tokio::spawn(encode_stale_customers(Arc::clone(&store)));
         set.add(service(store, context.page_tokens, context.settings.server.max_message_bytes));
         Ok(())
+    }
+}
+
+/// Encodes, beside the service, the customers stored without a current encoding
+/// (see [`Store::encode_stale_customers`]).
+async fn encode_stale_customers(store: Arc<Store>) {
+    match store.encode_stale_customers().await {
+        Ok(0) => {}
+        Ok(encoded) => tracing::info!(encoded, "stored the wire encoding of customers written without one"),
+        Err(err) => tracing::warn!(
+            error = %err,
+            "cannot encode stored customers; their pages are read from the columns until the next start"
+        ),
     }
 }
 

@@ -311,6 +311,49 @@ impl Store {
         Ok(rows.into_iter().map(EncodedRow::current).collect())
     }
 
+    /// Gives every customer without an encoding of the current format one (rows
+    /// written before encodings were kept, or after `crate::encoding::FORMAT`
+    /// changed), in batches of their own transactions, and returns how many it
+    /// encoded. The customer and its etag do not change; a customer written
+    /// meanwhile was encoded by that write, and is left as it is (the update
+    /// checks the version). Runs beside the service after start-up: pages with
+    /// such customers are read from the columns until it is done.
+    pub async fn encode_stale_customers(&self) -> Result<u64, StoreError> {
+        let mut encoded = 0;
+        let mut after = None;
+        loop {
+            let mut stale = customers::Entity::find().filter(
+                Condition::any()
+                    .add(customers::Column::EncodingFormat.is_null())
+                    .add(customers::Column::EncodingFormat.ne(crate::encoding::FORMAT)),
+            );
+            if let Some(after) = after {
+                stale = stale.filter(customers::Column::Id.gt(after));
+            }
+            let rows = stale.order_by_asc(customers::Column::Id).limit(ENCODING_BATCH).all(&self.db).await?;
+            let Some(last) = rows.last() else { return Ok(encoded) };
+            after = Some(last.id);
+            let mut histories = load_histories(&self.db, rows.iter().map(|row| row.id).collect()).await?;
+            let txn = begin_write(&self.db).await?;
+            for row in rows {
+                let (id, version) = (row.id, row.version);
+                let customer = customer_from_row(row, histories.remove(&id).unwrap_or_default())?;
+                let encoding = crate::encoding::encode(customer);
+                encoded += customers::Entity::update_many()
+                    .col_expr(customers::Column::Encoded, Expr::value(encoding.body))
+                    .col_expr(customers::Column::EncodedEquality, Expr::value(encoding.equality))
+                    .col_expr(customers::Column::EqualityRecorded, Expr::value(encoding.equality_recorded))
+                    .col_expr(customers::Column::EncodingFormat, Expr::value(crate::encoding::FORMAT))
+                    .filter(customers::Column::Id.eq(id))
+                    .filter(customers::Column::Version.eq(version))
+                    .exec(&txn)
+                    .await?
+                    .rows_affected;
+            }
+            txn.commit().await?;
+        }
+    }
+
     /// Replaces a customer's details. `expected_version` is the version the caller's
     /// change was based on; if the row moved on since, the change is ABORTED.
     pub async fn update_customer(
@@ -913,6 +956,9 @@ struct CustomerStatements {
     pages: StatementCache<PageShape>,
     encoded_pages: StatementCache<PageShape>,
 }
+
+/// Customers [`Store::encode_stale_customers`] encodes per transaction.
+const ENCODING_BATCH: u64 = 500;
 
 /// What a page of stored encodings selects of each customer.
 const ENCODED_COLUMNS: [customers::Column; 5] = [

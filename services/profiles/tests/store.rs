@@ -30,6 +30,7 @@ on_every_backend!(
     reads_return_what_the_writes_returned_with_every_period,
     a_page_of_stored_encodings_says_what_the_columns_say_after_every_write,
     a_page_with_a_customer_without_a_current_encoding_is_read_from_the_columns,
+    customers_stored_without_an_encoding_are_given_one_and_keep_their_etag,
 );
 
 async fn store(backend: Backend) -> Option<(Store, TestDatabase)> {
@@ -507,4 +508,61 @@ async fn a_page_with_a_customer_without_a_current_encoding_is_read_from_the_colu
         store.list_encoded(&scope, &everyone, None, 50).await.unwrap().map(|page| page.len()),
         Some(2)
     );
+}
+
+/// Rows from before encodings were kept get theirs after start-up: the same bytes
+/// a write would have stored, the customer and its etag untouched.
+async fn customers_stored_without_an_encoding_are_given_one_and_keep_their_etag(backend: Backend) {
+    use sea_orm::ConnectionTrait as _;
+    let Some((store, _database)) = store(backend).await else { return };
+    let scope = Scope::partnership();
+    let actor = actor("riverside");
+    let mut written = Vec::new();
+    for given_name in ["One", "Two", "Three"] {
+        let mut customer = new_customer("riverside", Some("east"), given_name);
+        customer.details = full_details(given_name);
+        written.push(store.create_customer(&scope, &actor, None, customer).await.unwrap());
+    }
+    let moved = store
+        .change_tenure(
+            &scope,
+            &actor,
+            written[1].id,
+            Some(written[1].version),
+            TenureChange {
+                tenure: Code::trusted("council-tenant"),
+                landlord: Some("organisations/council".parse().unwrap()),
+                effective_date: NaiveDate::from_ymd_opt(2023, 5, 1).unwrap(),
+                reason: Some("moved".into()),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let everyone = CustomerFilter::default();
+    let as_written = store.list_encoded(&scope, &everyone, None, 50).await.unwrap().unwrap();
+    store
+        .connection()
+        .execute_unprepared(
+            "UPDATE customers SET encoded = NULL, encoded_equality = NULL, encoding_format = NULL",
+        )
+        .await
+        .unwrap();
+    assert!(store.list_encoded(&scope, &everyone, None, 50).await.unwrap().is_none());
+
+    assert_eq!(store.encode_stale_customers().await.unwrap(), 3);
+    let encoded =
+        store.list_encoded(&scope, &everyone, None, 50).await.unwrap().expect("every customer encoded");
+    let bytes = |page: &[profiles::store::EncodedCustomer]| -> Vec<(Vec<u8>, Vec<u8>, bool)> {
+        page.iter()
+            .map(|customer| (customer.body.to_vec(), customer.equality.to_vec(), customer.equality_recorded))
+            .collect()
+    };
+    assert_eq!(bytes(&encoded), bytes(&as_written), "the same bytes the writes stored");
+    assert_eq!(
+        store.get_customer(&scope, moved.id).await.unwrap(),
+        moved,
+        "the customer and its etag unchanged"
+    );
+    assert_eq!(store.encode_stale_customers().await.unwrap(), 0, "nothing left to encode");
 }
