@@ -421,15 +421,19 @@ pub(crate) async fn run(
     }
     let per_round = (requests / ROUNDS).max(1);
     // The method's path on the first backend, whose server `perf` records.
-    let profiled = perf
-        .zip(backends.first())
-        .map(|((out, method), backend)| (out, format!("{method}, {}", backend.label())));
+    let profiled = perf.zip(backends.first()).map(|((out, method), backend)| (out, method, backend.label()));
     for round in 0..ROUNDS as usize {
         for offset in 0..paths.len() {
             let index = (round + offset) % paths.len();
             let path = &paths[index];
             let profile = match (&profiled, servers.first()) {
-                (Some((out, label)), Some(server)) if round == 0 && path.label == *label => {
+                // The method's own path ("ListCustomers (50), SQLite"), not its
+                // neighbours ("GetCustomer refused before the store").
+                (Some((out, method, backend)), Some(server))
+                    if round == 0
+                        && path.url.ends_with(&format!("/{method}"))
+                        && path.label.ends_with(&format!(", {backend}")) =>
+                {
                     Some(start_perf(out, server.pid())?)
                 }
                 (Some(_) | None, _) => None,
