@@ -919,9 +919,9 @@ async fn load_histories<C: ConnectionTrait>(
     Ok(histories)
 }
 
-/// Writes `row` (readied by [`seal_next_version`]) as the next version after `version`, only if nobody else wrote it
-/// since (compare-and-set: `ETAG_MISMATCH` otherwise). A clash on the landlord's
-/// external reference index is reported as such.
+/// Writes `row` (readied by [`seal_next_version`]) as the next version after
+/// `version`, only if nobody else wrote it since (compare-and-set: `ETAG_MISMATCH`
+/// otherwise). A clash on the landlord's external reference index is reported as such.
 async fn save_versioned<C: ConnectionTrait>(
     conn: &C,
     row: customers::ActiveModel,

@@ -53,7 +53,7 @@ pub enum ImportBatch {
 }
 
 /// When a chunk may commit: once the chunk before it has. Two chunks of one stream
-/// can then be written at once (never two touching the same customer: the caller
+/// can then be in hand at once (never two touching the same customer: the caller
 /// keeps those apart) and still commit in stream order, and a chunk that fails
 /// takes every later one down with it, so an import that ends in an error has
 /// written exactly the chunks it answered.
