@@ -396,6 +396,27 @@ async fn reads_return_what_the_writes_returned_with_every_period(backend: Backen
     }
 }
 
+/// `customer` moves to a council tenancy from May 2023: a second tenure period.
+async fn move_to_the_council(store: &Store, customer: &Customer) -> Customer {
+    let change = TenureChange {
+        tenure: Code::trusted("council-tenant"),
+        landlord: Some("organisations/council".parse().unwrap()),
+        effective_date: NaiveDate::from_ymd_opt(2023, 5, 1).unwrap(),
+        reason: Some("moved".into()),
+    };
+    store
+        .change_tenure(
+            &Scope::partnership(),
+            &actor("riverside"),
+            customer.id,
+            Some(customer.version),
+            change,
+            None,
+        )
+        .await
+        .unwrap()
+}
+
 /// Decodes a customer sent as the pieces of its encoding.
 fn joined(pieces: &[&[u8]]) -> pb::Customer {
     use prost::Message as _;
@@ -425,22 +446,7 @@ async fn a_page_of_stored_encodings_says_what_the_columns_say_after_every_write(
     details.equality.sex = EqualityAnswer::PreferNotToSay;
     store.update_customer(&scope, &actor, ids[1].id, ids[1].version, details, true).await.unwrap();
     // Tenure change.
-    store
-        .change_tenure(
-            &scope,
-            &actor,
-            ids[2].id,
-            Some(ids[2].version),
-            TenureChange {
-                tenure: Code::trusted("council-tenant"),
-                landlord: Some("organisations/council".parse().unwrap()),
-                effective_date: NaiveDate::from_ymd_opt(2023, 5, 1).unwrap(),
-                reason: Some("moved".into()),
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    move_to_the_council(&store, &ids[2]).await;
     // Import: the first customer updated with another tenure, and a new one.
     let mut changed = import_row(1, "ref-First");
     changed.tenure = Code::trusted("shared-owner");
@@ -523,22 +529,7 @@ async fn customers_stored_without_an_encoding_are_given_one_and_keep_their_etag(
         customer.details = full_details(given_name);
         written.push(store.create_customer(&scope, &actor, None, customer).await.unwrap());
     }
-    let moved = store
-        .change_tenure(
-            &scope,
-            &actor,
-            written[1].id,
-            Some(written[1].version),
-            TenureChange {
-                tenure: Code::trusted("council-tenant"),
-                landlord: Some("organisations/council".parse().unwrap()),
-                effective_date: NaiveDate::from_ymd_opt(2023, 5, 1).unwrap(),
-                reason: Some("moved".into()),
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let moved = move_to_the_council(&store, &written[1]).await;
     let everyone = CustomerFilter::default();
     let as_written = store.list_encoded(&scope, &everyone, None, 50).await.unwrap().unwrap();
     store

@@ -28,8 +28,16 @@ async fn import(
     caller: &Caller,
     rows: Vec<pb::ImportCustomersRequest>,
 ) -> Vec<pb::ImportCustomersResponse> {
+    import_stream(app, caller, tokio_stream::iter(rows)).await
+}
+
+/// Every answer to an import of the rows `stream` sends.
+async fn import_stream(
+    app: &TestApp,
+    caller: &Caller,
+    stream: impl tokio_stream::Stream<Item = pb::ImportCustomersRequest> + Send + 'static,
+) -> Vec<pb::ImportCustomersResponse> {
     let mut client = app.profiles().await;
-    let stream = tokio_stream::iter(rows);
     let mut answers = client.import_customers(caller.request(stream)).await.unwrap().into_inner();
     let mut all = Vec::new();
     while let Some(answer) = answers.message().await.unwrap() {
@@ -193,14 +201,10 @@ async fn chunks_that_touch_the_same_customer_apply_in_stream_order(app: TestApp)
         row("R-1", "Anna", "leaseholder"),
         row("R-2", "Bobby", "leaseholder"),
     ];
-    let mut client = app.profiles().await;
     // Further apart than the importer waits for a chunk to fill (20 ms).
     let stream = tokio_stream::iter(rows).throttle(std::time::Duration::from_millis(60));
-    let mut answers = client.import_customers(partner.request(stream)).await.unwrap().into_inner();
-    let mut all = Vec::new();
-    while let Some(answer) = answers.message().await.unwrap() {
-        all.push(answer);
-    }
+    let all = import_stream(&app, &partner, stream).await;
+    let mut client = app.profiles().await;
     assert_eq!(all.iter().map(|answer| answer.row).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
     assert_eq!(
         outcomes(&all),
