@@ -49,6 +49,11 @@ struct Target {
     /// Calls and seconds summed over rounds.
     calls: u64,
     seconds: f64,
+    /// A PostgreSQL database whose planner statistics are refreshed before each
+    /// round of this path, as autovacuum would between them in a running system:
+    /// `CreateCustomer`'s rounds grow the customers table by thousands of rows,
+    /// after which a planner with the old statistics scans it whole for a page.
+    postgres: Option<String>,
 }
 
 #[derive(Clone)]
@@ -338,6 +343,7 @@ pub(crate) async fn run(
         check: Check::Health(Channel::from_shared(echo)?.connect().await?),
         calls: 0,
         seconds: 0.0,
+        postgres: None,
     }];
     let mut servers = Vec::new();
     for backend in backends {
@@ -365,6 +371,7 @@ pub(crate) async fn run(
                 check: Check::Health(channel.clone()),
                 calls: 0,
                 seconds: 0.0,
+                postgres: None,
             });
         }
         for (method, url, frame, check) in [
@@ -380,6 +387,7 @@ pub(crate) async fn run(
                 check,
                 calls: 0,
                 seconds: 0.0,
+                postgres: server.postgres_database().map(str::to_owned),
             });
         }
         if servers.is_empty() {
@@ -392,6 +400,7 @@ pub(crate) async fn run(
                 check: Check::Refused(channel.clone(), secret.clone(), MALFORMED_NAME.into()),
                 calls: 0,
                 seconds: 0.0,
+                postgres: None,
             });
             let page = CustomerProfilesClient::new(channel.clone())
                 .list_customers(bearer(&secret, list_request()))
@@ -409,6 +418,7 @@ pub(crate) async fn run(
                     check: Check::List(Channel::from_shared(bare)?.connect().await?, String::new()),
                     calls: 0,
                     seconds: 0.0,
+                    postgres: None,
                 });
             }
         }
@@ -438,6 +448,9 @@ pub(crate) async fn run(
                 }
                 (Some(_) | None, _) => None,
             };
+            if let Some(database) = &path.postgres {
+                refresh_statistics(database).await?;
+            }
             let (calls, seconds) = h2load(path, per_round).await?;
             if let Some(profile) = profile {
                 stop_perf(profile).await?;
@@ -473,6 +486,15 @@ pub(crate) async fn run(
     for server in servers {
         server.stop().await?;
     }
+    Ok(())
+}
+
+/// `ANALYZE`, as autovacuum would run it on a table that grew.
+async fn refresh_statistics(database: &str) -> anyhow::Result<()> {
+    use sea_orm::ConnectionTrait as _;
+    let connection = sea_orm::Database::connect(database).await?;
+    connection.execute_unprepared("ANALYZE").await?;
+    connection.close().await?;
     Ok(())
 }
 

@@ -139,6 +139,11 @@ impl ServerProcess {
         Ok(Self { child, channel, secret, port, database: url, dir })
     }
 
+    /// The PostgreSQL database every service shares, when on PostgreSQL.
+    pub(crate) fn postgres_database(&self) -> Option<&str> {
+        self.database.as_deref()
+    }
+
     /// Where `service` keeps its tables: its SQLite file, or the shared database.
     pub(crate) fn database_url(&self, service: &str) -> String {
         self.database.clone().unwrap_or_else(|| {
