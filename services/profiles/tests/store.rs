@@ -444,9 +444,10 @@ async fn a_page_of_stored_encodings_says_what_the_columns_say_after_every_write(
     let mut details = ids[1].details.clone();
     details.given_name = "Renamed".into();
     details.equality.sex = EqualityAnswer::PreferNotToSay;
-    store.update_customer(&scope, &actor, ids[1].id, ids[1].version, details, true).await.unwrap();
+    let updated =
+        store.update_customer(&scope, &actor, ids[1].id, ids[1].version, details, true).await.unwrap();
     // Tenure change.
-    move_to_the_council(&store, &ids[2]).await;
+    let moved = move_to_the_council(&store, &ids[2]).await;
     // Import: the first customer updated with another tenure, and a new one.
     let mut changed = import_row(1, "ref-First");
     changed.tenure = Code::trusted("shared-owner");
@@ -458,7 +459,9 @@ async fn a_page_of_stored_encodings_says_what_the_columns_say_after_every_write(
     );
     assert!(matches!(outcomes[0], (1, ImportOutcome::Updated(_))), "{outcomes:?}");
     // Deleted and erased customers leave the page.
-    store.delete_customer(&scope, &actor, ids[3].id, None).await.unwrap();
+    let deleted = store.delete_customer(&scope, &actor, ids[3].id, None).await.unwrap();
+    let (kept, _) = store.export_customer(&scope, &actor, ids[3].id).await.unwrap();
+    assert_eq!(deleted, kept, "a delete answers with the customer as stored");
     store.erase_customer(&scope, &actor, ids[4].id, "asked".into(), None).await.unwrap();
 
     let columns = store.list_customers(&scope, &CustomerFilter::default(), None, 50).await.unwrap();
@@ -468,6 +471,8 @@ async fn a_page_of_stored_encodings_says_what_the_columns_say_after_every_write(
         .unwrap()
         .expect("every customer written by this build has a current encoding");
     assert_eq!(columns.len(), 4, "{columns:?}");
+    assert_eq!(columns[1], updated, "an update answers with the customer as stored");
+    assert_eq!(columns[2], moved, "a tenure change answers with the customer as stored");
     assert_eq!(encoded.len(), columns.len());
     let withheld = profiles::encoding::withheld_equality();
     for (stored, read) in encoded.iter().zip(&columns) {
