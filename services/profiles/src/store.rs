@@ -371,7 +371,7 @@ impl Store {
             let find = find_query(scope, id, &[CustomerState::Active]).build(SQLITE);
             let periods = history_query(id).build(SQLITE);
             let actor = actor.clone();
-            writer
+            return writer
                 .transaction(move |connection| {
                     let current = sqlite_reads::models::<customers::Entity>(connection, &find)?
                         .pop()
@@ -379,7 +379,7 @@ impl Store {
                     let (mut row, special) =
                         updated_row(current, expected_version, &details, caller_reads_equality, now)?;
                     let history = sqlite_reads::models::<tenure_periods::Entity>(connection, &periods)?;
-                    seal_next_version(&mut row, expected_version, now, history)?;
+                    let updated = seal_next_version(&mut row, expected_version, now, history)?;
                     let update = customers::VERSIONED.update(row, id.uuid(), expected_version).build(SQLITE);
                     match sqlite_writes::execute(connection, &update) {
                         Ok(1) => {}
@@ -390,21 +390,20 @@ impl Store {
                     let audit =
                         audit::entity::Entity::insert_many(audit::rows_of(&actor, [entry])).build(SQLITE);
                     sqlite_writes::execute(connection, &audit)?;
-                    Ok::<(), ProfileError>(())
+                    Ok::<Customer, ProfileError>(updated)
                 })
-                .await?;
-            return self.get_customer(scope, id).await;
+                .await;
         }
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         let current = find_row(&txn, scope, id, &[CustomerState::Active]).await?;
         let (mut row, special) =
             updated_row(current, expected_version, &details, caller_reads_equality, now)?;
         let history = history_query(id).all(&txn).await.map_err(StoreError::from)?;
-        seal_next_version(&mut row, expected_version, now, history)?;
+        let updated = seal_next_version(&mut row, expected_version, now, history)?;
         save_versioned(&txn, row, id, expected_version, details.external_reference.as_deref()).await?;
         audit::record(&txn, actor, [AuditEntry::new(id.name()).special_category(special)]).await?;
         txn.commit().await.map_err(StoreError::from)?;
-        self.get_customer(scope, id).await
+        Ok(updated)
     }
 
     pub async fn delete_customer(
@@ -423,15 +422,12 @@ impl Store {
         row.state = Set(CustomerState::Deleted.code().to_owned());
         row.delete_time = Set(Some(now));
         let history = history_query(id).all(&txn).await.map_err(StoreError::from)?;
-        seal_next_version(&mut row, version, now, history)?;
+        // AIP-164: a soft delete answers with the deleted resource, as committed.
+        let deleted = seal_next_version(&mut row, version, now, history)?;
         save_versioned(&txn, row, id, version, None).await?;
         audit::record(&txn, actor, [AuditEntry::new(id.name())]).await?;
-        // AIP-164: a soft delete answers with the deleted resource, read back in the
-        // same transaction so it is exactly what was committed.
-        let deleted = find_row(&txn, scope, id, &[CustomerState::Deleted]).await?;
-        let customer = with_history(&txn, deleted).await?;
         txn.commit().await.map_err(StoreError::from)?;
-        Ok(customer)
+        Ok(deleted)
     }
 
     /// One page of active customers in creation order, after `after`.
@@ -491,7 +487,7 @@ impl Store {
             let find = find_query(scope, id, &[CustomerState::Active]).build(SQLITE);
             let periods = history_query(id).build(SQLITE);
             let actor = actor.clone();
-            writer
+            return writer
                 .transaction(move |connection| {
                     // First, so a concurrent twin fails on the key.
                     if let Some(claim) = &claim {
@@ -527,11 +523,11 @@ impl Store {
                     ))
                     .build(SQLITE);
                     sqlite_writes::execute(connection, &audit)?;
-                    Ok::<(), ProfileError>(())
+                    // Answered as written, whether or not it is still inside the
+                    // caller's scope (the caller may have moved the customer out).
+                    Ok::<Customer, ProfileError>(rows.changed)
                 })
-                .await?;
-            // The caller may have moved the customer out of their own scope.
-            return self.get_customer(&Scope::partnership(), id).await;
+                .await;
         }
         let txn = begin_write(&self.db).await.map_err(StoreError::from)?;
         // First, so a concurrent twin queues on the key.
@@ -558,8 +554,8 @@ impl Store {
         save_versioned(&txn, rows.customer, id, rows.version, rows.external_reference.as_deref()).await?;
         audit::record(&txn, actor, [AuditEntry::new(id.name())]).await?;
         txn.commit().await.map_err(StoreError::from)?;
-        // The caller may have moved the customer out of their own scope.
-        self.get_customer(&Scope::partnership(), id).await
+        // Answered as written, whether or not it is still inside the caller's scope.
+        Ok(rows.changed)
     }
 
     /// Records reads of special-category data; returns once the rows are committed.
@@ -786,6 +782,8 @@ struct TenureChangeRows {
     /// The customer's new tenure and landlord, to save over `version`.
     customer: customers::ActiveModel,
     version: i64,
+    /// The customer once these rows are committed: the change's answer.
+    changed: Customer,
     /// Moving to a landlord that already uses this external reference collides.
     external_reference: Option<String>,
 }
@@ -812,12 +810,13 @@ fn tenure_change_rows(
         after.iter_mut().filter(|period| period.id == open).for_each(|period| period.end_date = Some(end));
     }
     after.push(next.clone().try_into_model().map_err(StoreError::from)?);
-    seal_next_version(&mut row, version, now, after)?;
+    let changed = seal_next_version(&mut row, version, now, after)?;
     Ok(TenureChangeRows {
         close,
         next,
         customer: row,
         version,
+        changed,
         external_reference: customer.details.external_reference,
     })
 }

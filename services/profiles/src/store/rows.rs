@@ -181,19 +181,21 @@ pub(super) fn seal(row: &mut customers::ActiveModel, customer: Customer) {
 /// Readies a change to a stored row for its compare-and-set write over `version`:
 /// the next version, written `now`, and sealed with the customer it then is, whose
 /// tenure periods are `history` (as they are once the same transaction commits).
+/// Returns that customer: exactly what a read returns once the write commits (times
+/// are whole microseconds), so the write answers with it rather than reading back.
 pub(super) fn seal_next_version(
     row: &mut customers::ActiveModel,
     version: i64,
     now: DateTime<Utc>,
     mut history: Vec<tenure_periods::Model>,
-) -> Result<(), StoreError> {
+) -> Result<Customer, StoreError> {
     row.version = Set(version + 1);
     row.update_time = Set(now);
     // Oldest first, as every read returns them.
     history.sort_by_key(|period| period.start_date);
     let customer = customer_from_row(row.clone().try_into_model()?, history)?;
-    seal(row, customer);
-    Ok(())
+    seal(row, customer.clone());
+    Ok(customer)
 }
 
 /// One row of a customer joined with its tenure periods: the customer (its
