@@ -30,6 +30,10 @@ use crate::store::{CommitTurn, Committed, ImportBatch, ImportOutcome, ImportRow,
 /// Rows written before planner statistics are refreshed; then again each time the
 /// rows written have doubled, and once at the end.
 const STATISTICS_AFTER_ROWS: u64 = 5_000;
+/// Chunks of one import in hand at once. While one is written, the next is matched
+/// and built (and on PostgreSQL written too, committing after the first), so both
+/// cores work; one at a time left them about half idle.
+const CHUNKS_AT_ONCE: usize = 2;
 /// How long a partial chunk waits for more rows before it is committed anyway.
 const BATCH_WAIT: Duration = Duration::from_millis(20);
 /// Answers buffered for a slow reader before the import pauses, in chunks.
@@ -138,7 +142,7 @@ async fn run(
 }
 
 /// Commits chunks and answers their rows, in stream order. Up to
-/// [`Store::import_chunks_at_once`] chunks are written at once, each in a task of its
+/// [`CHUNKS_AT_ONCE`] chunks are written at once, each in a task of its
 /// own, but never two that touch the same customer (a later one waits for the
 /// earlier to end, so it matches the rows as that one left them); they commit in
 /// order ([`CommitTurn`]), so when one fails, nothing after it is written.
@@ -158,8 +162,7 @@ async fn write_chunks(
         may_write_equality: access::may_write_equality(ctx.principal.role),
         answers,
     };
-    let at_once = store.import_chunks_at_once().max(1);
-    let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(at_once);
+    let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(CHUNKS_AT_ONCE);
     let mut turn = CommitTurn::now();
     let mut more = true;
     let mut written: u64 = 0;
@@ -169,7 +172,7 @@ async fn write_chunks(
         let next = tokio::select! {
             biased;
             ended = oldest(&mut in_flight) => Next::Ended(ended),
-            chunk = pending.recv(), if more && in_flight.len() < at_once => Next::Arrived(chunk),
+            chunk = pending.recv(), if more && in_flight.len() < CHUNKS_AT_ONCE => Next::Arrived(chunk),
         };
         let chunk = match next {
             Next::Ended(ended) => {
@@ -188,7 +191,7 @@ async fn write_chunks(
         };
         // A chunk that touches a customer an earlier one still in flight touches
         // starts only once that one has ended (and those before it: answers keep order).
-        while let Some(last_shared) = in_flight.iter().rposition(|earlier| earlier.shares_customers(&chunk)) {
+        if let Some(last_shared) = in_flight.iter().rposition(|earlier| earlier.shares_customers(&chunk)) {
             for _ in 0..=last_shared {
                 let Some(mut earlier) = in_flight.pop_front() else { break };
                 let ended = (&mut earlier.task).await;

@@ -441,13 +441,6 @@ impl super::Store {
         }
     }
 
-    /// Chunks of one import in hand at once: two. While one is written, the next
-    /// is matched and built (and on PostgreSQL written too, committing after the
-    /// first), so both cores work; one at a time left them about half idle.
-    pub fn import_chunks_at_once(&self) -> usize {
-        2
-    }
-
     /// A coarse refresh of the planner's statistics while an import is still
     /// loading (the full one runs when it ends): on PostgreSQL a tenth of the
     /// default sample, because at 100,000 customers a full `ANALYZE` of the three
