@@ -181,21 +181,16 @@ impl Writer {
     async fn write(&self, batch: &mut Vec<Call>) {
         while !batch.is_empty() {
             let take = batch.len().min(BATCH);
-            let chunk: Vec<Call> = batch[..take].to_vec();
+            let chunk: Arc<[Call]> = batch.drain(..take).collect();
             let mut backoff = Duration::from_millis(100);
             let mut attempt = 0_u32;
-            loop {
-                match self.store.record_calls(chunk.clone()).await {
-                    Ok(()) => break,
-                    Err(err) => {
-                        attempt += 1;
-                        tracing::warn!(error = %err, attempt, pending = batch.len(), "cannot write audit events yet; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                    }
-                }
+            // Until it is written: the chunk is kept, and the loop has no other way out.
+            while let Err(err) = self.store.record_calls(Arc::clone(&chunk)).await {
+                attempt += 1;
+                tracing::warn!(error = %err, attempt, pending = batch.len() + take, "cannot write audit events yet; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
-            batch.drain(..take);
         }
     }
 
@@ -289,12 +284,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _raw) = store(&dir).await;
         store
-            .record_calls(vec![call(chrono::Duration::days(401)), call(chrono::Duration::days(399))])
+            .record_calls(Arc::from([call(chrono::Duration::days(401)), call(chrono::Duration::days(399))]))
             .await
             .unwrap();
         let cutoff = chrono::Utc::now() - chrono::Duration::days(400);
         assert_eq!(store.purge_calls_before(cutoff).await.unwrap(), 1, "the store purges");
-        store.record_calls(vec![call(chrono::Duration::days(402))]).await.unwrap();
+        store.record_calls(Arc::from([call(chrono::Duration::days(402))])).await.unwrap();
         let settings = AuditSettings { capacity: 16, retention: Duration::from_secs(400 * 86_400) };
         // The writer purges when it starts.
         let (audit, writer) = AuditLog::start(Arc::clone(&store), settings);

@@ -5,7 +5,9 @@ pub mod entities;
 mod migrations;
 
 use chrono::{DateTime, Utc};
-use persistence::{StoreError, begin_write};
+use std::sync::Arc;
+
+use persistence::{SqliteWriter, StoreError, begin_write, sqlite_writes};
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, Condition, DatabaseConnection, DbErr, EntityTrait as _,
     IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Set,
@@ -31,11 +33,14 @@ pub struct CallFilter {
 #[derive(Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// On a SQLite file, the thread the audit of calls is written by.
+    sqlite_writer: Option<SqliteWriter>,
 }
 
 impl Store {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        let sqlite_writer = SqliteWriter::for_database(&db);
+        Self { db, sqlite_writer }
     }
 
     pub async fn migrate(&self) -> Result<(), DbErr> {
@@ -140,12 +145,22 @@ impl Store {
         Ok(updated.into())
     }
 
-    /// Appends audited calls in one statement.
-    pub async fn record_calls(&self, records: Vec<Call>) -> Result<(), StoreError> {
-        let models: Vec<calls::ActiveModel> = records.into_iter().map(calls::ActiveModel::from).collect();
-        // One commit for the batch, however many statements it takes.
+    /// Appends audited calls, in one transaction. Every call through the
+    /// gateway makes one, so on SQLite they go to the writer thread and one
+    /// prepared statement (measured: building and binding a many-row sea-orm
+    /// `INSERT` through sqlx cost about a seventh of a `GetCustomer`'s CPU).
+    pub async fn record_calls(&self, records: Arc<[Call]>) -> Result<(), StoreError> {
+        let rows =
+            |records: &[Call]| records.iter().cloned().map(calls::ActiveModel::from).collect::<Vec<_>>();
+        if let Some(writer) = &self.sqlite_writer {
+            return writer
+                .transaction(move |connection| {
+                    sqlite_writes::insert_each(connection, rows(&records)).map(|_| ())
+                })
+                .await;
+        }
         let txn = begin_write(&self.db).await?;
-        persistence::insert_all(&txn, models).await?;
+        persistence::insert_all(&txn, rows(&records)).await?;
         txn.commit().await?;
         Ok(())
     }
