@@ -71,12 +71,13 @@ impl ServiceChannel {
 }
 
 /// Wraps a set of routes to be called in-process: the principal is taken from
-/// the request's extensions, and the service gets its own RPC span.
+/// the request's extensions; the service is measured as its own hop, and has a
+/// span of its own when spans are exported ([`RpcTelemetryLayer::in_process`]).
 pub fn in_process(routes: tonic::service::Routes) -> InnerService {
     BoxCloneSyncService::new(
         tower::ServiceBuilder::new()
             .layer(PrincipalLayer::new(PrincipalSource::InProcess))
-            .layer(RpcTelemetryLayer::new())
+            .layer(RpcTelemetryLayer::in_process())
             .service(routes),
     )
 }
