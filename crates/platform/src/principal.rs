@@ -343,7 +343,6 @@ pub struct RequestContext {
     pub method: String,
     /// A code from [`crate::purpose::PURPOSES`], or [`crate::purpose::NOT_STATED`].
     pub purpose: &'static str,
-    pub trace_id: String,
 }
 
 impl RequestContext {
@@ -372,10 +371,11 @@ impl RequestContext {
             Some(Err(_)) => Some("\u{fffd}"),
         };
         let purpose = crate::purpose::parse(stated).map_err(ApiError::invalid)?;
-        Ok(Self { principal, method, purpose, trace_id: crate::telemetry::current_trace_id() })
+        Ok(Self { principal, method, purpose })
     }
 
-    /// The caller as the audit log records them.
+    /// The caller as the audit log records them, with the trace of the span
+    /// current where it is called: the call's, in the handler.
     pub fn actor(&self) -> Actor {
         Actor {
             organisation: self.principal.organisation.clone(),
@@ -383,7 +383,7 @@ impl RequestContext {
             subject: self.principal.subject.clone(),
             method: self.method.clone(),
             purpose: self.purpose.to_owned(),
-            trace_id: self.trace_id.clone(),
+            trace_id: crate::telemetry::current_trace_id(),
         }
     }
 }

@@ -265,10 +265,12 @@ where
                     }
                     request.extensions_mut().insert(CallerTraceId(caller_trace_id));
                 }
-            } else {
+            } else if parent.span().span_context().is_valid() {
                 // Only fails when the span is disabled by the filter; then there is nothing to link.
                 let _ = span.set_parent(parent);
             }
+            // With no trace context in the headers (a call made in this process)
+            // the span's parent is the span the call is made in.
         }
 
         let started = Instant::now();

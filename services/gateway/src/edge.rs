@@ -373,7 +373,9 @@ impl EdgeInner {
             return self.refuse(pending, refusal(limited));
         };
 
-        prepare(&mut request, self.settings.default_deadline, &trace);
+        // A service in this process runs inside this span: only a remote one needs its context.
+        let remote = matches!(backend, ServiceChannel::Remote(_));
+        prepare(&mut request, self.settings.default_deadline, remote.then_some(&trace));
         let streaming = self.contracts.client_streaming.contains(&path);
         let idle = Arc::new(AtomicBool::new(false));
         if streaming {
@@ -563,8 +565,8 @@ fn peer_address(request: &http::Request<Body>) -> Option<std::net::IpAddr> {
 /// Readies a request for a backend: a deadline when it brought none, no
 /// principal claims of its own, no credential (services never need the
 /// partner's secret, so it goes no further than the edge), and the trace context
-/// of the gateway's span.
-fn prepare(request: &mut http::Request<Body>, default_deadline: Duration, trace: &opentelemetry::Context) {
+/// of the gateway's span when given.
+fn prepare(request: &mut http::Request<Body>, default_deadline: Duration, trace: Option<&opentelemetry::Context>) {
     let headers = request.headers_mut();
     headers.remove(PRINCIPAL_HEADER);
     headers.remove(SIGNATURE_HEADER);
@@ -575,9 +577,11 @@ fn prepare(request: &mut http::Request<Body>, default_deadline: Duration, trace:
             headers.insert("grpc-timeout", value);
         }
     }
-    opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.inject_context(trace, &mut HeaderInjector(headers));
-    });
+    if let Some(trace) = trace {
+        opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.inject_context(trace, &mut HeaderInjector(headers));
+        });
+    }
 }
 
 struct HeaderInjector<'a>(&'a mut http::HeaderMap);
@@ -725,7 +729,7 @@ mod tests {
         headers.insert(PRINCIPAL_HEADER, "forged".parse().unwrap());
         headers.insert(SIGNATURE_HEADER, "forged".parse().unwrap());
         headers.insert("x-request-id", "kept".parse().unwrap());
-        prepare(&mut request, Duration::from_secs(30), &opentelemetry::Context::new());
+        prepare(&mut request, Duration::from_secs(30), Some(&opentelemetry::Context::new()));
         let headers = request.headers();
         assert!(headers.get(http::header::AUTHORIZATION).is_none());
         assert!(headers.get(PRINCIPAL_HEADER).is_none() && headers.get(SIGNATURE_HEADER).is_none());
@@ -735,7 +739,7 @@ mod tests {
         // A caller's own deadline stands.
         let mut request = http::Request::new(Body::empty());
         request.headers_mut().insert("grpc-timeout", "250m".parse().unwrap());
-        prepare(&mut request, Duration::from_secs(30), &opentelemetry::Context::new());
+        prepare(&mut request, Duration::from_secs(30), Some(&opentelemetry::Context::new()));
         assert_eq!(request.headers().get("grpc-timeout").unwrap(), "250m");
     }
 }
