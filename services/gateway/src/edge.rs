@@ -566,7 +566,11 @@ fn peer_address(request: &http::Request<Body>) -> Option<std::net::IpAddr> {
 /// principal claims of its own, no credential (services never need the
 /// partner's secret, so it goes no further than the edge), and the trace context
 /// of the gateway's span when given.
-fn prepare(request: &mut http::Request<Body>, default_deadline: Duration, trace: Option<&opentelemetry::Context>) {
+fn prepare(
+    request: &mut http::Request<Body>,
+    default_deadline: Duration,
+    trace: Option<&opentelemetry::Context>,
+) {
     let headers = request.headers_mut();
     headers.remove(PRINCIPAL_HEADER);
     headers.remove(SIGNATURE_HEADER);

@@ -29,7 +29,7 @@ use crate::domain::profile_map::{Characteristic, CountedCell};
 use crate::domain::reference::ReferenceValue;
 use crate::domain::{CustomerId, EqualityField, ReferenceSet, validate};
 use crate::error::{ERROR_DOMAIN, ProfileError};
-use crate::service::{ChangeTenure, CreateCustomer, ListedCustomers, Profiles, Shown};
+use crate::service::{ChangeTenure, CreateCustomer, Fetched, ListedCustomers, Profiles, Shown};
 use crate::store::{CustomerFilter, Store};
 
 /// The `CustomerProfiles` service.
@@ -153,8 +153,12 @@ impl CustomerProfiles for ProfilesApi {
     ) -> Result<Response<pb::Customer>, Status> {
         let ctx = context(&request)?;
         let id = customer_id("name", &request.get_ref().name).map_err(|v| invalid(vec![v]))?;
-        let shown = self.profiles.get_customer(&ctx, id).await.map_err(status)?;
-        Ok(reply_customer(shown))
+        match self.profiles.get_customer(&ctx, id).await.map_err(status)? {
+            Fetched::Decoded { message, special_category } => {
+                Ok(reply(message, &id.name(), special_category))
+            }
+            Fetched::Read(shown) => Ok(reply_customer(shown)),
+        }
     }
 
     async fn update_customer(

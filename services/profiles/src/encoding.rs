@@ -1,7 +1,9 @@
 //! Customers as they go over the wire, kept beside their rows.
 //!
 //! `ListCustomers` answers from these encodings instead of building each customer
-//! from its row on every call (which cost about three quarters of the call). Every
+//! from its row on every call (which cost about three quarters of the call), and
+//! `GetCustomer` decodes its answer from them instead of reading the customer's
+//! columns and tenure periods and converting them ([`decode`]). Every
 //! write of a customer stores, in the same statement as the row itself, the
 //! `Customer` message without its equality answers, and the answers apart, as
 //! their own field: a page is then the encodings as stored, each followed by its
@@ -18,6 +20,7 @@ use prost::Message as _;
 
 use crate::api::convert::customer_into_proto;
 use crate::domain::Customer;
+use crate::store::EncodedCustomer;
 
 /// The version of the conversion the stored encodings were made with. Raise it
 /// whenever `customer_into_proto` or the `Customer` message changes: rows with an
@@ -60,6 +63,17 @@ pub fn withheld_equality() -> &'static [u8] {
         prost::encoding::message::encode(EQUALITY_FIELD, &withheld, &mut field);
         field
     })
+}
+
+/// The message a stored encoding holds, with the equality answers for a caller
+/// allowed to see them and withheld otherwise: the message
+/// `customer_into_proto` made it from.
+pub fn decode(customer: &EncodedCustomer, show_equality: bool) -> Result<pb::Customer, prost::DecodeError> {
+    let mut message = pb::Customer::decode(customer.body.as_ref())?;
+    // Field 21 merged after the body, as a client reads the two sent one after the other.
+    let equality = if show_equality { customer.equality.as_ref() } else { withheld_equality() };
+    message.merge(equality)?;
+    Ok(message)
 }
 
 /// `customer` as every answer read from its columns shows it: the conversion the

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
+use contracts::involve::profiles::v1 as pb;
 use involve_core::{Capability, Violations};
 use persistence::audit::AuditEvent;
 use persistence::idempotency::RequestIdentity;
@@ -46,6 +47,15 @@ impl Shown {
         let special_category = equality && customer.details.equality.any_recorded();
         Self { customer, equality, special_category }
     }
+}
+
+/// A customer as `GetCustomer` answers with it.
+#[derive(Debug)]
+pub enum Fetched {
+    /// Decoded from its stored encoding (`crate::encoding`), as the caller is shown it.
+    Decoded { message: pb::Customer, special_category: bool },
+    /// Read from its columns: it has no encoding of the current format yet.
+    Read(Shown),
 }
 
 /// A create request as read from the wire, with whatever was wrong with it so far:
@@ -164,12 +174,29 @@ impl Profiles {
         Ok(Some(Shown { customer, equality, special_category }))
     }
 
-    pub async fn get_customer(&self, ctx: &RequestContext, id: CustomerId) -> Result<Shown, ProfileError> {
+    pub async fn get_customer(&self, ctx: &RequestContext, id: CustomerId) -> Result<Fetched, ProfileError> {
         access::require_customers(ctx.principal.role)?;
-        let customer = self.store.get_customer(&access::customer_scope(&ctx.principal), id).await?;
-        let shown = Shown::read(customer, access::may_read_equality(ctx.principal.role));
+        let scope = access::customer_scope(&ctx.principal);
+        let equality = access::may_read_equality(ctx.principal.role);
+        if let Some(stored) = self.store.get_encoded(&scope, id).await? {
+            match crate::encoding::decode(&stored, equality) {
+                Ok(message) => {
+                    let special_category = equality && stored.equality_recorded;
+                    if special_category {
+                        let entry = AuditEntry::new(id.name()).special_category(true);
+                        self.store.record_reads(&ctx.actor(), vec![entry]).await?;
+                    }
+                    return Ok(Fetched::Decoded { message, special_category });
+                }
+                // Never expected (the bytes were made by prost); the columns still answer.
+                Err(err) => {
+                    tracing::error!(customer = %id.name(), error = %err, "a stored encoding does not decode")
+                }
+            }
+        }
+        let shown = Shown::read(self.store.get_customer(&scope, id).await?, equality);
         self.audit_read(ctx, &shown).await?;
-        Ok(shown)
+        Ok(Fetched::Read(shown))
     }
 
     /// Updates a customer: `merge` lays the request's masked fields over the

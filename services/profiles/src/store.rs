@@ -186,6 +186,28 @@ impl Store {
         found.pop().ok_or_else(|| ProfileError::customer_not_found(id.name()))
     }
 
+    /// `GetCustomer`'s read: the active customer `id` inside `scope` as its stored
+    /// encoding (`crate::encoding`), without its tenure periods or any other
+    /// column; `None` when it has no encoding of the current format, and the
+    /// caller reads its columns instead ([`Self::get_customer`]).
+    pub async fn get_encoded(
+        &self,
+        scope: &Scope,
+        id: CustomerId,
+    ) -> Result<Option<EncodedCustomer>, ProfileError> {
+        let lookup = CustomerLookup { scope: Cow::Borrowed(scope), id: id.uuid() };
+        let mut found = match &self.sqlite_reads {
+            Some(reads) => {
+                let (sql, values) =
+                    self.statements.encoded_lookups.statement(&lookup, CustomerLookup::encoded_sqlite)?;
+                reads.lookup(TABLE, sql, values, sqlite_rows::ENCODED_CUSTOMERS).await?
+            }
+            None => lookup.encoded_query().all(&self.db).await.map_err(StoreError::from)?,
+        };
+        let row = found.pop().ok_or_else(|| ProfileError::customer_not_found(id.name()))?;
+        Ok(row.current())
+    }
+
     pub async fn create_customer(
         &self,
         scope: &Scope,
@@ -952,6 +974,7 @@ const TABLE: &str = "customers";
 #[derive(Debug, Default)]
 struct CustomerStatements {
     lookups: StatementCache<LookupShape>,
+    encoded_lookups: StatementCache<LookupShape>,
     pages: StatementCache<PageShape>,
     encoded_pages: StatementCache<PageShape>,
 }
@@ -968,7 +991,7 @@ const ENCODED_COLUMNS: [customers::Column; 5] = [
     customers::Column::EncodingFormat,
 ];
 
-/// A customer of a page as stored: its encodings, when it has current ones.
+/// A customer as stored: its encodings, when it has current ones.
 #[derive(Debug, sea_orm::FromQueryResult)]
 pub(crate) struct EncodedRow {
     pub(crate) id: Uuid,
@@ -978,7 +1001,7 @@ pub(crate) struct EncodedRow {
     pub(crate) encoding_format: Option<i32>,
 }
 
-/// One customer of a page as its stored wire encoding (`crate::encoding`).
+/// One customer as its stored wire encoding (`crate::encoding`).
 #[derive(Debug)]
 pub struct EncodedCustomer {
     pub id: CustomerId,
@@ -1024,6 +1047,20 @@ impl CustomerLookup<'_> {
 
     fn sqlite(&self) -> sea_orm::Statement {
         self.query().build(SQLITE)
+    }
+
+    /// The same customer's stored encoding alone.
+    fn encoded_query(&self) -> sea_orm::Selector<sea_orm::SelectModel<EncodedRow>> {
+        customers::Entity::find_by_id(self.id)
+            .select_only()
+            .columns(ENCODED_COLUMNS)
+            .filter(scope_condition(&self.scope))
+            .filter(customers::Column::State.eq(CustomerState::Active.code()))
+            .into_model::<EncodedRow>()
+    }
+
+    fn encoded_sqlite(&self) -> sea_orm::Statement {
+        self.encoded_query().into_statement(SQLITE)
     }
 }
 

@@ -82,6 +82,12 @@ async fn lookups_are_scoped_to_landlord_and_area(backend: Backend) {
             Err(ProfileError::NotFound { .. }) => assert!(!visible, "{scope:?} should see it"),
             Err(other) => panic!("{other:?}"),
         }
+        // The read of the stored encoding is scoped the same way.
+        match store.get_encoded(&scope, created.id).await {
+            Ok(found) => assert!(visible && found.is_some(), "{scope:?}: {found:?}"),
+            Err(ProfileError::NotFound { .. }) => assert!(!visible, "{scope:?} should see it"),
+            Err(other) => panic!("{other:?}"),
+        }
     }
 }
 
@@ -484,6 +490,21 @@ async fn a_page_of_stored_encodings_says_what_the_columns_say_after_every_write(
         );
         assert_eq!(joined(&[&stored.body, withheld]), profiles::encoding::message(read.clone(), false));
     }
+    // `GetCustomer`'s read of one encoding: the page's bytes, and the message the
+    // columns convert to once decoded, whether the answers are shown or withheld.
+    for (stored, read) in encoded.iter().zip(&columns) {
+        let single = store.get_encoded(&scope, read.id).await.unwrap().expect("a current encoding");
+        assert_eq!((&single.body, &single.equality), (&stored.body, &stored.equality));
+        assert_eq!(single.equality_recorded, stored.equality_recorded);
+        for shown in [true, false] {
+            let decoded = profiles::encoding::decode(&single, shown).unwrap();
+            assert_eq!(decoded, profiles::encoding::message(read.clone(), shown));
+        }
+    }
+    for gone in [ids[3].id, ids[4].id] {
+        let read = store.get_encoded(&scope, gone).await;
+        assert!(matches!(read, Err(ProfileError::NotFound { .. })), "deleted or erased: {read:?}");
+    }
     let names: Vec<&str> = columns.iter().map(|customer| customer.details.given_name.as_str()).collect();
     assert_eq!(names, ["Imported First", "Renamed", "Third", "ref-New"]);
     assert_eq!(columns[0].tenure_history.len(), 2, "the import's tenure change is in the encoding too");
@@ -496,11 +517,19 @@ async fn a_page_with_a_customer_without_a_current_encoding_is_read_from_the_colu
     use sea_orm::ConnectionTrait as _;
     let Some((store, _database)) = store(backend).await else { return };
     let scope = Scope::partnership();
+    let mut created = Vec::new();
     for given_name in ["Old", "New"] {
-        store
-            .create_customer(&scope, &actor("riverside"), None, new_customer("riverside", None, given_name))
-            .await
-            .unwrap();
+        created.push(
+            store
+                .create_customer(
+                    &scope,
+                    &actor("riverside"),
+                    None,
+                    new_customer("riverside", None, given_name),
+                )
+                .await
+                .unwrap(),
+        );
     }
     let everyone = CustomerFilter::default();
     assert!(store.list_encoded(&scope, &everyone, None, 50).await.unwrap().is_some());
@@ -510,10 +539,14 @@ async fn a_page_with_a_customer_without_a_current_encoding_is_read_from_the_colu
         .await
         .unwrap();
     assert!(store.list_encoded(&scope, &everyone, None, 50).await.unwrap().is_none());
+    // One customer alone: none for the old row (`GetCustomer` reads its columns).
+    assert!(store.get_encoded(&scope, created[0].id).await.unwrap().is_none());
+    assert!(store.get_encoded(&scope, created[1].id).await.unwrap().is_some());
     let set_format = |format: i32| format!("UPDATE customers SET encoding_format = {format}");
     let current = profiles::encoding::FORMAT;
     store.connection().execute_unprepared(&set_format(current + 1)).await.unwrap();
     assert!(store.list_encoded(&scope, &everyone, None, 50).await.unwrap().is_none(), "another format");
+    assert!(store.get_encoded(&scope, created[1].id).await.unwrap().is_none(), "another format");
     store.connection().execute_unprepared(&set_format(current)).await.unwrap();
     assert_eq!(
         store.list_encoded(&scope, &everyone, None, 50).await.unwrap().map(|page| page.len()),
