@@ -565,7 +565,7 @@ fn peer_address(request: &http::Request<Body>) -> Option<std::net::IpAddr> {
 /// Readies a request for a backend: a deadline when it brought none, no
 /// principal claims of its own, no credential (services never need the
 /// partner's secret, so it goes no further than the edge), and the trace context
-/// of the gateway's span when given.
+/// of the gateway's span when given, never the caller's.
 fn prepare(
     request: &mut http::Request<Body>,
     default_deadline: Duration,
@@ -581,6 +581,11 @@ fn prepare(
             headers.insert("grpc-timeout", value);
         }
     }
+    // The caller's trace is linked at the edge, never continued behind it: a service
+    // joins the gateway's (given here for a remote one; one in this process runs
+    // inside the gateway's span).
+    headers.remove("traceparent");
+    headers.remove("tracestate");
     if let Some(trace) = trace {
         opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.inject_context(trace, &mut HeaderInjector(headers));
@@ -733,10 +738,17 @@ mod tests {
         headers.insert(PRINCIPAL_HEADER, "forged".parse().unwrap());
         headers.insert(SIGNATURE_HEADER, "forged".parse().unwrap());
         headers.insert("x-request-id", "kept".parse().unwrap());
-        prepare(&mut request, Duration::from_secs(30), Some(&opentelemetry::Context::new()));
+        let callers_trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        headers.insert("traceparent", callers_trace.parse().unwrap());
+        headers.insert("tracestate", "theirs=1".parse().unwrap());
+        prepare(&mut request, Duration::from_secs(30), None);
         let headers = request.headers();
         assert!(headers.get(http::header::AUTHORIZATION).is_none());
         assert!(headers.get(PRINCIPAL_HEADER).is_none() && headers.get(SIGNATURE_HEADER).is_none());
+        assert!(
+            headers.get("traceparent").is_none() && headers.get("tracestate").is_none(),
+            "a backend in this process is not handed the caller's trace"
+        );
         assert_eq!(headers.get("grpc-timeout").unwrap(), "30S");
         assert_eq!(headers.get("x-request-id").unwrap(), "kept");
 
