@@ -21,6 +21,9 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// In every piece of personal data the scenario sends; never in telemetry.
 const MARKER: &str = "Qzmarkr";
+/// The trace a partner says its `ReportIncident` belongs to: linked by the gateway,
+/// never continued by it or by any service behind it.
+const PARTNERS_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 involve_tests::on_every_backend_with_settings!(all_in_one, distributed);
 
@@ -171,14 +174,11 @@ impl Suite {
             }],
             ..Default::default()
         };
-        let filed = cases
-            .report_incident(
-                partner
-                    .request(asb::ReportIncidentRequest { report: Some(report), request_id: String::new() }),
-            )
-            .await
-            .unwrap()
-            .into_inner();
+        let mut reported =
+            partner.request(asb::ReportIncidentRequest { report: Some(report), request_id: String::new() });
+        let traceparent = format!("00-{PARTNERS_TRACE}-00f067aa0ba902b7-01");
+        reported.metadata_mut().insert("traceparent", traceparent.parse().unwrap());
+        let filed = cases.report_incident(reported).await.unwrap().into_inner();
         let case = filed.case.unwrap();
         cases.get_case(partner.request(asb::GetCaseRequest { name: case.name.clone() })).await.unwrap();
         // A caller the gateway does not know: counted as a refusal, by reason.
@@ -235,9 +235,12 @@ impl Suite {
         };
         let describe = || trace.iter().map(|span| format!("{span:?}")).collect::<Vec<_>>().join("\n");
 
-        // The edge: the root, a server span of the gateway.
+        // The edge: the root, a server span of the gateway, in a trace of its own
+        // that names the partner's; no span anywhere continues the partner's.
         let edge = trace.iter().find(|span| span.parent_span_id.is_empty()).unwrap();
         assert_eq!(edge.kind, "SPAN_KIND_SERVER", "{}", describe());
+        assert_eq!(edge.attribute("involve.caller_trace_id"), Some(PARTNERS_TRACE), "{}", describe());
+        assert!(spans.iter().all(|span| span.trace_id != PARTNERS_TRACE), "a span in the partner's trace");
         assert_eq!(edge.name, "involve.asb.v1.AsbCases/ReportIncident");
         // The service: a server span answering the same method below the edge.
         let service = trace
