@@ -93,11 +93,14 @@ impl SqliteWriter {
 /// Runs one statement built by sea-orm (`QueryTrait::build(DbBackend::Sqlite)`),
 /// binding its values as sqlx would; the number of rows it changed.
 pub fn execute(connection: &rusqlite::Connection, statement: &Statement) -> Result<usize, StoreError> {
-    let mut prepared = connection.prepare_cached(&statement.sql).map_err(sqlite_error)?;
-    let parameters: Vec<ToSqlOutput<'_>> = statement
-        .values
-        .as_ref()
-        .map_or(Ok(Vec::new()), |values| values.0.iter().map(parameter).collect())?;
+    let values = statement.values.as_ref().map_or(&[][..], |values| values.0.as_slice());
+    execute_text(connection, &statement.sql, values)
+}
+
+/// Runs the statement `sql` (kept prepared) with `values` bound in order.
+fn execute_text(connection: &rusqlite::Connection, sql: &str, values: &[Value]) -> Result<usize, StoreError> {
+    let mut prepared = connection.prepare_cached(sql).map_err(sqlite_error)?;
+    let parameters: Vec<ToSqlOutput<'_>> = values.iter().map(parameter).collect::<Result<_, _>>()?;
     prepared.execute(rusqlite::params_from_iter(parameters)).map_err(sqlite_error)
 }
 
@@ -135,9 +138,7 @@ where
             .as_ref()
             .map(|(sql, _)| sql.as_str())
             .ok_or_else(|| unavailable("no statement rendered"))?;
-        let mut prepared = connection.prepare_cached(sql).map_err(sqlite_error)?;
-        let parameters: Vec<ToSqlOutput<'_>> = values.iter().map(parameter).collect::<Result<_, _>>()?;
-        inserted += prepared.execute(rusqlite::params_from_iter(parameters)).map_err(sqlite_error)?;
+        inserted += execute_text(connection, sql, &values)?;
     }
     Ok(inserted)
 }
