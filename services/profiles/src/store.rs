@@ -35,8 +35,8 @@ use self::entities::{customers, erasures, reference_values, tenure_periods};
 pub use self::import::{CommitTurn, Committed, ImportBatch, ImportOutcome, ImportRow};
 pub use self::migrations::Migrator;
 use self::rows::{
-    JoinedRow, RowParts, customer_from_row, first_period, new_row, period_from_row, period_row, seal,
-    seal_next_version, write_details,
+    JoinedRow, RowParts, customer_from_row, first_period, new_row, period_from_row, period_row,
+    periods_after, seal, seal_next_version, write_details,
 };
 use crate::domain::reference::ReferenceValue;
 use crate::domain::tenure::{TenureChange, plan_change};
@@ -360,12 +360,11 @@ impl Store {
             for row in rows {
                 let (id, version) = (row.id, row.version);
                 let customer = customer_from_row(row, histories.remove(&id).unwrap_or_default())?;
-                let encoding = crate::encoding::encode(customer);
+                // Only the encoding's columns: the customer and its version stay.
+                let mut sealed = <customers::ActiveModel as Default>::default();
+                seal(&mut sealed, customer);
                 encoded += customers::Entity::update_many()
-                    .col_expr(customers::Column::Encoded, Expr::value(encoding.body))
-                    .col_expr(customers::Column::EncodedEquality, Expr::value(encoding.equality))
-                    .col_expr(customers::Column::EqualityRecorded, Expr::value(encoding.equality_recorded))
-                    .col_expr(customers::Column::EncodingFormat, Expr::value(crate::encoding::FORMAT))
+                    .set(sealed)
                     .filter(customers::Column::Id.eq(id))
                     .filter(customers::Column::Version.eq(version))
                     .exec(&txn)
@@ -818,7 +817,7 @@ fn tenure_change_rows(
     now: DateTime<Utc>,
 ) -> Result<TenureChangeRows, ProfileError> {
     let open = history.last().map(|period| period.id);
-    let mut after = history.clone();
+    let stored = history.clone();
     let customer = customer_from_row(current.clone(), history)?;
     let transition =
         plan_change(&customer.tenure_history, customer.landlord.as_ref(), &customer.tenure, change, now)?;
@@ -828,10 +827,7 @@ fn tenure_change_rows(
     row.tenure = Set(transition.next.tenure.to_string());
     row.landlord_organisation = Set(transition.next.landlord.as_ref().map(|org| org.as_str().to_owned()));
     let next = period_row(id, &transition.next);
-    if let Some((open, end)) = close {
-        after.iter_mut().filter(|period| period.id == open).for_each(|period| period.end_date = Some(end));
-    }
-    after.push(next.clone().try_into_model().map_err(StoreError::from)?);
+    let after = periods_after(stored, close, std::slice::from_ref(&next))?;
     let changed = seal_next_version(&mut row, version, now, after)?;
     Ok(TenureChangeRows {
         close,

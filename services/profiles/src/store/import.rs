@@ -10,14 +10,15 @@ use persistence::{Actor, AuditEntry, BulkWrite, Scope, StoreError};
 use platform::FieldViolation;
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait as _, DatabaseConnection, EntityTrait as _,
-    IntoActiveModel as _, QueryFilter as _, Set, TransactionTrait as _, TryIntoModel as _,
+    IntoActiveModel as _, QueryFilter as _, Set, TransactionTrait as _,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::entities::{customers, tenure_periods};
 use super::rows::{
-    RowParts, customer_from_row, first_period, new_row, period_row, seal, seal_next_version, write_details,
+    RowParts, customer_from_row, first_period, new_row, period_row, periods_after, seal, seal_next_version,
+    write_details,
 };
 use crate::domain::tenure::{TenureChange, plan_change};
 use crate::domain::{
@@ -176,16 +177,7 @@ pub(super) async fn apply(
             }
             Some(stored) => {
                 // The customer's periods once this batch commits, for its encoding.
-                let mut history = entry.stored_periods;
-                if let Some((closed, end)) = entry.close_stored_period {
-                    history
-                        .iter_mut()
-                        .filter(|period| period.id == closed)
-                        .for_each(|period| period.end_date = Some(end));
-                }
-                for period in &new_periods {
-                    history.push(period.clone().try_into_model()?);
-                }
+                let history = periods_after(entry.stored_periods, entry.close_stored_period, &new_periods)?;
                 let version = stored.version;
                 let mut row = stored.into_active_model();
                 write_details(&mut row, parts)?;

@@ -198,6 +198,22 @@ pub(super) fn seal_next_version(
     Ok(customer)
 }
 
+/// A customer's stored periods as they are once a change commits: `close` (a
+/// period and the day it ends) applied, and the `added` periods after them.
+pub(super) fn periods_after(
+    mut stored: Vec<tenure_periods::Model>,
+    close: Option<(uuid::Uuid, NaiveDate)>,
+    added: &[tenure_periods::ActiveModel],
+) -> Result<Vec<tenure_periods::Model>, StoreError> {
+    if let Some((closed, end)) = close {
+        stored.iter_mut().filter(|period| period.id == closed).for_each(|period| period.end_date = Some(end));
+    }
+    for period in added {
+        stored.push(period.clone().try_into_model()?);
+    }
+    Ok(stored)
+}
+
 /// One row of a customer joined with its tenure periods: the customer (its
 /// history still empty), and one of its periods when it has any.
 pub(super) type JoinedRow = (Customer, Option<TenurePeriod>);
