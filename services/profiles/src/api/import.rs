@@ -237,11 +237,14 @@ struct InFlight {
 
 impl InFlight {
     fn shares_customers(&self, chunk: &Chunk) -> bool {
-        chunk.valid.iter().any(|row| {
-            let reference = row.details.external_reference.as_deref().unwrap_or_default();
-            self.customers.contains(&(row.landlord.as_str().to_owned(), reference.to_owned()))
-        })
+        chunk.valid.iter().any(|row| self.customers.contains(&customer_key(row)))
     }
+}
+
+/// The customer a row matches on: (landlord, external reference).
+fn customer_key(row: &ImportRow) -> (String, String) {
+    let reference = row.details.external_reference.clone().unwrap_or_default();
+    (row.landlord.as_str().to_owned(), reference)
 }
 
 /// The oldest chunk in flight's end; never, while none is.
@@ -264,13 +267,7 @@ struct ChunkWriter {
 impl ChunkWriter {
     fn start(&self, store: &Arc<Store>, chunk: Chunk, turn: CommitTurn, committed: Committed) -> InFlight {
         let Chunk { valid, replies, references } = chunk;
-        let customers = valid
-            .iter()
-            .map(|row| {
-                let reference = row.details.external_reference.clone().unwrap_or_default();
-                (row.landlord.as_str().to_owned(), reference)
-            })
-            .collect();
+        let customers = valid.iter().map(customer_key).collect();
         let store = Arc::clone(store);
         let (scope, actor, may_write_equality) =
             (self.scope.clone(), self.actor.clone(), self.may_write_equality);
