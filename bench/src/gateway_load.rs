@@ -82,6 +82,33 @@ async fn start(
     Ok(process)
 }
 
+/// Starts this binary as the bare pass-through proxy to `upstream` (see
+/// [`crate::bare_proxy`]), on the CPUs `cpus` only when given.
+async fn start_bare_proxy(dir: &Path, upstream: &str, cpus: Option<&str>) -> anyhow::Result<Process> {
+    let port = free_port()?;
+    let bench = std::env::current_exe()?;
+    let mut command = match cpus {
+        Some(cpus) => {
+            let mut pinned = Command::new("taskset");
+            pinned.args(["--cpu-list", cpus]).arg(bench);
+            pinned
+        }
+        None => Command::new(bench),
+    };
+    let child = command
+        .arg("--bare-proxy")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--bare-proxy-to")
+        .arg(upstream)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join(format!("bare-proxy-{port}.log")))?)
+        .kill_on_drop(true)
+        .spawn()?;
+    let process = Process { child, port };
+    server::wait_healthy(&process.endpoint()).await?;
+    Ok(process)
+}
+
 fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     if let Ok(value) = format!("Bearer {token}").parse() {
@@ -253,29 +280,35 @@ fn pin(pid: u32, cpus: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The three paths (direct, distributed, all-in-one), the processes each runs
-/// through (the load generator first), and how to load them.
+/// The paths (direct, distributed, all-in-one, bare proxy), the processes each
+/// runs through (the load generator first), and how to load them.
 struct Comparison<'a> {
-    paths: &'a [(String, Auth, String); 3],
-    processes: &'a [Vec<(&'static str, u32)>; 3],
+    paths: &'a [(String, Auth, String); PATHS],
+    processes: &'a [Vec<(&'static str, u32)>; PATHS],
     concurrency: usize,
     connections: usize,
     duration: Duration,
 }
 
-const PATH_LABELS: [(&str, &str); 3] = [
+const PATHS: usize = 4;
+const DIRECT: usize = 0;
+const DISTRIBUTED: usize = 1;
+const ALL_IN_ONE: usize = 2;
+const BARE_PROXY: usize = 3;
+
+const PATH_LABELS: [(&str, &str); PATHS] = [
     ("direct to the profiles process", "direct"),
     ("through the gateway (distributed)", "distributed"),
     ("through the gateway (all-in-one)", "all-in-one"),
+    ("through a bare tonic proxy", "bare proxy"),
 ];
 
 impl Comparison<'_> {
     /// Loads the paths numbered `which` in interleaved rounds and prints their
-    /// rates, latencies, CPU time per call and ratios to the direct path (`which`
-    /// must include it, path 0).
+    /// rates, latencies, CPU time per call and the ratios between those loaded.
     async fn run(&self, which: &[usize]) -> anyhow::Result<()> {
         let round = self.duration / ROUNDS;
-        let mut totals = [Load::default(), Load::default(), Load::default()];
+        let mut totals: [Load; PATHS] = Default::default();
         let cpu_now = |path: usize| -> anyhow::Result<Vec<f64>> {
             self.processes[path].iter().map(|(_, pid)| memory::cpu_seconds(*pid)).collect()
         };
@@ -305,15 +338,20 @@ impl Comparison<'_> {
             println!("  {:<12} {} (total {total:.1} µs)", PATH_LABELS[path].1, per_call.join(", "));
         }
         let p50 = |load: &Load| load.latency().p50.as_secs_f64();
-        for (&path, rate) in which.iter().zip(&rates).skip(1) {
-            let aims = if path == 1 { " (aims >= 0.85, <= +10%)" } else { "" };
-            println!(
-                "{} gateway / direct: throughput {:.2}, p50 overhead {:+.0}%{aims}",
-                PATH_LABELS[path].1,
-                rate / rates[0],
-                (p50(&totals[path]) / p50(&totals[0]) - 1.0) * 100.0,
-            );
-        }
+        let rate_of = |path: usize| which.iter().position(|&p| p == path).map(|at| rates[at]);
+        let compare = |label: &str, path: usize, base: usize, aims: &str| {
+            if let (Some(rate), Some(base_rate)) = (rate_of(path), rate_of(base)) {
+                println!(
+                    "{label}: throughput {:.2}, p50 overhead {:+.0}%{aims}",
+                    rate / base_rate,
+                    (p50(&totals[path]) / p50(&totals[base]) - 1.0) * 100.0,
+                );
+            }
+        };
+        compare("distributed gateway / direct", DISTRIBUTED, DIRECT, " (aims >= 0.85, <= +10%)");
+        compare("all-in-one gateway / direct", ALL_IN_ONE, DIRECT, "");
+        compare("bare proxy / direct (what a hop allows)", BARE_PROXY, DIRECT, "");
+        compare("distributed gateway / bare proxy", DISTRIBUTED, BARE_PROXY, "");
         Ok(())
     }
 }
@@ -323,7 +361,44 @@ impl Comparison<'_> {
 /// all of them instead of on whichever ran then.
 const ROUNDS: u32 = 6;
 
-pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) -> anyhow::Result<()> {
+/// `perf record` of each process on the distributed path, one load at a time
+/// (the comparison interleaves its paths, so one profile across it could not
+/// be split by path): the profiles process called directly, then the gateway
+/// and the profiles process behind it. Written to `<out>.<path>-<process>`.
+async fn profile_each_process(
+    out: &Path,
+    compare: &Comparison<'_>,
+    profiles: &Process,
+    gateway: &Process,
+) -> anyhow::Result<()> {
+    let recordings = [
+        (DIRECT, "direct-profiles", profiles.pid()),
+        (DISTRIBUTED, "distributed-gateway", gateway.pid()),
+        (DISTRIBUTED, "distributed-profiles", profiles.pid()),
+    ];
+    for (path, suffix, pid) in recordings {
+        let file = out.with_file_name(format!(
+            "{}.{suffix}",
+            out.file_name().map_or_else(|| "perf".into(), |name| name.to_string_lossy())
+        ));
+        let (endpoint, auth, name) = &compare.paths[path];
+        let recording = crate::hotpath::start_perf(&file, pid)?;
+        let run =
+            load(endpoint, auth.clone(), name, compare.concurrency, compare.connections, compare.duration)
+                .await;
+        crate::hotpath::stop_perf(recording).await?;
+        let run = run?;
+        println!("perf: {suffix} under {:.0} calls/s written to {}", run.rate(), file.display());
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(
+    involve: &Path,
+    duration: Duration,
+    concurrency: usize,
+    perf: Option<&Path>,
+) -> anyhow::Result<()> {
     println!(
         "\n== gateway overhead: GetCustomer, {concurrency} concurrent callers, {} s each path in {ROUNDS} interleaved rounds ==",
         duration.as_secs()
@@ -376,6 +451,7 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
     )
     .await?;
     let combined = start(involve, dir.path(), "all-in-one", None, &all_in_one, all_in_one_port, None).await?;
+    let proxy = start_bare_proxy(dir.path(), &profiles.endpoint(), None).await?;
     let idle = memory::resident(gateway.pid())?;
 
     let (partner, customer) =
@@ -387,9 +463,11 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
     let key = HandoffKey::from_secret(SECRET);
     let customer_of_gateway = customer.clone();
     let paths = [
-        (profiles.endpoint(), Auth::Signed(key), customer.clone()),
+        (profiles.endpoint(), Auth::Signed(key.clone()), customer.clone()),
         (gateway.endpoint(), Auth::Bearer(partner.clone()), customer.clone()),
         (combined.endpoint(), Auth::Bearer(combined_partner), combined_customer),
+        // The service checks the principal the load generator signs, as called directly.
+        (proxy.endpoint(), Auth::Signed(key), customer.clone()),
     ];
     // The processes each path runs through, the load generator first: their CPU
     // time per call says where the distributed path's cost goes on cores they share.
@@ -398,6 +476,7 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
         vec![("client", client), ("profiles", profiles.pid())],
         vec![("client", client), ("gateway", gateway.pid()), ("profiles", profiles.pid())],
         vec![("client", client), ("all-in-one", combined.pid())],
+        vec![("client", client), ("proxy", proxy.pid()), ("profiles", profiles.pid())],
     ];
     // Warm every path once.
     for (endpoint, auth, name) in &paths {
@@ -405,7 +484,10 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
     }
     let compare = Comparison { paths: &paths, processes: &processes, concurrency, connections, duration };
     println!("-- on shared cores: the load generator, the gateway and the service on both --");
-    compare.run(&[0, 1, 2]).await?;
+    compare.run(&[DIRECT, DISTRIBUTED, ALL_IN_ONE, BARE_PROXY]).await?;
+    if let Some(out) = perf {
+        profile_each_process(out, &compare, &profiles, &gateway).await?;
+    }
 
     // Memory with a thousand calls in flight through the distributed gateway,
     // all presenting a secret the gateway has not seen yet: the first burst is
@@ -439,7 +521,7 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
     // shows what the gateway adds to a call rather than whose CPU it takes.
     // Last, so nothing above runs pinned.
     if std::thread::available_parallelism().map_or(0, usize::from) >= 2 {
-        drop((profiles, gateway));
+        drop((profiles, gateway, proxy));
         let (profiles_port, gateway_port) = (free_port()?, free_port()?);
         let config = |listen: u16| distributed_to(listen, profiles_port);
         let profiles = start(
@@ -462,24 +544,31 @@ pub(crate) async fn run(involve: &Path, duration: Duration, concurrency: usize) 
             Some("1"),
         )
         .await?;
-        let [(_, direct_auth, _), (_, gateway_auth, _), _] = &paths;
+        let proxy = start_bare_proxy(dir.path(), &profiles.endpoint(), Some("1")).await?;
         let pinned_paths = [
-            (profiles.endpoint(), direct_auth.clone(), customer.clone()),
-            (gateway.endpoint(), gateway_auth.clone(), customer.clone()),
-            paths[2].clone(),
+            (profiles.endpoint(), paths[DIRECT].1.clone(), customer.clone()),
+            (gateway.endpoint(), paths[DISTRIBUTED].1.clone(), customer.clone()),
+            paths[ALL_IN_ONE].clone(),
+            (proxy.endpoint(), paths[BARE_PROXY].1.clone(), customer.clone()),
         ];
         let pinned_processes = [
             vec![("client", client), ("profiles", profiles.pid())],
             vec![("client", client), ("gateway", gateway.pid()), ("profiles", profiles.pid())],
-            processes[2].clone(),
+            processes[ALL_IN_ONE].clone(),
+            vec![("client", client), ("proxy", proxy.pid()), ("profiles", profiles.pid())],
         ];
         pin(client, "0")?;
-        println!("-- the gateway alone on CPU 1; the load generator and the service on CPU 0 (`taskset`) --");
-        for (endpoint, auth, name) in &pinned_paths[..2] {
+        println!(
+            "-- the gateway (or the bare proxy) alone on CPU 1; the load generator and the service on CPU 0 (`taskset`) --"
+        );
+        let pinned_which = [DIRECT, DISTRIBUTED, BARE_PROXY];
+        for &path in &pinned_which {
+            let (endpoint, auth, name) = &pinned_paths[path];
             load(endpoint, auth.clone(), name, concurrency, connections, Duration::from_millis(500)).await?;
         }
-        let pinned =
-            Comparison { paths: &pinned_paths, processes: &pinned_processes, ..compare }.run(&[0, 1]).await;
+        let pinned = Comparison { paths: &pinned_paths, processes: &pinned_processes, ..compare }
+            .run(&pinned_which)
+            .await;
         pin(client, &format!("0-{}", std::thread::available_parallelism().map_or(1, usize::from) - 1))?;
         pinned?;
     }

@@ -501,7 +501,7 @@ async fn refresh_statistics(database: &str) -> anyhow::Result<()> {
 /// `perf record` on the server for the first round of one method on the first backend.
 /// DWARF call graphs: the release build keeps no frame pointers, so `-g` alone
 /// attributes most samples to no caller.
-fn start_perf(out: &Path, pid: u32) -> anyhow::Result<tokio::process::Child> {
+pub(crate) fn start_perf(out: &Path, pid: u32) -> anyhow::Result<tokio::process::Child> {
     tokio::process::Command::new("perf")
         .args(["record", "--call-graph", "dwarf,16384", "-F", "499", "-o"])
         .arg(out)
@@ -512,7 +512,7 @@ fn start_perf(out: &Path, pid: u32) -> anyhow::Result<tokio::process::Child> {
         .context("cannot run perf")
 }
 
-async fn stop_perf(mut child: tokio::process::Child) -> anyhow::Result<()> {
+pub(crate) async fn stop_perf(mut child: tokio::process::Child) -> anyhow::Result<()> {
     if let Some(pid) = child.id() {
         std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status()?;
     }

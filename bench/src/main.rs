@@ -14,6 +14,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod asb;
+mod bare_proxy;
 mod gateway_load;
 mod hotpath;
 mod memory;
@@ -69,8 +70,11 @@ struct Args {
     /// Calls per path in the hot-path suite (h2load).
     #[arg(long, default_value_t = 30_000)]
     requests: u64,
-    /// Write a `perf record` profile (DWARF call graphs) of the server under one method's load
-    /// (SQLite, first round of the hot-path suite) to this file.
+    /// Write `perf record` profiles (DWARF call graphs). Hot-path suite: the server under one
+    /// method's load (SQLite, first round) to this file. Gateway suite: the profiles process
+    /// called directly, then the gateway and the profiles process behind it, each under a load
+    /// of its own, to `<file>.direct-profiles`, `<file>.distributed-gateway` and
+    /// `<file>.distributed-profiles`.
     #[arg(long)]
     perf: Option<std::path::PathBuf>,
     /// The method `--perf` profiles: `GetCustomer`, `ListCustomers` or `CreateCustomer`.
@@ -85,6 +89,12 @@ struct Args {
     /// Work queue calls timed per kind (per officer, per team).
     #[arg(long, default_value_t = 200)]
     asb_samples: usize,
+    /// Run as the gateway suite's bare pass-through proxy on this address
+    /// (with `--bare-proxy-to`) instead of measuring anything.
+    #[arg(long, hide = true, requires = "bare_proxy_to")]
+    bare_proxy: Option<String>,
+    #[arg(long, hide = true)]
+    bare_proxy_to: Option<String>,
 }
 
 /// Rows per statement in the raw insert: the same batch size the service uses.
@@ -93,6 +103,9 @@ const RAW_BATCH: usize = 512;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let (Some(listen), Some(upstream)) = (&args.bare_proxy, &args.bare_proxy_to) {
+        return bare_proxy::serve(listen, upstream).await;
+    }
     let involve = match &args.involve {
         Some(path) => path.clone(),
         None => std::env::current_exe()?.with_file_name("involve"),
@@ -138,7 +151,13 @@ async fn main() -> anyhow::Result<()> {
         asb::run(&involve, &backends, &asb_settings).await?;
     }
     if args.suite != "profiles" {
-        gateway_load::run(&involve, Duration::from_secs(args.load_seconds), args.concurrency).await?;
+        gateway_load::run(
+            &involve,
+            Duration::from_secs(args.load_seconds),
+            args.concurrency,
+            args.perf.as_deref(),
+        )
+        .await?;
     }
     if args.suite == "all" {
         telemetry_cost::run(&involve, Duration::from_secs(args.load_seconds), args.concurrency).await?;
