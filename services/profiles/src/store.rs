@@ -709,9 +709,28 @@ impl Store {
     ) -> Result<ImportBatch, StoreError> {
         // A concurrent import of the same references can win a unique index race,
         // or change a matched row under us; the retry sees the rows as they now are.
-        match import::apply(&self.db, scope, actor, may_write_equality, &rows, &mut turn).await {
+        match import::apply(
+            &self.db,
+            self.sqlite_writer.as_ref(),
+            scope,
+            actor,
+            may_write_equality,
+            &rows,
+            &mut turn,
+        )
+        .await
+        {
             Err(StoreError::UniqueViolation(_) | StoreError::Conflict(_)) => {
-                import::apply(&self.db, scope, actor, may_write_equality, &rows, &mut turn).await
+                import::apply(
+                    &self.db,
+                    self.sqlite_writer.as_ref(),
+                    scope,
+                    actor,
+                    may_write_equality,
+                    &rows,
+                    &mut turn,
+                )
+                .await
             }
             other => other,
         }
