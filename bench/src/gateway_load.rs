@@ -31,12 +31,34 @@ struct Process {
 }
 
 impl Process {
+    /// Runs `command` (its errors to `log`) and waits until it answers health
+    /// checks on `port`; killed when dropped.
+    async fn spawn(mut command: Command, log: &Path, port: u16) -> anyhow::Result<Self> {
+        let child =
+            command.stdout(Stdio::null()).stderr(std::fs::File::create(log)?).kill_on_drop(true).spawn()?;
+        let process = Self { child, port };
+        server::wait_healthy(&process.endpoint()).await?;
+        Ok(process)
+    }
+
     fn pid(&self) -> u32 {
         self.child.id().unwrap_or(0)
     }
 
     fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A command running `program`, on the CPUs `cpus` only (`taskset`) when given.
+fn command_on(program: &Path, cpus: Option<&str>) -> Command {
+    match cpus {
+        Some(cpus) => {
+            let mut pinned = Command::new("taskset");
+            pinned.args(["--cpu-list", cpus]).arg(program);
+            pinned
+        }
+        None => Command::new(program),
     }
 }
 
@@ -54,59 +76,28 @@ async fn start(
 ) -> anyhow::Result<Process> {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, config)?;
-    let mut command = match cpus {
-        Some(cpus) => {
-            let mut pinned = Command::new("taskset");
-            pinned.args(["--cpu-list", cpus]).arg(involve);
-            pinned
-        }
-        None => Command::new(involve),
-    };
+    let mut command = command_on(involve, cpus);
     command.arg("serve");
     if let Some(service) = service {
         command.arg(service);
     }
-    let child = command
+    command
         .arg("--config")
         .arg(&path)
         .env("INVOLVE__TELEMETRY__LOG_FILTER", "warn")
         // One credential drives the whole load here: let it hold every place.
         .env("INVOLVE__GATEWAY__CREDENTIAL_CONCURRENCY_SHARE", "1")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join(format!("{name}.log")))?)
-        .kill_on_drop(true)
-        .spawn()?;
-    let process = Process { child, port };
-    server::wait_healthy(&process.endpoint()).await?;
-    Ok(process)
+        .env_remove("RUST_LOG");
+    Process::spawn(command, &dir.join(format!("{name}.log")), port).await
 }
 
 /// Starts this binary as the bare pass-through proxy to `upstream` (see
 /// [`crate::bare_proxy`]), on the CPUs `cpus` only when given.
 async fn start_bare_proxy(dir: &Path, upstream: &str, cpus: Option<&str>) -> anyhow::Result<Process> {
     let port = free_port()?;
-    let bench = std::env::current_exe()?;
-    let mut command = match cpus {
-        Some(cpus) => {
-            let mut pinned = Command::new("taskset");
-            pinned.args(["--cpu-list", cpus]).arg(bench);
-            pinned
-        }
-        None => Command::new(bench),
-    };
-    let child = command
-        .arg("--bare-proxy")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--bare-proxy-to")
-        .arg(upstream)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join(format!("bare-proxy-{port}.log")))?)
-        .kill_on_drop(true)
-        .spawn()?;
-    let process = Process { child, port };
-    server::wait_healthy(&process.endpoint()).await?;
-    Ok(process)
+    let mut command = command_on(&std::env::current_exe()?, cpus);
+    command.arg("--bare-proxy").arg(format!("127.0.0.1:{port}")).arg("--bare-proxy-to").arg(upstream);
+    Process::spawn(command, &dir.join(format!("bare-proxy-{port}.log")), port).await
 }
 
 fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {

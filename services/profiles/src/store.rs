@@ -708,31 +708,14 @@ impl Store {
         mut turn: CommitTurn,
     ) -> Result<ImportBatch, StoreError> {
         // A concurrent import of the same references can win a unique index race,
-        // or change a matched row under us; the retry sees the rows as they now are.
-        match import::apply(
-            &self.db,
-            self.sqlite_writer.as_ref(),
-            scope,
-            actor,
-            may_write_equality,
-            &rows,
-            &mut turn,
-        )
-        .await
-        {
-            Err(StoreError::UniqueViolation(_) | StoreError::Conflict(_)) => {
-                import::apply(
-                    &self.db,
-                    self.sqlite_writer.as_ref(),
-                    scope,
-                    actor,
-                    may_write_equality,
-                    &rows,
-                    &mut turn,
-                )
-                .await
+        // or change a matched row under us; the one retry sees the rows as they now are.
+        let mut retried = false;
+        loop {
+            let writer = self.sqlite_writer.as_ref();
+            match import::apply(&self.db, writer, scope, actor, may_write_equality, &rows, &mut turn).await {
+                Err(StoreError::UniqueViolation(_) | StoreError::Conflict(_)) if !retried => retried = true,
+                other => return other,
             }
-            other => other,
         }
     }
 

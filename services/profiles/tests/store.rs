@@ -27,6 +27,7 @@ on_every_backend!(
     an_import_stores_every_character_as_given,
     an_import_chunk_commits_only_after_the_chunk_before_it,
     an_import_chunk_after_a_failed_one_writes_nothing,
+    two_imports_of_one_new_reference_at_once_both_succeed,
     reads_return_what_the_writes_returned_with_every_period,
     a_page_of_stored_encodings_says_what_the_columns_say_after_every_write,
     a_page_with_a_customer_without_a_current_encoding_is_read_from_the_columns,
@@ -285,6 +286,37 @@ async fn an_import_chunk_after_a_failed_one_writes_nothing(backend: Backend) {
     // Nothing of it lingers: the same row imports afresh.
     let again = committed(import_one(&store, import_row(2, "later"), CommitTurn::now()).await);
     assert!(matches!(again.as_slice(), [(2, ImportOutcome::Created(_))]), "{again:?}");
+}
+
+/// Two partners' systems importing the same new reference at the same moment: both
+/// match no stored customer, so the later insert meets the unique key; its chunk is
+/// retried against the rows as they now are and updates the customer the other
+/// created. Neither fails, and there is one customer. Several rounds, so that some
+/// of them overlap on any machine.
+async fn two_imports_of_one_new_reference_at_once_both_succeed(backend: Backend) {
+    let Some((store, _database)) = store(backend).await else { return };
+    for round in 0..8 {
+        let reference = format!("shared-{round}");
+        let mut first = import_row(1, &reference);
+        first.details.given_name = "First".into();
+        let mut second = import_row(1, &reference);
+        second.details.given_name = "Second".into();
+        let (a, b) = tokio::join!(
+            import_one(&store, first, CommitTurn::now()),
+            import_one(&store, second, CommitTurn::now())
+        );
+        let mut outcomes: Vec<ImportOutcome> =
+            committed(a).into_iter().chain(committed(b)).map(|(_, outcome)| outcome).collect();
+        outcomes.sort_by_key(|outcome| !matches!(outcome, ImportOutcome::Created(_)));
+        let [ImportOutcome::Created(created), ImportOutcome::Updated(updated)] = outcomes.as_slice() else {
+            panic!("round {round}: expected one created and one updated, got {outcomes:?}")
+        };
+        assert_eq!(created, updated, "round {round}: both rows are the one customer");
+        let stored = store.get_customer(&Scope::partnership(), *created).await.unwrap();
+        assert_eq!(stored.version, 2, "round {round}: created, then updated once");
+    }
+    let names = given_names(&store).await;
+    assert_eq!(names.len(), 8, "one customer per reference: {names:?}");
 }
 
 /// Every part of a customer set to something other than its default, so a read
