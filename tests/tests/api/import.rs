@@ -46,6 +46,12 @@ async fn import_stream(
     all
 }
 
+/// The customer `name` as `caller` reads it back.
+async fn read(app: &TestApp, caller: &Caller, name: &str) -> pb::Customer {
+    let request = caller.request(pb::GetCustomerRequest { name: name.into() });
+    app.profiles().await.get_customer(request).await.unwrap().into_inner()
+}
+
 fn outcomes(answers: &[pb::ImportCustomersResponse]) -> Vec<Outcome> {
     answers.iter().map(|answer| Outcome::try_from(answer.outcome).unwrap()).collect()
 }
@@ -149,11 +155,7 @@ async fn changed_rows_update_and_keep_tenure_history(app: TestApp) {
     let answers = import(&app, &partner, vec![renamed]).await;
     assert_eq!(outcomes(&answers), [Outcome::Updated]);
     assert_eq!(answers[0].customer, created.name);
-    let customer = client
-        .get_customer(partner.request(pb::GetCustomerRequest { name: created.name.clone() }))
-        .await
-        .unwrap()
-        .into_inner();
+    let customer = read(&app, &partner, &created.name).await;
     assert_eq!((customer.given_name.as_str(), customer.title.as_str()), ("Annie", "Ms"));
     assert_eq!(customer.etag, "\"2\"");
     assert_eq!(customer.tenure, "shared-owner");
@@ -204,18 +206,13 @@ async fn chunks_that_touch_the_same_customer_apply_in_stream_order(app: TestApp)
     // Further apart than the importer waits for a chunk to fill (20 ms).
     let stream = tokio_stream::iter(rows).throttle(std::time::Duration::from_millis(60));
     let all = import_stream(&app, &partner, stream).await;
-    let mut client = app.profiles().await;
     assert_eq!(all.iter().map(|answer| answer.row).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
     assert_eq!(
         outcomes(&all),
         [Outcome::Created, Outcome::Created, Outcome::Updated, Outcome::Updated, Outcome::Updated]
     );
     for (answer, given, etag) in [(&all[3], "Anna", "\"3\""), (&all[4], "Bobby", "\"2\"")] {
-        let customer = client
-            .get_customer(partner.request(pb::GetCustomerRequest { name: answer.customer.clone() }))
-            .await
-            .unwrap()
-            .into_inner();
+        let customer = read(&app, &partner, &answer.customer).await;
         assert_eq!((customer.given_name.as_str(), customer.etag.as_str()), (given, etag));
     }
 }
@@ -239,13 +236,8 @@ async fn full_chunks_that_update_the_same_customers_apply_in_stream_order(app: T
     assert_eq!(answers.len(), 2 * CUSTOMERS);
     assert!(answers.iter().zip(1..).all(|(answer, row)| answer.row == row), "answers in row order");
     assert!(outcomes(&answers).iter().all(|outcome| *outcome == Outcome::Updated));
-    let mut client = app.profiles().await;
     for answer in [&answers[0], &answers[CUSTOMERS - 1]] {
-        let customer = client
-            .get_customer(partner.request(pb::GetCustomerRequest { name: answer.customer.clone() }))
-            .await
-            .unwrap()
-            .into_inner();
+        let customer = read(&app, &partner, &answer.customer).await;
         assert_eq!((customer.given_name.as_str(), customer.etag.as_str()), ("Cy", "\"3\""));
     }
 }
